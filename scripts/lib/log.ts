@@ -1,0 +1,121 @@
+// Human (or JSON-lines) logging on stderr. stdout is reserved for data.
+import { randomUUID } from 'node:crypto'
+import { Chalk, type ChalkInstance } from 'chalk'
+import type { SecretMasker } from './secrets.ts'
+
+export type LogFormat = 'text' | 'json'
+type Level = 'step' | 'ok' | 'warn' | 'fail' | 'info' | 'debug'
+
+export interface Step {
+  ok(detail?: string): number
+  fail(detail?: string): number
+  warn(detail?: string): number
+}
+
+export interface LoggerOptions {
+  masker: SecretMasker
+  format?: LogFormat
+  color?: boolean
+  spinner?: boolean
+  verbose?: boolean
+  stream?: NodeJS.WritableStream
+  runId?: string
+}
+
+const SPIN = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏']
+
+export class Logger {
+  readonly runId: string
+  readonly color: ChalkInstance
+  readonly format: LogFormat
+  readonly verbose: boolean
+  private readonly stream: NodeJS.WritableStream
+  private readonly masker: SecretMasker
+  private readonly spinnerEnabled: boolean
+  private spinnerTimer: NodeJS.Timeout | null = null
+  private spinnerLine = ''
+
+  constructor(o: LoggerOptions) {
+    this.masker = o.masker
+    this.format = o.format ?? 'text'
+    this.verbose = o.verbose ?? false
+    this.stream = o.stream ?? process.stderr
+    this.runId = o.runId ?? randomUUID().slice(0, 8)
+    this.color = new Chalk({ level: o.color && this.format === 'text' ? 1 : 0 })
+    this.spinnerEnabled = (o.spinner ?? false) && this.format === 'text'
+  }
+
+  info(msg: string, fields?: Record<string, unknown>): void { this.emit('info', msg, fields) }
+  warn(msg: string, fields?: Record<string, unknown>): void { this.emit('warn', msg, fields) }
+  error(msg: string, fields?: Record<string, unknown>): void { this.emit('fail', msg, fields) }
+  debug(msg: string, fields?: Record<string, unknown>): void { if (this.verbose) this.emit('debug', msg, fields) }
+
+  /** Start a timed step; its ok/fail/warn line carries the duration. */
+  step(title: string): Step {
+    const started = performance.now()
+    this.emit('step', title)
+    const spinning = this.startSpinner(title)
+    const end = (level: Level, detail?: string): number => {
+      if (spinning) this.stopSpinner()
+      const ms = Math.round(performance.now() - started)
+      this.emit(level, detail ? `${title}: ${detail}` : title, { durationMs: ms })
+      return ms
+    }
+    return { ok: (d) => end('ok', d), fail: (d) => end('fail', d), warn: (d) => end('warn', d) }
+  }
+
+  /** Write a raw, already-formatted block (tables) to the log stream, masked. */
+  raw(text: string): void {
+    this.clearSpinner()
+    this.stream.write(this.masker.mask(text.endsWith('\n') ? text : `${text}\n`))
+  }
+
+  private emit(level: Level, msg: string, fields: Record<string, unknown> = {}): void {
+    const text = this.masker.mask(msg)
+    this.clearSpinner()
+    if (this.format === 'json') {
+      const masked = JSON.parse(this.masker.mask(JSON.stringify(fields))) as Record<string, unknown>
+      this.stream.write(JSON.stringify({ time: new Date().toISOString(), level, runId: this.runId, msg: text, ...masked }) + '\n')
+      return
+    }
+    if (level === 'step' && this.spinnerEnabled) return // the spinner shows it
+    const c = this.color
+    const tag = { step: c.cyan('›'), ok: c.green('✔'), warn: c.yellow('!'), fail: c.red('✖'), info: c.dim('·'), debug: c.dim('…') }[level]
+    const ms = typeof fields.durationMs === 'number' ? c.dim(` (${formatDuration(fields.durationMs)})`) : ''
+    this.stream.write(`${tag} ${text}${ms}\n`)
+  }
+
+  private startSpinner(title: string): boolean {
+    if (!this.spinnerEnabled || this.spinnerTimer) return false
+    let i = 0
+    this.spinnerLine = this.masker.mask(title)
+    this.spinnerTimer = setInterval(() => {
+      this.stream.write(`\r${this.color.cyan(SPIN[i++ % SPIN.length])} ${this.spinnerLine}`)
+    }, 80)
+    this.spinnerTimer.unref()
+    return true
+  }
+
+  private clearSpinner(): void {
+    if (this.spinnerTimer) this.stream.write('\r\x1b[2K')
+  }
+
+  private stopSpinner(): void {
+    if (this.spinnerTimer) clearInterval(this.spinnerTimer)
+    this.clearSpinner()
+    this.spinnerTimer = null
+  }
+}
+
+export function formatDuration(ms: number): string {
+  if (ms < 1000) return `${Math.round(ms)}ms`
+  if (ms < 60_000) return `${(ms / 1000).toFixed(1)}s`
+  return `${Math.floor(ms / 60_000)}m${Math.round((ms % 60_000) / 1000)}s`
+}
+
+/** A plain text table (no colour codes inside cells, so widths line up). */
+export function table(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)))
+  const line = (r: string[]) => r.map((cell, i) => (cell ?? '').padEnd(widths[i]!)).join('  ').trimEnd()
+  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n') + '\n'
+}

