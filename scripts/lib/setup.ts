@@ -43,9 +43,9 @@ export async function missingDebianPackages(ctx: Ctx, packages = DEBIAN_PACKAGES
   return missing.sort()
 }
 
-export async function installDebianPackages(ctx: Ctx, packages: string[]): Promise<void> {
+export async function installDebianPackages(ctx: Ctx, packages: string[], o: { root?: boolean } = {}): Promise<void> {
   if (packages.length === 0) return
-  if (process.getuid?.() !== 0) {
+  if (!(o.root ?? process.getuid?.() === 0)) {
     throw new KitError(`missing Debian packages: ${packages.join(' ')}`, 1,
       `sudo apt-get install -y --no-install-recommends ${packages.join(' ')}`)
   }
