@@ -1,0 +1,163 @@
+{{/*
+The intended traffic of the release as data: a list of edges {from, to, ports}. networkpolicy.yaml
+turns it into one policy per component (its ingress from every edge ending there, its egress to
+every edge starting there). Peers that are not components: ingress-controller, monitoring, otel,
+dns, kube-api, external, cnpg-operator.
+*/}}
+{{- define "owp.netpol.edges" -}}
+{{- $v := .Values -}}
+{{- $tcp := "TCP" -}}
+{{- $edges := list -}}
+{{- $pods := include "owp.netpol.components" . | fromYamlArray -}}
+{{- /* data stores as their clients see them: internal/cnpg component, or external peer */ -}}
+{{- $stores := dict -}}
+{{- if $v.postgres.enabled }}{{ $_ := set $stores "postgres" (dict "to" (ternary "external" "postgres" (eq $v.postgres.mode "external")) "ports" (list (int (include "owp.postgres.port" .)))) }}{{ end -}}
+{{- if $v.redis.enabled }}{{ $_ := set $stores "redis" (dict "to" (ternary "external" "redis" (eq $v.redis.mode "external")) "ports" (list (int (include "owp.redis.port" .)))) }}{{ end -}}
+{{- if $v.qdrant.enabled }}
+  {{- if eq $v.qdrant.mode "external" }}{{ $_ := set $stores "qdrant" (dict "to" "external" "ports" (list (int $v.qdrant.external.port) (int $v.qdrant.external.grpcPort))) }}
+  {{- else }}{{ $_ := set $stores "qdrant" (dict "to" "qdrant" "ports" (list 6333 6334)) }}{{ end -}}
+{{- end -}}
+{{- if $v.neo4j.enabled }}{{ $_ := set $stores "neo4j" (dict "to" (ternary "external" "neo4j" (eq $v.neo4j.mode "external")) "ports" (list (int (ternary $v.neo4j.external.port 7687 (eq $v.neo4j.mode "external"))))) }}{{ end -}}
+{{- $llm := dict "to" "lightllm" "ports" (list (int $v.lightllm.port)) -}}
+{{- if $v.openwebui.llm.baseUrl }}{{ $llm = dict "to" "external" "ports" (list (int (include "owp.urlPort" $v.openwebui.llm.baseUrl))) }}{{ end -}}
+
+{{- if has "openwebui" $pods }}
+  {{- if or $v.ingress.enabled $v.gatewayAPI.enabled }}
+  {{- $edges = append $edges (dict "from" "ingress-controller" "to" "openwebui" "ports" (list 8080)) }}
+  {{- end }}
+  {{- $edges = append $edges (dict "from" "openwebui" "to" $llm.to "ports" $llm.ports) }}
+  {{- range $s := list "postgres" "redis" }}
+    {{- with index $stores $s }}{{ $edges = append $edges (dict "from" "openwebui" "to" .to "ports" .ports) }}{{ end }}
+  {{- end }}
+  {{- with $stores.qdrant }}{{ $edges = append $edges (dict "from" "openwebui" "to" .to "ports" (list (first .ports))) }}{{ end }}
+  {{- if has "mcp-server" $pods }}{{ $edges = append $edges (dict "from" "openwebui" "to" "mcp-server" "ports" (list (int $v.mcp.port))) }}{{ end }}
+  {{- if has "graphrag-processor" $pods }}{{ $edges = append $edges (dict "from" "openwebui" "to" "graphrag-processor" "ports" (list (int $v.graphrag.port))) }}{{ end }}
+  {{- if $v.networkPolicy.openwebuiHTTPSEgress }}{{ $edges = append $edges (dict "from" "openwebui" "to" "external" "ports" (list 443)) }}{{ end }}
+  {{- if eq $v.openwebui.storage.provider "s3" }}
+  {{- $edges = append $edges (dict "from" "openwebui" "to" "external" "ports" (list (int (ternary (include "owp.urlPort" $v.openwebui.storage.s3.endpointUrl) "443" (ne $v.openwebui.storage.s3.endpointUrl ""))))) }}
+  {{- end }}
+  {{- if $v.openwebui.otel.enabled }}
+  {{- $edges = append $edges (dict "from" "openwebui" "to" "otel" "ports" (list (int (include "owp.urlPort" $v.openwebui.otel.endpoint)))) }}
+  {{- end }}
+{{- end }}
+{{- range $c := list "graphrag-processor" "celery-worker" }}
+  {{- if has $c $pods }}
+    {{- range $s := list "postgres" "redis" "qdrant" "neo4j" }}
+      {{- with index $stores $s }}{{ $edges = append $edges (dict "from" $c "to" .to "ports" .ports) }}{{ end }}
+    {{- end }}
+    {{- $edges = append $edges (dict "from" $c "to" $llm.to "ports" $llm.ports) }}
+  {{- end }}
+{{- end }}
+{{- if has "celery-beat" $pods }}
+  {{- with $stores.redis }}{{ $edges = append $edges (dict "from" "celery-beat" "to" .to "ports" .ports) }}{{ end }}
+{{- end }}
+{{- if has "mcp-server" $pods }}
+  {{- $edges = append $edges (dict "from" "mcp-server" "to" "graphrag-processor" "ports" (list (int $v.graphrag.port))) }}
+{{- end }}
+{{- if has "celery-exporter" $pods }}
+  {{- with $stores.redis }}{{ $edges = append $edges (dict "from" "celery-exporter" "to" .to "ports" .ports) }}{{ end }}
+{{- end }}
+{{- /* Prometheus scrapes the metrics ports */ -}}
+{{- $metrics := dict "lightllm" (list (int $v.lightllm.port)) "graphrag-processor" (list (int $v.graphrag.port)) "mcp-server" (list (int $v.mcp.port)) "qdrant" (list 6333) "celery-exporter" (list 9808) -}}
+{{- if or (eq $v.postgres.mode "cnpg") $v.postgres.metrics.enabled }}{{ $_ := set $metrics "postgres" (list 9187) }}{{ end -}}
+{{- if $v.redis.metrics.enabled }}{{ $_ := set $metrics "redis" (list 9121) }}{{ end -}}
+{{- range $c := $pods }}
+  {{- with index $metrics $c }}{{ $edges = append $edges (dict "from" "monitoring" "to" $c "ports" .) }}{{ end }}
+{{- end }}
+{{- if has "backup" $pods }}
+  {{- $edges = append $edges (dict "from" "backup" "to" "kube-api" "ports" $v.networkPolicy.kubeAPIServer.ports) }}
+  {{- if eq $v.backup.destination.type "s3" }}
+  {{- $edges = append $edges (dict "from" "backup" "to" "external" "ports" (list (int (ternary (include "owp.urlPort" $v.backup.destination.s3.endpoint) "443" (ne $v.backup.destination.s3.endpoint ""))))) }}
+  {{- end }}
+{{- end }}
+{{- if has "test" $pods }}
+  {{- $health := dict "openwebui" 8080 "lightllm" (int $v.lightllm.port) "graphrag-processor" (int $v.graphrag.port) "mcp-server" (int $v.mcp.port) "qdrant" 6333 "neo4j" 7474 "redis" 6379 -}}
+  {{- if eq $v.postgres.mode "internal" }}{{ $_ := set $health "postgres" 5432 }}{{ end -}}
+  {{- range $c := $pods }}
+    {{- with index $health $c }}{{ $edges = append $edges (dict "from" "test" "to" $c "ports" (list .)) }}{{ end }}
+  {{- end }}
+{{- end }}
+{{- if and $v.postgres.enabled (eq $v.postgres.mode "cnpg") }}
+  {{- $edges = append $edges (dict "from" "cnpg-operator" "to" "postgres" "ports" (list 8000 5432)) }}
+  {{- $edges = append $edges (dict "from" "postgres" "to" "postgres" "ports" (list 5432 8000)) }}
+  {{- $edges = append $edges (dict "from" "postgres" "to" "kube-api" "ports" $v.networkPolicy.kubeAPIServer.ports) }}
+{{- end }}
+{{- range $c := $pods }}
+  {{- $edges = append $edges (dict "from" $c "to" "dns" "ports" (list 53) "protocols" (list "UDP" "TCP")) }}
+{{- end }}
+{{- toYaml $edges -}}
+{{- end -}}
+
+{{/* Components that run pods in this release, as a YAML list. */}}
+{{- define "owp.netpol.components" -}}
+{{- $v := .Values -}}
+{{- $c := list -}}
+{{- if $v.openwebui.enabled }}{{ $c = append $c "openwebui" }}{{ end -}}
+{{- if $v.lightllm.enabled }}{{ $c = append $c "lightllm" }}{{ end -}}
+{{- if $v.graphrag.enabled }}{{ $c = append $c "graphrag-processor" }}{{ end -}}
+{{- if $v.celeryWorker.enabled }}{{ $c = append $c "celery-worker" }}{{ end -}}
+{{- if $v.celeryBeat.enabled }}{{ $c = append $c "celery-beat" }}{{ end -}}
+{{- if $v.mcp.enabled }}{{ $c = append $c "mcp-server" }}{{ end -}}
+{{- if and $v.postgres.enabled (ne $v.postgres.mode "external") }}{{ $c = append $c "postgres" }}{{ end -}}
+{{- range $s := list "redis" "qdrant" "neo4j" }}
+  {{- if and (index $v $s).enabled (eq (index $v $s).mode "internal") }}{{ $c = append $c $s }}{{ end -}}
+{{- end -}}
+{{- if and $v.celeryExporter.enabled $v.celeryWorker.enabled }}{{ $c = append $c "celery-exporter" }}{{ end -}}
+{{- if include "owp.backup.stores" . }}{{ $c = append $c "backup" }}{{ end -}}
+{{- if $v.tests.enabled }}{{ $c = append $c "test" }}{{ end -}}
+{{- toYaml $c -}}
+{{- end -}}
+
+{{/* A peer by name -> list of NetworkPolicyPeer */}}
+{{- define "owp.netpol.peer" -}}
+{{- $ := index . 0 -}}
+{{- $name := index . 1 -}}
+{{- $np := $.Values.networkPolicy -}}
+{{- if eq $name "ingress-controller" -}}
+- namespaceSelector:{{ toYaml $np.ingressController.namespaceSelector | nindent 4 }}
+  podSelector:{{ toYaml $np.ingressController.podSelector | nindent 4 }}
+{{- else if eq $name "monitoring" -}}
+- namespaceSelector:{{ toYaml $np.monitoring.namespaceSelector | nindent 4 }}
+  podSelector:{{ toYaml $np.monitoring.podSelector | nindent 4 }}
+{{- else if eq $name "otel" -}}
+- namespaceSelector:{{ toYaml $np.monitoring.namespaceSelector | nindent 4 }}
+{{- else if eq $name "dns" -}}
+- namespaceSelector:{{ toYaml $np.dns.namespaceSelector | nindent 4 }}
+  podSelector:{{ toYaml $np.dns.podSelector | nindent 4 }}
+{{- else if eq $name "cnpg-operator" -}}
+- namespaceSelector:{{ toYaml $np.cnpgOperator.namespaceSelector | nindent 4 }}
+  podSelector:{{ toYaml $np.cnpgOperator.podSelector | nindent 4 }}
+{{- else if eq $name "kube-api" -}}
+{{- range $np.kubeAPIServer.cidrs }}
+- ipBlock:
+    cidr: {{ . }}
+{{- end }}
+{{- else if eq $name "external" -}}
+{{ toYaml $np.externalPeers }}
+{{- else -}}
+- podSelector:
+    matchLabels:
+      {{- include "owp.netpol.podLabels" (list $ $name) | nindent 6 }}
+{{- end -}}
+{{- end -}}
+
+{{/* Labels that select a component's pods (CloudNativePG pods carry the operator's label). */}}
+{{- define "owp.netpol.podLabels" -}}
+{{- $ := index . 0 -}}
+{{- if and (eq (index . 1) "postgres") (eq $.Values.postgres.mode "cnpg") -}}
+cnpg.io/cluster: {{ include "owp.componentName" (list $ "postgres") }}
+{{- else -}}
+{{ include "owp.selectorLabels" . }}
+{{- end -}}
+{{- end -}}
+
+{{/* ports of an edge -> list of NetworkPolicyPort */}}
+{{- define "owp.netpol.ports" -}}
+{{- $protocols := default (list "TCP") .protocols -}}
+{{- range $p := .ports }}
+{{- range $proto := $protocols }}
+- port: {{ $p }}
+  protocol: {{ $proto }}
+{{- end }}
+{{- end }}
+{{- end -}}

@@ -1,0 +1,63 @@
+{{/* Combinations the schema cannot express: fail at render time, saying what to set. */}}
+{{- define "owp.validate" -}}
+{{- $v := .Values -}}
+{{- $ow := $v.openwebui -}}
+{{- if and $ow.enabled (or $ow.autoscaling.enabled (gt (int $ow.replicas) 1)) -}}
+  {{- if not $v.postgres.enabled -}}
+    {{- fail "openwebui.replicas > 1 (or openwebui.autoscaling.enabled) needs PostgreSQL: set postgres.enabled=true (mode internal, external or cnpg)" -}}
+  {{- end -}}
+  {{- if not $v.redis.enabled -}}
+    {{- fail "openwebui.replicas > 1 (or openwebui.autoscaling.enabled) needs Redis for websockets and sessions: set redis.enabled=true" -}}
+  {{- end -}}
+  {{- if not $v.qdrant.enabled -}}
+    {{- fail "openwebui.replicas > 1 (or openwebui.autoscaling.enabled) needs a shared vector DB: set qdrant.enabled=true" -}}
+  {{- end -}}
+  {{- if not (or (eq $ow.storage.provider "s3") (and $ow.persistence.enabled (eq $ow.persistence.accessMode "ReadWriteMany"))) -}}
+    {{- fail "openwebui.replicas > 1 (or openwebui.autoscaling.enabled) needs shared storage: set openwebui.persistence.accessMode=ReadWriteMany or openwebui.storage.provider=s3" -}}
+  {{- end -}}
+{{- end -}}
+{{- if and $ow.enabled (eq $ow.storage.provider "s3") (or (not $ow.storage.s3.bucket) (not $ow.storage.s3.existingSecret)) -}}
+  {{- fail "openwebui.storage.provider=s3 needs openwebui.storage.s3.bucket and openwebui.storage.s3.existingSecret" -}}
+{{- end -}}
+{{- if and $ow.enabled (not $v.lightllm.enabled) (not $ow.llm.baseUrl) -}}
+  {{- fail "lightllm.enabled=false leaves Open WebUI without a model: set openwebui.llm.baseUrl to an OpenAI-compatible endpoint" -}}
+{{- end -}}
+{{- range $c := list "graphrag" "celeryWorker" "celeryBeat" -}}
+  {{- if (index $v $c).enabled -}}
+    {{- range $store := list "postgres" "redis" "qdrant" "neo4j" -}}
+      {{- if not (index $v $store).enabled -}}
+        {{- fail (printf "%s.enabled needs %s: set %s.enabled=true (or %s.enabled=false)" $c $store $store $c) -}}
+      {{- end -}}
+    {{- end -}}
+  {{- end -}}
+{{- end -}}
+{{- if and $v.mcp.enabled (not $v.graphrag.enabled) -}}
+  {{- fail "mcp.enabled needs the GraphRAG API it serves tools from: set graphrag.enabled=true (or mcp.enabled=false)" -}}
+{{- end -}}
+{{- range $store := list "postgres" "redis" "qdrant" "neo4j" -}}
+  {{- $s := index $v $store -}}
+  {{- if and $s.enabled (eq $s.mode "external") -}}
+    {{- if not $s.external.host -}}
+      {{- fail (printf "%s.mode=external needs %s.external.host" $store $store) -}}
+    {{- end -}}
+    {{- $cred := ternary "apiKey" "password" (eq $store "qdrant") -}}
+    {{- if not (or $s.existingSecret (index $s $cred)) -}}
+      {{- fail (printf "%s.mode=external needs %s.existingSecret or %s.%s" $store $store $store $cred) -}}
+    {{- end -}}
+  {{- end -}}
+{{- end -}}
+{{- if and $v.ingress.enabled $v.gatewayAPI.enabled -}}
+  {{- fail "ingress.enabled and gatewayAPI.enabled are alternatives: set one of them to false" -}}
+{{- end -}}
+{{- if $v.gatewayAPI.enabled -}}
+  {{- if and $v.gatewayAPI.gateway.create (not $v.gatewayAPI.gateway.className) -}}
+    {{- fail "gatewayAPI.gateway.create needs gatewayAPI.gateway.className (the GatewayClass of your Gateway controller)" -}}
+  {{- end -}}
+  {{- if and (not $v.gatewayAPI.gateway.create) (not $v.gatewayAPI.parentRefs) -}}
+    {{- fail "gatewayAPI.gateway.create=false needs gatewayAPI.parentRefs (the Gateway the HTTPRoute attaches to)" -}}
+  {{- end -}}
+{{- end -}}
+{{- if and $v.backup.enabled (eq $v.backup.destination.type "s3") (or (not $v.backup.destination.s3.url) (not $v.backup.destination.s3.existingSecret)) -}}
+  {{- fail "backup.destination.type=s3 needs backup.destination.s3.url (s3://bucket/prefix) and backup.destination.s3.existingSecret" -}}
+{{- end -}}
+{{- end -}}
