@@ -1,0 +1,86 @@
+// make deploy-prod / deploy-k8s / deploy-docker: plan, check, apply, validate, roll back on failure.
+import { resolve } from 'node:path'
+import { run } from './lib/cli.ts'
+import { COMPOSE_FILE } from './lib/paths.ts'
+import { detectTarget } from './lib/deploy.ts'
+import { deployK8s, K8S_DEFAULTS, DEFAULT_CHART } from './lib/deploy-k8s.ts'
+import { deployCompose } from './lib/deploy-compose.ts'
+
+export const usage = `Usage: tsx scripts/deploy.ts [--kubernetes | --docker-compose] [options]
+
+Deploys the platform. Without a target flag: a reachable kube context means Kubernetes, else a
+running Docker engine means Docker Compose. --dry-run prints the whole plan, exactly as it would
+run (secrets masked); with --skip-checks it needs neither a cluster nor a Docker engine.
+
+Target:
+      --kubernetes          deploy the Helm chart to the current kube context
+      --docker-compose      deploy compose/docker-compose.prod.yml on this host
+Both:
+      --env-file F          the .env to use (default ./.env)
+      --skip-checks         skip the preflight checks
+      --timeout D           how long workloads may take to get ready (default 20m)
+      --url URL             public URL validate-prod checks (default: ingress / nginx on 127.0.0.1)
+      --insecure            accept any TLS certificate during validation
+      --ca-file F           trust this CA (or self-signed certificate) during validation
+      --no-validate         skip validate-prod after the deploy (and so the rollback on failure)
+Kubernetes:
+      --namespace NS        namespace of the release (default ${K8S_DEFAULTS.namespace})
+      --release NAME        release name (default ${K8S_DEFAULTS.release})
+      --values F            chart values file (repeatable; later files win)
+      --chart DIR           chart directory (default helm/openwebui-platform)
+      --no-infra            do not install the infra releases of helm/infra.yaml
+      --skip-infra NAME     leave one infra release out (repeatable)
+      --history-max N       helm revisions kept (default ${K8S_DEFAULTS.historyMax})
+Compose:
+      --file F              compose file (default compose/docker-compose.prod.yml)`
+
+await run(usage, {
+  kubernetes: { type: 'boolean' },
+  'docker-compose': { type: 'boolean' },
+  'skip-checks': { type: 'boolean' },
+  'env-file': { type: 'string' },
+  namespace: { type: 'string' },
+  release: { type: 'string' },
+  values: { type: 'string', multiple: true },
+  chart: { type: 'string' },
+  timeout: { type: 'string' },
+  'no-infra': { type: 'boolean' },
+  'skip-infra': { type: 'string', multiple: true },
+  'history-max': { type: 'string' },
+  file: { type: 'string' },
+  url: { type: 'string' },
+  insecure: { type: 'boolean' },
+  'ca-file': { type: 'string' },
+  'no-validate': { type: 'boolean' },
+}, async (ctx, f) => {
+  const { target, reason } = await detectTarget(ctx, { kubernetes: f.kubernetes, compose: f['docker-compose'] })
+  ctx.log.info(`target: ${target === 'k8s' ? 'Kubernetes' : 'Docker Compose'} (${reason})`)
+  const validateArgs = { insecure: f.insecure, caFile: f['ca-file'] && resolve(ctx.cwd, f['ca-file']), url: f.url }
+  const envFile = f['env-file'] && resolve(ctx.cwd, f['env-file'])
+  const outcome = target === 'k8s'
+    ? await deployK8s(ctx, {
+      release: f.release ?? K8S_DEFAULTS.release,
+      namespace: f.namespace ?? K8S_DEFAULTS.namespace,
+      chart: resolve(ctx.cwd, f.chart ?? DEFAULT_CHART),
+      values: (f.values ?? []).map((v) => resolve(ctx.cwd, v)),
+      timeout: f.timeout ?? K8S_DEFAULTS.timeout,
+      historyMax: f['history-max'] ? Number(f['history-max']) : K8S_DEFAULTS.historyMax,
+      infra: !f['no-infra'],
+      app: true,
+      validate: !f['no-validate'],
+      skipChecks: Boolean(f['skip-checks']),
+      skipInfra: f['skip-infra'] ?? [],
+      envFile,
+      validateArgs,
+    })
+    : await deployCompose(ctx, {
+      file: f.file ?? COMPOSE_FILE,
+      envFile,
+      timeout: f.timeout ?? K8S_DEFAULTS.timeout,
+      skipChecks: Boolean(f['skip-checks']),
+      validate: !f['no-validate'],
+      validateArgs,
+    })
+  if (!ctx.dryRun) (outcome.ok ? ctx.log.info : ctx.log.error).call(ctx.log, outcome.summary)
+  return { exitCode: outcome.ok ? 0 : 1, data: outcome, text: ctx.dryRun ? undefined : outcome.summary }
+})
