@@ -21,6 +21,8 @@ export interface ExecOptions {
   stream?: boolean
   /** A short label for logs; defaults to the command's first two words. */
   title?: string
+  /** Kill the command's process tree when this aborts (a per-check timeout, a background port-forward). */
+  signal?: AbortSignal
 }
 
 export interface ExecResult {
@@ -69,6 +71,10 @@ export async function exec(ctx: Ctx, argv: readonly string[], opts: ExecOptions 
   const unregister = ctx.children.add(stop)
   let timedOut = false
   const timer = opts.timeout ? setTimeout(() => { timedOut = true; stop() }, opts.timeout) : null
+  let aborted = false
+  const onAbort = () => { aborted = true; stop() }
+  if (opts.signal?.aborted) onAbort()
+  else opts.signal?.addEventListener('abort', onAbort, { once: true })
   if (opts.stream) {
     const echo = (chunk: Buffer) => { for (const line of chunk.toString().split('\n')) if (line.trim()) ctx.log.info(line) }
     if (!fd) p.stdout.on('data', echo)
@@ -85,12 +91,14 @@ export async function exec(ctx: Ctx, argv: readonly string[], opts: ExecOptions 
       skipped: false,
     }
     if (timedOut) throw new CommandError(shown, null, tail(ctx, out.stderr), `timed out after ${opts.timeout}ms`)
+    if (aborted) throw new CommandError(shown, null, tail(ctx, out.stderr), 'aborted')
     if (result.exitCode !== 0 && !opts.allowFailure) {
       throw new CommandError(shown, result.exitCode, tail(ctx, out.stderr || out.stdout))
     }
     return result
   } finally {
     if (timer) clearTimeout(timer)
+    opts.signal?.removeEventListener('abort', onAbort)
     unregister()
     if (fd !== undefined) closeSync(fd)
   }
