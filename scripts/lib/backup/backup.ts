@@ -1,0 +1,201 @@
+// One backup run: for each store, under its lock: dump -> verify -> checksum (-> encrypt) ->
+// manifest last -> prune (only after a verified set) -> metrics. A store that fails leaves no
+// complete set and does not stop the others.
+import { hostname, tmpdir } from 'node:os'
+import { rmSync, statSync } from 'node:fs'
+import { join } from 'node:path'
+import { KitError, UsageError } from '../errors.ts'
+import { acquireLock } from '../lock.ts'
+import type { Ctx } from '../context.ts'
+import { formatDuration, table } from '../log.ts'
+import { sha256File, setId } from './manifest.ts'
+import { privateTmp, type Destination } from './destination.ts'
+import { encryptFile } from './encryption.ts'
+import { writeMetrics } from './metrics.ts'
+import { planRetention, type RetentionPolicy } from './retention.ts'
+import { DRIVERS } from './stores/index.ts'
+import type { Target } from './targets.ts'
+import { MANIFEST_FORMAT, type DriverRun, type Manifest, type SetFile, type StoreName, type StoreSettings } from './types.ts'
+
+export interface BackupOptions {
+  stores: StoreName[]
+  /** The user named the stores (not `all`): a store that cannot run is an error, not a skip. */
+  explicit: boolean
+  target: Target
+  dest: Destination
+  settings: StoreSettings
+  verify: boolean
+  recipients: string[]
+  retention: RetentionPolicy
+  metricsDir?: string
+  now?: () => Date
+}
+
+export interface StoreOutcome {
+  store: StoreName
+  ok: boolean
+  skipped?: string
+  id?: string
+  location?: string
+  bytes?: number
+  durationMs: number
+  verified?: boolean
+  files?: { name: string; bytes: number; sha256: string }[]
+  pruned?: string[]
+  kept?: { id: string; reasons: string[] }[]
+  error?: string
+  metricsFile?: string
+}
+
+export interface BackupReport { ok: boolean; dest: string; target: string; stores: StoreOutcome[] }
+
+/** Why a store cannot be backed up with these settings (null: it can). */
+export function skipReason(store: StoreName, s: StoreSettings): string | null {
+  if (store === 'neo4j' && s.neo4jMode === 'offline' && !s.maintenanceWindow) {
+    return 'Neo4j community can only be dumped offline: pass --maintenance-window (it stops Neo4j) or --neo4j-mode apoc'
+  }
+  return null
+}
+
+export async function runBackup(ctx: Ctx, o: BackupOptions): Promise<BackupReport> {
+  const runnable: StoreName[] = []
+  const outcomes: StoreOutcome[] = []
+  for (const store of o.stores) {
+    const why = skipReason(store, o.settings)
+    if (why && o.explicit) throw new UsageError(why)
+    if (why) { ctx.log.warn(`${store}: skipped: ${why}`); outcomes.push({ store, ok: true, skipped: why, durationMs: 0 }) }
+    else runnable.push(store)
+  }
+  // Take every lock first: an overlapping run exits 75 before anything is written.
+  const releases = ctx.dryRun ? [] : runnable.map((store) => acquireLock(ctx, o.dest.lockPath(store), `backup of ${store}`))
+  try {
+    for (const store of runnable) outcomes.push(await backupStore(ctx, o, store))
+  } finally {
+    for (const release of releases) release()
+  }
+  const ordered = o.stores.map((s) => outcomes.find((x) => x.store === s)!)
+  return { ok: ordered.every((x) => x.ok), dest: o.dest.url, target: o.target.kind, stores: ordered }
+}
+
+async function backupStore(ctx: Ctx, o: BackupOptions, store: StoreName): Promise<StoreOutcome> {
+  const driver = DRIVERS[store]
+  const started = new Date((o.now ?? (() => new Date()))())
+  const t0 = performance.now()
+  const id = setId(started)
+  const step = ctx.log.step(`${store}: backup ${id} from ${o.target.where(store)}`)
+  const scratch = privateTmp(o.settings.env.BACKUP_STAGING_DIR ?? tmpdir(), `owp-${store}-scratch-`)
+  let workDir: string | null = null
+  const run = (dir: string): DriverRun => ({ target: o.target, dir, scratch, id, settings: o.settings, verify: o.verify })
+  try {
+    if (ctx.dryRun) return await dryRun(ctx, o, store, id, run(join(scratch, 'set')), t0, step)
+    workDir = o.dest.workDir(store, id)
+    const dump = await driver.backup(ctx, run(workDir))
+    let verified: Manifest['verified'] = null
+    if (o.verify) {
+      const v0 = performance.now()
+      const vstep = ctx.log.step(`${store}: verify`)
+      try {
+        const v = await driver.verify(ctx, run(workDir), dump)
+        verified = { ok: true, method: v.method, durationMs: Math.round(performance.now() - v0), detail: v.detail }
+        vstep.ok(v.detail)
+      } catch (e) {
+        vstep.fail()
+        throw e
+      }
+    }
+    const files: SetFile[] = []
+    for (const f of dump.files) {
+      const path = join(workDir, f.name)
+      const plain = { bytes: statSync(path).size, sha256: await sha256File(path) }
+      if (o.recipients.length) {
+        const name = await encryptFile(ctx, workDir, f.name, o.recipients)
+        const enc = join(workDir, name)
+        files.push({ name, bytes: statSync(enc).size, sha256: await sha256File(enc), kind: f.kind, of: f.of, durationMs: f.durationMs, plain })
+      } else {
+        files.push({ name: f.name, bytes: plain.bytes, sha256: plain.sha256, kind: f.kind, of: f.of, durationMs: f.durationMs })
+      }
+    }
+    const finished = new Date(started.getTime() + (performance.now() - t0))
+    const manifest: Manifest = {
+      format: MANIFEST_FORMAT, store, id,
+      startedAt: started.toISOString(), finishedAt: finished.toISOString(), durationMs: Math.round(performance.now() - t0),
+      host: hostname(), target: { kind: o.target.kind, where: o.target.where(store) },
+      tools: dump.tools, server: dump.server, files, bytes: files.reduce((n, f) => n + f.bytes, 0),
+      verified, encryption: o.recipients.length ? { tool: 'age', recipients: o.recipients } : null, details: dump.details,
+    }
+    const location = await o.dest.publish(ctx, store, id, workDir, manifest)
+    workDir = null
+    const durationMs = Math.round(performance.now() - t0)
+    step.ok(`${formatBytes(manifest.bytes)} in ${location}${verified ? ', verified' : ', NOT verified'}`)
+    const outcome: StoreOutcome = {
+      store, ok: true, id, location, bytes: manifest.bytes, durationMs, verified: Boolean(verified),
+      files: files.map((f) => ({ name: f.name, bytes: f.bytes, sha256: f.sha256 })),
+    }
+    await prune(ctx, o, store, id, Boolean(verified), outcome)
+    if (o.metricsDir) outcome.metricsFile = writeMetrics(o.metricsDir, { store, success: true, durationSeconds: durationMs / 1000, sizeBytes: manifest.bytes, at: new Date() })
+    return outcome
+  } catch (e) {
+    const durationMs = Math.round(performance.now() - t0)
+    const message = ctx.secrets.mask(e instanceof Error ? e.message : String(e))
+    step.fail(message.split('\n')[0])
+    if (e instanceof KitError && e.hint) ctx.log.info(`hint: ${e.hint}`)
+    if (!(e instanceof KitError)) ctx.log.debug(String((e as Error).stack))
+    if (workDir) await o.dest.discard(ctx, store, id, workDir).catch((d) => ctx.log.warn(`could not remove ${workDir}: ${(d as Error).message}`))
+    const outcome: StoreOutcome = { store, ok: false, id, durationMs, error: message }
+    if (o.metricsDir && !ctx.dryRun) outcome.metricsFile = writeMetrics(o.metricsDir, { store, success: false, durationSeconds: durationMs / 1000, sizeBytes: 0, at: new Date() })
+    return outcome
+  } finally {
+    rmSync(scratch, { recursive: true, force: true })
+  }
+}
+
+async function dryRun(ctx: Ctx, o: BackupOptions, store: StoreName, id: string, run: DriverRun, t0: number, step: { ok(d?: string): number }): Promise<StoreOutcome> {
+  await DRIVERS[store].backup(ctx, run)
+  const plan = (line: string) => { ctx.plan.push(line); if (!ctx.json) ctx.out(`[dry-run] ${line}`) }
+  if (o.verify) plan(`verify the ${store} set (${store === 'postgres' ? 'restore into a scratch database, compare row counts' : store === 'redis' ? 'redis-check-rdb' : 'checksums and archive check'})`)
+  if (o.recipients.length) plan(`encrypt each file with age to ${o.recipients.join(', ')}`)
+  plan(`write ${o.dest.url}/${store}/${id}/manifest.json last`)
+  const sets = await o.dest.list(ctx, store).catch(() => [])
+  const r = planRetention(sets, o.retention)
+  if (o.verify) for (const s of [...r.prune, ...r.abandoned]) plan(`prune ${s.location}`)
+  if (o.metricsDir) plan(`write metrics to ${o.metricsDir}/backup_${store}.prom`)
+  step.ok('dry run: nothing written')
+  return { store, ok: true, id, durationMs: Math.round(performance.now() - t0) }
+}
+
+async function prune(ctx: Ctx, o: BackupOptions, store: StoreName, id: string, verified: boolean, outcome: StoreOutcome): Promise<void> {
+  if (!verified) {
+    ctx.log.info(`${store}: retention skipped: the new set is not verified (pruning waits for a verified set)`)
+    return
+  }
+  const sets = await o.dest.list(ctx, store)
+  const plan = planRetention(sets, o.retention)
+  outcome.kept = plan.keep.map((k) => ({ id: k.set.id, reasons: k.reasons }))
+  outcome.pruned = []
+  for (const s of [...plan.prune, ...plan.abandoned]) {
+    if (s.id === id) continue
+    try {
+      await o.dest.remove(ctx, s)
+      outcome.pruned.push(s.id)
+      ctx.log.info(`${store}: pruned ${s.id}${s.manifest ? '' : ` (incomplete: ${s.incomplete})`}`)
+    } catch (e) {
+      ctx.log.warn(`${store}: could not prune ${s.location}: ${(e as Error).message}`)
+    }
+  }
+}
+
+export function formatBytes(n: number): string {
+  if (n < 1024) return `${n} B`
+  const units = ['KiB', 'MiB', 'GiB', 'TiB']
+  let v = n / 1024
+  let i = 0
+  while (v >= 1024 && i < units.length - 1) { v /= 1024; i++ }
+  return `${v.toFixed(1)} ${units[i]}`
+}
+
+export function renderReport(r: BackupReport): string {
+  const rows = r.stores.map((s) => [s.store, s.skipped ? 'skipped' : s.ok ? 'ok' : 'FAILED', s.id ?? '', s.bytes !== undefined ? formatBytes(s.bytes) : '',
+    formatDuration(s.durationMs), s.verified === undefined ? '' : s.verified ? 'yes' : 'no', s.pruned?.length ? String(s.pruned.length) : '',
+    s.location ?? s.skipped ?? s.error?.split('\n')[0] ?? ''])
+  return table(['store', 'result', 'set', 'size', 'took', 'verified', 'pruned', 'where / why'], rows)
+}

@@ -1,0 +1,37 @@
+// age encryption of set files: to public recipients (age1...) on backup, with an identity file on
+// restore. The plaintext is encrypted after verification and then removed from the set.
+import { existsSync, unlinkSync } from 'node:fs'
+import { join } from 'node:path'
+import { UsageError, KitError } from '../errors.ts'
+import type { Ctx } from '../context.ts'
+import { finishFile, partialPath } from './manifest.ts'
+
+export const AGE_RECIPIENT = /^age1[0-9a-z]{58}$/
+
+export function parseRecipients(value: string | undefined): string[] {
+  if (!value) return []
+  const list = value.split(/[\s,]+/).filter(Boolean)
+  const bad = list.filter((r) => !AGE_RECIPIENT.test(r))
+  if (bad.length) throw new UsageError(`--encrypt needs age recipients (age1 followed by 58 characters), got ${bad.join(', ')}`, 'age-keygen -y key.txt prints the recipient of a key')
+  return list
+}
+
+/** Encrypt dir/name to dir/name.age (through .partial), remove the plaintext; returns the new name. */
+export async function encryptFile(ctx: Ctx, dir: string, name: string, recipients: string[]): Promise<string> {
+  const out = `${name}.age`
+  await ctx.exec(['age', ...recipients.flatMap((r) => ['-r', r]), '-o', partialPath(dir, out), join(dir, name)], { mutates: true, timeout: 6 * 3_600_000, title: `age ${name}` })
+  finishFile(dir, out)
+  unlinkSync(join(dir, name))
+  return out
+}
+
+/** Decrypt `from` into `to` with the identity file (age -d -i). */
+export async function decryptFile(ctx: Ctx, from: string, to: string, identity: string | undefined): Promise<void> {
+  if (!identity) throw new UsageError(`${from} is encrypted: pass --identity <age key file> (or set BACKUP_AGE_IDENTITY)`)
+  if (!existsSync(identity)) throw new UsageError(`age identity file not found: ${identity}`)
+  try {
+    await ctx.exec(['age', '-d', '-i', identity, '-o', to, from], { timeout: 6 * 3_600_000, title: 'age -d' })
+  } catch (e) {
+    throw new KitError(`cannot decrypt ${from}: ${(e as Error).message}`, 1, 'is the identity the key the set was encrypted to?')
+  }
+}

@@ -1,0 +1,55 @@
+// Backup metrics for node-exporter's textfile collector, one file per store, written atomically
+// (node-exporter must never read half a file). A failed run keeps the last success timestamp.
+import { existsSync, readFileSync, mkdirSync } from 'node:fs'
+import { join } from 'node:path'
+import { atomicWrite } from './manifest.ts'
+import type { StoreName } from './types.ts'
+
+export interface RunMetrics {
+  store: StoreName
+  success: boolean
+  durationSeconds: number
+  /** Bytes of the set written by this run (0 when it failed). */
+  sizeBytes: number
+  /** When this run finished. */
+  at: Date
+}
+
+const HELP: Record<string, string> = {
+  backup_last_success_timestamp_seconds: 'Unix time of the last backup of the store that completed and verified.',
+  backup_last_run_success: '1 if the last backup run of the store succeeded, 0 if it failed.',
+  backup_duration_seconds: 'Duration of the last backup run of the store.',
+  backup_size_bytes: 'Size in bytes of the last successful backup set of the store.',
+}
+
+export function metricsFile(dir: string, store: StoreName): string {
+  return join(dir, `backup_${store}.prom`)
+}
+
+/** A sample's value from an existing textfile, or null. */
+export function readSample(text: string, name: string, store: StoreName): number | null {
+  const m = new RegExp(`^${name}\\{store="${store}"\\} (\\S+)$`, 'm').exec(text)
+  return m ? Number(m[1]) : null
+}
+
+export function renderMetrics(m: RunMetrics, previous = ''): string {
+  const lastSuccess = m.success ? m.at.getTime() / 1000 : readSample(previous, 'backup_last_success_timestamp_seconds', m.store) ?? 0
+  const size = m.success ? m.sizeBytes : readSample(previous, 'backup_size_bytes', m.store) ?? 0
+  const values: Record<string, number> = {
+    backup_last_success_timestamp_seconds: Math.round(lastSuccess),
+    backup_last_run_success: m.success ? 1 : 0,
+    backup_duration_seconds: Math.round(m.durationSeconds * 1000) / 1000,
+    backup_size_bytes: size,
+  }
+  return Object.entries(values)
+    .map(([name, v]) => `# HELP ${name} ${HELP[name]}\n# TYPE ${name} gauge\n${name}{store="${m.store}"} ${v}\n`)
+    .join('')
+}
+
+export function writeMetrics(dir: string, m: RunMetrics): string {
+  mkdirSync(dir, { recursive: true })
+  const file = metricsFile(dir, m.store)
+  const previous = existsSync(file) ? readFileSync(file, 'utf8') : ''
+  atomicWrite(file, renderMetrics(m, previous))
+  return file
+}

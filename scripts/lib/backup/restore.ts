@@ -1,0 +1,170 @@
+// One restore run: pick a complete set, confirm, check every checksum before touching anything,
+// decrypt, hand the plain files to the store's driver, and say what was restored where.
+import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs'
+import { join, resolve, basename } from 'node:path'
+import { tmpdir } from 'node:os'
+import { KitError, UsageError } from '../errors.ts'
+import { acquireLock } from '../lock.ts'
+import { confirm, type Ctx } from '../context.ts'
+import { table } from '../log.ts'
+import { checkFiles, readManifest, sha256File } from './manifest.ts'
+import { privateTmp, type Destination, type SetRef } from './destination.ts'
+import { decryptFile } from './encryption.ts'
+import { DRIVERS } from './stores/index.ts'
+import type { Target } from './targets.ts'
+import { MANIFEST_NAME, type Manifest, type StoreName, type StoreSettings } from './types.ts'
+import { formatBytes } from './backup.ts'
+
+export interface RestoreOptions {
+  stores: StoreName[]
+  explicit: boolean
+  /** "latest", a set id, "<store>/<id>", or the path of a local set directory. */
+  from: string
+  target: Target
+  dest: Destination
+  settings: StoreSettings
+  identity?: string
+}
+
+export interface RestoreOutcome {
+  store: StoreName
+  ok: boolean
+  skipped?: string
+  set?: string
+  from?: string
+  into?: string
+  restored?: string[]
+  warnings?: string[]
+  error?: string
+  durationMs: number
+}
+
+/** The set `from` names among `sets`; throws with the reason when it is not usable. */
+export function chooseSet(store: StoreName, sets: SetRef[], from: string, where: string): SetRef {
+  const complete = sets.filter((s) => s.manifest)
+  if (from === 'latest') {
+    const newest = [...complete].sort((a, b) => b.time.getTime() - a.time.getTime())
+    const pick = newest.find((s) => s.manifest!.verified?.ok) ?? newest[0]
+    if (!pick) {
+      const ignored = sets.length - complete.length
+      throw new KitError(`no complete backup set of ${store} in ${where}${ignored ? ` (${ignored} incomplete set(s) ignored)` : ''}`)
+    }
+    return pick
+  }
+  const id = from.includes('/') ? from.split('/').pop()! : from
+  const found = sets.find((s) => s.id === id)
+  if (!found) {
+    throw new KitError(`no backup set ${id} of ${store} in ${where}`, 1,
+      complete.length ? `complete sets: ${complete.slice(-5).map((s) => s.id).join(', ')}` : 'there is no complete set')
+  }
+  if (!found.manifest) throw new KitError(`refusing to restore ${found.location}: it is incomplete (${found.incomplete}); a set without its manifest is never restored`)
+  return found
+}
+
+/** A local set directory given by path: its manifest names the store. */
+export function localSet(path: string): SetRef | null {
+  const dir = resolve(path)
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) return null
+  const manifest = readManifest(dir)
+  if (!manifest) throw new KitError(`refusing to restore ${dir}: it has no ${MANIFEST_NAME} (an incomplete set is never restored)`)
+  return { store: manifest.store, id: manifest.id, location: dir, manifest, time: new Date(manifest.startedAt) }
+}
+
+export async function runRestore(ctx: Ctx, o: RestoreOptions): Promise<{ ok: boolean; stores: RestoreOutcome[] }> {
+  const byPath = o.from !== 'latest' && (o.from.includes('/') || o.from.startsWith('.')) ? localSet(o.from) : null
+  const stores = byPath ? [byPath.store] : o.stores
+  if (!byPath && o.from !== 'latest' && stores.length > 1) throw new UsageError('--from <set id> names one set: pass --store too')
+  const outcomes: RestoreOutcome[] = []
+  for (const store of stores) {
+    const t0 = performance.now()
+    const release = ctx.dryRun ? () => {} : acquireLock(ctx, o.dest.lockPath(store), `backup or restore of ${store}`)
+    try {
+      let set = byPath
+      if (!set) {
+        const sets = await o.dest.list(ctx, store)
+        if (!sets.length && !o.explicit) {
+          ctx.log.warn(`${store}: no backup sets in ${o.dest.url}: skipped`)
+          outcomes.push({ store, ok: true, skipped: 'no backup sets', durationMs: 0 })
+          continue
+        }
+        set = chooseSet(store, sets, o.from, o.dest.url)
+      }
+      outcomes.push(await restoreSet(ctx, o, set, t0))
+    } catch (e) {
+      const message = ctx.secrets.mask(e instanceof Error ? e.message : String(e))
+      if (e instanceof UsageError) throw e
+      ctx.log.error(`${store}: restore failed: ${message.split('\n')[0]}`)
+      if (e instanceof KitError && e.hint) ctx.log.info(`hint: ${e.hint}`)
+      outcomes.push({ store, ok: false, error: message, durationMs: Math.round(performance.now() - t0) })
+    } finally {
+      release()
+    }
+  }
+  return { ok: outcomes.every((x) => x.ok), stores: outcomes }
+}
+
+async function restoreSet(ctx: Ctx, o: RestoreOptions, set: SetRef, t0: number): Promise<RestoreOutcome> {
+  const manifest = set.manifest as Manifest
+  const store = set.store
+  const driver = DRIVERS[store]
+  const into = o.target.where(store)
+  const verifiedNote = manifest.verified?.ok ? 'verified' : 'NOT verified when taken'
+  ctx.log.info(`${store}: set ${set.id} (${manifest.startedAt}, ${formatBytes(manifest.bytes)}, ${verifiedNote}) from ${set.location}`)
+  if (!manifest.verified?.ok) ctx.log.warn(`${store}: set ${set.id} was not verified when it was taken`)
+  await confirm(ctx, `Restore ${store} set ${set.id} into ${into}? This replaces ${driver.describeRestore(manifest)}`)
+  if (manifest.encryption && !o.identity) throw new UsageError(`set ${set.id} is encrypted with age: pass --identity <key file> (or BACKUP_AGE_IDENTITY)`)
+
+  const fetched = await o.dest.fetch(ctx, set)
+  const scratch = privateTmp(o.settings.env.BACKUP_STAGING_DIR ?? tmpdir(), `owp-restore-${store}-`)
+  try {
+    const step = ctx.log.step(`${store}: check ${manifest.files.length} file(s) against the manifest`)
+    const problems = await checkFiles(fetched.dir, manifest)
+    if (problems.length) {
+      step.fail()
+      throw new KitError(`set ${set.id} does not match its manifest, nothing was restored:\n  ${problems.join('\n  ')}`)
+    }
+    step.ok('sha256 equal')
+    let dir = fetched.dir
+    if (manifest.encryption) {
+      dir = join(scratch, 'plain')
+      mkdirSync(dir, { mode: 0o700 })
+      for (const f of manifest.files) {
+        const plainName = f.plain ? f.name.replace(/\.age$/, '') : f.name
+        const out = join(dir, plainName)
+        if (f.plain) {
+          await decryptFile(ctx, join(fetched.dir, f.name), out, o.identity)
+          if (!ctx.dryRun && (await sha256File(out)) !== f.plain.sha256) throw new KitError(`${f.name} decrypts to data that differs from what was backed up`)
+        } else {
+          await ctx.exec(['cp', join(fetched.dir, f.name), out])
+        }
+      }
+    }
+    const rstep = ctx.log.step(`${store}: restore ${set.id} into ${into}`)
+    const result = await driver.restore(ctx, { target: o.target, dir, scratch, id: set.id, settings: o.settings, verify: true }, manifest)
+    rstep.ok()
+    for (const w of result.warnings) ctx.log.warn(`${store}: ${w}`)
+    return { store, ok: true, set: set.id, from: set.location, into, restored: result.restored, warnings: result.warnings, durationMs: Math.round(performance.now() - t0) }
+  } finally {
+    rmSync(scratch, { recursive: true, force: true })
+    fetched.done()
+  }
+}
+
+export function renderRestore(r: { stores: RestoreOutcome[] }, dryRun: boolean): string {
+  const lines: string[] = []
+  for (const s of r.stores) {
+    if (s.skipped) lines.push(`${s.store}: skipped (${s.skipped})`)
+    else if (!s.ok) lines.push(`${s.store}: FAILED: ${s.error}`)
+    else {
+      lines.push(`${s.store}: ${dryRun ? 'would restore' : 'restored'} set ${s.set} from ${s.from} into ${s.into}:`)
+      for (const x of s.restored ?? []) lines.push(`  - ${x}`)
+    }
+  }
+  return lines.join('\n')
+}
+
+export function renderSets(store: StoreName, sets: SetRef[]): string {
+  const rows = sets.map((s) => [store, s.id, s.manifest ? 'complete' : 'INCOMPLETE', s.manifest ? formatBytes(s.manifest.bytes) : '',
+    s.manifest ? (s.manifest.verified?.ok ? 'yes' : 'no') : '', s.manifest?.encryption ? 'age' : '', s.manifest ? basename(s.location) === s.id ? s.location : s.location : s.incomplete ?? ''])
+  return table(['store', 'set', 'state', 'size', 'verified', 'encrypted', 'location / why'], rows)
+}

@@ -1,0 +1,133 @@
+// Neo4j community has no online backup. Two ways, chosen with --neo4j-mode:
+//  offline (default): stop Neo4j, `neo4j-admin database dump` of system and neo4j, start it again.
+//    Exact and consistent, but Neo4j is down for the dump: only with --maintenance-window.
+//  apoc: `apoc.export.cypher.all` while Neo4j runs (needs APOC and apoc.export.file.enabled=true).
+//    No downtime, but the export is not a single consistent snapshot and is slower to load.
+import { chmodSync, mkdirSync, readFileSync, renameSync, openSync, readSync, closeSync, copyFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { KitError } from '../../errors.ts'
+import type { Ctx } from '../../context.ts'
+import { finishFile, partialPath } from '../manifest.ts'
+import { fileTo } from '../targets.ts'
+import type { DriverRun, DumpResult, Manifest, ProducedFile, RestoreResult, StoreDriver, VerifyResult } from '../types.ts'
+
+interface Neo4jDetails { mode: 'offline' | 'apoc'; databases: string[]; info?: Record<string, string>; nodes?: number; relationships?: number }
+
+/** Archive magic of neo4j-admin dumps (DZV1: zstd, DGV1: gzip). */
+export const DUMP_MAGIC = ['DZV1', 'DGV1']
+
+function databases(run: DriverRun): string[] {
+  return ['system', run.settings.env.NEO4J_DATABASE ?? 'neo4j']
+}
+
+function ioDir(run: DriverRun): string {
+  const io = join(run.scratch, 'io')
+  mkdirSync(io, { recursive: true })
+  // The admin command runs as the neo4j user inside a container that mounts this directory.
+  chmodSync(io, 0o777)
+  return io
+}
+
+function cypherShell(run: DriverRun): { argv: string[]; env: Record<string, string>; secretEnv: Record<string, string> } {
+  const e = run.settings.env
+  const direct = run.target.kind === 'direct'
+  const argv = ['cypher-shell', ...(direct && e.NEO4J_URI ? ['-a', e.NEO4J_URI] : []), '--format', 'plain']
+  return { argv, env: { NEO4J_USERNAME: e.NEO4J_USERNAME ?? 'neo4j' }, secretEnv: e.NEO4J_PASSWORD ? { NEO4J_PASSWORD: e.NEO4J_PASSWORD } : {} }
+}
+
+async function cypher(ctx: Ctx, run: DriverRun, query: string, o: { mutates?: boolean } = {}): Promise<string[]> {
+  const c = cypherShell(run)
+  const r = await run.target.run(ctx, 'neo4j', [...c.argv, query], { env: c.env, secretEnv: c.secretEnv, mutates: o.mutates, timeout: run.settings.timeoutMs })
+  return r.stdout.split('\n').filter((l) => l.trim() !== '')
+}
+
+async function backupOffline(ctx: Ctx, run: DriverRun): Promise<DumpResult> {
+  const io = ioDir(run)
+  const dbs = databases(run)
+  const details: Neo4jDetails = { mode: 'offline', databases: dbs, info: {} }
+  const files: ProducedFile[] = []
+  let tool = ''
+  await run.target.offline(ctx, 'neo4j', { localDir: io, collect: dbs.map((d) => `${d}.dump`) }, async (admin, ioPath) => {
+    tool = (await admin(['neo4j-admin', '--version'])).stdout.trim()
+    for (const db of dbs) {
+      const started = Date.now()
+      await admin(['neo4j-admin', 'database', 'dump', db, `--to-path=${ioPath}`], { timeout: run.settings.timeoutMs, title: `neo4j-admin dump ${db}` })
+      files.push({ name: `${db}.dump`, kind: 'dump', of: db, durationMs: Date.now() - started })
+    }
+    // Inside the window, with the same neo4j-admin: read back each archive's metadata.
+    if (run.verify) for (const db of dbs) details.info![db] = (await admin(['neo4j-admin', 'database', 'load', '--info', `--from-path=${ioPath}`, db])).stdout.trim()
+  })
+  if (!ctx.dryRun) for (const db of dbs) { renameSync(join(io, `${db}.dump`), partialPath(run.dir, `${db}.dump`)); finishFile(run.dir, `${db}.dump`) }
+  return { files, tools: { 'neo4j-admin': tool }, server: { version: tool.replace(/^\D*/, '') || 'unknown' }, details: details as unknown as Record<string, unknown> }
+}
+
+async function backupApoc(ctx: Ctx, run: DriverRun): Promise<DumpResult> {
+  const name = `owp-backup-${run.id}.cypher`
+  const importDir = run.settings.env.NEO4J_IMPORT_DIR ?? '/var/lib/neo4j/import'
+  const started = Date.now()
+  const [version] = (await cypher(ctx, run, 'CALL dbms.components() YIELD versions RETURN versions[0]')).slice(-1)
+  const out = await cypher(ctx, run, `CALL apoc.export.cypher.all('${name}', {format: 'cypher-shell', useOptimizations: {type: 'UNWIND_BATCH', unwindBatchSize: 1000}}) YIELD nodes, relationships RETURN nodes, relationships`, { mutates: true })
+  const [nodes, relationships] = (out.slice(-1)[0] ?? '').split(',').map((s) => Number(s.trim()))
+  await run.target.copyFrom(ctx, 'neo4j', `${importDir}/${name}`, partialPath(run.dir, 'neo4j.cypher'))
+  await run.target.run(ctx, 'neo4j', ['rm', '-f', `${importDir}/${name}`], { mutates: true, allowFailure: true })
+  if (!ctx.dryRun) finishFile(run.dir, 'neo4j.cypher')
+  const details: Neo4jDetails = { mode: 'apoc', databases: [run.settings.env.NEO4J_DATABASE ?? 'neo4j'], nodes, relationships }
+  return {
+    files: [{ name: 'neo4j.cypher', kind: 'cypher', of: details.databases[0], durationMs: Date.now() - started }],
+    tools: { 'cypher-shell': 'apoc.export.cypher.all' }, server: { version: (version ?? 'unknown').replace(/"/g, '') }, details: details as unknown as Record<string, unknown>,
+  }
+}
+
+function headOf(path: string, n = 4): string {
+  const fd = openSync(path, 'r')
+  try { const b = Buffer.alloc(n); const got = readSync(fd, b, 0, n, 0); return b.subarray(0, got).toString('latin1') } finally { closeSync(fd) }
+}
+
+async function verify(_ctx: Ctx, run: DriverRun, dump: DumpResult): Promise<VerifyResult> {
+  const details = dump.details as unknown as Neo4jDetails
+  if (details.mode === 'apoc') {
+    const text = readFileSync(join(run.dir, 'neo4j.cypher'), 'utf8').trimEnd()
+    if (!text.endsWith(':commit') && !text.endsWith(';')) throw new KitError('verification of neo4j.cypher failed: the export does not end with a complete statement')
+    return { method: 'APOC export ends with a complete transaction', detail: `${details.nodes ?? '?'} nodes, ${details.relationships ?? '?'} relationships` }
+  }
+  for (const db of details.databases) {
+    const head = headOf(join(run.dir, `${db}.dump`))
+    if (!DUMP_MAGIC.includes(head)) throw new KitError(`verification of ${db}.dump failed: not a neo4j-admin archive (header ${JSON.stringify(head)})`)
+    if (!details.info?.[db]) throw new KitError(`verification of ${db}.dump failed: neo4j-admin database load --info printed nothing`)
+  }
+  return { method: 'neo4j-admin database load --info on each archive, archive header', detail: details.databases.join(', ') }
+}
+
+async function restore(ctx: Ctx, run: DriverRun, manifest: Manifest): Promise<RestoreResult> {
+  const details = manifest.details as unknown as Neo4jDetails
+  if (details.mode === 'apoc') {
+    // Empty the database (data, then indexes and constraints), then replay the export.
+    await cypher(ctx, run, 'MATCH (n) CALL { WITH n DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS', { mutates: true })
+    await cypher(ctx, run, 'CALL apoc.schema.assert({}, {}, true)', { mutates: true })
+    const c = cypherShell(run)
+    await fileTo(ctx, run.target, 'neo4j', join(run.dir, 'neo4j.cypher'), (there) =>
+      run.target.run(ctx, 'neo4j', [...c.argv, '--file', there], { env: c.env, secretEnv: c.secretEnv, mutates: true, timeout: run.settings.timeoutMs }))
+    const [count] = (await cypher(ctx, run, 'MATCH (n) RETURN count(n)')).slice(-1)
+    return { restored: [`database ${details.databases[0]} from the APOC export (${count ?? '?'} nodes)`], warnings: [] }
+  }
+  const io = ioDir(run)
+  for (const db of details.databases) copyFileSync(join(run.dir, `${db}.dump`), join(io, `${db}.dump`))
+  const result: RestoreResult = { restored: [], warnings: [] }
+  await run.target.offline(ctx, 'neo4j', { localDir: io, provide: details.databases.map((d) => `${d}.dump`) }, async (admin, ioPath) => {
+    for (const db of details.databases) {
+      await admin(['neo4j-admin', 'database', 'load', db, `--from-path=${ioPath}`, '--overwrite-destination=true'], { timeout: run.settings.timeoutMs, title: `neo4j-admin load ${db}` })
+      result.restored.push(`database ${db} (neo4j-admin database load)`)
+    }
+  })
+  return result
+}
+
+export const neo4jDriver: StoreDriver = {
+  name: 'neo4j',
+  backup: (ctx, run) => (run.settings.neo4jMode === 'apoc' ? backupApoc(ctx, run) : backupOffline(ctx, run)),
+  verify,
+  restore,
+  describeRestore: (m) => (m.details as unknown as Neo4jDetails).mode === 'apoc'
+    ? 'every node, relationship, index and constraint of Neo4j (replayed from the APOC export)'
+    : `the databases ${(m.details as unknown as Neo4jDetails).databases.join(', ')} (Neo4j is stopped during the load)`,
+}

@@ -1,0 +1,316 @@
+// Where a store runs and how to reach it: the host (direct), a compose service, or a Kubernetes pod.
+// One store driver works on all three: a target turns a tool's argv into the argv that runs it
+// next to the store, and knows how to copy files to and from there. Secrets travel in the
+// environment (compose: `exec -e NAME`, value from docker's own env) or on stdin (kubectl exec
+// has no env flag): never in argv.
+import { basename } from 'node:path'
+import { KitError } from '../errors.ts'
+import type { Ctx } from '../context.ts'
+import type { ExecOptions, ExecResult } from '../exec.ts'
+import type { StoreName, TargetKind } from './types.ts'
+
+export interface RunOptions extends Omit<ExecOptions, 'env'> {
+  /** Plain variables for the tool (shown in argv where the target needs it). */
+  env?: Record<string, string>
+  /** Secret variables for the tool: never placed in argv. */
+  secretEnv?: Record<string, string>
+}
+
+export interface OfflineIo {
+  /** Local directory the admin command's files come from / go to. */
+  localDir: string
+  /** Files to bring back into localDir after the command (backup). */
+  collect?: string[]
+  /** Files from localDir to provide to the command (restore). */
+  provide?: string[]
+}
+
+/** Run an admin command while the store is stopped; `ioPath` is localDir as the command sees it. */
+export type AdminRunner = (argv: string[], o?: RunOptions) => Promise<ExecResult>
+
+export interface Target {
+  kind: TargetKind
+  /** Human description of where the store is, for logs and the restore question. */
+  where(store: StoreName): string
+  run(ctx: Ctx, store: StoreName, argv: string[], o?: RunOptions): Promise<ExecResult>
+  /** Copy a file from where the store runs to this host. */
+  copyFrom(ctx: Ctx, store: StoreName, remote: string, local: string): Promise<void>
+  /** Copy a file from this host to where the store runs. */
+  copyTo(ctx: Ctx, store: StoreName, local: string, remote: string): Promise<void>
+  /** A scratch path where the store runs (removed by the caller). */
+  scratchPath(store: StoreName, name: string): string
+  /** Base URL of an HTTP API of the store (Qdrant). */
+  httpUrl(ctx: Ctx, store: StoreName, port: number, envName: string): Promise<string>
+  /** Stop the store, run admin commands with its data, start it again (always). */
+  offline<T>(ctx: Ctx, store: StoreName, io: OfflineIo, fn: (admin: AdminRunner, ioPath: string) => Promise<T>): Promise<T>
+  /** Wait until the store's process answers again after a restart it did itself. */
+  restarted(ctx: Ctx, store: StoreName): Promise<void>
+}
+
+export interface TargetSettings {
+  kind: TargetKind
+  env: Record<string, string>
+  /** compose */
+  project?: string
+  composeFile?: string
+  envFile?: string | null
+  /** k8s */
+  namespace?: string
+  release?: string
+  kubeContext?: string
+}
+
+export function createTarget(s: TargetSettings): Target {
+  switch (s.kind) {
+    case 'direct': return new DirectTarget(s)
+    case 'compose': return new ComposeTarget(s)
+    case 'k8s': return new K8sTarget(s)
+  }
+}
+
+const merge = (o: RunOptions): ExecOptions => ({ ...o, env: { ...o.env, ...o.secretEnv } })
+
+class DirectTarget implements Target {
+  readonly kind = 'direct' as const
+  constructor(private s: TargetSettings) {}
+  where(store: StoreName): string {
+    const e = this.s.env
+    switch (store) {
+      case 'postgres': return `postgres at ${e.PGHOST ?? 'localhost'}:${e.PGPORT ?? '5432'}`
+      case 'redis': return `redis at ${e.REDIS_HOST ?? '127.0.0.1'}:${e.REDIS_PORT ?? '6379'}`
+      case 'qdrant': return `qdrant at ${e.QDRANT_URL ?? 'http://127.0.0.1:6333'}`
+      case 'neo4j': return `neo4j on this host${e.NEO4J_HOME ? ` (${e.NEO4J_HOME})` : ''}`
+    }
+  }
+  run(ctx: Ctx, _store: StoreName, argv: string[], o: RunOptions = {}): Promise<ExecResult> {
+    return ctx.exec(argv, merge(o))
+  }
+  async copyFrom(ctx: Ctx, _store: StoreName, remote: string, local: string): Promise<void> {
+    if (remote !== local) await ctx.exec(['cp', remote, local], { mutates: true })
+  }
+  async copyTo(ctx: Ctx, _store: StoreName, local: string, remote: string): Promise<void> {
+    if (remote !== local) await ctx.exec(['cp', local, remote], { mutates: true })
+  }
+  scratchPath(_store: StoreName, name: string): string {
+    return `${this.s.env.TMPDIR ?? '/tmp'}/${name}`
+  }
+  async httpUrl(_ctx: Ctx, _store: StoreName, port: number, envName: string): Promise<string> {
+    return (this.s.env[envName] ?? `http://127.0.0.1:${port}`).replace(/\/+$/, '')
+  }
+  async offline<T>(ctx: Ctx, store: StoreName, io: OfflineIo, fn: (admin: AdminRunner, ioPath: string) => Promise<T>): Promise<T> {
+    const ctl = this.s.env.NEO4J_HOME ? `${this.s.env.NEO4J_HOME}/bin/${store}` : store
+    return withRestart(ctx, store,
+      () => ctx.exec([ctl, 'stop'], { mutates: true, timeout: 300_000 }),
+      () => ctx.exec([ctl, 'start'], { mutates: true, timeout: 300_000 }),
+      () => fn((argv, o = {}) => ctx.exec(argv, merge({ mutates: true, ...o })), io.localDir))
+  }
+  async restarted(): Promise<void> { /* a supervisor (systemd, a restart loop) brings it back; the driver polls */ }
+}
+
+class ComposeTarget implements Target {
+  readonly kind = 'compose' as const
+  constructor(private s: TargetSettings) {}
+  private base(): string[] {
+    const file = this.s.composeFile!
+    return ['docker', 'compose', '-p', this.s.project ?? 'owp', '-f', file, ...(this.s.envFile ? ['--env-file', this.s.envFile] : [])]
+  }
+  where(store: StoreName): string { return `compose service ${store} (project ${this.s.project ?? 'owp'})` }
+  run(ctx: Ctx, store: StoreName, argv: string[], o: RunOptions = {}): Promise<ExecResult> {
+    const names = [...Object.keys(o.env ?? {}), ...Object.keys(o.secretEnv ?? {})]
+    // `-e NAME` without a value: compose takes the value from its own environment.
+    return ctx.exec([...this.base(), 'exec', '-T', ...names.flatMap((n) => ['-e', n]), store, ...argv], merge(o))
+  }
+  async copyFrom(ctx: Ctx, store: StoreName, remote: string, local: string): Promise<void> {
+    await ctx.exec([...this.base(), 'cp', `${store}:${remote}`, local], { mutates: true })
+  }
+  async copyTo(ctx: Ctx, store: StoreName, local: string, remote: string): Promise<void> {
+    await ctx.exec([...this.base(), 'cp', local, `${store}:${remote}`], { mutates: true })
+  }
+  scratchPath(_store: StoreName, name: string): string { return `/tmp/${name}` }
+  async httpUrl(ctx: Ctx, store: StoreName, port: number, envName: string): Promise<string> {
+    if (this.s.env[envName]) return this.s.env[envName].replace(/\/+$/, '')
+    // Service ports are not published: talk to the container on its bridge network.
+    const id = (await ctx.exec([...this.base(), 'ps', '-q', store])).stdout.trim().split('\n')[0]
+    if (!id) throw new KitError(`compose service ${store} is not running`, 1, `start it (docker compose up -d ${store}) or set ${envName}`)
+    const ips = (await ctx.exec(['docker', 'inspect', '-f', '{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}', id])).stdout.trim().split(/\s+/).filter(Boolean)
+    if (!ips[0]) throw new KitError(`no network address for compose service ${store}`, 1, `set ${envName}`)
+    return `http://${ips[0]}:${port}`
+  }
+  async offline<T>(ctx: Ctx, store: StoreName, io: OfflineIo, fn: (admin: AdminRunner, ioPath: string) => Promise<T>): Promise<T> {
+    const ioPath = '/owp-io'
+    return withRestart(ctx, store,
+      () => ctx.exec([...this.base(), 'stop', store], { mutates: true, timeout: 300_000 }),
+      () => ctx.exec([...this.base(), 'start', store], { mutates: true, timeout: 300_000 }),
+      () => fn((argv, o = {}) => {
+        const names = [...Object.keys(o.env ?? {}), ...Object.keys(o.secretEnv ?? {})]
+        return ctx.exec([...this.base(), 'run', '--rm', '--no-deps', '-T', '-v', `${io.localDir}:${ioPath}`,
+          ...names.flatMap((n) => ['-e', n]), store, ...argv], merge({ mutates: true, ...o }))
+      }, ioPath))
+  }
+  async restarted(ctx: Ctx, store: StoreName): Promise<void> {
+    // A restart policy may already have brought it back; start is a no-op then.
+    await ctx.exec([...this.base(), 'start', store], { mutates: true, timeout: 120_000 })
+  }
+}
+
+class K8sTarget implements Target {
+  readonly kind = 'k8s' as const
+  private pods = new Map<StoreName, string>()
+  constructor(private s: TargetSettings) {}
+  private ns(): string { return this.s.namespace ?? 'openwebui-prod' }
+  private kubectl(...args: string[]): string[] {
+    return ['kubectl', ...(this.s.kubeContext ? ['--context', this.s.kubeContext] : []), ...args]
+  }
+  private selector(store: StoreName, component: string = store): string {
+    return `app.kubernetes.io/instance=${this.s.release ?? 'owp'},app.kubernetes.io/component=${component}`
+  }
+  where(store: StoreName): string { return `pod of ${store} in namespace ${this.ns()} (release ${this.s.release ?? 'owp'})` }
+  async pod(ctx: Ctx, store: StoreName): Promise<string> {
+    const known = this.pods.get(store)
+    if (known) return known
+    const out = await ctx.exec(this.kubectl('get', 'pods', '-n', this.ns(), '-l', this.selector(store),
+      '--field-selector=status.phase=Running', '-o', 'jsonpath={.items[*].metadata.name}'), { timeout: 60_000 })
+    const name = out.stdout.trim().split(/\s+/).filter(Boolean).sort()[0]
+    if (!name) {
+      throw new KitError(`no running pod of ${store} in namespace ${this.ns()} (selector ${this.selector(store)})`, 1,
+        'check the release name (--release) and namespace (--namespace)')
+    }
+    this.pods.set(store, name)
+    return name
+  }
+  private async execArgv(ctx: Ctx, pod: string, argv: string[], o: RunOptions): Promise<{ argv: string[]; input?: string | Buffer }> {
+    const plain = Object.entries(o.env ?? {}).map(([k, v]) => `${k}=${v}`)
+    const secrets = Object.entries(o.secretEnv ?? {})
+    let inner = plain.length ? ['env', ...plain, ...argv] : argv
+    let input = o.input
+    if (secrets.length) {
+      if (input !== undefined) throw new KitError('k8s target: a command cannot take both secrets and stdin')
+      if (secrets.some(([, v]) => v.includes('\n'))) throw new KitError('k8s target: a secret with a newline cannot be passed on stdin')
+      // kubectl exec has no env flag: the secrets arrive on stdin, one a line, and never touch argv.
+      const reads = secrets.map(([k]) => `IFS= read -r ${k}; export ${k}`).join('; ')
+      inner = ['sh', '-c', `${reads}; exec "$@"`, 'sh', ...inner]
+      input = secrets.map(([, v]) => `${v}\n`).join('')
+    }
+    void ctx
+    return { argv: this.kubectl('exec', ...(input !== undefined ? ['-i'] : []), '-n', this.ns(), pod, '--', ...inner), input }
+  }
+  async run(ctx: Ctx, store: StoreName, argv: string[], o: RunOptions = {}): Promise<ExecResult> {
+    const { argv: full, input } = await this.execArgv(ctx, await this.pod(ctx, store), argv, o)
+    const { env: _e, secretEnv: _s, ...rest } = o
+    return ctx.exec(full, { ...rest, input })
+  }
+  async copyFrom(ctx: Ctx, store: StoreName, remote: string, local: string): Promise<void> {
+    await ctx.exec(this.kubectl('cp', '-n', this.ns(), `${await this.pod(ctx, store)}:${remote}`, local), { mutates: true, timeout: 3_600_000 })
+  }
+  async copyTo(ctx: Ctx, store: StoreName, local: string, remote: string): Promise<void> {
+    await ctx.exec(this.kubectl('cp', '-n', this.ns(), local, `${await this.pod(ctx, store)}:${remote}`), { mutates: true, timeout: 3_600_000 })
+  }
+  scratchPath(_store: StoreName, name: string): string { return `/tmp/${name}` }
+  async httpUrl(ctx: Ctx, store: StoreName, port: number, envName: string): Promise<string> {
+    if (this.s.env[envName]) return this.s.env[envName].replace(/\/+$/, '')
+    const svc = (await ctx.exec(this.kubectl('get', 'svc', '-n', this.ns(), '-l', this.selector(store), '-o', 'jsonpath={.items[0].metadata.name}'))).stdout.trim()
+    if (!svc) throw new KitError(`no service of ${store} in namespace ${this.ns()}`, 1, `set ${envName}`)
+    // Reachable from inside the cluster (the CronJob); from outside, port-forward and set the variable.
+    return `http://${svc}.${this.ns()}.svc:${port}`
+  }
+  async offline<T>(ctx: Ctx, store: StoreName, io: OfflineIo, fn: (admin: AdminRunner, ioPath: string) => Promise<T>): Promise<T> {
+    const ns = this.ns()
+    const pod = await this.pod(ctx, store)
+    const spec = JSON.parse((await ctx.exec(this.kubectl('get', 'pod', pod, '-n', ns, '-o', 'json'))).stdout) as PodJson
+    const owner = spec.metadata?.ownerReferences?.find((r) => r.kind === 'StatefulSet')?.name
+    if (!owner) throw new KitError(`pod ${pod} is not part of a StatefulSet: cannot stop ${store} safely`)
+    const replicas = (await ctx.exec(this.kubectl('get', 'statefulset', owner, '-n', ns, '-o', 'jsonpath={.spec.replicas}'))).stdout.trim() || '1'
+    const container = spec.spec.containers[0]!
+    const maint = `owp-${store}-maint-${Date.now().toString(36)}`
+    const overrides = {
+      spec: {
+        securityContext: spec.spec.securityContext,
+        volumes: spec.spec.volumes?.filter((v) => v.persistentVolumeClaim),
+        containers: [{
+          name: 'maintenance', image: container.image, command: ['sleep', '86400'],
+          securityContext: container.securityContext,
+          volumeMounts: container.volumeMounts?.filter((m) => spec.spec.volumes?.some((v) => v.name === m.name && v.persistentVolumeClaim)),
+        }],
+      },
+    }
+    const ioPath = '/tmp/owp-io'
+    return withRestart(ctx, store,
+      async () => {
+        await ctx.exec(this.kubectl('scale', `statefulset/${owner}`, '-n', ns, '--replicas=0'), { mutates: true })
+        await ctx.exec(this.kubectl('wait', '--for=delete', `pod/${pod}`, '-n', ns, '--timeout=600s'), { mutates: true, timeout: 660_000 })
+        await ctx.exec(this.kubectl('run', maint, '-n', ns, `--image=${container.image}`, '--restart=Never',
+          `--labels=${this.selector(store, `${store}-maintenance`)}`, `--overrides=${JSON.stringify(overrides)}`, '--command', '--', 'sleep', '86400'), { mutates: true })
+        await ctx.exec(this.kubectl('wait', '--for=condition=Ready', `pod/${maint}`, '-n', ns, '--timeout=300s'), { mutates: true, timeout: 360_000 })
+      },
+      async () => {
+        await ctx.exec(this.kubectl('delete', 'pod', maint, '-n', ns, '--ignore-not-found', '--wait=true'), { mutates: true, timeout: 300_000 })
+        await ctx.exec(this.kubectl('scale', `statefulset/${owner}`, '-n', ns, `--replicas=${replicas}`), { mutates: true })
+        await ctx.exec(this.kubectl('rollout', 'status', `statefulset/${owner}`, '-n', ns, '--timeout=600s'), { mutates: true, timeout: 660_000 })
+        this.pods.delete(store)
+      },
+      async () => {
+        const exec = (argv: string[], o: RunOptions = {}) => this.execArgv(ctx, maint, argv, o)
+          .then(({ argv: full, input }) => { const { env: _e, secretEnv: _s, ...rest } = o; return ctx.exec(full, { mutates: true, ...rest, input }) })
+        await exec(['mkdir', '-p', ioPath])
+        for (const f of io.provide ?? []) await ctx.exec(this.kubectl('cp', '-n', ns, `${io.localDir}/${f}`, `${maint}:${ioPath}/${f}`), { mutates: true, timeout: 3_600_000 })
+        const result = await fn(exec, ioPath)
+        for (const f of io.collect ?? []) await ctx.exec(this.kubectl('cp', '-n', ns, `${maint}:${ioPath}/${f}`, `${io.localDir}/${f}`), { mutates: true, timeout: 3_600_000 })
+        return result
+      })
+  }
+  async restarted(): Promise<void> { this.pods.clear() /* the kubelet restarts the container; the driver polls */ }
+}
+
+interface PodJson {
+  metadata?: { ownerReferences?: { kind: string; name: string }[] }
+  spec: {
+    securityContext?: unknown
+    volumes?: { name: string; persistentVolumeClaim?: { claimName: string } }[]
+    containers: { image: string; securityContext?: unknown; volumeMounts?: { name: string; mountPath: string }[] }[]
+  }
+}
+
+/** Stop, work, and start again whatever happens (also on Ctrl-C, through a registered cleanup). */
+async function withRestart<T>(ctx: Ctx, store: StoreName, stop: () => Promise<unknown>, start: () => Promise<unknown>, work: () => Promise<T>): Promise<T> {
+  let started = false
+  const startOnce = async () => { if (!started) { started = true; await start() } }
+  const unregister = ctx.cleanups.add(startOnce)
+  ctx.log.warn(`stopping ${store} for the offline maintenance window`)
+  try {
+    await stop()
+    return await work()
+  } finally {
+    await startOnce()
+    unregister()
+    ctx.log.info(`${store} started again`)
+  }
+}
+
+let scratchSeq = 0
+function scratchName(local: string): string {
+  return `owp-${process.pid}-${Date.now().toString(36)}-${scratchSeq++}-${basename(local)}`
+}
+
+/** Let `write` produce a file where the store runs, then bring it to `local` (direct: in place). */
+export async function fileFrom(ctx: Ctx, target: Target, store: StoreName, local: string, write: (there: string) => Promise<void>): Promise<void> {
+  if (target.kind === 'direct') return write(local)
+  const there = target.scratchPath(store, scratchName(local))
+  try {
+    await write(there)
+    await target.copyFrom(ctx, store, there, local)
+  } finally {
+    await target.run(ctx, store, ['rm', '-f', there], { mutates: true, allowFailure: true }).catch(() => {})
+  }
+}
+
+/** Make a local file available where the store runs for `use` (direct: in place), then remove the copy. */
+export async function fileTo<T>(ctx: Ctx, target: Target, store: StoreName, local: string, use: (there: string) => Promise<T>): Promise<T> {
+  if (target.kind === 'direct') return use(local)
+  const there = target.scratchPath(store, scratchName(local))
+  try {
+    await target.copyTo(ctx, store, local, there)
+    return await use(there)
+  } finally {
+    await target.run(ctx, store, ['rm', '-f', there], { mutates: true, allowFailure: true }).catch(() => {})
+  }
+}
