@@ -15,6 +15,8 @@ export interface ExecOptions {
   input?: string | Buffer
   /** Write stdout straight into this file (binary safe, never buffered in memory). */
   stdoutFile?: string
+  /** Feed stdin from this file (binary safe, never buffered in memory); instead of input. */
+  stdinFile?: string
   /** Resolve with the exit code instead of throwing on a non-zero exit. */
   allowFailure?: boolean
   /** Echo output lines to the log as they arrive (masked). */
@@ -56,6 +58,7 @@ export async function exec(ctx: Ctx, argv: readonly string[], opts: ExecOptions 
   }
   ctx.log.debug(`$ ${shown}`)
   const fd = opts.stdoutFile ? openSync(opts.stdoutFile, 'w', 0o600) : undefined
+  const inFd = opts.stdinFile ? openSync(opts.stdinFile, 'r') : undefined
   const started = performance.now()
   const p: ProcessPromise = $({
     cwd: opts.cwd ?? ctx.cwd,
@@ -65,7 +68,7 @@ export async function exec(ctx: Ctx, argv: readonly string[], opts: ExecOptions 
     nothrow: true,
     verbose: false,
     detached: true, // own process group: a timeout or Ctrl-C kills the whole tree
-    stdio: ['pipe', fd ?? 'pipe', 'pipe'],
+    stdio: [inFd ?? 'pipe', fd ?? 'pipe', 'pipe'],
   })`${argv}`
   const stop = () => killTree(p)
   const unregister = ctx.children.add(stop)
@@ -101,6 +104,7 @@ export async function exec(ctx: Ctx, argv: readonly string[], opts: ExecOptions 
     opts.signal?.removeEventListener('abort', onAbort)
     unregister()
     if (fd !== undefined) closeSync(fd)
+    if (inFd !== undefined) closeSync(inFd)
   }
 }
 
