@@ -1,0 +1,263 @@
+// The Kubernetes flow with fake helm/kubectl: exact plans, drift, rollback, preflight hints.
+import { describe, it, expect, afterEach } from 'vitest'
+import { readFileSync, existsSync } from 'node:fs'
+import { join } from 'node:path'
+import { parse as parseYaml } from 'yaml'
+import { deployK8s } from '../../scripts/lib/deploy-k8s.ts'
+import { loadInfra } from '../../scripts/lib/infra.ts'
+import { PreflightError } from '../../scripts/lib/preflight.ts'
+import { ConfigError } from '../../scripts/lib/errors.ts'
+import type { FakeBins } from '../helpers/fake-bins.ts'
+import { k8sFakes, k8sOptions, sandbox, chartUpgrade, CHART, HISTORY_3, CANARY, type Sandbox, type K8sScenario } from './helpers.ts'
+
+const infra = Object.fromEntries(loadInfra().map((r) => [r.name, r]))
+let bins: FakeBins | undefined
+let box: Sandbox | undefined
+afterEach(() => { bins?.remove(); box?.remove(); bins = box = undefined })
+
+/** A cluster where the ingress class and the CRDs exist already (as after a first deploy). */
+const READY_CLUSTER: K8sScenario = { ingressClasses: ['traefik'], crds: ['certificates.cert-manager.io', 'servicemonitors.monitoring.coreos.com'] }
+
+function setup(s: K8sScenario = {}, envExtra: Record<string, string> = {}) {
+  bins = k8sFakes({ ...READY_CLUSTER, ...s })
+  box = sandbox(bins, envExtra)
+  return { bins, box }
+}
+
+const V4 = ['--wait=watcher', '--rollback-on-failure', '--cleanup-on-fail']
+const V3 = ['--atomic', '--wait']
+
+describe('the chart upgrade uses the flags of the installed helm', () => {
+  it.each([[4, V4], [3, V3]] as const)('helm v%i', async (major, flags) => {
+    const { bins, box } = setup({ helm: major, history: HISTORY_3 })
+    const out = await deployK8s(box.ctx(), k8sOptions({ infra: false }))
+    expect(out.ok).toBe(true)
+    expect(chartUpgrade(bins)).toEqual([
+      'helm', 'upgrade', '--install', 'owp', CHART, '--namespace', 'openwebui-prod', '--create-namespace',
+      '--values', join(box.env.OWP_STATE_DIR, 'values', 'owp-from-env.yaml'),
+      ...flags, '--history-max', '10', '--timeout', '20m',
+    ])
+  })
+
+  it('passes --values files in order after the values mapped from .env, and --timeout / --history-max / names', async () => {
+    const { bins, box } = setup({ history: HISTORY_3 })
+    const a = join(box.dir, 'a.yaml'); const b = join(box.dir, 'b.yaml')
+    for (const f of [a, b]) (await import('node:fs')).writeFileSync(f, 'x: 1\n')
+    await deployK8s(box.ctx(), k8sOptions({ infra: false, values: [a, b], timeout: '45m', historyMax: 3, release: 'chat', namespace: 'ai' }))
+    const argv = bins.calls('helm').find((c) => c[1] === 'upgrade' && c[3] === 'chat')!
+    expect(argv.slice(0, 8)).toEqual(['helm', 'upgrade', '--install', 'chat', CHART, '--namespace', 'ai', '--create-namespace'])
+    const values = argv.flatMap((x, i) => (x === '--values' ? [argv[i + 1]] : []))
+    expect(values).toEqual([join(box.env.OWP_STATE_DIR, 'values', 'chat-from-env.yaml'), a, b])
+    expect(argv.slice(-4)).toEqual(['--history-max', '3', '--timeout', '45m'])
+    // the template (values check) saw the same files
+    const template = bins.calls('helm').find((c) => c[1] === 'template')!
+    expect(template.flatMap((x, i) => (x === '--values' ? [template[i + 1]] : []))).toEqual(values)
+  })
+
+  it('maps non-secret .env settings onto the chart keys that exist, never a secret', async () => {
+    const { box } = setup({ history: HISTORY_3 })
+    await deployK8s(box.ctx(), k8sOptions({ infra: false }))
+    const text = readFileSync(join(box.env.OWP_STATE_DIR, 'values', 'owp-from-env.yaml'), 'utf8')
+    expect(parseYaml(text)).toEqual({
+      global: { domain: 'chat.test.local' },
+      graphrag: { image: { repository: 'registry.test/owp/graphrag-processor', tag: '1.2.3' } },
+      mcp: { image: { repository: 'registry.test/owp/mcp-server', tag: '1.2.3' } },
+      lightllm: { enabled: true, tp: 1 },
+    })
+    expect(text).not.toContain(CANARY)
+  })
+})
+
+describe('infra releases from helm/infra.yaml', () => {
+  it('installs the releases the rendered chart needs, pinned, in parallel, then the chart', async () => {
+    const { bins, box } = setup({ history: HISTORY_3 })
+    const out = await deployK8s(box.ctx(), k8sOptions())
+    expect(out.ok).toBe(true)
+    const upgrades = bins.calls('helm').filter((c) => c[1] === 'upgrade').map((c) => c[3])
+    // Ingress of class traefik with TLS and ServiceMonitors: cert-manager, traefik, kube-prometheus-stack; no CNPG, no Gateway CRDs
+    expect(upgrades.slice(0, 3).sort()).toEqual(['cert-manager', 'kube-prometheus-stack', 'traefik'])
+    expect(upgrades.at(-1)).toBe('owp')
+    const cm = bins.calls('helm').find((c) => c[1] === 'upgrade' && c[3] === 'cert-manager')!
+    expect(cm).toEqual(['helm', 'upgrade', '--install', 'cert-manager', 'cert-manager', '--namespace', 'cert-manager', '--create-namespace',
+      '--repo', infra['cert-manager']!.repo!, '--version', infra['cert-manager']!.version,
+      '--values', join(box.env.OWP_STATE_DIR, 'infra-values', 'cert-manager.yaml'), ...V4, '--history-max', '10', '--timeout', '20m'])
+    const cmValues = parseYaml(readFileSync(join(box.env.OWP_STATE_DIR, 'infra-values', 'cert-manager.yaml'), 'utf8'))
+    expect(cmValues.crds).toEqual({ enabled: true, keep: true })
+    // Grafana's admin Secret goes in on stdin before kube-prometheus-stack, never in argv
+    expect(bins.calls('kubectl').find((c) => c[1] === 'apply')).toEqual(['kubectl', 'apply', '--server-side', '--force-conflicts', '--field-manager', 'owp-deploy', '--filename', '-'])
+    expect(JSON.stringify(bins.allCalls())).not.toContain('graf-Rk4Lm9Qz2Xw7')
+  })
+
+  it('skips a release that is up to date (same chart version and values) and upgrades a drifted one', async () => {
+    const cmValues = infra['cert-manager']!.values
+    const { bins, box } = setup({
+      history: HISTORY_3,
+      // cert-manager-vX at the pinned version with the same values; traefik from an older chart
+      infraInstalled: {
+        'cert-manager': { chart: `cert-manager-${infra['cert-manager']!.version}`, values: cmValues },
+        traefik: { chart: 'traefik-30.0.0', values: {} },
+      },
+    })
+    await deployK8s(box.ctx(), k8sOptions())
+    const upgrades = bins.calls('helm').filter((c) => c[1] === 'upgrade').map((c) => c[3])
+    expect(upgrades).not.toContain('cert-manager')
+    expect(upgrades).toContain('traefik')
+  })
+
+  it('Gateway API scenario: Gateway CRDs first, traefik with the gateway provider, CNPG; no GPU check', async () => {
+    const { bins, box } = setup({ history: HISTORY_3, rendered: 'gateway', gpus: 0 })
+    const ctx = box.ctx()
+    const out = await deployK8s(ctx, k8sOptions())
+    expect(out.ok).toBe(true)
+    const apply = bins.calls('kubectl').find((c) => c.includes(infra['gateway-api-crds']!.manifest!))
+    expect(apply).toEqual(['kubectl', 'apply', '--server-side', '--force-conflicts', '--field-manager', 'owp-deploy', '--filename', infra['gateway-api-crds']!.manifest!])
+    const all = bins.allCalls()
+    const crdAt = all.findIndex((c) => c === apply || (c[0] === 'kubectl' && c.includes(infra['gateway-api-crds']!.manifest!)))
+    const traefikAt = all.findIndex((c) => c[0] === 'helm' && c[1] === 'upgrade' && c[3] === 'traefik')
+    expect(crdAt).toBeGreaterThanOrEqual(0)
+    expect(traefikAt).toBeGreaterThan(crdAt)
+    expect(all.some((c) => c[0] === 'helm' && c[3] === 'cloudnative-pg')).toBe(true)
+    const tv = parseYaml(readFileSync(join(box.env.OWP_STATE_DIR, 'infra-values', 'traefik.yaml'), 'utf8'))
+    expect(tv.providers.kubernetesGateway.enabled).toBe(true)
+    expect(ctx.stderr()).not.toContain('nvidia.com/gpu')
+  })
+
+  it('--no-infra and --skip-infra leave releases out', async () => {
+    const { bins, box } = setup({ history: HISTORY_3, ingressClasses: ['traefik'], crds: ['certificates.cert-manager.io'] })
+    await deployK8s(box.ctx(), k8sOptions({ skipInfra: ['kube-prometheus-stack', 'traefik'] }))
+    expect(bins.calls('helm').filter((c) => c[1] === 'upgrade').map((c) => c[3])).toEqual(['cert-manager', 'owp'])
+    bins.remove(); box.remove()
+    const s2 = setup({ history: HISTORY_3, ingressClasses: ['traefik'], crds: ['certificates.cert-manager.io', 'servicemonitors.monitoring.coreos.com'] })
+    await deployK8s(s2.box.ctx(), k8sOptions({ infra: false }))
+    expect(s2.bins.calls('helm').filter((c) => c[1] === 'upgrade').map((c) => c[3])).toEqual(['owp'])
+  })
+})
+
+describe('failures', () => {
+  it('helm upgrade fails: exit 1, helm undid it itself, the report says so, nothing else runs', async () => {
+    const { bins, box } = setup({ history: HISTORY_3, upgradeFails: true })
+    const ctx = box.ctx()
+    const out = await deployK8s(ctx, k8sOptions({ infra: false, validate: true }))
+    expect(out.ok).toBe(false)
+    expect(out.summary).toMatch(/helm upgrade failed; helm undid it itself/)
+    expect(out.steps.map((s) => [s.id, s.status])).toEqual([['chart', 'failed'], ['validate', 'not-run']])
+    expect(bins.calls('helm').some((c) => c[1] === 'rollback' || c[1] === 'uninstall')).toBe(false)
+    expect(ctx.stderr()).toContain('UPGRADE FAILED')
+  })
+
+  it('validation fails after an upgrade: helm rollback to the revision that served before', async () => {
+    const { bins, box } = setup({ history: HISTORY_3, podsReady: false })
+    const ctx = box.ctx()
+    const out = await deployK8s(ctx, k8sOptions({ infra: false, validate: true }))
+    expect(out.ok).toBe(false)
+    expect(bins.calls('helm').filter((c) => c[1] === 'rollback')).toEqual([
+      ['helm', 'rollback', 'owp', '3', '--namespace', 'openwebui-prod', '--wait=watcher', '--cleanup-on-fail', '--timeout', '20m'],
+    ])
+    expect(out.rolledBack).toBe(true)
+    expect(out.summary).toMatch(/validation failed; roll back owp to revision 3/)
+    expect(ctx.stderr()).toMatch(/not ready: owp-graphrag-5c8b-fghij \(CrashLoopBackOff\)/)
+    expect(ctx.stderr()).toMatch(/undone\s+roll back owp to revision 3/)
+  })
+
+  it('rolls back to the last deployed revision, not the last one (a failed revision on top)', async () => {
+    const history = [...HISTORY_3, { revision: 4, status: 'failed', chart: 'openwebui-platform-0.1.0' }]
+    const { bins, box } = setup({ history, podsReady: false, helm: 3 })
+    await deployK8s(box.ctx(), k8sOptions({ infra: false, validate: true }))
+    expect(bins.calls('helm').filter((c) => c[1] === 'rollback')).toEqual([
+      ['helm', 'rollback', 'owp', '3', '--namespace', 'openwebui-prod', '--wait', '--cleanup-on-fail', '--timeout', '20m'],
+    ])
+  })
+
+  it('validation fails after a first install: helm uninstall', async () => {
+    const { bins, box } = setup({ history: 'none', podsReady: false })
+    const out = await deployK8s(box.ctx(), k8sOptions({ infra: false, validate: true }))
+    expect(out.ok).toBe(false)
+    expect(bins.calls('helm').filter((c) => c[1] === 'uninstall')).toEqual([
+      ['helm', 'uninstall', 'owp', '--namespace', 'openwebui-prod', '--wait=watcher', '--timeout', '20m'],
+    ])
+  })
+
+  it('validation passes: no rollback, exit 0', async () => {
+    const { bins, box } = setup({ history: HISTORY_3 })
+    const out = await deployK8s(box.ctx(), k8sOptions({ infra: false, validate: true }))
+    expect(out.ok).toBe(true)
+    expect(bins.calls('helm').some((c) => c[1] === 'rollback')).toBe(false)
+  })
+
+  it('bad values stop before anything changes, with helm\'s message naming the field (exit 2)', async () => {
+    const { bins, box } = setup({ templateFails: 'openwebui.replicas: Invalid type. Expected: integer, given: string' })
+    const err = await deployK8s(box.ctx(), k8sOptions()).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(ConfigError)
+    expect((err as ConfigError).exitCode).toBe(2)
+    expect((err as Error).message).toContain('openwebui.replicas: Invalid type')
+    expect(bins.calls('helm').some((c) => c[1] === 'upgrade')).toBe(false)
+  })
+})
+
+describe('preflight: each failure names its fix', () => {
+  const cases: Array<[string, K8sScenario, RegExp, RegExp]> = [
+    ['cluster unreachable', { reachable: false }, /kubernetes cluster: .*not reachable/, /hint: point KUBECONFIG at a reachable cluster/],
+    ['server too old', { serverMinor: 27 }, /server 1\.27 is older than/, /hint: upgrade the cluster/],
+    ['no default StorageClass', { defaultStorageClass: false }, /no default StorageClass/, /storageclass\.kubernetes\.io\/is-default-class=true/],
+    ['no GPU', { gpus: 0 }, /no node has 1 allocatable nvidia\.com\/gpu/, /NVIDIA GPU Operator/],
+  ]
+  it.each(cases)('%s', async (_name, scenario, detail, hint) => {
+    const { bins, box } = setup({ history: HISTORY_3, ...scenario })
+    const err = await deployK8s(box.ctx(), k8sOptions()).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(PreflightError)
+    expect((err as Error).message).toMatch(detail)
+    expect((err as Error).message).toMatch(hint)
+    expect(bins.calls('helm').some((c) => c[1] === 'upgrade')).toBe(false)
+  })
+
+  it('--no-infra: the ingress class and cert-manager CRDs must already exist', async () => {
+    const { box } = setup({ history: HISTORY_3, ingressClasses: [], crds: [] })
+    const err = await deployK8s(box.ctx(), k8sOptions({ infra: false })).catch((e: unknown) => e) as Error
+    expect(err.message).toMatch(/IngressClass traefik: ingressclass traefik not found/)
+    expect(err.message).toMatch(/hint: set ingress.className to traefik/)
+    expect(err.message).toMatch(/cert-manager CRDs: crd certificates.cert-manager.io not found/)
+  })
+
+  it('a release stuck in pending-upgrade stops the deploy with the helm commands to fix it', async () => {
+    const { box } = setup({ history: [...HISTORY_3, { revision: 4, status: 'pending-upgrade', chart: 'x' }] })
+    const err = await deployK8s(box.ctx(), k8sOptions()).catch((e: unknown) => e) as Error
+    expect(err.message).toMatch(/revision 4 is pending-upgrade/)
+    expect(err.message).toMatch(/helm rollback owp -n openwebui-prod/)
+  })
+
+  it('a StorageClass named in the values must exist (gateway scenario names fast-ssd: present)', async () => {
+    const { box } = setup({ history: HISTORY_3, rendered: 'gateway', gpus: 0 })
+    const ctx = box.ctx()
+    await deployK8s(ctx, k8sOptions())
+    expect(ctx.stderr()).toMatch(/storage class\s+ok\s+fast-ssd/)
+  })
+})
+
+describe('--dry-run', () => {
+  it('prints the whole plan as it would run, runs nothing that changes the cluster, masks secrets', async () => {
+    const { bins, box } = setup({ history: HISTORY_3 })
+    const ctx = box.ctx({ dryRun: true })
+    const out = await deployK8s(ctx, k8sOptions({ validate: true, skipChecks: true }))
+    expect(out.ok).toBe(true)
+    const lines = ctx.stdout().trim().split('\n')
+    expect(lines[0]).toBe('# infra releases (helm/infra.yaml) (in parallel)')
+    expect(lines).toContain(`[dry-run] helm upgrade --install owp ${CHART} --namespace openwebui-prod --create-namespace --values ${join(box.env.OWP_STATE_DIR, 'values', 'owp-from-env.yaml')} --wait=watcher --rollback-on-failure --cleanup-on-fail --history-max 10 --timeout 20m`)
+    expect(lines).toContain('[dry-run]   on failure: helm rollback owp 3 --namespace openwebui-prod --wait=watcher --cleanup-on-fail --timeout 20m')
+    expect(lines).toContain('[dry-run] tsx scripts/validate-prod.ts --target k8s --namespace openwebui-prod --release owp')
+    expect(lines.filter((l) => l.startsWith('[dry-run] helm upgrade'))).toHaveLength(4)
+    expect(bins.calls('helm').filter((c) => ['upgrade', 'rollback', 'uninstall'].includes(c[1]!))).toEqual([])
+    expect(bins.calls('kubectl').filter((c) => c[1] === 'apply')).toEqual([])
+    expect(ctx.stdout() + ctx.stderr()).not.toContain('graf-Rk4Lm9Qz2Xw7')
+  })
+
+  it('works with no cluster at all (--skip-checks): infra assumed missing, the chart as a first install', async () => {
+    const { bins, box } = setup({ reachable: false })
+    const ctx = box.ctx({ dryRun: true })
+    const out = await deployK8s(ctx, k8sOptions({ skipChecks: true }))
+    expect(out.ok).toBe(true)
+    expect(ctx.stdout()).toContain('[dry-run]   on failure: helm uninstall owp')
+    expect(ctx.stderr()).toMatch(/cluster not reachable: assuming missing/)
+    expect(bins.calls('helm').filter((c) => c[1] === 'upgrade')).toEqual([])
+    expect(existsSync(join(box.env.OWP_STATE_DIR, 'locks'))).toBe(false) // a dry run takes no lock
+  })
+})
