@@ -118,13 +118,11 @@ valueFrom:
 - name: DATABASE_URL
   value: {{ include "owp.postgres.url" . | quote }}
 - name: REDIS_URL
-  value: {{ include "owp.redis.url" (list . 0) | quote }}
+  value: {{ include "owp.redis.url" (list . 2) | quote }}
 - name: CELERY_BROKER_URL
   value: {{ include "owp.redis.url" (list . 1) | quote }}
 - name: CELERY_RESULT_BACKEND
   value: {{ include "owp.redis.url" (list . 2) | quote }}
-- name: NEO4J_AUTH
-  value: neo4j/$(NEO4J_PASSWORD)
 {{- end -}}
 
 {{- define "owp.tls.secretName" -}}
@@ -141,4 +139,20 @@ valueFrom:
 {{- end -}}
 {{- if $s }}{{ toYaml $s }}{{ end -}}
 {{- end -}}
+{{- end -}}
+
+{{- define "owp.publicUrl" -}}
+{{ ternary "https" "http" .Values.tls.enabled }}://{{ .Values.global.domain }}
+{{- end -}}
+
+{{/* /var/lib/graphrag of the GraphRAG API and workers: the shared RWX claim, or an emptyDir per pod. */}}
+{{- define "owp.graphrag.dataVolume" -}}
+- name: data
+{{- if .Values.graphrag.sharedData.enabled }}
+  persistentVolumeClaim:
+    claimName: {{ include "owp.componentName" (list . "graphrag-processor") }}-data
+{{- else }}
+  emptyDir:
+    sizeLimit: 10Gi
+{{- end }}
 {{- end -}}
