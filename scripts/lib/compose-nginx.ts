@@ -76,6 +76,6 @@ export function unrenderedVariables(renderedDir: string): string[] {
 
 /** `nginx -t` on a rendered main configuration: ok, plus nginx's own words. */
 export async function nginxConfigTest(ctx: Ctx, mainConf: string): Promise<{ ok: boolean; output: string }> {
-  const r = await ctx.exec(['nginx', '-t', '-q', '-c', mainConf], { allowFailure: true, timeout: 20_000 })
+  const r = await ctx.exec(['nginx', '-t', '-q', '-e', 'stderr', '-c', mainConf], { allowFailure: true, timeout: 20_000 })
   return { ok: r.exitCode === 0, output: `${r.stdout}${r.stderr}`.trim() }
 }
