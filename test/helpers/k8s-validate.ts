@@ -121,10 +121,24 @@ export const CRD_DECLARATIONS = [
 
 let program: Promise<ts.Program> | undefined
 
+// The global types the declarations need, instead of lib.d.ts (which takes seconds to check).
+const MINI_LIB = '/__owp-mini-lib.d.ts'
+const MINI_LIB_TEXT = `interface Array<T> { length: number; [n: number]: T }
+interface ReadonlyArray<T> { readonly length: number; readonly [n: number]: T }
+interface Boolean {} interface Function {} interface CallableFunction {} interface NewableFunction {}
+interface IArguments {} interface Number {} interface Object {} interface RegExp {} interface String {}`
+
 // typescript is loaded only when the first CRD object comes: it takes a second to load.
 async function crdProgram(): Promise<ts.Program> {
-  program ??= import('typescript').then(({ default: typescript }) =>
-    typescript.createProgram(CRD_DECLARATIONS.map(declarationFile), { noEmit: true, skipLibCheck: true, noLib: true, types: [] }))
+  program ??= import('typescript').then(({ default: typescript }) => {
+    const options: ts.CompilerOptions = { noEmit: true, skipLibCheck: true, noLib: true, types: [] }
+    const host = typescript.createCompilerHost(options)
+    const { getSourceFile, fileExists, readFile } = host
+    host.getSourceFile = (f, lang, ...rest) => f === MINI_LIB ? typescript.createSourceFile(f, MINI_LIB_TEXT, lang) : getSourceFile.call(host, f, lang, ...rest)
+    host.fileExists = (f) => f === MINI_LIB || fileExists.call(host, f)
+    host.readFile = (f) => (f === MINI_LIB ? MINI_LIB_TEXT : readFile.call(host, f))
+    return typescript.createProgram([MINI_LIB, ...CRD_DECLARATIONS.map(declarationFile)], options, host)
+  })
   return program
 }
 

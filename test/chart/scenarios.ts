@@ -1,0 +1,126 @@
+// The chart's scenarios (helm/openwebui-platform/ci/*-values.yaml) and, for each, the traffic we
+// intend: the edge list the NetworkPolicy reachability test compares the rendered policies with.
+import { join } from 'node:path'
+import { CHART_DIR } from '../../scripts/lib/paths.ts'
+import { address, foreignPod, type Endpoint } from '../helpers/k8s-netpol.ts'
+import { NAMESPACE } from '../helpers/k8s-render.ts'
+
+type Store = 'postgres' | 'redis' | 'qdrant' | 'neo4j'
+type StoreMode = 'internal' | 'cnpg' | { external: number[] }
+
+export interface Intent {
+  /** components that run pods in the release */
+  pods: string[]
+  /** the LLM Open WebUI and GraphRAG call: the LightLLM service, or an outside endpoint on a port */
+  llm: 'lightllm' | { external: number }
+  stores: Partial<Record<Store, StoreMode>>
+  otel?: boolean
+  backupS3?: boolean
+}
+
+export interface Scenario { name: string; file: string; intent: Intent }
+
+const APP = ['openwebui', 'lightllm', 'graphrag-processor', 'celery-worker', 'celery-beat', 'mcp-server']
+const STORES = ['postgres', 'redis', 'qdrant', 'neo4j']
+const ALL_INTERNAL: Intent['stores'] = { postgres: 'internal', redis: 'internal', qdrant: 'internal', neo4j: 'internal' }
+
+export const SCENARIOS: Scenario[] = [
+  { name: 'minimal', file: 'minimal-values.yaml', intent: { pods: ['openwebui', 'test'], llm: { external: 443 }, stores: {} } },
+  {
+    name: 'full', file: 'full-values.yaml',
+    intent: { pods: [...APP, ...STORES, 'celery-exporter', 'backup', 'test'], llm: 'lightllm', stores: ALL_INTERNAL, otel: true },
+  },
+  {
+    name: 'ha', file: 'ha-values.yaml',
+    intent: {
+      pods: [...APP, ...STORES, 'celery-exporter', 'backup', 'test'], llm: 'lightllm',
+      stores: { ...ALL_INTERNAL, postgres: 'cnpg' }, backupS3: true,
+    },
+  },
+  {
+    name: 'external', file: 'external-values.yaml',
+    intent: {
+      pods: [...APP, 'celery-exporter', 'test'], llm: 'lightllm',
+      stores: { postgres: { external: [5432] }, redis: { external: [6380] }, qdrant: { external: [6333, 6334] }, neo4j: { external: [7687] } },
+    },
+  },
+  { name: 'gateway', file: 'gateway-values.yaml', intent: { pods: [...APP, ...STORES, 'celery-exporter', 'backup', 'test'], llm: 'lightllm', stores: ALL_INTERNAL } },
+  { name: 'lightllm-tp2', file: 'lightllm-tp2-values.yaml', intent: { pods: [...APP, ...STORES, 'celery-exporter', 'backup', 'test'], llm: 'lightllm', stores: ALL_INTERNAL } },
+]
+
+export const scenarioFile = (s: Scenario) => join(CHART_DIR, 'ci', s.file)
+
+const STORE_PORTS: Record<Store, number[]> = { postgres: [5432], redis: [6379], qdrant: [6333, 6334], neo4j: [7687] }
+const METRICS: Record<string, number[]> = {
+  lightllm: [8000], 'graphrag-processor': [8010], 'mcp-server': [8020], qdrant: [6333], postgres: [9187], redis: [9121], 'celery-exporter': [9808],
+}
+const HEALTH: Record<string, number> = {
+  openwebui: 8080, lightllm: 8000, 'graphrag-processor': 8010, 'mcp-server': 8020, qdrant: 6333, neo4j: 7474, redis: 6379, postgres: 5432,
+}
+
+/** The traffic the platform needs, as "src -> dst:port/PROTO", and nothing more. */
+export function intendedEdges(i: Intent): string[] {
+  const edges = new Set<string>()
+  const has = (c: string) => i.pods.includes(c)
+  const add = (from: string, to: string, ports: number[], proto = 'TCP') => { for (const p of ports) edges.add(`${from} -> ${to}:${p}/${proto}`) }
+  const store = (s: Store): [string, number[]] | undefined => {
+    const m = i.stores[s]
+    if (!m) return undefined
+    return typeof m === 'object' ? ['internet', m.external] : [s, STORE_PORTS[s]]
+  }
+  const llm = (from: string) => (i.llm === 'lightllm' ? add(from, 'lightllm', [8000]) : add(from, 'internet', [i.llm.external]))
+
+  if (has('openwebui')) {
+    add('ingress-controller', 'openwebui', [8080])
+    llm('openwebui')
+    for (const s of ['postgres', 'redis'] as const) { const t = store(s); if (t) add('openwebui', ...t) }
+    const q = store('qdrant'); if (q) add('openwebui', q[0], [q[1][0]]) // REST only
+    if (has('mcp-server')) add('openwebui', 'mcp-server', [8020])
+    if (has('graphrag-processor')) add('openwebui', 'graphrag-processor', [8010])
+    add('openwebui', 'internet', [443]) // embedding-model download, web search, S3 uploads
+    if (i.otel) add('openwebui', 'otel-collector', [4317])
+  }
+  for (const c of ['graphrag-processor', 'celery-worker']) {
+    if (!has(c)) continue
+    for (const s of ['postgres', 'redis', 'qdrant', 'neo4j'] as const) { const t = store(s); if (t) add(c, ...t) }
+    llm(c)
+  }
+  if (has('celery-beat')) { const t = store('redis'); if (t) add('celery-beat', ...t) }
+  if (has('celery-exporter')) { const t = store('redis'); if (t) add('celery-exporter', ...t) }
+  if (has('mcp-server')) add('mcp-server', 'graphrag-processor', [8010])
+  for (const c of i.pods) if (METRICS[c]) add('prometheus', c, METRICS[c])
+  if (has('backup')) {
+    add('backup', 'kube-api', [443, 6443])
+    if (i.backupS3) add('backup', 'internet', [443])
+  }
+  if (has('test')) {
+    for (const c of i.pods) {
+      if (!HEALTH[c]) continue
+      if (c === 'postgres' && i.stores.postgres === 'cnpg') continue
+      add('test', c, [HEALTH[c]])
+    }
+  }
+  if (i.stores.postgres === 'cnpg') {
+    add('cnpg-operator', 'postgres', [5432, 8000])
+    add('postgres', 'postgres', [5432, 8000])
+    add('postgres', 'kube-api', [443, 6443])
+  }
+  for (const c of i.pods) { add(c, 'kube-dns', [53], 'UDP'); add(c, 'kube-dns', [53], 'TCP') }
+  return [...edges].sort()
+}
+
+/** Everything around the release: controllers, Prometheus, DNS, an intruder pod, outside addresses. */
+export function surroundings(): Endpoint[] {
+  return [
+    foreignPod('ingress-controller', 'traefik', { 'app.kubernetes.io/name': 'traefik' }),
+    foreignPod('prometheus', 'monitoring', { 'app.kubernetes.io/name': 'prometheus' }),
+    foreignPod('otel-collector', 'monitoring', { 'app.kubernetes.io/name': 'otel-collector' }, [[4317], [4318]]),
+    foreignPod('kube-dns', 'kube-system', { 'k8s-app': 'kube-dns' }, [[53, 'UDP'], [53, 'TCP']]),
+    foreignPod('cnpg-operator', 'cnpg-system', { 'app.kubernetes.io/name': 'cloudnative-pg' }),
+    foreignPod('intruder', NAMESPACE, { app: 'intruder' }, [[8080]]),
+    foreignPod('outsider', 'default', { app: 'outsider' }, [[8080]]),
+    address('internet', '203.0.113.10', [80, 443, 4317, 5432, 6333, 6334, 6380, 6443, 7687, 8000]),
+    address('kube-api', '10.96.0.1', [443, 6443]),
+    address('cloud-metadata', '169.254.169.254', [80, 443]),
+  ]
+}
