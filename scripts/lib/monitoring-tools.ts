@@ -15,6 +15,7 @@ export const TOOLS = {
   promtool: { bin: 'promtool', pkg: 'prometheus' },
   prometheus: { bin: 'prometheus', pkg: 'prometheus' },
   amtool: { bin: 'amtool', pkg: 'prometheus-alertmanager' },
+  alertmanager: { bin: 'prometheus-alertmanager', pkg: 'prometheus-alertmanager' },
   blackbox: { bin: 'prometheus-blackbox-exporter', pkg: 'prometheus-blackbox-exporter' },
 } as const
 export type Tool = keyof typeof TOOLS
