@@ -85,7 +85,10 @@ export async function composeServices(ctx: Ctx, p: ComposeProject | null, file: 
     ctx.log.warn(`no compose CLI: reading ${file} without interpolation`)
     doc = parseYaml(readFileSync(file, 'utf8')) as Doc
   }
+  // v1 `config` lists services of inactive profiles too: keep what `up` would start
+  const active = new Set(p?.profiles ?? [])
   return Object.entries(doc?.services ?? {}).map(([name, s]) => ({ name, ...s }))
+    .filter((s) => !s.profiles?.length || s.profiles.some((x) => active.has(x)))
 }
 
 export interface ContainerState {
@@ -153,14 +156,18 @@ export async function waitHealthy(ctx: Ctx, p: ComposeProject, services: string[
   }
 }
 
-/** The healthcheck test of a service as an argv for `compose exec` (CMD or CMD-SHELL form). */
+/**
+ * The healthcheck test of a service as an argv for `compose exec` (CMD or CMD-SHELL form).
+ * `config` output keeps compose's `$$` escape; the container's shell wants a plain `$`.
+ */
 export function healthcheckArgv(s: ComposeService): string[] | null {
   const t = s.healthcheck?.test
   if (!t || s.healthcheck?.disable) return null
-  if (typeof t === 'string') return ['sh', '-c', t]
+  const un = (x: string) => x.replaceAll('$$', '$')
+  if (typeof t === 'string') return ['sh', '-c', un(t)]
   const [kind, ...rest] = t
   if (kind === 'NONE') return null
-  if (kind === 'CMD') return rest
-  if (kind === 'CMD-SHELL') return ['sh', '-c', rest.join(' ')]
-  return t
+  if (kind === 'CMD') return rest.map(un)
+  if (kind === 'CMD-SHELL') return ['sh', '-c', un(rest.join(' '))]
+  return t.map(un)
 }

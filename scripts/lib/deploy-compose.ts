@@ -13,7 +13,7 @@ import { checkDuration, durationMs } from './helm.ts'
 import { writeMonitoringConfig } from './monitoring.ts'
 import { runPlan, newReport, undoApplied, PlanError, type Phase, type Step, type PlanReport, type StepRecord } from './plan.ts'
 import { stateDir, lockTarget, printReport, reportOnInterrupt, type DeployOutcome } from './deploy.ts'
-import { validateDeployment, ValidationFailed } from './validate.ts'
+import { validateDeployment, ValidationFailed, type ValidateOptions } from './validate.ts'
 import type { Ctx } from './context.ts'
 
 export interface ComposeOptions {
@@ -22,7 +22,7 @@ export interface ComposeOptions {
   timeout: string
   skipChecks: boolean
   validate: boolean
-  validateArgs?: { insecure?: boolean; caFile?: string; url?: string }
+  validateArgs?: Partial<ValidateOptions>
 }
 
 /** Free space the images and first volumes need (LightLLM's image alone is ~10 GiB). */
@@ -60,22 +60,36 @@ async function prepare(ctx: Ctx, o: ComposeOptions): Promise<Prepared> {
   const services = await composeServices(ctx, haveCli ? withProfiles : null, file, env)
   const before = haveCli ? await containers(ctx, withProfiles, env) : null
 
-  // which images are here already (pull only the rest), and what each tag points at now
+  // which images are here already (pull only the rest), and what each tag points at now: one call
+  const local = await localImages(ctx)
   const images = [...new Set(services.filter((s) => s.image).map((s) => s.image!))]
-  const ids = new Map<string, string | null>()
-  await Promise.all(images.map(async (img) => { ids.set(img, await probe(ctx, ['docker', 'image', 'inspect', '--format', '{{.Id}}', img])) }))
-  const missing = images.filter((img) => !ids.get(img) && !services.some((s) => s.image === img && s.build))
+  const missing = images.filter((img) => !local.has(normalizeRef(img)) && !services.some((s) => s.image === img && s.build))
   const previous: Record<string, string> = {}
   for (const c of before ?? []) {
     if (!c.service || previous[c.service]) continue
     // the tag still points at the image that ran: roll back by tag; it moved: by image ID
-    const now = await probe(ctx, ['docker', 'image', 'inspect', '--format', '{{.Id}}', c.image])
-    previous[c.service] = now && now === c.imageId ? c.image : c.imageId
+    previous[c.service] = local.get(normalizeRef(c.image)) === c.imageId ? c.image : c.imageId
   }
   return { cli, project: withProfiles, env, services, before, missing, previous, profiles }
 }
 
-export function composeChecks(p: Prepared, o: ComposeOptions): Check[] {
+/** Local images, `repo:tag` -> image ID (`docker image ls`, one call). Empty without an engine. */
+export async function localImages(ctx: Ctx): Promise<Map<string, string>> {
+  const out = await probe(ctx, ['docker', 'image', 'ls', '--all', '--no-trunc', '--format', '{{.Repository}}:{{.Tag}}\t{{.ID}}'], 30_000)
+  const map = new Map<string, string>()
+  for (const line of (out ?? '').split('\n')) {
+    const [ref, id] = line.trim().split('\t')
+    if (ref && id && !ref.includes('<none>')) map.set(normalizeRef(ref), id)
+  }
+  return map
+}
+
+/** docker.io/library/postgres:15 and postgres:15 are the same image. */
+export function normalizeRef(ref: string): string {
+  return ref.replace(/^docker\.io\/(library\/)?/, '').replace(/^index\.docker\.io\/(library\/)?/, '')
+}
+
+export function composeChecks(p: Prepared, minFreeGiB?: number): Check[] {
   const checks: Check[] = [dockerDaemonCheck()]
   checks.push({
     name: p.cli.kind === 'v2' ? `docker compose >= ${MIN_COMPOSE_V2}` : 'docker compose v2',
@@ -87,12 +101,13 @@ export function composeChecks(p: Prepared, o: ComposeOptions): Check[] {
     },
   })
   const lightllm = p.services.some((s) => s.name === 'lightllm')
+  const gib = minFreeGiB ?? (lightllm ? MIN_FREE_GIB.withGpu : MIN_FREE_GIB.withoutGpu)
   checks.push({
-    ...diskCheck('/', lightllm ? MIN_FREE_GIB.withGpu : MIN_FREE_GIB.withoutGpu),
-    name: `free disk for images >= ${lightllm ? MIN_FREE_GIB.withGpu : MIN_FREE_GIB.withoutGpu} GiB`,
+    ...diskCheck('/', gib),
+    name: `free disk for images >= ${gib} GiB`,
     async run(ctx) {
       const root = (await probe(ctx, ['docker', 'info', '--format', '{{.DockerRootDir}}'])) || '/'
-      return diskCheck(existsSync(root) ? root : '/', lightllm ? MIN_FREE_GIB.withGpu : MIN_FREE_GIB.withoutGpu).run(ctx)
+      return diskCheck(existsSync(root) ? root : '/', gib).run(ctx)
     },
   })
   const ports = [Number(p.env.HTTP_PORT || 80), Number(p.env.HTTPS_PORT || 443)]
@@ -111,7 +126,6 @@ export function composeChecks(p: Prepared, o: ComposeOptions): Check[] {
       },
     })
   }
-  void o
   return checks
 }
 
@@ -122,7 +136,7 @@ export function generatedDir(file: string): string {
 
 export function composePlan(ctx: Ctx, o: ComposeOptions, p: Prepared): Phase[] {
   const P = p.project
-  const waitSecs = Math.max(30, Math.round(durationMs(o.timeout) / 1000))
+  const waitSecs = Math.max(5, Math.round(durationMs(o.timeout) / 1000))
   const up = (project: ComposeProject, ...extra: string[]) => composeArgv(project, 'up', '--detach', ...(p.cli.kind === 'v2' ? ['--wait', '--wait-timeout', String(waitSecs)] : []), '--remove-orphans', ...extra)
   const first = (p.before ?? []).length === 0
   const gen = generatedDir(P.file)
@@ -182,7 +196,7 @@ export function composePlan(ctx: Ctx, o: ComposeOptions, p: Prepared): Phase[] {
         argv: ['tsx', 'scripts/validate-prod.ts', '--target', 'compose', '--file', P.file, ...(P.envFile ? ['--env-file', P.envFile] : []), ...(o.validateArgs?.url ? ['--url', o.validateArgs.url] : [])],
         mutates: true,
         action: async (c) => {
-          const report = await validateDeployment(c, { target: 'compose', env: p.env, composeFile: P.file, envFile: P.envFile, ...o.validateArgs })
+          const report = await validateDeployment(c, { ...o.validateArgs, target: 'compose', env: p.env, composeFile: P.file, envFile: P.envFile })
           if (!report.ok) throw new ValidationFailed(report)
         },
       }],
@@ -205,7 +219,7 @@ export async function deployCompose(ctx: Ctx, o: ComposeOptions): Promise<Deploy
   checkDuration(o.timeout)
   const p = await prepare(ctx, o)
   lockTarget(ctx, `compose-${p.project.name}`, `deploy of compose project ${p.project.name}`)
-  await runPreflight(ctx, composeChecks(p, o), { skip: o.skipChecks })
+  await runPreflight(ctx, composeChecks(p, ctx.env.OWP_MIN_FREE_GIB ? Number(ctx.env.OWP_MIN_FREE_GIB) : undefined), { skip: o.skipChecks })
   const plan = composePlan(ctx, o, p)
   const report = newReport(ctx, plan)
   const unregister = reportOnInterrupt(ctx, () => report)

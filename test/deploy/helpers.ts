@@ -125,17 +125,22 @@ export function k8sOptions(over: Partial<K8sOptions> = {}): K8sOptions {
   }
 }
 
-export interface Sandbox { dir: string; env: Record<string, string>; ctx(o?: { dryRun?: boolean; json?: boolean; env?: Record<string, string> }): TestCtx; remove(): void }
+export interface CtxOptions { dryRun?: boolean; json?: boolean; env?: Record<string, string>; path?: string }
+export interface Sandbox { dir: string; env: Record<string, string>; ctx(o?: CtxOptions): TestCtx; remove(): void }
 
-/** A temp dir as the working directory, with the state dir and a .env in it, and the fakes on PATH. */
-export function sandbox(bins: FakeBins, envExtra: Record<string, string> = {}, o: { writeEnv?: boolean } = {}): Sandbox {
+/**
+ * A temp dir as the working directory, with the state dir and a .env in it; contexts get the
+ * fakes on PATH (bins may be given later through `path`).
+ */
+export function sandbox(bins: FakeBins | null, envExtra: Record<string, string> = {}): Sandbox {
   const tmp = tmpDir('owp-deploy-')
-  if (o.writeEnv !== false) writeEnv(tmp.path, envExtra)
-  const env = { OWP_STATE_DIR: join(tmp.path, 'state'), HELM_BIN: '', OWP_MIN_FREE_GIB: '0', COMPOSE_PROFILES: '', LIGHTLLM_ENABLED: '' }
+  writeEnv(tmp.path, envExtra)
+  // variables a developer's shell may carry must not leak into the scenario
+  const env = { OWP_STATE_DIR: join(tmp.path, 'state'), HELM_BIN: '', OWP_MIN_FREE_GIB: '0' }
   return {
     dir: tmp.path,
     env,
-    ctx: (c = {}) => testCtx({ path: bins.path, cwd: tmp.path, dryRun: c.dryRun, json: c.json, env: { ...env, ...c.env } }),
+    ctx: (c = {}) => testCtx({ path: c.path ?? bins?.path, cwd: tmp.path, dryRun: c.dryRun, json: c.json, env: { ...env, ...c.env } }),
     remove: tmp.remove,
   }
 }
@@ -159,7 +164,18 @@ export function composeFixture(dir: string): string {
  * What `docker compose config --format json` prints for the fixture: parsed by the REAL
  * docker-compose (v1, Debian) with the same .env, so the services come from the file.
  */
+const configs = new Map<string, string>()
+
 export function realComposeConfig(file: string, envFile: string, profiles: string[] = ['lightllm']): string {
+  // the output holds no paths of the sandbox: cache it per .env content and profiles
+  const key = readFileSync(envFile, 'utf8') + profiles.join(',')
+  if (configs.has(key)) return configs.get(key)!
+  const json = readConfig(file, envFile, profiles)
+  configs.set(key, json)
+  return json
+}
+
+function readConfig(file: string, envFile: string, profiles: string[]): string {
   let out: string
   try {
     out = execFileSync('docker-compose', ['--env-file', envFile, '-f', file, ...profiles.flatMap((p) => ['--profile', p]), 'config'], { encoding: 'utf8', env: { ...process.env, COMPOSE_PROFILES: '' } })
@@ -203,8 +219,7 @@ export function dockerAnswers(s: ComposeScenario): Answer[] {
     on('^version --format', ok('27.3.1')),
     on('^info --format \\{\\{\\.DockerRootDir', ok(s.dockerRoot ?? '/')),
     on('^info --format \\{\\{json \\.Runtimes', ok(s.nvidia === false ? '{"runc":{"path":"runc"}}' : '{"nvidia":{"path":"nvidia-container-runtime"},"runc":{"path":"runc"}}')),
-    ...Object.entries(s.localImages ?? {}).map(([img, id]) => on(`^image inspect --format \\{\\{\\.Id\\}\\} ${img.replace(/[.]/g, '\\.')}$`, ok(id))),
-    on('^image inspect', fails(1, 'Error: No such image')),
+    on('^image ls', ok(Object.entries(s.localImages ?? {}).map(([img, id]) => `${img}\t${id}`).join('\n'))),
     on('^inspect', ok(JSON.stringify(containers))),
     on('^compose .* config --format json', ok(s.config)),
     on('^compose .* ps --all --quiet', ok(containers.map((c) => c.Id).join('\n'))),

@@ -1,0 +1,231 @@
+// The Compose flow with a fake docker on a fixture compose file (parsed by the real docker-compose).
+import { describe, it, expect, afterEach } from 'vitest'
+import { readFileSync, existsSync } from 'node:fs'
+import { join, dirname } from 'node:path'
+import { parse as parseYaml } from 'yaml'
+import { deployCompose, type ComposeOptions } from '../../scripts/lib/deploy-compose.ts'
+import { acquireLock } from '../../scripts/lib/lock.ts'
+import { LockedError } from '../../scripts/lib/errors.ts'
+import { PreflightError } from '../../scripts/lib/preflight.ts'
+import { createContext } from '../../scripts/lib/context.ts'
+import { fakeBins, type FakeBins } from '../helpers/fake-bins.ts'
+import { sandbox, composeFixture, realComposeConfig, composeFakes, dockerAnswers, CANARY, type Sandbox, type ComposeScenario } from './helpers.ts'
+import { barePath } from './servers.ts'
+
+let bins: FakeBins | undefined
+let box: Sandbox | undefined
+afterEach(() => { bins?.remove(); box?.remove(); bins = box = undefined })
+
+interface Setup { bins: FakeBins; box: Sandbox; file: string; envFile: string; opts(o?: Partial<ComposeOptions>): ComposeOptions }
+
+function setup(s: Omit<ComposeScenario, 'config'> = {}, envExtra: Record<string, string> = {}, profiles = ['lightllm']): Setup {
+  const b = sandbox(null, envExtra)
+  const file = composeFixture(b.dir)
+  const envFile = join(b.dir, '.env')
+  const config = realComposeConfig(file, envFile, profiles)
+  bins = composeFakes({ ...s, config })
+  const fb = bins
+  box = { ...b, ctx: (c = {}) => b.ctx({ path: fb.path, ...c }) }
+  return { bins: fb, box, file, envFile, opts: (o = {}) => ({ file, envFile, timeout: '20m', skipChecks: false, validate: false, ...o }) }
+}
+
+const UP = ['up', '--detach', '--wait', '--wait-timeout', '1200', '--remove-orphans']
+
+describe('first deploy (Compose v2)', () => {
+  it('renders the monitoring config, pulls what is missing, then up --wait with --env-file and the lightllm profile', async () => {
+    const { bins, box, file, envFile, opts } = setup({ localImages: { 'postgres:15.14': 'sha256:pg' } })
+    const ctx = box.ctx()
+    const out = await deployCompose(ctx, opts())
+    expect(out.ok).toBe(true)
+    const base = ['docker', 'compose', '--project-name', 'owptest', '--file', file, '--env-file', envFile, '--profile', 'lightllm']
+    const mutating = bins.calls('docker').filter((c) => ['pull', 'up', 'down', 'build'].includes(c[base.length]!))
+    const pulled = mutating[0]!
+    expect(pulled.slice(0, base.length + 1)).toEqual([...base, 'pull'])
+    expect(pulled.slice(base.length + 1).sort()).toEqual(['graphrag-processor', 'lightllm', 'nginx', 'openwebui', 'prometheus', 'redis-exporter'])
+    expect(mutating[1]).toEqual([...base, ...UP])
+    expect(mutating).toHaveLength(2)
+    const am = join(dirname(file), '.generated', 'alertmanager.yml')
+    expect(existsSync(am)).toBe(true)
+    expect(existsSync(join(dirname(file), '.generated', 'prometheus.yml'))).toBe(true)
+    expect(ctx.stdout() + ctx.stderr()).not.toContain(CANARY)
+  })
+
+  it('LIGHTLLM_ENABLED=false: no lightllm profile, no NVIDIA runtime check, lightllm not pulled', async () => {
+    const { bins, box, opts } = setup({ nvidia: false }, { LIGHTLLM_ENABLED: 'false', OPENAI_API_BASE_URL: 'https://llm.test.local/v1' }, [])
+    const ctx = box.ctx()
+    const out = await deployCompose(ctx, opts())
+    expect(out.ok).toBe(true)
+    const up = bins.calls('docker').find((c) => c.includes('up'))!
+    expect(up).not.toContain('--profile')
+    expect(bins.calls('docker').find((c) => c.includes('pull'))).not.toContain('lightllm')
+    expect(ctx.stderr()).not.toContain('NVIDIA')
+  })
+
+  it('up fails on a first deploy: logs of the unhealthy services, then down (volumes kept), exit 1', async () => {
+    const { bins, box, file, envFile, opts } = setup({ upFails: true })
+    const ctx = box.ctx()
+    const out = await deployCompose(ctx, opts())
+    expect(out.ok).toBe(false)
+    const base = ['docker', 'compose', '--project-name', 'owptest', '--file', file, '--env-file', envFile, '--profile', 'lightllm']
+    expect(bins.calls('docker').filter((c) => c[base.length] === 'down')).toEqual([[...base, 'down', '--remove-orphans']])
+    expect(out.summary).toMatch(/^up owptest failed.*; down \(first deploy failed\)$/)
+    expect(out.steps.find((s) => s.id === 'up')!.status).toBe('failed')
+  })
+})
+
+describe('upgrade (containers running)', () => {
+  const before = [
+    { service: 'openwebui', image: 'ghcr.io/open-webui/open-webui:v0.8.10', imageId: 'sha256:owui-old' },
+    { service: 'graphrag-processor', image: 'registry.test/owp/graphrag-processor:1.2.2', imageId: 'sha256:gr-122' },
+    { service: 'nginx', image: 'nginxinc/nginx-unprivileged:1.28.0-alpine', imageId: 'sha256:nginx' },
+  ]
+
+  it('up fails: logs of the unhealthy services, then up with the images that ran before (tag, or ID when the tag moved)', async () => {
+    const { bins, box, file, envFile, opts } = setup({
+      before,
+      upFails: true,
+      inspectUnhealthy: ['openwebui'],
+      // the old open-webui tag still points at what ran; graphrag 1.2.2 was rebuilt since (tag moved)
+      localImages: { 'ghcr.io/open-webui/open-webui:v0.8.10': 'sha256:owui-old', 'registry.test/owp/graphrag-processor:1.2.2': 'sha256:gr-rebuilt', 'nginxinc/nginx-unprivileged:1.28.0-alpine': 'sha256:nginx' },
+    })
+    const ctx = box.ctx()
+    const out = await deployCompose(ctx, opts())
+    expect(out.ok).toBe(false)
+    expect(ctx.stderr()).toContain('logs of openwebui')
+    expect(ctx.stderr()).toContain('Traceback: database is locked')
+    const override = join(box.env.OWP_STATE_DIR, 'compose', 'owptest-rollback.yml')
+    expect(parseYaml(readFileSync(override, 'utf8'))).toEqual({
+      services: {
+        openwebui: { image: 'ghcr.io/open-webui/open-webui:v0.8.10' },
+        'graphrag-processor': { image: 'sha256:gr-122' },
+        nginx: { image: 'nginxinc/nginx-unprivileged:1.28.0-alpine' },
+      },
+    })
+    const ups = bins.calls('docker').filter((c) => c.includes('up'))
+    expect(ups).toHaveLength(2)
+    expect(ups[1]).toEqual(['docker', 'compose', '--project-name', 'owptest', '--file', file, '--file', override, '--env-file', envFile, '--profile', 'lightllm', ...UP, '--no-build'])
+    // logs come before the rollback
+    const all = bins.calls('docker').map((c) => c.join(' '))
+    expect(all.findIndex((c) => c.includes(' logs '))).toBeLessThan(all.indexOf(ups[1]!.join(' ')))
+    expect(out.rolledBack).toBe(true)
+  })
+
+  it('validation fails after the upgrade: back to the previous images, exit 1, the failing check named', async () => {
+    const { bins, box, opts } = setup({ before, unhealthy: ['openwebui'], localImages: { 'ghcr.io/open-webui/open-webui:v0.8.10': 'sha256:owui-old' } })
+    const ctx = box.ctx()
+    const out = await deployCompose(ctx, opts({ validate: true, validateArgs: { retries: 0, timeoutMs: 2000, retryDelayMs: 10 } }))
+    expect(out.ok).toBe(false)
+    expect(out.summary).toMatch(/^validation failed; back to the images that ran before$/)
+    expect(ctx.stderr()).toMatch(/FAIL\s+openwebui healthcheck\s+healthcheck exit 1/)
+    expect(bins.calls('docker').filter((c) => c.includes('up'))).toHaveLength(2)
+    // the healthcheck ran inside the container, $$ unescaped for the container's shell
+    expect(bins.calls('docker')).toContainEqual(expect.arrayContaining(['exec', '-T', 'postgres', 'sh', '-c', 'pg_isready -h 127.0.0.1 -U "$POSTGRES_USER"']))
+  })
+
+  it('the ports check accepts ports held by this project\'s own nginx', async () => {
+    const { box, opts } = setup({ before })
+    const ctx = box.ctx()
+    await deployCompose(ctx, opts())
+    expect(ctx.stderr()).toMatch(/held by this project's nginx/)
+  })
+})
+
+describe('Compose v1 (docker-compose)', () => {
+  const all = ['openwebui', 'postgres', 'graphrag-processor', 'lightllm', 'nginx', 'prometheus', 'redis-exporter']
+  const running = all.map((service) => ({ service, image: `${service}:1`, imageId: `sha256:${service}` }))
+
+  it('warns, runs up without --wait, then polls the health itself until every service is healthy', async () => {
+    const { bins, box, file, envFile, opts } = setup({ v1: true, before: running })
+    const ctx = box.ctx()
+    const out = await deployCompose(ctx, opts())
+    expect(out.ok).toBe(true)
+    expect(ctx.stderr()).toMatch(/Compose v1 \(end of life\)/)
+    const up = bins.calls('docker-compose').find((c) => c.includes('up'))!
+    expect(up).toEqual(['docker-compose', '--project-name', 'owptest', '--file', file, '--env-file', envFile, '--profile', 'lightllm', 'up', '--detach', '--remove-orphans'])
+    expect(out.steps.find((s) => s.id === 'wait')!.status).toBe('applied')
+  })
+
+  it('a service that stays unhealthy fails the health loop at the timeout, then the rollback runs', async () => {
+    const { bins, box, opts } = setup({ v1: true, before: running, inspectUnhealthy: ['openwebui'] })
+    const out = await deployCompose(box.ctx(), opts({ timeout: '5s' }))
+    expect(out.ok).toBe(false)
+    expect(out.steps.find((s) => s.id === 'wait')!.error).toMatch(/not healthy after 5s: openwebui/)
+    expect(bins.calls('docker-compose').filter((c) => c.includes('up'))).toHaveLength(2)
+  }, 30_000)
+})
+
+describe('preflight failures print their hint', () => {
+  const cases: Array<[string, Omit<ComposeScenario, 'config'>, Record<string, string>, RegExp]> = [
+    ['no Docker engine', { daemon: false }, {}, /docker daemon: no Docker engine answers\n\s+hint: start the Docker engine/],
+    ['no NVIDIA runtime with LightLLM on', { nvidia: false }, {}, /NVIDIA container runtime: no nvidia runtime in docker info\n\s+hint: install nvidia-container-toolkit/],
+    ['not enough disk', {}, { OWP_MIN_FREE_GIB: '999999' }, /free disk for images >= 999999 GiB: .* GiB free\n\s+hint: free space/],
+  ]
+  it.each(cases)('%s', async (_n, scenario, env, message) => {
+    const { bins, box, opts } = setup(scenario)
+    const err = await deployCompose(box.ctx({ env }), opts()).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(PreflightError)
+    expect((err as Error).message).toMatch(message)
+    expect(bins.calls('docker').some((c) => c.includes('up'))).toBe(false)
+  })
+
+  it('ports 80/443 taken by something else', async () => {
+    const { createServer } = await import('node:net')
+    const srv = createServer().listen(0, '0.0.0.0')
+    await new Promise((r) => srv.once('listening', r))
+    const port = (srv.address() as { port: number }).port
+    try {
+      const { box, opts } = setup({}, { HTTPS_PORT: String(port) })
+      const err = await deployCompose(box.ctx(), opts()).catch((e: unknown) => e) as Error
+      expect(err.message).toMatch(new RegExp(`ports 18080, ${port} free: in use: ${port}\\n\\s+hint: stop what listens there`))
+    } finally {
+      srv.close()
+    }
+  })
+})
+
+describe('--dry-run', () => {
+  it('prints the plan and runs nothing, with no Docker engine (--skip-checks)', async () => {
+    const { bins, box, file, envFile, opts } = setup({ daemon: false })
+    const ctx = box.ctx({ dryRun: true })
+    const out = await deployCompose(ctx, opts({ skipChecks: true, validate: true }))
+    expect(out.ok).toBe(true)
+    const lines = ctx.stdout().trim().split('\n')
+    const base = `docker compose --project-name owptest --file ${file} --env-file ${envFile} --profile lightllm`
+    expect(lines).toContain(`[dry-run] ${base} ${UP.join(' ')}`)
+    expect(lines).toContain(`[dry-run]   on failure: ${base} down --remove-orphans`)
+    expect(lines.some((l) => l.startsWith('[dry-run] write ') && l.includes('alertmanager.yml'))).toBe(true)
+    expect(existsSync(join(dirname(file), '.generated'))).toBe(false)
+    expect(bins.calls('docker').filter((c) => ['up', 'pull', 'down'].some((x) => c.includes(x)))).toEqual([])
+  })
+
+  it('with no compose CLI at all, the dry run still shows docker compose commands from the file itself', async () => {
+    const { box, file, opts } = setup({})
+    const bare = fakeBins({ docker: dockerAnswers({ config: '{}', daemon: false }).filter((a) => !String(a.match ?? '').startsWith('^compose version')) }, { basePath: barePath() })
+    bare.script('docker', [{ match: '^compose version', exitCode: 125, stderr: "docker: 'compose' is not a docker command." }, ...dockerAnswers({ config: '{}', daemon: false })])
+    try {
+      const ctx = box.ctx({ dryRun: true, path: bare.path })
+      await deployCompose(ctx, opts({ skipChecks: true }))
+      expect(ctx.stderr()).toMatch(/no Docker Compose CLI found: the dry run shows `docker compose` \(v2\) commands/)
+      expect(ctx.stderr()).toMatch(/reading .*docker-compose.yml without interpolation/)
+      expect(ctx.stdout()).toContain(`--file ${file}`)
+    } finally {
+      bare.remove()
+    }
+  })
+})
+
+describe('one deploy per target', () => {
+  it('a second deploy of the same project stops with a clear message (exit 75)', async () => {
+    const { box, opts } = setup({})
+    const holder = createContext({ secrets: undefined })
+    const release = acquireLock(holder, join(box.env.OWP_STATE_DIR, 'locks', 'compose-owptest.lock'), 'deploy of compose project owptest')
+    try {
+      const err = await deployCompose(box.ctx(), opts()).catch((e: unknown) => e)
+      expect(err).toBeInstanceOf(LockedError)
+      expect((err as LockedError).exitCode).toBe(75)
+      expect((err as Error).message).toMatch(/another deploy of compose project owptest is running \(pid \d+/)
+    } finally {
+      release()
+    }
+  })
+})
