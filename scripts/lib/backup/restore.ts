@@ -93,7 +93,7 @@ export async function runRestore(ctx: Ctx, o: RestoreOptions): Promise<{ ok: boo
     } catch (e) {
       const message = ctx.secrets.mask(e instanceof Error ? e.message : String(e))
       if (e instanceof UsageError) throw e
-      ctx.log.error(`${store}: restore failed: ${message.split('\n')[0]}`)
+      ctx.log.error(`${store}: restore failed: ${message}`)
       if (e instanceof KitError && e.hint) ctx.log.info(`hint: ${e.hint}`)
       outcomes.push({ store, ok: false, error: message, durationMs: Math.round(performance.now() - t0) })
     } finally {

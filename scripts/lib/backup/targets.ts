@@ -37,8 +37,6 @@ export interface Target {
   copyFrom(ctx: Ctx, store: StoreName, remote: string, local: string): Promise<void>
   /** Copy a file from this host to where the store runs. */
   copyTo(ctx: Ctx, store: StoreName, local: string, remote: string): Promise<void>
-  /** A scratch path where the store runs (removed by the caller). */
-  scratchPath(store: StoreName, name: string): string
   /** Base URL of an HTTP API of the store (Qdrant). */
   httpUrl(ctx: Ctx, store: StoreName, port: number, envName: string): Promise<string>
   /** Stop the store, run admin commands with its data, start it again (always). */
@@ -91,9 +89,6 @@ class DirectTarget implements Target {
   async copyTo(ctx: Ctx, _store: StoreName, local: string, remote: string): Promise<void> {
     if (remote !== local) await ctx.exec(['cp', local, remote], { mutates: true })
   }
-  scratchPath(_store: StoreName, name: string): string {
-    return `${this.s.env.TMPDIR ?? '/tmp'}/${name}`
-  }
   async httpUrl(_ctx: Ctx, _store: StoreName, port: number, envName: string): Promise<string> {
     return (this.s.env[envName] ?? `http://127.0.0.1:${port}`).replace(/\/+$/, '')
   }
@@ -120,13 +115,9 @@ class ComposeTarget implements Target {
     // `-e NAME` without a value: compose takes the value from its own environment.
     return ctx.exec([...this.base(), 'exec', '-T', ...names.flatMap((n) => ['-e', n]), store, ...argv], merge(o))
   }
-  async copyFrom(ctx: Ctx, store: StoreName, remote: string, local: string): Promise<void> {
-    await ctx.exec([...this.base(), 'cp', `${store}:${remote}`, local], { mutates: true })
-  }
-  async copyTo(ctx: Ctx, store: StoreName, local: string, remote: string): Promise<void> {
-    await ctx.exec([...this.base(), 'cp', local, `${store}:${remote}`], { mutates: true })
-  }
-  scratchPath(_store: StoreName, name: string): string { return `/tmp/${name}` }
+  // Copies stream through exec (cat): `docker compose cp` cannot reach tmpfs or read-only containers.
+  copyFrom(ctx: Ctx, store: StoreName, remote: string, local: string): Promise<void> { return catFrom(ctx, this, store, remote, local) }
+  copyTo(ctx: Ctx, store: StoreName, local: string, remote: string): Promise<void> { return catTo(ctx, this, store, local, remote) }
   async httpUrl(ctx: Ctx, store: StoreName, port: number, envName: string): Promise<string> {
     if (this.s.env[envName]) return this.s.env[envName].replace(/\/+$/, '')
     // Service ports are not published: talk to the container on its bridge network.
@@ -178,34 +169,29 @@ class K8sTarget implements Target {
     this.pods.set(store, name)
     return name
   }
-  private async execArgv(ctx: Ctx, pod: string, argv: string[], o: RunOptions): Promise<{ argv: string[]; input?: string | Buffer }> {
+  private execArgv(pod: string, argv: string[], o: RunOptions): { argv: string[]; input?: string | Buffer } {
     const plain = Object.entries(o.env ?? {}).map(([k, v]) => `${k}=${v}`)
     const secrets = Object.entries(o.secretEnv ?? {})
     let inner = plain.length ? ['env', ...plain, ...argv] : argv
     let input = o.input
     if (secrets.length) {
-      if (input !== undefined) throw new KitError('k8s target: a command cannot take both secrets and stdin')
+      if (input !== undefined || o.stdinFile) throw new KitError('k8s target: a command cannot take both secrets and stdin')
       if (secrets.some(([, v]) => v.includes('\n'))) throw new KitError('k8s target: a secret with a newline cannot be passed on stdin')
       // kubectl exec has no env flag: the secrets arrive on stdin, one a line, and never touch argv.
       const reads = secrets.map(([k]) => `IFS= read -r ${k}; export ${k}`).join('; ')
       inner = ['sh', '-c', `${reads}; exec "$@"`, 'sh', ...inner]
       input = secrets.map(([, v]) => `${v}\n`).join('')
     }
-    void ctx
-    return { argv: this.kubectl('exec', ...(input !== undefined ? ['-i'] : []), '-n', this.ns(), pod, '--', ...inner), input }
+    return { argv: this.kubectl('exec', ...(input !== undefined || o.stdinFile ? ['-i'] : []), '-n', this.ns(), pod, '--', ...inner), input }
   }
   async run(ctx: Ctx, store: StoreName, argv: string[], o: RunOptions = {}): Promise<ExecResult> {
-    const { argv: full, input } = await this.execArgv(ctx, await this.pod(ctx, store), argv, o)
+    const { argv: full, input } = this.execArgv(await this.pod(ctx, store), argv, o)
     const { env: _e, secretEnv: _s, ...rest } = o
     return ctx.exec(full, { ...rest, input })
   }
-  async copyFrom(ctx: Ctx, store: StoreName, remote: string, local: string): Promise<void> {
-    await ctx.exec(this.kubectl('cp', '-n', this.ns(), `${await this.pod(ctx, store)}:${remote}`, local), { mutates: true, timeout: 3_600_000 })
-  }
-  async copyTo(ctx: Ctx, store: StoreName, local: string, remote: string): Promise<void> {
-    await ctx.exec(this.kubectl('cp', '-n', this.ns(), local, `${await this.pod(ctx, store)}:${remote}`), { mutates: true, timeout: 3_600_000 })
-  }
-  scratchPath(_store: StoreName, name: string): string { return `/tmp/${name}` }
+  // Copies stream through exec (cat), not kubectl cp: no tar needed in the image.
+  copyFrom(ctx: Ctx, store: StoreName, remote: string, local: string): Promise<void> { return catFrom(ctx, this, store, remote, local) }
+  copyTo(ctx: Ctx, store: StoreName, local: string, remote: string): Promise<void> { return catTo(ctx, this, store, local, remote) }
   async httpUrl(ctx: Ctx, store: StoreName, port: number, envName: string): Promise<string> {
     if (this.s.env[envName]) return this.s.env[envName].replace(/\/+$/, '')
     const svc = (await ctx.exec(this.kubectl('get', 'svc', '-n', this.ns(), '-l', this.selector(store), '-o', 'jsonpath={.items[0].metadata.name}'))).stdout.trim()
@@ -249,12 +235,15 @@ class K8sTarget implements Target {
         this.pods.delete(store)
       },
       async () => {
-        const exec = (argv: string[], o: RunOptions = {}) => this.execArgv(ctx, maint, argv, o)
-          .then(({ argv: full, input }) => { const { env: _e, secretEnv: _s, ...rest } = o; return ctx.exec(full, { mutates: true, ...rest, input }) })
+        const exec = (argv: string[], o: RunOptions = {}) => {
+          const { argv: full, input } = this.execArgv(maint, argv, o)
+          const { env: _e, secretEnv: _s, ...rest } = o
+          return ctx.exec(full, { mutates: true, ...rest, input })
+        }
         await exec(['mkdir', '-p', ioPath])
-        for (const f of io.provide ?? []) await ctx.exec(this.kubectl('cp', '-n', ns, `${io.localDir}/${f}`, `${maint}:${ioPath}/${f}`), { mutates: true, timeout: 3_600_000 })
+        for (const f of io.provide ?? []) await exec(['sh', '-c', 'cat > "$1"', 'sh', `${ioPath}/${f}`], { stdinFile: `${io.localDir}/${f}`, timeout: 3_600_000 })
         const result = await fn(exec, ioPath)
-        for (const f of io.collect ?? []) await ctx.exec(this.kubectl('cp', '-n', ns, `${maint}:${ioPath}/${f}`, `${io.localDir}/${f}`), { mutates: true, timeout: 3_600_000 })
+        for (const f of io.collect ?? []) await exec(['cat', `${ioPath}/${f}`], { stdoutFile: `${io.localDir}/${f}`, timeout: 3_600_000 })
         return result
       })
   }
@@ -291,10 +280,22 @@ function scratchName(local: string): string {
   return `owp-${process.pid}-${Date.now().toString(36)}-${scratchSeq++}-${basename(local)}`
 }
 
-/** Let `write` produce a file where the store runs, then bring it to `local` (direct: in place). */
-export async function fileFrom(ctx: Ctx, target: Target, store: StoreName, local: string, write: (there: string) => Promise<void>): Promise<void> {
+function catFrom(ctx: Ctx, t: Target, store: StoreName, remote: string, local: string): Promise<void> {
+  return t.run(ctx, store, ['cat', remote], { stdoutFile: local, mutates: true, timeout: 6 * 3_600_000, title: `copy ${remote}` }).then(() => {})
+}
+
+function catTo(ctx: Ctx, t: Target, store: StoreName, local: string, remote: string): Promise<void> {
+  return t.run(ctx, store, ['sh', '-c', 'cat > "$1"', 'sh', remote], { stdinFile: local, mutates: true, timeout: 6 * 3_600_000, title: `copy to ${remote}` }).then(() => {})
+}
+
+/**
+ * Let `write` produce a file where the store runs, in remoteDir (a disk-backed, writable
+ * directory there: tmpfs would count against the container's memory), then bring it to `local`.
+ * Direct: written in place.
+ */
+export async function fileFrom(ctx: Ctx, target: Target, store: StoreName, local: string, remoteDir: string, write: (there: string) => Promise<void>): Promise<void> {
   if (target.kind === 'direct') return write(local)
-  const there = target.scratchPath(store, scratchName(local))
+  const there = `${remoteDir}/${scratchName(local)}`
   try {
     await write(there)
     await target.copyFrom(ctx, store, there, local)
@@ -303,10 +304,10 @@ export async function fileFrom(ctx: Ctx, target: Target, store: StoreName, local
   }
 }
 
-/** Make a local file available where the store runs for `use` (direct: in place), then remove the copy. */
-export async function fileTo<T>(ctx: Ctx, target: Target, store: StoreName, local: string, use: (there: string) => Promise<T>): Promise<T> {
+/** Make a local file available in remoteDir where the store runs for `use` (direct: in place), then remove the copy. */
+export async function fileTo<T>(ctx: Ctx, target: Target, store: StoreName, local: string, remoteDir: string, use: (there: string) => Promise<T>): Promise<T> {
   if (target.kind === 'direct') return use(local)
-  const there = target.scratchPath(store, scratchName(local))
+  const there = `${remoteDir}/${scratchName(local)}`
   try {
     await target.copyTo(ctx, store, local, there)
     return await use(there)

@@ -105,7 +105,8 @@ async function restore(ctx: Ctx, run: DriverRun, manifest: Manifest): Promise<Re
     await cypher(ctx, run, 'MATCH (n) CALL { WITH n DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS', { mutates: true })
     await cypher(ctx, run, 'CALL apoc.schema.assert({}, {}, true)', { mutates: true })
     const c = cypherShell(run)
-    await fileTo(ctx, run.target, 'neo4j', join(run.dir, 'neo4j.cypher'), (there) =>
+    const importDir = run.settings.env.NEO4J_IMPORT_DIR ?? '/var/lib/neo4j/import'
+    await fileTo(ctx, run.target, 'neo4j', join(run.dir, 'neo4j.cypher'), importDir, (there) =>
       run.target.run(ctx, 'neo4j', [...c.argv, '--file', there], { env: c.env, secretEnv: c.secretEnv, mutates: true, timeout: run.settings.timeoutMs }))
     const [count] = (await cypher(ctx, run, 'MATCH (n) RETURN count(n)')).slice(-1)
     return { restored: [`database ${details.databases[0]} from the APOC export (${count ?? '?'} nodes)`], warnings: [] }

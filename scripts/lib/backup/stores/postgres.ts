@@ -8,7 +8,6 @@ import { KitError } from '../../errors.ts'
 import type { Ctx } from '../../context.ts'
 import type { ExecResult } from '../../exec.ts'
 import { finishFile, partialPath } from '../manifest.ts'
-import { fileTo } from '../targets.ts'
 import type { DriverRun, DumpResult, Manifest, ProducedFile, RestoreResult, StoreDriver, VerifyResult } from '../types.ts'
 
 interface PgConn { env: Record<string, string>; secretEnv: Record<string, string>; user: string }
@@ -173,9 +172,14 @@ async function scratchDatabase<T>(ctx: Ctx, run: DriverRun, like: PgDatabase, us
   }
 }
 
+/** A dump as a tool's input: a path on the host (direct, allows --jobs), streamed on stdin into a container. */
+function fileInput(run: DriverRun, path: string): { args: string[]; stdinFile?: string } {
+  return run.target.kind === 'direct' ? { args: [path] } : { args: [], stdinFile: path }
+}
+
 function pgRestoreArgv(run: DriverRun, superuser: boolean): string[] {
   return ['pg_restore', '--exit-on-error', ...(superuser ? [] : ['--no-owner', '--no-privileges']),
-    ...(run.settings.jobs > 1 ? [`--jobs=${run.settings.jobs}`] : [])]
+    ...(run.settings.jobs > 1 && run.target.kind === 'direct' ? [`--jobs=${run.settings.jobs}`] : [])]
 }
 
 async function verify(ctx: Ctx, run: DriverRun, dump: DumpResult): Promise<VerifyResult> {
@@ -188,11 +192,10 @@ async function verify(ctx: Ctx, run: DriverRun, dump: DumpResult): Promise<Verif
   const checked: string[] = []
   for (const [db, info] of Object.entries(details.databases)) {
     await scratchDatabase(ctx, run, info, async (scratch) => {
-      await fileTo(ctx, run.target, 'postgres', join(run.dir, info.file), async (there) => {
-        const r = await run.target.run(ctx, 'postgres', [...pgRestoreArgv(run, details.superuser), '-d', dbArg(scratch), there],
-          { env: conn.env, secretEnv: conn.secretEnv, mutates: true, allowFailure: true, timeout: run.settings.timeoutMs, title: `pg_restore ${db}` })
-        if (r.exitCode !== 0) throw new KitError(`verification of database ${db} failed: pg_restore into a scratch database exited ${r.exitCode}:\n${ctx.secrets.mask(r.stderr.trim().split('\n').slice(-6).join('\n'))}`)
-      })
+      const input = fileInput(run, join(run.dir, info.file))
+      const r = await run.target.run(ctx, 'postgres', [...pgRestoreArgv(run, details.superuser), '-d', dbArg(scratch), ...input.args],
+        { env: conn.env, secretEnv: conn.secretEnv, stdinFile: input.stdinFile, mutates: true, allowFailure: true, timeout: run.settings.timeoutMs, title: `pg_restore ${db}` })
+      if (r.exitCode !== 0) throw new KitError(`verification of database ${db} failed: pg_restore into a scratch database exited ${r.exitCode}:\n${ctx.secrets.mask(r.stderr.trim().split('\n').slice(-6).join('\n'))}`)
       const restored = parseCounts(await psql(ctx, run, scratch, COUNT_SQL))
       const problems = compareCounts(info.tables ?? {}, restored)
       if (info.tables && problems.length) throw new KitError(`verification of database ${db} failed:\n  ${problems.slice(0, 20).join('\n  ')}`)
@@ -215,8 +218,9 @@ async function restore(ctx: Ctx, run: DriverRun, manifest: Manifest): Promise<Re
   const result: RestoreResult = { restored: [], warnings: [] }
   const globalsFile = join(run.scratch, 'globals.sql')
   writeFileSync(globalsFile, filterGlobals(readFileSync(join(run.dir, 'globals.sql'), 'utf8'), conn.user), { mode: 0o600 })
-  const g = await fileTo(ctx, run.target, 'postgres', globalsFile, (there) => run.target.run(ctx, 'postgres',
-    ['psql', '-X', '-q', '-v', 'ON_ERROR_STOP=0', '-d', 'postgres', '-f', there], { ...opts, mutates: true, allowFailure: true, timeout: run.settings.timeoutMs }))
+  const gin = fileInput(run, globalsFile)
+  const g = await run.target.run(ctx, 'postgres', ['psql', '-X', '-q', '-v', 'ON_ERROR_STOP=0', '-d', 'postgres', ...gin.args.flatMap((f) => ['-f', f])],
+    { ...opts, stdinFile: gin.stdinFile, mutates: true, allowFailure: true, timeout: run.settings.timeoutMs })
   const errors = g.stderr.split('\n').filter((l) => /ERROR:/.test(l) && !/already exists/.test(l))
   for (const e of errors) result.warnings.push(`globals: ${e.replace(/^.*?ERROR:\s*/, '')}`)
   result.restored.push(`roles and tablespaces (globals.sql${errors.length ? `, ${errors.length} statement(s) failed` : ''})`)
@@ -241,11 +245,10 @@ async function restore(ctx: Ctx, run: DriverRun, manifest: Manifest): Promise<Re
     }
     const unregister = ctx.cleanups.add(undo)
     try {
-      await fileTo(ctx, run.target, 'postgres', join(run.dir, info.file), async (there) => {
-        const r = await run.target.run(ctx, 'postgres', [...pgRestoreArgv(run, details.superuser), '--create', '-d', dbArg(maint), there],
-          { ...opts, mutates: true, allowFailure: true, timeout: run.settings.timeoutMs, title: `pg_restore ${db}` })
-        if (r.exitCode !== 0) throw new KitError(`pg_restore of database ${db} failed (exit ${r.exitCode}):\n${ctx.secrets.mask(r.stderr.trim().split('\n').slice(-6).join('\n'))}`)
-      })
+      const input = fileInput(run, join(run.dir, info.file))
+      const r = await run.target.run(ctx, 'postgres', [...pgRestoreArgv(run, details.superuser), '--create', '-d', dbArg(maint), ...input.args],
+        { ...opts, stdinFile: input.stdinFile, mutates: true, allowFailure: true, timeout: run.settings.timeoutMs, title: `pg_restore ${db}` })
+      if (r.exitCode !== 0) throw new KitError(`pg_restore of database ${db} failed (exit ${r.exitCode}):\n${ctx.secrets.mask(r.stderr.trim().split('\n').slice(-6).join('\n'))}`)
       if (!ctx.dryRun && info.tables) {
         const problems = compareCounts(info.tables, parseCounts(await psql(ctx, run, db, COUNT_SQL)))
         if (problems.length) throw new KitError(`restored database ${db} does not match the backup:\n  ${problems.slice(0, 20).join('\n  ')}`)

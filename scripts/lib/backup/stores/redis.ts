@@ -10,7 +10,7 @@ import { finishFile, partialPath } from '../manifest.ts'
 import { fileFrom, fileTo } from '../targets.ts'
 import type { DriverRun, DumpResult, Manifest, RestoreResult, StoreDriver, VerifyResult } from '../types.ts'
 
-interface RedisDetails { keys?: number; expires?: number; keyspace: number; method: string; check?: string }
+interface RedisDetails { keys?: number; expires?: number; keyspace: number; method: string; dir: string }
 
 const RDB = 'dump.rdb'
 const ERROR_REPLY = /^(ERR|NOAUTH|WRONGPASS|LOADING|MISCONF|BUSY|NOPERM|READONLY|WRONGTYPE|NOREPLICAS|MASTERDOWN)\b/
@@ -83,23 +83,26 @@ async function backup(ctx: Ctx, run: DriverRun): Promise<DumpResult> {
   const info = await redisCli(ctx, run, ['INFO', 'server'])
   const version = /redis_version:(\S+)/.exec(info)?.[1] ?? 'unknown'
   const keyspace = keyspaceKeys(await redisCli(ctx, run, ['INFO', 'keyspace']))
+  // Files next to the server go to its data directory: a disk-backed volume, unlike a tmpfs /tmp.
+  const dir = run.target.kind === 'direct' ? '' : parsePairs(await redisCli(ctx, run, ['CONFIG', 'GET', 'dir'])).dir ?? '/data'
   const started = Date.now()
   const local = partialPath(run.dir, RDB)
   if (run.settings.redisMethod === 'bgsave') {
     await bgsave(ctx, run, local)
   } else {
     // --rdb - would append the replication EOF marker to stdout: write a file where redis-cli runs.
-    await fileFrom(ctx, run.target, 'redis', local, async (there) => {
+    await fileFrom(ctx, run.target, 'redis', local, dir, async (there) => {
       await run.target.run(ctx, 'redis', ['redis-cli', ...c.args, '--rdb', there], { secretEnv: c.secretEnv, mutates: true, timeout: run.settings.timeoutMs, title: 'redis-cli --rdb' })
     })
   }
   if (!ctx.dryRun) finishFile(run.dir, RDB)
-  const details: RedisDetails = { keyspace, method: run.settings.redisMethod }
+  const details: RedisDetails = { keyspace, method: run.settings.redisMethod, dir }
   return { files: [{ name: RDB, kind: 'rdb', durationMs: Date.now() - started }], tools: { 'redis-cli': tool }, server: { version }, details: details as unknown as Record<string, unknown> }
 }
 
 async function verify(ctx: Ctx, run: DriverRun, dump: DumpResult): Promise<VerifyResult> {
-  const out = await fileTo(ctx, run.target, 'redis', join(run.dir, RDB), async (there) => {
+  const details = dump.details as unknown as RedisDetails
+  const out = await fileTo(ctx, run.target, 'redis', join(run.dir, RDB), details.dir, async (there) => {
     const r = await run.target.run(ctx, 'redis', ['redis-check-rdb', there], { mutates: true, allowFailure: true, timeout: run.settings.timeoutMs })
     if (r.exitCode !== 0 || !/RDB looks OK/.test(r.stdout)) {
       const why = (r.stdout + r.stderr).split('\n').filter((l) => /error|unexpected|checksum|can't|not/i.test(l)).slice(0, 4).join('; ')
@@ -108,7 +111,6 @@ async function verify(ctx: Ctx, run: DriverRun, dump: DumpResult): Promise<Verif
     return r.stdout
   })
   const sums = parseCheck(out)
-  const details = dump.details as unknown as RedisDetails
   if (sums) { details.keys = sums.keys; details.expires = sums.expires }
   return { method: 'redis-check-rdb', detail: sums ? `${sums.keys} keys (${sums.expires} with an expiry)` : undefined }
 }

@@ -1,0 +1,215 @@
+// PostgreSQL backups against a real PostgreSQL 15 the suite starts: what a user of
+// `tsx scripts/backup.ts` / `restore.ts` sees, run as real processes.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { execFileSync } from 'node:child_process'
+import { cpSync, existsSync, readFileSync, appendFileSync, readdirSync, mkdirSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { startPostgres, type Postgres } from '../helpers/postgres.ts'
+import { runScript } from '../helpers/run-script.ts'
+import { tmpDir } from '../helpers/tmp.ts'
+import { ROOT } from '../../scripts/lib/paths.ts'
+import { contentChecksums, killPidFile, listSets, readManifestJson, waitFor, which, wrapper } from './support.ts'
+
+const FIXTURES = join(ROOT, 'test', 'fixtures', 'backup')
+let pg: Postgres
+const tmp = tmpDir('owp-pg-backup-')
+let baseline: { dest: string; id: string; sums: Record<string, string> }
+
+function env(extra: Record<string, string> = {}): Record<string, string> {
+  return { ...pg.env, BACKUP_STAGING_DIR: join(tmp.path, 'staging'), ...extra }
+}
+// An empty env file: the repository's own .env (if any) must not leak into these runs.
+const emptyEnv = () => join(tmp.path, 'empty.env')
+const backup = (args: string[], extra: Record<string, string> = {}, o: Parameters<typeof runScript>[2] = {}) =>
+  runScript('scripts/backup.ts', ['--store', 'postgres', '--target', 'direct', '--env-file', emptyEnv(), ...args], { env: env(extra), ...o })
+const restore = (args: string[], extra: Record<string, string> = {}) =>
+  runScript('scripts/restore.ts', ['--store', 'postgres', '--target', 'direct', '--env-file', emptyEnv(), ...args], { env: env(extra) })
+
+beforeAll(async () => {
+  pg = await startPostgres()
+  pg.sql('CREATE DATABASE app')
+  execFileSync('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', 'app', '-f', join(FIXTURES, 'dataset.sql')], { env: { ...process.env, ...pg.env }, stdio: 'pipe' })
+  mkdirSync(join(tmp.path, 'staging'))
+  writeFileSync(emptyEnv(), '')
+})
+
+afterAll(async () => {
+  await pg?.stop()
+  tmp.remove()
+})
+
+describe('backup.ts / restore.ts with a real PostgreSQL 15', () => {
+  it('backs up roles and every database, and after they are dropped restores them with equal content checksums per table', async () => {
+    const dest = join(tmp.path, 'main')
+    const metrics = join(tmp.path, 'metrics')
+    const before = contentChecksums(pg, 'app')
+    expect(Object.keys(before)).toEqual(expect.arrayContaining(['billing.invoices', '"Ünïcode Schema"."Tåble ✓"', 'public.events', 'public.measurements_eu']))
+
+    const r = await backup(['--dest', dest, '--json', '--metrics-dir', metrics])
+    expect(r.stderr).toMatch(/postgres: verify: app \(\d+ tables\)/)
+    expect(r.code, r.stderr).toBe(0)
+    const report = JSON.parse(r.stdout)
+    expect(report.stores[0]).toMatchObject({ store: 'postgres', ok: true, verified: true })
+    expect(r.stdout + r.stderr).not.toContain(pg.password)
+
+    const [set] = listSets(dest, 'postgres')
+    expect(set!.files).toEqual(['db-app.dump', 'db-postgres.dump', 'globals.sql', 'manifest.json'])
+    const m = readManifestJson(set!.dir)
+    expect(m.verified.ok).toBe(true)
+    expect(m.tools.pg_dump).toMatch(/^pg_dump \(PostgreSQL\) 15/)
+    expect(m.server.version).toMatch(/^15\./)
+    expect(m.details.databases.app.tables['public.events']).toBe(100_000)
+    expect(m.details.databases.app.tables['pg_largeobject_metadata']).toBe(1)
+    expect(readFileSync(join(set!.dir, 'globals.sql'), 'utf8')).toContain('CREATE ROLE app_reader')
+    expect(readFileSync(join(metrics, 'backup_postgres.prom'), 'utf8')).toMatch(/^backup_last_run_success\{store="postgres"\} 1$/m)
+
+    pg.sql('DROP DATABASE app')
+    pg.sql('DROP ROLE app_reader')
+    const back = await restore(['--dest', dest, '--from', 'latest', '--yes'])
+    expect(back.code, back.stderr).toBe(0)
+    expect(back.stdout).toContain(`restored set ${set!.id} from ${set!.dir} into postgres at 127.0.0.1:${pg.port}`)
+    expect(back.stdout).toMatch(/database app \(\d+ tables, row counts checked\)/)
+    expect(back.stdout + back.stderr).not.toContain(pg.password)
+
+    expect(contentChecksums(pg, 'app')).toEqual(before)
+    // The role came back with its password and grants.
+    const asReader = execFileSync('psql', ['-X', '-At', '-d', 'app', '-c', "SELECT has_table_privilege('billing.invoices', 'SELECT')"],
+      { env: { ...process.env, ...pg.env, PGUSER: 'app_reader', PGPASSWORD: 'reader-pass-1234' } }).toString().trim()
+    expect(asReader).toBe('t')
+    baseline = { dest, id: set!.id, sums: before }
+  })
+
+  it('restores over a live database: changed rows are replaced, nothing is left aside', async () => {
+    pg.sql("UPDATE public.users SET name = 'changed'; DELETE FROM billing.invoices WHERE id > 10; CREATE TABLE public.extra (x int)", 'app')
+    const r = await restore(['--dest', baseline.dest, '--from', baseline.id, '--yes'])
+    expect(r.code, r.stderr).toBe(0)
+    expect(contentChecksums(pg, 'app')).toEqual(baseline.sums)
+    expect(pg.sql("SELECT datname FROM pg_database WHERE datname LIKE '%pre_restore%' OR datname LIKE 'owp_verify%'")).toBe('')
+  })
+
+  it('asks before overwriting: without a terminal and without --yes it stops with exit 2 and changes nothing', async () => {
+    pg.sql("UPDATE public.users SET bio = 'untouched' WHERE id = 3", 'app')
+    const r = await restore(['--dest', baseline.dest, '--from', 'latest'])
+    expect(r.code).toBe(2)
+    expect(r.stderr).toContain('pass --yes to confirm')
+    expect(pg.sql('SELECT bio FROM public.users WHERE id = 3', 'app')).toBe('untouched')
+    pg.sql('UPDATE public.users SET bio = NULL WHERE id = 3', 'app')
+  })
+
+  it('a truncated dump fails verification: exit 1, and no set counts as complete', async () => {
+    const dest = join(tmp.path, 'truncated')
+    const bin = wrapper(join(tmp.path, 'bin-truncate'), 'pg_dump', `"${which('pg_dump')}" "$@" | head -c 40000`)
+    const r = await backup(['--dest', dest], { PATH: `${bin}:${process.env.PATH}` })
+    expect(r.code).toBe(1)
+    expect(r.stderr).toMatch(/verification of database app failed: pg_restore into a scratch database exited 1/)
+    expect(listSets(dest, 'postgres').filter((s) => s.complete)).toEqual([])
+    expect(pg.sql("SELECT count(*) FROM pg_database WHERE datname LIKE 'owp_verify%'")).toBe('0')
+  })
+
+  it('a backup killed with SIGKILL mid-dump leaves an incomplete set that restore and retention ignore', async () => {
+    const dest = join(tmp.path, 'killed')
+    cpSync(join(baseline.dest, 'postgres', baseline.id), join(dest, 'postgres', baseline.id), { recursive: true })
+    const pids = join(tmp.path, 'slow.pids')
+    const bin = wrapper(join(tmp.path, 'bin-slow'), 'pg_dump',
+      `case "$*" in *--version*) exec "${which('pg_dump')}" "$@";; esac\necho $$ >> "${pids}"\n"${which('pg_dump')}" "$@" | head -c 5000\nsleep 60`)
+    let pid = 0
+    const run = backup(['--dest', dest, '--no-verify'], { PATH: `${bin}:${process.env.PATH}` }, { onSpawn: (p) => { pid = p } })
+    try {
+      await waitFor('a partial dump file', () => readdirSync(join(dest, 'postgres')).some((id) => id !== baseline.id &&
+        existsSync(join(dest, 'postgres', id)) && readdirSync(join(dest, 'postgres', id)).some((f) => f.endsWith('.partial'))))
+      process.kill(pid, 'SIGKILL')
+      const killed = await run
+      expect(killed.signal).toBe('SIGKILL')
+    } finally {
+      killPidFile(pids)
+    }
+    const sets = listSets(dest, 'postgres')
+    const dead = sets.find((s) => s.id !== baseline.id)!
+    expect(dead.complete).toBe(false)
+    expect(dead.files.some((f) => f.endsWith('.partial'))).toBe(true)
+    expect(dead.files.filter((f) => !f.endsWith('.partial') && f !== 'globals.sql')).toEqual([])
+
+    const list = await restore(['--dest', dest, '--list', '--json'])
+    expect(JSON.parse(list.stdout)[0].sets.map((s: { id: string; complete: boolean }) => [s.id, s.complete])).toEqual([[baseline.id, true], [dead.id, false]])
+    const refused = await restore(['--dest', dest, '--from', dead.id, '--yes'])
+    expect(refused.code).toBe(1)
+    expect(refused.stderr).toContain('it is incomplete (no manifest.json')
+    // The killed run's lock was left behind; the next run finds its pid gone and takes over.
+    expect(refused.stderr).toMatch(/removing stale lock .*postgres\.lock \(pid \d+ on .* is gone\)/)
+
+    // Retention counts complete sets only, and leaves a young incomplete one alone.
+    const next = await backup(['--dest', dest, '--keep-daily', '1', '--keep-weekly', '0', '--keep-monthly', '0', '--json'])
+    expect(next.code, next.stderr).toBe(0)
+    const after = listSets(dest, 'postgres')
+    expect(after.map((s) => s.id)).toContain(dead.id) // younger than a day: it could be a live run elsewhere
+    expect(after.filter((s) => s.complete)).toHaveLength(1)
+  })
+
+  it('a second run while one holds the lock exits 75 and says who holds it', async () => {
+    const dest = join(tmp.path, 'locked')
+    const pids = join(tmp.path, 'lock.pids')
+    const bin = wrapper(join(tmp.path, 'bin-sleep'), 'pg_dump',
+      `case "$*" in *--version*) exec "${which('pg_dump')}" "$@";; esac\necho $$ >> "${pids}"\nsleep 60`)
+    let pid = 0
+    const first = backup(['--dest', dest, '--no-verify'], { PATH: `${bin}:${process.env.PATH}` }, { onSpawn: (p) => { pid = p } })
+    try {
+      await waitFor('the first run to hold the lock', () => existsSync(join(dest, '.locks', 'postgres.lock')) && existsSync(pids))
+      const second = await backup(['--dest', dest])
+      expect(second.code).toBe(75)
+      expect(second.stderr).toMatch(new RegExp(`another backup of postgres is running \\(pid ${pid} on `))
+      process.kill(pid, 'SIGTERM')
+      const stopped = await first
+      expect(stopped.code).toBe(130)
+    } finally {
+      killPidFile(pids)
+    }
+    expect(listSets(dest, 'postgres').filter((s) => s.complete)).toEqual([])
+    expect(existsSync(join(dest, '.locks', 'postgres.lock'))).toBe(false)
+  })
+
+  it('encrypts with age and restores with the identity; a tampered file is refused before anything changes', async () => {
+    which('age-keygen')
+    const dest = join(tmp.path, 'age')
+    const key = join(tmp.path, 'age.key')
+    execFileSync('age-keygen', ['-o', key], { stdio: 'pipe' })
+    const recipient = execFileSync('age-keygen', ['-y', key]).toString().trim()
+    const r = await backup(['--dest', dest, '--encrypt', recipient, '--no-verify'])
+    expect(r.code, r.stderr).toBe(0)
+    const [set] = listSets(dest, 'postgres')
+    expect(set!.files).toEqual(['db-app.dump.age', 'db-postgres.dump.age', 'globals.sql.age', 'manifest.json'])
+    expect(readFileSync(join(set!.dir, 'globals.sql.age'), 'latin1')).toMatch(/^age-encryption\.org\/v1/)
+    expect(readFileSync(join(set!.dir, 'globals.sql.age'), 'latin1')).not.toContain('app_reader')
+    const m = readManifestJson(set!.dir)
+    expect(m.encryption).toEqual({ tool: 'age', recipients: [recipient] })
+    expect(m.files[0].plain.sha256).toMatch(/^[0-9a-f]{64}$/)
+
+    const noKey = await restore(['--dest', dest, '--yes'])
+    expect(noKey.code).toBe(2)
+    expect(noKey.stderr).toContain('is encrypted with age: pass --identity')
+
+    pg.sql('DROP DATABASE app')
+    const back = await restore(['--dest', dest, '--yes', '--identity', key])
+    expect(back.code, back.stderr).toBe(0)
+    expect(contentChecksums(pg, 'app')).toEqual(baseline.sums)
+
+    appendFileSync(join(set!.dir, 'db-app.dump.age'), 'x')
+    pg.sql("UPDATE public.users SET bio = 'kept' WHERE id = 3", 'app')
+    const bad = await restore(['--dest', dest, '--yes', '--identity', key])
+    expect(bad.code).toBe(1)
+    expect(bad.stderr).toMatch(/does not match its manifest, nothing was restored/)
+    expect(bad.stderr).toMatch(/db-app\.dump\.age: \d+ bytes, manifest says \d+/)
+    expect(pg.sql('SELECT bio FROM public.users WHERE id = 3', 'app')).toBe('kept')
+  })
+
+  it('--dry-run prints the plan (masked) and writes nothing', async () => {
+    const dest = join(tmp.path, 'dry')
+    const r = await backup(['--dest', dest, '--dry-run'])
+    expect(r.code, r.stderr).toBe(0)
+    expect(r.stdout).toContain('[dry-run] pg_dumpall --globals-only')
+    expect(r.stdout).toContain('[dry-run] pg_dump -Fc -d app')
+    expect(r.stdout).toContain(`[dry-run] write ${dest}/postgres/`)
+    expect(r.stdout + r.stderr).not.toContain(pg.password)
+    expect(existsSync(dest)).toBe(false)
+  })
+})
+
