@@ -158,16 +158,15 @@ export function renderPrometheusConfig(env: Record<string, string>, basePath = P
 }
 
 /**
- * Everything the compose stack mounts from compose/.generated: alertmanager.yml,
- * prometheus.yml and the Qdrant API key Prometheus presents to Qdrant's /metrics
- * (mounted as /run/secrets/qdrant_api_key).
+ * The monitoring files the compose stack mounts from compose/.generated: alertmanager.yml and
+ * prometheus.yml (prometheus.prod.yml without the services the env turns off). The Qdrant key
+ * for /run/secrets/qdrant_api_key is not written here: the Prometheus container writes it to a
+ * tmpfs from QDRANT_API_KEY at start, so it never lands on the host's disk.
  */
 export function writeMonitoringConfig(ctx: Ctx, env: Record<string, string>, dir = GENERATED_DIR): Written[] {
-  ctx.secrets.add(env.QDRANT_API_KEY)
   const disabled = OPTIONAL_SERVICES.filter((s) => (env[s.flag] ?? '').toLowerCase() === 'false').map((s) => s.job)
   return [
     writeAlertmanagerConfig(ctx, env, join(dir, 'alertmanager.yml')),
     writeRendered(ctx, join(dir, 'prometheus.yml'), renderPrometheusConfig(env), disabled.length ? `without ${disabled.join(', ')}` : 'every job'),
-    writeRendered(ctx, join(dir, 'qdrant_api_key'), env.QDRANT_API_KEY ?? '', 'Qdrant API key for /metrics'),
   ]
 }

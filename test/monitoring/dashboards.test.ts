@@ -81,6 +81,6 @@ describe('Grafana provisioning', () => {
 
   it('loads the dashboards from the directory compose mounts, read-only in the UI', () => {
     const p = parse(readFileSync(join(GRAFANA_DIR, 'provisioning', 'dashboards', 'owp.yml'), 'utf8'))
-    expect(p.providers).toEqual([expect.objectContaining({ type: 'file', allowUiUpdates: false, options: expect.objectContaining({ path: '/var/lib/grafana/dashboards' }) })])
+    expect(p.providers).toEqual([expect.objectContaining({ type: 'file', allowUiUpdates: false, options: expect.objectContaining({ path: '/etc/grafana/dashboards' }) })])
   })
 })

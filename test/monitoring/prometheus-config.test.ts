@@ -91,13 +91,13 @@ describe('the Prometheus config the deploy writes', () => {
     } finally { dir.remove() }
   })
 
-  it('writes alertmanager.yml, prometheus.yml and the Qdrant key, never printing a secret', () => {
+  it('writes alertmanager.yml and prometheus.yml, never printing a secret', () => {
     const ctx = testCtx()
     const dir = join(tmp.path, 'generated')
     const env = { LIGHTLLM_ENABLED: 'false', QDRANT_API_KEY: 'qdrant-key-0123456789abcdef0123456789', SLACK_WEBHOOK_URL: 'https://hooks.slack.example.test/services/T/B/hush-hush-token', SMTP_PASSWORD: 'smtp-password-xyz' }
     const written = writeMonitoringConfig(ctx, env, dir)
-    expect(written.map((w) => w.path)).toEqual(['alertmanager.yml', 'prometheus.yml', 'qdrant_api_key'].map((f) => join(dir, f)))
-    expect(readFileSync(join(dir, 'qdrant_api_key'), 'utf8')).toBe(env.QDRANT_API_KEY)
+    expect(written.map((w) => w.path)).toEqual(['alertmanager.yml', 'prometheus.yml'].map((f) => join(dir, f)))
+    expect(readFileSync(join(dir, 'prometheus.yml'), 'utf8')).not.toContain('job_name: lightllm')
     expect(readFileSync(join(dir, 'alertmanager.yml'), 'utf8')).toContain(env.SLACK_WEBHOOK_URL)
     expect(statSync(dir).mode & 0o777).toBe(0o700)
     const said = ctx.stdout() + ctx.stderr()
@@ -111,6 +111,6 @@ describe('the Prometheus config the deploy writes', () => {
     writeMonitoringConfig(ctx, { QDRANT_API_KEY: 'qdrant-key-0123456789abcdef0123456789' }, dir)
     expect(existsSync(dir)).toBe(false)
     expect(ctx.stdout()).toMatch(/\[dry-run\] write .*alertmanager\.yml \(alert channels: none\)/)
-    expect(ctx.plan).toHaveLength(3)
+    expect(ctx.plan).toHaveLength(2)
   })
 })
