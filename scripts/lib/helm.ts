@@ -110,7 +110,8 @@ export function historyArgv(h: HelmInfo, name: string, namespace: string): strin
 }
 
 export function listArgv(h: HelmInfo, name: string, namespace: string): string[] {
-  return [h.bin, 'list', '--namespace', namespace, '--filter', `^${name}$`, '--all', '--output', 'json']
+  // v4 dropped --all: name the states instead (valid in v3 and v4)
+  return [h.bin, 'list', '--namespace', namespace, '--filter', `^${name}$`, '--deployed', '--failed', '--pending', '--output', 'json']
 }
 
 export function getValuesArgv(h: HelmInfo, name: string, namespace: string): string[] {
