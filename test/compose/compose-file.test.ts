@@ -10,6 +10,8 @@ import { parse } from 'yaml'
 import { loadCompose, parseCompose, activeServices, type ComposeDoc } from '../../scripts/lib/compose-env.ts'
 import { parseMount } from '../../scripts/lib/compose-policy.ts'
 import { COMPOSE_FILE, ROOT } from '../../scripts/lib/paths.ts'
+import { GENERATED_DIR, writeMonitoringConfig } from '../../scripts/lib/monitoring.ts'
+import { testCtx } from '../helpers/context.ts'
 import { tmpDir } from '../helpers/tmp.ts'
 import { FIXTURES, TEST_ENV_FILE, requireTool, testEnv } from './tools.ts'
 
@@ -130,6 +132,22 @@ describe('compose file: docker-compose v1.29 config as a second parser', () => {
     const nginx = (withGpu.services.nginx as any).volumes.map((v: unknown) => parseMount(v).source)
     expect(nginx).toContain(join(ROOT, 'compose', 'nginx', 'certs', 'tls.crt'))
     expect(nginx).toContain(join(ROOT, 'compose', 'nginx', 'templates'))
+  })
+
+  it('mounts from compose/.generated exactly what the deploy renders there', () => {
+    expect(GENERATED_DIR).toBe(join(ROOT, 'compose', '.generated'))
+    const mounted = Object.values(withGpu.services).flatMap((s) => ((s as any).volumes ?? []).map((v: unknown) => parseMount(v).source!))
+      .filter((src: string) => src.startsWith(`${GENERATED_DIR}/`)).map((src: string) => relative(GENERATED_DIR, src)).sort()
+    expect(mounted).toEqual(['alertmanager.yml', 'prometheus.yml', 'textfile'])
+    const tmp = tmpDir()
+    try {
+      const written = writeMonitoringConfig(testCtx(), testEnv(), tmp.path).map((w) => relative(tmp.path, w.path)).sort()
+      expect(written).toEqual(['alertmanager.yml', 'prometheus.yml'])
+      // The Prometheus config compose runs carries the credentials file the prometheus entrypoint writes.
+      expect(readFileSync(join(tmp.path, 'prometheus.yml'), 'utf8')).toContain('/run/secrets/qdrant_api_key')
+    } finally {
+      tmp.remove()
+    }
   })
 
   it('stops with the compose file\'s own message when a required variable is missing', async () => {
