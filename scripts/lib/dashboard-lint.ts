@@ -54,9 +54,9 @@ export function loadDashboards(files = dashboardFiles()): Array<{ file: string; 
   return files.map((f) => ({ file: basename(f), json: JSON.parse(readFileSync(f, 'utf8')) as Dashboard }))
 }
 
-/** Values a running Grafana would put in; any valid duration or matcher does for syntax. */
+/** Grafana's macros, and values a running Grafana would put in (any valid one does for syntax). */
 const MACROS: Array<[RegExp, string]> = [
-  [/\$__rate_interval\b|\$\{__rate_interval\}/g, '1m'],
+  [/\$__rate_interval\b|\$\{__rate_interval\}/g, '__rate_interval'],
   [/\$__interval_ms\b|\$\{__interval_ms\}/g, '60000'],
   [/\$__interval\b|\$\{__interval\}/g, '1m'],
   [/\$__range_ms\b|\$\{__range_ms\}/g, '3600000'],
@@ -67,7 +67,7 @@ const MACROS: Array<[RegExp, string]> = [
 /** Grafana's macros and template variables replaced by values Prometheus accepts. */
 export function substituteMacros(expr: string, rateInterval = '1m'): string {
   let out = expr
-  for (const [re, value] of MACROS) out = out.replace(re, value === '1m' && re.source.includes('rate_interval') ? rateInterval : value)
+  for (const [re, value] of MACROS) out = out.replace(re, value === '__rate_interval' ? rateInterval : value)
   // Template variables stand in label values: ${var}, ${var:regex}, $var, [[var]].
   return out.replace(/\$\{[A-Za-z_]\w*(?::\w+)?\}|\$[A-Za-z_]\w*|\[\[[A-Za-z_]\w*\]\]/g, '.*')
 }

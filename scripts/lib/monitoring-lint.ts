@@ -47,7 +47,7 @@ async function timed(name: string, fn: () => Promise<string[]> | string[]): Prom
     problems = await fn()
   } catch (e) {
     const err = e as Error
-    problems = [`${err.message}${e instanceof KitError && e.hint ? ` (install: ${e.hint})` : ''}`]
+    problems = [`${err.message}${e instanceof KitError && e.hint && !err.message.includes(e.hint) ? ` (hint: ${e.hint})` : ''}`]
   }
   return { name, ok: problems.length === 0, problems, durationMs: Math.round(performance.now() - started) }
 }

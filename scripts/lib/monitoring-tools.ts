@@ -23,7 +23,7 @@ export type Tool = keyof typeof TOOLS
 export async function requireTool(ctx: Ctx, tool: Tool): Promise<string> {
   const { bin, pkg } = TOOLS[tool]
   const path = await probe(ctx, ['sh', '-c', 'command -v "$1"', 'sh', bin])
-  if (!path) throw new KitError(`${bin} is not installed`, 1, `make setup (or: apt-get install -y ${pkg})`)
+  if (!path) throw new KitError(`${bin} is not installed: run make setup (or apt-get install -y ${pkg})`, 1, `make setup (or: apt-get install -y ${pkg})`)
   return path
 }
 
