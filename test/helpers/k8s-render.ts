@@ -32,11 +32,11 @@ export function helmBin(v: HelmVersion): string {
 export interface HelmResult { code: number | null; stdout: string; stderr: string }
 
 /** Run helm with an argv (no shell); never throws on a non-zero exit. */
-export function runHelm(v: HelmVersion, args: string[], opts: { cwd?: string } = {}): Promise<HelmResult> {
+export function runHelm(v: HelmVersion, args: string[], opts: { cwd?: string; env?: Record<string, string> } = {}): Promise<HelmResult> {
   const bin = helmBin(v)
   return new Promise((resolve, reject) => {
     // A private HOME keeps helm away from the user's repositories and caches.
-    const env = { ...process.env, HELM_CACHE_HOME: '/tmp/owp-helm-cache', HELM_CONFIG_HOME: '/tmp/owp-helm-config', HELM_DATA_HOME: '/tmp/owp-helm-data', NO_COLOR: '1' }
+    const env = { ...process.env, HELM_CACHE_HOME: '/tmp/owp-helm-cache', HELM_CONFIG_HOME: '/tmp/owp-helm-config', HELM_DATA_HOME: '/tmp/owp-helm-data', NO_COLOR: '1', ...opts.env }
     const child = spawn(bin, args, { cwd: opts.cwd, env, stdio: ['ignore', 'pipe', 'pipe'] })
     let stdout = ''
     let stderr = ''
@@ -54,6 +54,9 @@ export interface RenderOptions {
   apiVersions?: string[]
   release?: string
   namespace?: string
+  /** more helm flags, e.g. --dry-run=server */
+  extraArgs?: string[]
+  env?: Record<string, string>
 }
 
 export function templateArgs(o: RenderOptions = {}): string[] {
@@ -61,12 +64,12 @@ export function templateArgs(o: RenderOptions = {}): string[] {
   for (const f of o.valuesFiles ?? []) args.push('--values', f)
   for (const s of o.set ?? []) args.push('--set', s)
   for (const a of o.apiVersions ?? API_VERSIONS) args.push('--api-versions', a)
-  return args
+  return [...args, ...(o.extraArgs ?? [])]
 }
 
 /** helm template; rejects with helm's stderr when rendering fails. */
 export async function renderChart(v: HelmVersion, o: RenderOptions = {}): Promise<K8sObject[]> {
-  const r = await runHelm(v, templateArgs(o))
+  const r = await runHelm(v, templateArgs(o), { env: o.env })
   if (r.code !== 0) throw new Error(`helm ${v} template failed (exit ${r.code}):\n${r.stderr}`)
   return parseManifests(r.stdout)
 }
