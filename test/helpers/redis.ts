@@ -31,7 +31,9 @@ export async function startRedis(o: { appendonly?: boolean; supervised?: boolean
   const port = await freePort()
   const password = o.password ?? `redis-test-${Math.random().toString(36).slice(2)}-secret`
   const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', tmp.path, '--requirepass', password,
-    '--save', '', '--appendonly', o.appendonly ? 'yes' : 'no', '--daemonize', 'no', '--logfile', '']
+    '--save', '', '--appendonly', o.appendonly ? 'yes' : 'no', '--daemonize', 'no', '--logfile', '',
+    // No 5 s wait for more replicas before a full sync (redis-cli --rdb is one): tests stay quick.
+    '--repl-diskless-sync-delay', '0']
   const env = { REDIS_HOST: '127.0.0.1', REDIS_PORT: String(port), REDIS_PASSWORD: password, REDISCLI_AUTH: password }
   const cli = (a: string[], co: { raw?: boolean } = {}) => execFileSync('redis-cli', ['-h', '127.0.0.1', '-p', String(port), ...(co.raw ? ['--raw'] : []), ...a],
     { env: { ...process.env, REDISCLI_AUTH: password }, stdio: ['ignore', 'pipe', 'pipe'] }).toString()
