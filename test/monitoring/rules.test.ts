@@ -1,7 +1,10 @@
 import { describe, it, expect } from 'vitest'
+import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { parse } from 'yaml'
+import { PrometheusRule } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PrometheusRule'
 import {
-  REQUIRED_ALERTS, alertRules, loadRuleTestCases, loadRules, parseDuration, ruleConventionProblems, ruleTestCoverageProblems,
+  REQUIRED_ALERTS, alertRules, loadRuleTestCases, loadRules, parseDuration, ruleConventionProblems, ruleFiles, ruleTestCoverageProblems,
 } from '../../scripts/lib/monitoring-rules.ts'
 import { promtoolCheckRules, promtoolTestRules } from '../../scripts/lib/monitoring-tools.ts'
 import { testCtx } from '../helpers/context.ts'
@@ -27,6 +30,20 @@ describe('the alert rules', () => {
   it('page (critical) for the outages users feel', () => {
     const critical = alerts.filter((a) => a.labels?.severity === 'critical').map((a) => a.alert)
     expect(critical).toEqual(expect.arrayContaining(['OpenWebUIDown', 'LightLLMDown', 'PostgresDown', 'RedisDown', 'NginxDown', 'HostOutOfDiskSpace', 'BackupStale']))
+  })
+})
+
+describe('as the chart renders them (a PrometheusRule per file)', () => {
+  const asPrometheusRule = (file: string) => new PrometheusRule({
+    metadata: { name: 'owp-rules' }, spec: { groups: parse(readFileSync(file, 'utf8')).groups },
+  })
+
+  it.each(ruleFiles().map((f) => [f.split('/').pop()!, f]))('%s is a valid PrometheusRule spec', (_name, file) => {
+    expect(() => asPrometheusRule(file).validate()).not.toThrow()
+  })
+
+  it('a rule with a duration Prometheus cannot read is rejected by the schema', () => {
+    expect(() => asPrometheusRule(join(FIX, 'rules', 'bad-for.yml')).validate()).toThrow(/for must match pattern/)
   })
 })
 
