@@ -99,7 +99,8 @@ export function inspectCertificate(p: TlsProbe, a: Attempt): Promise<CertInfo> {
         subject: cert.subject?.CN ?? '',
         issuer: cert.issuer?.CN ?? '',
         validTo,
-        daysLeft: Math.floor((validTo.getTime() - Date.now()) / 86_400_000),
+        // a certificate made "for 3 days" a moment ago has 3 days left, not 2.99 -> 2
+        daysLeft: Math.ceil((validTo.getTime() - Date.now()) / 86_400_000),
         trusted: socket.authorized,
         error: err,
         selfSigned: err === 'DEPTH_ZERO_SELF_SIGNED_CERT' || err === 'SELF_SIGNED_CERT_IN_CHAIN',
@@ -116,7 +117,7 @@ export async function tlsCheck(p: TlsProbe, a: Attempt): Promise<CheckOutcome> {
   const c = await inspectCertificate(p, a)
   const data = { subject: c.subject, issuer: c.issuer, validTo: c.validTo.toISOString(), daysLeft: c.daysLeft, trusted: c.trusted }
   const left = `${c.daysLeft} day${c.daysLeft === 1 ? '' : 's'} left (until ${c.validTo.toISOString().slice(0, 10)})`
-  if (c.daysLeft < 0) return { status: 'fail', detail: `certificate expired on ${c.validTo.toISOString().slice(0, 10)}`, data }
+  if (c.validTo.getTime() <= Date.now()) return { status: 'fail', detail: `certificate expired on ${c.validTo.toISOString().slice(0, 10)}`, data }
   if (!c.trusted && !p.insecure) {
     const why = c.selfSigned ? 'self-signed certificate (pass --ca-file CERT or --insecure)' : `untrusted certificate: ${c.error}`
     return { status: 'fail', detail: `${why}; ${left}`, data }

@@ -181,7 +181,8 @@ async function composeChecks(ctx: Ctx, o: ValidateOptions): Promise<TargetChecks
       async run(a) {
         const body = JSON.stringify(chatBody(env.LLM_MODEL_NAME || 'default'))
         const r = await exec('openwebui', ['curl', '-sS', '-m', String(Math.ceil(a.timeoutMs / 1000)), '-H', 'content-type: application/json',
-          '-w', '\n%{http_code}', '--data', body, 'http://lightllm:8000/v1/chat/completions'], a)
+          // curl expands the two characters \\n itself: no raw newline in the argv (or in --dry-run)
+          '-w', '\\n%{http_code}', '--data', body, 'http://lightllm:8000/v1/chat/completions'], a)
         if (r.exitCode !== 0) return { status: 'fail', detail: `curl exit ${r.exitCode}: ${r.stderr.trim().slice(0, 80)}` }
         const lines = r.stdout.trimEnd().split('\n')
         return chatOutcome(Number(lines.pop()), lines.join('\n'))

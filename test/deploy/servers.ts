@@ -2,7 +2,7 @@
 import { createServer as createHttps } from 'node:https'
 import { createServer as createHttp, type IncomingMessage, type ServerResponse } from 'node:http'
 import { execFileSync } from 'node:child_process'
-import { readFileSync, mkdirSync, symlinkSync, existsSync } from 'node:fs'
+import { readFileSync, writeFileSync, mkdirSync, symlinkSync, existsSync } from 'node:fs'
 import { join } from 'node:path'
 import type { AddressInfo } from 'node:net'
 import { tmpDir } from '../helpers/tmp.ts'
@@ -13,14 +13,20 @@ export type Handler = (req: IncomingMessage, res: ServerResponse) => void
 
 export interface Cert { cert: string; key: string; certFile: string; keyFile: string; dir: string }
 
-/** A self-signed certificate for `name` that expires in `days` days, made by the real openssl. */
+/**
+ * A self-signed certificate for `name` that expires in `days` days (negative: expired that long
+ * ago), made by the real openssl: a request, then `x509 -req -days` (which takes negative days).
+ */
 export function selfSigned(name: string, days: number): Cert {
   const dir = tmpDir('owp-cert-').path
   const certFile = join(dir, 'tls.crt')
   const keyFile = join(dir, 'tls.key')
+  const csr = join(dir, 'tls.csr')
+  const ext = join(dir, 'ext.cnf')
+  writeFileSync(ext, `subjectAltName=DNS:${name},IP:127.0.0.1\n`)
   try {
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-sha256', '-days', String(days),
-      '-subj', `/CN=${name}`, '-addext', `subjectAltName=DNS:${name},IP:127.0.0.1`, '-keyout', keyFile, '-out', certFile], { stdio: 'pipe' })
+    execFileSync('openssl', ['req', '-new', '-newkey', 'rsa:2048', '-nodes', '-sha256', '-subj', `/CN=${name}`, '-keyout', keyFile, '-out', csr], { stdio: 'pipe' })
+    execFileSync('openssl', ['x509', '-req', '-in', csr, '-signkey', keyFile, '-sha256', '-days', String(days), '-extfile', ext, '-out', certFile], { stdio: 'pipe' })
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new Error('openssl is not installed: run make setup (Debian package openssl)')
     throw e
