@@ -152,7 +152,7 @@ describe('validate-prod as a user runs it', () => {
 })
 
 describe('Kubernetes target: port-forward to each component', () => {
-  let fake: { dir: string; remove(): void }
+  let fake: { path: string; remove(): void }
   let openai: TestServer
   beforeAll(async () => {
     openai = await httpServer((req, res) => {
@@ -168,16 +168,16 @@ describe('Kubernetes target: port-forward to each component', () => {
     })
     servers.push(openai)
     fake = tmpDir('owp-kubectl-')
-    mkdirSync(join(fake.dir = fake.path, 'bin'))
-    symlinkSync(join(FIXTURES, 'fake-kubectl.mjs'), join(fake.dir, 'bin', 'kubectl'))
+    mkdirSync(join(fake.path, 'bin'))
+    symlinkSync(join(FIXTURES, 'fake-kubectl.mjs'), join(fake.path, 'bin', 'kubectl'))
   })
   afterAll(() => fake?.remove())
 
   it('pods ready, /health of each component and a chat completion through port-forwards; monitoring warns', async () => {
     const svc = (name: string, component: string, port: number) => ({ metadata: { name, labels: { 'app.kubernetes.io/component': component } }, spec: { ports: [{ name: 'http', port }] } })
-    const log = join(fake.dir, 'calls.log')
+    const log = join(fake.path, 'calls.log')
     const ctx = testCtx({
-      path: `${join(fake.dir, 'bin')}:${process.env.PATH}`,
+      path: `${join(fake.path, 'bin')}:${process.env.PATH}`,
       env: {
         FAKE_KUBECTL_LOG: log,
         FAKE_KUBECTL_SERVICES: JSON.stringify({ items: [svc('owp-openwebui', 'openwebui', 8080), svc('owp-lightllm', 'lightllm', 8000), svc('owp-postgres', 'postgres', 5432)] }),
