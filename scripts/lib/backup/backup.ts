@@ -156,7 +156,7 @@ async function dryRun(ctx: Ctx, o: BackupOptions, store: StoreName, id: string, 
   if (o.recipients.length) plan(`encrypt each file with age to ${o.recipients.join(', ')}`)
   plan(`write ${o.dest.url}/${store}/${id}/manifest.json last`)
   const sets = await o.dest.list(ctx, store).catch(() => [])
-  const r = planRetention(sets, o.retention)
+  const r = planRetention(sets, o.retention, (o.now ?? (() => new Date()))())
   if (o.verify) for (const s of [...r.prune, ...r.abandoned]) plan(`prune ${s.location}`)
   if (o.metricsDir) plan(`write metrics to ${o.metricsDir}/backup_${store}.prom`)
   step.ok('dry run: nothing written')
@@ -169,7 +169,7 @@ async function prune(ctx: Ctx, o: BackupOptions, store: StoreName, id: string, v
     return
   }
   const sets = await o.dest.list(ctx, store)
-  const plan = planRetention(sets, o.retention)
+  const plan = planRetention(sets, o.retention, (o.now ?? (() => new Date()))())
   outcome.kept = plan.keep.map((k) => ({ id: k.set.id, reasons: k.reasons }))
   outcome.pruned = []
   for (const s of [...plan.prune, ...plan.abandoned]) {

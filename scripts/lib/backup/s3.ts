@@ -42,6 +42,10 @@ export function s3ClientConfig(s: DestinationSettings): S3ClientConfig {
   }
 }
 
+// The kit pins the SDK and runs on Node 20 by design: its "future versions need Node 22" notice
+// would land in every cron mail.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true'
+
 export class S3Destination implements Destination {
   readonly kind = 's3' as const
   readonly loc: S3Location
