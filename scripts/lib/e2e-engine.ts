@@ -1,0 +1,362 @@
+// A Docker engine for the e2e suite: our own dockerd (vfs, own data root and socket), Compose v2
+// as a CLI plugin from Debian trixie, and a debootstrap Debian base image. State lives outside the
+// repository (default /var/lib/owp-e2e) so every clone on the machine reuses it.
+import { spawn } from 'node:child_process'
+import {
+  existsSync, mkdirSync, openSync, closeSync, readFileSync, writeFileSync, rmSync, renameSync,
+  copyFileSync, chmodSync, readdirSync,
+} from 'node:fs'
+import { join } from 'node:path'
+import { KitError } from './errors.ts'
+import { probe } from './exec.ts'
+import type { Ctx } from './context.ts'
+
+/** Where the e2e engine keeps its state; OWP_E2E_STATE moves it (e.g. to a bigger disk). */
+export const DEFAULT_E2E_STATE = '/var/lib/owp-e2e'
+export const BASE_IMAGE = 'owp-e2e/debian:bookworm'
+export const DEBIAN_MIRROR = 'http://deb.debian.org/debian'
+
+export interface EngineLayout {
+  state: string
+  dataRoot: string
+  execRoot: string
+  socket: string
+  pidFile: string
+  logFile: string
+  /** DOCKER_CONFIG: holds cli-plugins/docker-compose. */
+  dockerConfig: string
+  composePlugin: string
+  aptDir: string
+  rootfsTar: string
+  lockFile: string
+}
+
+export function engineLayout(state = process.env.OWP_E2E_STATE || DEFAULT_E2E_STATE): EngineLayout {
+  const dockerConfig = join(state, 'docker-config')
+  return {
+    state,
+    dataRoot: join(state, 'docker'),
+    execRoot: join(state, 'exec'),
+    socket: join(state, 'docker.sock'),
+    pidFile: join(state, 'dockerd.pid'),
+    logFile: join(state, 'dockerd.log'),
+    dockerConfig,
+    composePlugin: join(dockerConfig, 'cli-plugins', 'docker-compose'),
+    aptDir: join(state, 'apt'),
+    rootfsTar: join(state, 'rootfs', 'debian-bookworm-minbase.tar'),
+    lockFile: join(state, 'e2e.lock'),
+  }
+}
+
+export interface Engine {
+  /** DOCKER_HOST value, e.g. unix:///var/lib/owp-e2e/docker.sock */
+  host: string
+  /** dockerd's PID when this run owns the engine (it stops it), else null. */
+  pid: number | null
+  owned: boolean
+  /** Server version, e.g. 20.10.24+dfsg1 */
+  version: string
+  /** How the engine was obtained. */
+  source: 'DOCKER_HOST' | 'started' | 'adopted'
+}
+
+/** The variables every docker/compose call of the suite runs with. */
+export function engineEnv(layout: EngineLayout, engine: Pick<Engine, 'host'>): Record<string, string> {
+  return { DOCKER_HOST: engine.host, DOCKER_CONFIG: layout.dockerConfig }
+}
+
+/** The engine's server version, or null when nothing answers at host. */
+export async function engineVersion(ctx: Ctx, host: string, timeout = 5_000): Promise<string | null> {
+  const out = await probe(ctx, ['docker', '--host', host, 'version', '--format', '{{.Server.Version}}'], timeout)
+  return out ? out.split('\n').pop()!.trim() || null : null
+}
+
+export function pidAlive(pid: number): boolean {
+  try { process.kill(pid, 0); return true } catch (e) { return (e as NodeJS.ErrnoException).code === 'EPERM' }
+}
+
+function readPid(file: string): number | null {
+  try {
+    const pid = Number(readFileSync(file, 'utf8').trim())
+    return Number.isInteger(pid) && pid > 0 ? pid : null
+  } catch { return null }
+}
+
+function logTail(file: string, lines = 15): string {
+  try { return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n') } catch { return '(no log)' }
+}
+
+export interface StartOptions {
+  /** How long dockerd may take to answer before the run gives up. */
+  timeoutMs?: number
+  /** dockerd binary (tests point it at a fake). */
+  dockerd?: string
+}
+
+/**
+ * An engine that answers: DOCKER_HOST when the caller set one, else our own dockerd (adopted when a
+ * previous run left it running, else started in the background). Never hangs: a dockerd that exits
+ * or does not answer within timeoutMs is a KitError with its log tail.
+ */
+export async function startEngine(ctx: Ctx, layout: EngineLayout, o: StartOptions = {}): Promise<Engine> {
+  const given = ctx.env.DOCKER_HOST
+  if (given) {
+    const version = await engineVersion(ctx, given)
+    if (!version) {
+      throw new KitError(`DOCKER_HOST=${given} does not answer`,
+        1, 'unset DOCKER_HOST to let the suite start its own engine, or start that engine')
+    }
+    return { host: given, pid: null, owned: false, version, source: 'DOCKER_HOST' }
+  }
+  const host = `unix://${layout.socket}`
+  const leftover = readPid(layout.pidFile)
+  if (leftover && pidAlive(leftover)) {
+    const version = await engineVersion(ctx, host)
+    if (version) {
+      ctx.log.info(`adopting the e2e engine a previous run left running (pid ${leftover})`)
+      return { host, pid: leftover, owned: true, version, source: 'adopted' }
+    }
+    throw new KitError(`a dockerd (pid ${leftover}, from ${layout.pidFile}) runs but does not answer on ${layout.socket}`,
+      1, `stop it (kill ${leftover}) and run again; its log: ${layout.logFile}`)
+  }
+  if (ctx.dryRun) {
+    ctx.out(`[dry-run] ${dockerdArgv(layout, o.dockerd).join(' ')} &`)
+    return { host, pid: null, owned: false, version: 'dry-run', source: 'started' }
+  }
+  const dockerdBin = o.dockerd ?? 'dockerd'
+  if (!dockerdBin.includes('/') && !onPath(dockerdBin, pathEnv(ctx).PATH ?? ctx.env.PATH ?? '')) {
+    throw new KitError('dockerd is not installed: the e2e suite starts its own Docker engine', 1,
+      'make setup (installs Debian docker.io), or apt-get install docker.io; or point DOCKER_HOST at a running engine')
+  }
+  if (process.getuid?.() !== 0) {
+    throw new KitError('starting the e2e Docker engine needs root (dockerd, iptables, mounts)', 1,
+      'run the suite as root, or point DOCKER_HOST at an engine you started')
+  }
+  for (const dir of [layout.dataRoot, layout.execRoot]) mkdirSync(dir, { recursive: true, mode: 0o711 })
+  rmSync(layout.socket, { force: true })
+  rmSync(layout.pidFile, { force: true })
+  const [cmd, ...args] = dockerdArgv(layout, o.dockerd)
+  const log = openSync(layout.logFile, 'w', 0o600)
+  let exitCode: number | null | undefined
+  let spawnError: Error | undefined
+  const child = spawn(cmd!, args, { detached: true, stdio: ['ignore', log, log], env: { ...ctx.env, ...pathEnv(ctx) } })
+  closeSync(log)
+  child.on('error', (e) => { spawnError = e })
+  child.on('exit', (code, signal) => { exitCode = code ?? (signal ? 128 : 1) })
+  child.unref()
+  const pid = child.pid
+  const timeoutMs = o.timeoutMs ?? 60_000
+  const deadline = Date.now() + timeoutMs
+  while (Date.now() < deadline) {
+    if (spawnError) {
+      throw new KitError(`cannot start dockerd: ${spawnError.message}`, 1,
+        'install Debian docker.io (make setup does), or point DOCKER_HOST at a running engine')
+    }
+    if (exitCode !== undefined) {
+      throw new KitError(`the e2e Docker engine could not start: dockerd exited with code ${exitCode}\n${logTail(layout.logFile)}`,
+        1, `full log: ${layout.logFile}`)
+    }
+    const version = existsSync(layout.socket) ? await engineVersion(ctx, host, 3_000) : null
+    if (version && pid) {
+      ctx.log.debug(`dockerd pid ${pid} answers on ${layout.socket}`)
+      return { host, pid, owned: true, version, source: 'started' }
+    }
+    await new Promise((r) => setTimeout(r, 250))
+  }
+  if (pid) await stopPid(pid, 10_000)
+  throw new KitError(`the e2e Docker engine did not answer within ${Math.round(timeoutMs / 1000)}s; stopped it\n${logTail(layout.logFile)}`,
+    1, `full log: ${layout.logFile}`)
+}
+
+/**
+ * dockerd in a mount namespace of its own whose mounts are shared, as / is under systemd: bind
+ * mounts with rslave propagation (node-exporter's /:/host) need that, and a VM's private root
+ * would refuse them. Stand-in for the GPU runtime: a runtime named `nvidia` that is plain runc,
+ * so the deploy's NVIDIA preflight passes; the GPU reservation itself is dropped by the override.
+ */
+export function dockerdArgv(layout: EngineLayout, dockerd = 'dockerd'): string[] {
+  return [
+    'unshare', '--mount', '--propagation', 'shared', '--',
+    dockerd, '--storage-driver=vfs',
+    '--data-root', layout.dataRoot,
+    '--exec-root', layout.execRoot,
+    '--pidfile', layout.pidFile,
+    '--host', `unix://${layout.socket}`,
+    '--add-runtime', 'nvidia=runc',
+  ]
+}
+
+export function onPath(name: string, path: string): boolean {
+  return path.split(':').filter(Boolean).some((d) => existsSync(join(d, name)))
+}
+
+/** dockerd lives in /usr/sbin, which a non-login PATH may lack. */
+function pathEnv(ctx: Ctx): Record<string, string> {
+  const path = ctx.env.PATH ?? ''
+  const extra = ['/usr/sbin', '/sbin'].filter((d) => !path.split(':').includes(d))
+  return extra.length ? { PATH: [path, ...extra].filter(Boolean).join(':') } : {}
+}
+
+/** SIGTERM, then SIGKILL after graceMs; resolves once the process is gone. */
+export async function stopPid(pid: number, graceMs = 30_000): Promise<void> {
+  try { process.kill(pid, 'SIGTERM') } catch { return }
+  const deadline = Date.now() + graceMs
+  while (pidAlive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100))
+  if (pidAlive(pid)) {
+    try { process.kill(pid, 'SIGKILL') } catch { /* gone */ }
+    while (pidAlive(pid)) await new Promise((r) => setTimeout(r, 50))
+  }
+}
+
+/** Stop the engine this run owns, by PID; an engine it did not start is left alone. */
+export async function stopEngine(ctx: Ctx, layout: EngineLayout, engine: Engine): Promise<void> {
+  if (!engine.owned || !engine.pid) return
+  if (ctx.dryRun) { ctx.out(`[dry-run] kill ${engine.pid}`); return }
+  await stopPid(engine.pid)
+  rmSync(layout.socket, { force: true })
+  rmSync(layout.pidFile, { force: true })
+}
+
+// ---- Compose v2 -------------------------------------------------------------------------------
+
+/**
+ * The sources stanza of Debian trixie: the first stanza of the system's deb822 sources with its
+ * Suites replaced, or deb.debian.org when the system has none.
+ */
+export function trixieSources(systemSources: string | null): string {
+  const first = systemSources?.split(/\n\s*\n/).find((s) => /^URIs:/m.test(s))
+  if (!first) {
+    return `Types: deb\nURIs: ${DEBIAN_MIRROR}\nSuites: trixie\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n`
+  }
+  return `${first.replace(/^Suites:.*$/m, 'Suites: trixie').trim()}\n`
+}
+
+/** apt-get options that read only our scratch sources and keep lists/cache under aptDir. */
+export function aptScratchOptions(aptDir: string): string[] {
+  return [
+    '-o', 'Dir::Etc::SourceList=/dev/null',
+    '-o', `Dir::Etc::SourceParts=${join(aptDir, 'sources')}`,
+    '-o', `Dir::State::Lists=${join(aptDir, 'lists')}`,
+    '-o', `Dir::Cache=${join(aptDir, 'cache')}`,
+    '-o', 'Dir::State::status=/dev/null',
+    '-o', 'APT::Sandbox::User=root',
+  ]
+}
+
+/** The compose plugin's version with our DOCKER_CONFIG, or null when it is not there. */
+export async function composeVersion(ctx: Ctx, layout: EngineLayout): Promise<string | null> {
+  if (!existsSync(layout.composePlugin)) return null
+  const r = await ctx.exec(['docker', 'compose', 'version', '--short'],
+    { env: { DOCKER_CONFIG: layout.dockerConfig }, allowFailure: true, timeout: 10_000 }).catch(() => null)
+  return r?.exitCode === 0 ? r.stdout.trim() : null
+}
+
+/** Install Compose v2 into DOCKER_CONFIG/cli-plugins from Debian trixie's docker-compose package. */
+export async function installCompose(ctx: Ctx, layout: EngineLayout): Promise<{ version: string; installed: boolean }> {
+  const have = await composeVersion(ctx, layout)
+  if (have) return { version: have, installed: false }
+  const apt = aptScratchOptions(layout.aptDir)
+  for (const d of ['sources', 'lists/partial', 'cache/archives/partial', 'debs']) mkdirSync(join(layout.aptDir, d), { recursive: true })
+  const system = existsSync('/etc/apt/sources.list.d/debian.sources') ? readFileSync('/etc/apt/sources.list.d/debian.sources', 'utf8') : null
+  if (!ctx.dryRun) writeFileSync(join(layout.aptDir, 'sources', 'trixie.sources'), trixieSources(system))
+  await ctx.exec(['apt-get', ...apt, 'update', '-qq'], { mutates: true, timeout: 300_000, title: 'apt-get update (trixie)' })
+  const debs = join(layout.aptDir, 'debs')
+  for (const f of existsSync(debs) ? readdirSync(debs) : []) rmSync(join(debs, f), { force: true })
+  await ctx.exec(['apt-get', ...apt, 'download', 'docker-compose'], { mutates: true, cwd: debs, timeout: 300_000 })
+  const deb = ctx.dryRun ? 'docker-compose_*.deb' : readdirSync(debs).find((f) => /^docker-compose_.*\.deb$/.test(f))
+  if (!deb) throw new KitError('apt-get download docker-compose left no .deb', 1, `look in ${debs}`)
+  const unpacked = join(layout.aptDir, 'unpacked')
+  rmSync(unpacked, { recursive: true, force: true })
+  await ctx.exec(['dpkg', '-x', join(debs, deb), unpacked], { mutates: true })
+  if (ctx.dryRun) return { version: 'dry-run', installed: true }
+  const plugin = join(unpacked, 'usr', 'libexec', 'docker', 'cli-plugins', 'docker-compose')
+  if (!existsSync(plugin)) throw new KitError(`${deb} holds no usr/libexec/docker/cli-plugins/docker-compose`)
+  mkdirSync(join(layout.dockerConfig, 'cli-plugins'), { recursive: true })
+  copyFileSync(plugin, `${layout.composePlugin}.tmp`)
+  chmodSync(`${layout.composePlugin}.tmp`, 0o755)
+  renameSync(`${layout.composePlugin}.tmp`, layout.composePlugin)
+  rmSync(unpacked, { recursive: true, force: true })
+  const version = await composeVersion(ctx, layout)
+  if (!version) throw new KitError(`the compose plugin from ${deb} does not run`)
+  return { version, installed: true }
+}
+
+// ---- the Debian base image ---------------------------------------------------------------------
+
+/** Files that only take room in every vfs copy of the image. */
+const ROOTFS_TRIM = ['var/cache/apt/archives', 'var/lib/apt/lists', 'usr/share/doc', 'usr/share/man', 'usr/share/locale', 'usr/share/info']
+
+const APT_SOURCES = (mirror: string) => `Types: deb
+URIs: ${mirror}
+Suites: bookworm bookworm-updates
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+
+Types: deb
+URIs: ${mirror.replace(/\/debian\/?$/, '/debian-security')}
+Suites: bookworm-security
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+`
+
+/** Like the official debian:*-slim images: no docs, no recommends, no cached debs. */
+const DPKG_EXCLUDES = `path-exclude /usr/share/doc/*
+path-include /usr/share/doc/*/copyright
+path-exclude /usr/share/man/*
+path-exclude /usr/share/locale/*
+path-exclude /usr/share/info/*
+`
+const APT_SLIM = `APT::Install-Recommends "false";
+APT::Install-Suggests "false";
+Acquire::Languages "none";
+`
+
+export async function imageExists(ctx: Ctx, env: Record<string, string>, ref: string): Promise<boolean> {
+  const r = await ctx.exec(['docker', 'image', 'inspect', '--format', '{{.Id}}', ref], { env, allowFailure: true, timeout: 30_000 })
+  return r.exitCode === 0
+}
+
+/**
+ * owp-e2e/debian:bookworm from `debootstrap --variant=minbase bookworm`, trimmed like the slim
+ * images. The rootfs tarball is cached under the state dir, so a wiped engine re-imports in seconds.
+ */
+export async function buildBaseImage(ctx: Ctx, layout: EngineLayout, env: Record<string, string>,
+  o: { mirror?: string } = {}): Promise<{ image: string; debootstrapped: boolean; imported: boolean }> {
+  if (await imageExists(ctx, env, BASE_IMAGE)) return { image: BASE_IMAGE, debootstrapped: false, imported: false }
+  let debootstrapped = false
+  if (!existsSync(layout.rootfsTar)) {
+    const mirror = o.mirror ?? process.env.OWP_E2E_DEBIAN_MIRROR ?? DEBIAN_MIRROR
+    const dir = `${layout.rootfsTar}.d`
+    if (!ctx.dryRun) {
+      rmSync(dir, { recursive: true, force: true })
+      mkdirSync(dir, { recursive: true })
+    }
+    await ctx.exec(['debootstrap', '--variant=minbase', 'bookworm', dir, mirror],
+      { mutates: true, timeout: 900_000, env: pathEnv(ctx), title: 'debootstrap bookworm' })
+    if (!ctx.dryRun) {
+      for (const p of ROOTFS_TRIM) {
+        rmSync(join(dir, p), { recursive: true, force: true })
+        mkdirSync(join(dir, p), { recursive: true })
+      }
+      mkdirSync(join(dir, 'var/cache/apt/archives/partial'), { recursive: true })
+      mkdirSync(join(dir, 'var/lib/apt/lists/partial'), { recursive: true })
+      rmSync(join(dir, 'etc/apt/sources.list'), { force: true })
+      writeFileSync(join(dir, 'etc/apt/sources.list.d/debian.sources'), APT_SOURCES(mirror))
+      writeFileSync(join(dir, 'etc/dpkg/dpkg.cfg.d/owp-slim'), DPKG_EXCLUDES)
+      writeFileSync(join(dir, 'etc/apt/apt.conf.d/90owp-slim'), APT_SLIM)
+      // like the official debian images: package scripts never start services inside a build
+      writeFileSync(join(dir, 'usr/sbin/policy-rc.d'), '#!/bin/sh\nexit 101\n', { mode: 0o755 })
+      rmSync(join(dir, 'etc/hostname'), { force: true })
+    }
+    await ctx.exec(['tar', '--numeric-owner', '-C', dir, '-cf', `${layout.rootfsTar}.tmp`, '.'], { mutates: true, timeout: 300_000 })
+    if (!ctx.dryRun) {
+      renameSync(`${layout.rootfsTar}.tmp`, layout.rootfsTar)
+      rmSync(dir, { recursive: true, force: true })
+    }
+    debootstrapped = true
+  }
+  await ctx.exec(['docker', 'import', '--change', 'CMD ["bash"]', '--change', 'ENV LANG=C.UTF-8',
+    '--message', 'debootstrap --variant=minbase bookworm (owp e2e)', layout.rootfsTar, BASE_IMAGE],
+  { mutates: true, env, timeout: 300_000 })
+  return { image: BASE_IMAGE, debootstrapped, imported: true }
+}

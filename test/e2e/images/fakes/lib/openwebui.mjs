@@ -1,0 +1,87 @@
+// FAKE Open WebUI: /health, version and config, and the chat completion routes proxied to the
+// OpenAI-compatible backend (OPENAI_API_BASE_URL(S), i.e. LightLLM). It pushes its request metrics
+// (http.server.requests, http.server.duration as real Open WebUI does) to the OTLP/HTTP collector.
+import { request as httpRequest } from 'node:http'
+import { request as httpsRequest } from 'node:https'
+import { serve, json, readBody, log } from './common.mjs'
+import { pushMetrics, DURATION_BOUNDS } from './otlp.mjs'
+
+export const VERSION = '0.8.11'
+
+function upstreamBase(env) {
+  const first = (env.OPENAI_API_BASE_URLS ?? '').split(';').find(Boolean) ?? env.OPENAI_API_BASE_URL
+  return (first || 'http://lightllm:8000/v1').replace(/\/+$/, '')
+}
+
+/** Forward one request to the LLM backend, streaming the answer back unbuffered. */
+function proxy(req, res, body, target, apiKey) {
+  return new Promise((resolve) => {
+    const url = new URL(target)
+    const send = url.protocol === 'https:' ? httpsRequest : httpRequest
+    const up = send(url, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json', 'content-length': body.length, accept: req.headers.accept ?? '*/*',
+        ...(apiKey && apiKey !== 'none' ? { authorization: `Bearer ${apiKey}` } : {}),
+      },
+      rejectUnauthorized: false,
+    }, (ur) => {
+      res.writeHead(ur.statusCode ?? 502, {
+        'content-type': ur.headers['content-type'] ?? 'application/json',
+        ...(String(ur.headers['content-type']).includes('event-stream') ? { 'cache-control': 'no-cache', 'x-accel-buffering': 'no' } : {}),
+      })
+      ur.pipe(res)
+      ur.on('end', resolve)
+      ur.on('error', () => { res.destroy(); resolve() })
+    })
+    up.on('error', (e) => {
+      if (!res.headersSent) json(res, 502, { detail: `upstream ${url.host} unreachable: ${e.message}` })
+      resolve()
+    })
+    res.on('close', () => up.destroy())
+    up.end(body)
+  })
+}
+
+export function start(argv, env = process.env) {
+  const port = Number(env.PORT ?? 8080)
+  const host = env.HOST ?? '0.0.0.0'
+  const base = upstreamBase(env)
+  const apiKey = (env.OPENAI_API_KEYS ?? '').split(';').find(Boolean) ?? env.OPENAI_API_KEY
+  const points = new Map()
+  const record = (req, res, url, seconds) => {
+    const k = `${req.method} ${url.pathname} ${res.statusCode}`
+    const p = points.get(k) ?? { method: req.method, route: url.pathname, status: res.statusCode, count: 0, sumMs: 0, buckets: [...DURATION_BOUNDS.map(() => 0), 0] }
+    const ms = seconds * 1000
+    p.count++; p.sumMs += ms
+    const i = DURATION_BOUNDS.findIndex((b) => ms <= b)
+    p.buckets[i < 0 ? DURATION_BOUNDS.length : i]++
+    points.set(k, p)
+  }
+  const server = serve('openwebui', port, async (req, res, url) => {
+    const p = url.pathname
+    if (req.method === 'GET' && p === '/health') return json(res, 200, { status: true })
+    if (req.method === 'GET' && p === '/health/db') return json(res, 200, { status: true })
+    if (req.method === 'GET' && p === '/api/version') return json(res, 200, { version: VERSION })
+    if (req.method === 'GET' && p === '/api/config') {
+      return json(res, 200, { status: true, name: env.WEBUI_NAME ?? 'Open WebUI', version: VERSION, features: { auth: true, enable_signup: env.ENABLE_SIGNUP === 'true' } })
+    }
+    if (req.method === 'GET' && (p === '/api/models' || p === '/api/v1/models')) {
+      const r = await fetch(`${base}/models`).catch(() => null)
+      const models = r?.ok ? await r.json() : { data: [] }
+      return json(res, 200, models)
+    }
+    if (req.method === 'POST' && (p === '/api/chat/completions' || p === '/api/v1/chat/completions' || p === '/v1/chat/completions')) {
+      const body = await readBody(req)
+      return proxy(req, res, body, `${base}/chat/completions`, apiKey)
+    }
+    if (req.method === 'GET' && p === '/') {
+      res.writeHead(200, { 'content-type': 'text/html' })
+      return res.end('<!doctype html><title>Open WebUI (e2e fake)</title><p>Open WebUI e2e fake</p>')
+    }
+    return false
+  }, { host, onRequest: record })
+  const stopPush = pushMetrics('openwebui', env, () => [...points.values()])
+  log('openwebui', `FAKE proxying chat completions to ${base}`)
+  return { servers: [server], onStop: stopPush }
+}
