@@ -76,11 +76,11 @@ function selecting(policies: K8sObject[], ep: Endpoint, type: 'Ingress' | 'Egres
 export function allowed(policies: K8sObject[], src: Endpoint, dst: Endpoint, port: PortSpec): boolean {
   const egress = selecting(policies, src, 'Egress')
   const egressOk = egress.length === 0 || egress.some((p) => (p.spec.egress ?? []).some((r: any) =>
-    (!r.to || r.to.length === 0 || r.to.some((peer: any) => peerMatches(peer, p.metadata.namespace, dst))) && portMatches(r.ports, port)))
+    (!r.to || r.to.length === 0 || r.to.some((peer: any) => peerMatches(peer, p.metadata.namespace ?? '', dst))) && portMatches(r.ports, port)))
   if (!egressOk) return false
   const ingress = selecting(policies, dst, 'Ingress')
   return ingress.length === 0 || ingress.some((p) => (p.spec.ingress ?? []).some((r: any) =>
-    (!r.from || r.from.length === 0 || r.from.some((peer: any) => peerMatches(peer, p.metadata.namespace, src))) && portMatches(r.ports, port)))
+    (!r.from || r.from.length === 0 || r.from.some((peer: any) => peerMatches(peer, p.metadata.namespace ?? '', src))) && portMatches(r.ports, port)))
 }
 
 /** Every allowed "src -> dst:port/PROTO" between the endpoints, on the ports each destination listens on. */

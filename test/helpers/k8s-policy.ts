@@ -2,7 +2,7 @@
 // returns violations as "<Kind>/<name>: what is wrong"; an empty list means the objects pass.
 import type { K8sObject } from './k8s-render.ts'
 
-export interface PodSource { owner: K8sObject; pod: { metadata?: { labels?: Record<string, string> }; spec: any } }
+export interface PodSource { owner: K8sObject; pod: { metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> }; spec: any } }
 
 const WORKLOAD_KINDS = new Set(['Deployment', 'StatefulSet', 'DaemonSet', 'Job', 'CronJob', 'Pod', 'ReplicaSet'])
 const id = (o: K8sObject) => `${o.kind}/${o.metadata.name}`
@@ -12,7 +12,7 @@ export function podSources(objects: K8sObject[]): PodSource[] {
   const out: PodSource[] = []
   for (const o of objects) {
     if (!WORKLOAD_KINDS.has(o.kind)) continue
-    if (o.kind === 'Pod') out.push({ owner: o, pod: { metadata: o.metadata, spec: o.spec } })
+    if (o.kind === 'Pod') out.push({ owner: o, pod: { metadata: { labels: o.metadata.labels, annotations: o.metadata.annotations }, spec: o.spec } })
     else if (o.kind === 'CronJob') out.push({ owner: o, pod: o.spec.jobTemplate.spec.template })
     else out.push({ owner: o, pod: o.spec.template })
   }

@@ -12,7 +12,8 @@ export const HELM_VERSIONS: HelmVersion[] = ['v4', 'v3']
 export interface K8sObject {
   apiVersion: string
   kind: string
-  metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string> }
+  // labels and annotations stay loosely typed: tests index them freely and fail on a missing one
+  metadata: { name: string; namespace?: string; [field: string]: any }
   [field: string]: any
 }
 
