@@ -159,6 +159,24 @@ describe('what each scenario renders', () => {
     expect(cert.spec).toMatchObject({ secretName: 'owp-tls', dnsNames: ['chat.example.com'], issuerRef: { name: 'letsencrypt-prod', kind: 'ClusterIssuer' } })
   })
 
+  it('helm test checks the health endpoint of every enabled service', () => {
+    const names = (n: string) => findObject(get(n), 'Pod', 'owp-test')!.spec.containers.map((c: { name: string }) => c.name)
+    expect(names('full')).toEqual(['openwebui', 'lightllm', 'graphrag-processor', 'mcp-server', 'qdrant', 'neo4j', 'postgres', 'redis'])
+    expect(names('minimal')).toEqual(['openwebui'])
+    expect(names('external')).toEqual(['openwebui', 'lightllm', 'graphrag-processor', 'mcp-server'])
+    const test = findObject(get('full'), 'Pod', 'owp-test')!
+    expect(test.metadata.annotations['helm.sh/hook']).toBe('test')
+    expect(test.spec.containers[0].command[2]).toContain('http://owp-openwebui:8080/health')
+  })
+
+  it('an ingress-nginx class gets the streaming annotations; Traefik needs none', async () => {
+    const ingress = async (set: string[]) => findObject(await renderChart('v4', { set }), 'Ingress', 'owp-openwebui')!.metadata.annotations
+    expect(get('full').find((o) => o.kind === 'Ingress')!.metadata.annotations).toBeUndefined()
+    expect(await ingress(['ingress.className=nginx', 'ingress.annotations.nginx\\.ingress\\.kubernetes\\.io/proxy-body-size=1g'])).toMatchObject({
+      'nginx.ingress.kubernetes.io/proxy-buffering': 'off', 'nginx.ingress.kubernetes.io/proxy-read-timeout': '3600', 'nginx.ingress.kubernetes.io/proxy-body-size': '1g',
+    })
+  })
+
   it('full: ServiceMonitors carry the release label and point at named Service ports', () => {
     const objs = get('full')
     const sms = objs.filter((o) => o.kind === 'ServiceMonitor')

@@ -15,6 +15,9 @@
   {{- if not (or (eq $ow.storage.provider "s3") (and $ow.persistence.enabled (eq $ow.persistence.accessMode "ReadWriteMany"))) -}}
     {{- fail "openwebui.replicas > 1 (or openwebui.autoscaling.enabled) needs shared storage: set openwebui.persistence.accessMode=ReadWriteMany or openwebui.storage.provider=s3" -}}
   {{- end -}}
+  {{- if and $ow.persistence.enabled (ne $ow.persistence.accessMode "ReadWriteMany") -}}
+    {{- fail (printf "openwebui.persistence.accessMode=%s cannot be mounted by several replicas on several nodes: set it to ReadWriteMany, or openwebui.persistence.enabled=false with openwebui.storage.provider=s3" $ow.persistence.accessMode) -}}
+  {{- end -}}
 {{- end -}}
 {{- if and $ow.enabled (eq $ow.storage.provider "s3") (or (not $ow.storage.s3.bucket) (not $ow.storage.s3.existingSecret)) -}}
   {{- fail "openwebui.storage.provider=s3 needs openwebui.storage.s3.bucket and openwebui.storage.s3.existingSecret" -}}
