@@ -68,7 +68,7 @@ describe('retention plan', () => {
   it('never deletes the newest verified set, however small the policy', () => {
     const plan = planRetention(refs(), { daily: 1, weekly: 0, monthly: 0 }, NOW)
     expect(ids(plan.keep.map((k) => k.set))).toEqual(['2025-06-30T02-00-00Z', '2025-06-30T14-00-00Z'])
-    const onlyUnverifiedNewest = refs().filter((s) => s.manifest).map((s) => ({ ...s, manifest: { ...s.manifest!, verified: null } }))
+    const onlyUnverifiedNewest: SetRef[] = refs().filter((s) => s.manifest).map((s) => ({ ...s, manifest: { ...s.manifest!, verified: null } }))
     onlyUnverifiedNewest[100] = { ...onlyUnverifiedNewest[100]!, manifest: manifest(onlyUnverifiedNewest[100]!.time, true) }
     const plan2 = planRetention(onlyUnverifiedNewest, { daily: 1, weekly: 0, monthly: 0 }, NOW)
     expect(plan2.keep.find((k) => k.reasons.includes('newest verified'))!.set.id).toBe(onlyUnverifiedNewest[100]!.id)

@@ -79,7 +79,9 @@ export async function runBackup(ctx: Ctx, o: BackupOptions): Promise<BackupRepor
 
 async function backupStore(ctx: Ctx, o: BackupOptions, store: StoreName): Promise<StoreOutcome> {
   const driver = DRIVERS[store]
-  const started = new Date((o.now ?? (() => new Date()))())
+  let started = new Date((o.now ?? (() => new Date()))())
+  // Set ids have one-second resolution: a run right after another takes the next free second.
+  while (!ctx.dryRun && await o.dest.taken(ctx, store, setId(started))) started = new Date(started.getTime() + 1000)
   const t0 = performance.now()
   const id = setId(started)
   const step = ctx.log.step(`${store}: backup ${id} from ${o.target.where(store)}`)

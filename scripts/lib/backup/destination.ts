@@ -25,6 +25,8 @@ export interface SetRef {
 export interface Destination {
   url: string
   kind: 'local' | 's3'
+  /** Whether a set (complete or not) with this id exists already. */
+  taken(ctx: Ctx, store: StoreName, id: string): Promise<boolean>
   /** A directory this run writes the set's files into. */
   workDir(store: StoreName, id: string): string
   /** Make the set complete: write the manifest last (after uploading the files, for S3). */
@@ -75,6 +77,7 @@ export class LocalDestination implements Destination {
   readonly kind = 'local' as const
   constructor(readonly root: string, private s: DestinationSettings) {}
   get url(): string { return this.root }
+  async taken(_ctx: Ctx, store: StoreName, id: string): Promise<boolean> { return existsSync(join(this.root, store, id)) }
   workDir(store: StoreName, id: string): string {
     const dir = join(this.root, store, id)
     if (existsSync(dir)) throw new KitError(`backup set ${dir} already exists`)

@@ -58,6 +58,9 @@ export class S3Destination implements Destination {
   private where(store: StoreName, id: string): string {
     return `s3://${this.loc.bucket}/${objectKey(this.loc, store, id)}`
   }
+  async taken(_ctx: Ctx, store: StoreName, id: string): Promise<boolean> {
+    return (await this.keys(objectKey(this.loc, store, id))).length > 0
+  }
   workDir(store: StoreName, id: string): string {
     return privateTmp(stagingRoot(this.s), `owp-backup-${store}-${id}-`)
   }
