@@ -119,16 +119,31 @@ describe('what each scenario renders', () => {
       expect(pod.containers[0].image).toBe('ghcr.io/openwebui-platform/ops:0.1.0')
       expect(pod.containers[0].command).toEqual(['tsx', 'scripts/backup.ts', '--store', store, '--target', 'k8s', '--dest', '/backups',
         '--encrypt', 'age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p', '--json', '--yes'])
-      expect(pod.serviceAccountName).toBe('owp-backup')
+      expect(pod.serviceAccountName).toBe(j.metadata.name)
+      expect(pod.automountServiceAccountToken).toBe(true)
       expect(pod.volumes.find((v: { name: string }) => v.name === 'backups').persistentVolumeClaim.claimName).toBe('owp-backup')
+      expect(env(pod.containers[0], 'K8S_NAMESPACE')?.value).toBe(NAMESPACE)
+      expect(env(pod.containers[0], 'HELM_RELEASE')?.value).toBe('owp')
+      expect(findObject(objs, 'RoleBinding', j.metadata.name)!.subjects).toEqual([{ kind: 'ServiceAccount', name: j.metadata.name, namespace: NAMESPACE }])
     }
     expect(new Set(jobs.map((j) => j.spec.schedule)).size).toBe(4)
-    expect(findObject(objs, 'Role', 'owp-backup')!.rules).toEqual([
+    const execOnly = [
       { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list'] },
       { apiGroups: [''], resources: ['pods/exec'], verbs: ['create'] },
+    ]
+    for (const store of ['postgres', 'redis', 'qdrant']) expect(findObject(objs, 'Role', `owp-backup-${store}`)!.rules).toEqual(execOnly)
+    // neo4j community dumps offline: the job scales the StatefulSet down and runs a maintenance pod
+    expect(findObject(objs, 'Role', 'owp-backup-neo4j')!.rules).toEqual([
+      { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch', 'create', 'delete'] },
+      { apiGroups: [''], resources: ['pods/exec'], verbs: ['create'] },
+      { apiGroups: ['apps'], resources: ['statefulsets'], verbs: ['get', 'list', 'watch'] },
+      { apiGroups: ['apps'], resources: ['statefulsets/scale'], verbs: ['get', 'patch', 'update'] },
     ])
-    expect(objs.filter((o) => o.kind === 'Role' || o.kind === 'ClusterRole').map(objectId)).toEqual(['Role/owp-backup'])
-    expect(findObject(objs, 'RoleBinding', 'owp-backup')!.subjects).toEqual([{ kind: 'ServiceAccount', name: 'owp-backup', namespace: NAMESPACE }])
+    expect(objs.filter((o) => o.kind === 'ClusterRole' || o.kind === 'ClusterRoleBinding')).toEqual([])
+    expect(objs.filter((o) => o.kind === 'Role').every((r) => r.metadata.name.startsWith('owp-backup-'))).toBe(true)
+    const qdrant = findObject(objs, 'CronJob', 'owp-backup-qdrant')!.spec.jobTemplate.spec.template.spec.containers[0]
+    expect(env(qdrant, 'QDRANT_URL')?.value).toBe('http://owp-qdrant:6333')
+    expect(env(qdrant, 'QDRANT_API_KEY')?.valueFrom.secretKeyRef).toEqual({ name: 'owp-qdrant', key: 'api-key' })
   })
 
   it('full: images are exactly the pinned table shared with compose', () => {

@@ -91,6 +91,7 @@ export function intendedEdges(i: Intent): string[] {
   for (const c of i.pods) if (METRICS[c]) add('prometheus', c, METRICS[c])
   if (has('backup')) {
     add('backup', 'kube-api', [443, 6443])
+    if (i.stores.qdrant === 'internal') add('backup', 'qdrant', [6333]) // snapshots over REST
     if (i.backupS3) add('backup', 'internet', [443])
   }
   if (has('test')) {

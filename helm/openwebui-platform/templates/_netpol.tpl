@@ -66,6 +66,10 @@ dns, kube-api, external, cnpg-operator.
 {{- end }}
 {{- if has "backup" $pods }}
   {{- $edges = append $edges (dict "from" "backup" "to" "kube-api" "ports" $v.networkPolicy.kubeAPIServer.ports) }}
+  {{- /* Qdrant snapshots are taken and fetched over its REST API, not by exec */ -}}
+  {{- if has "qdrant" (include "owp.backup.stores" . | fromYamlArray) }}
+  {{- $edges = append $edges (dict "from" "backup" "to" "qdrant" "ports" (list 6333)) }}
+  {{- end }}
   {{- if eq $v.backup.destination.type "s3" }}
   {{- $edges = append $edges (dict "from" "backup" "to" "external" "ports" (list (int (ternary (include "owp.urlPort" $v.backup.destination.s3.endpoint) "443" (ne $v.backup.destination.s3.endpoint ""))))) }}
   {{- end }}
