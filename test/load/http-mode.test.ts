@@ -38,7 +38,7 @@ describe('http mode against a server with a fixed 50 ms latency', () => {
     expect(s.requests.failed).toBe(0)
     expect(s.requests.total).toBeGreaterThan(150)
     expect(Math.abs(s.latency!.p50 - truth), lagNote(s)).toBeLessThan(2)
-    expect(s.load).toMatchObject({ model: 'closed', concurrency: 8, duration_s: 1.5 })
+    expect(s.load).toMatchObject({ loop: 'closed', concurrency: 8, duration_s: 1.5 })
     expect(r.exitCode).toBe(0)
   })
 
@@ -47,7 +47,7 @@ describe('http mode against a server with a fixed 50 ms latency', () => {
     const r = await runLoad(['--rate', '100', '-c', '20', '-z', '1.5s', `${srv.url}/delay/50`])
     const s = r.http()
     const truth = await heldP50()
-    expect(s.load).toMatchObject({ model: 'open', rate: 100, arrival: 'constant' })
+    expect(s.load).toMatchObject({ loop: 'open', rate: 100, arrival: 'constant' })
     expect(s.requests.total).toBeGreaterThanOrEqual(148)
     expect(s.requests.total).toBeLessThanOrEqual(151)
     expect(s.requests.dropped).toBe(0)

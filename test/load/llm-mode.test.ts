@@ -101,7 +101,7 @@ describe('definitions and modes', () => {
 
   it('sends Poisson arrivals at --rate and reports request and token throughput', async () => {
     const s = (await llm('--rate', '40', '-c', '8', '-n', '20', ...script({ ttft_ms: 5, itl_ms: 2, tokens: 4 }))).llm()
-    expect(s.load).toMatchObject({ model: 'open', rate: 40, arrival: 'poisson', requests: 20 })
+    expect(s.load).toMatchObject({ loop: 'open', rate: 40, arrival: 'poisson', requests: 20 })
     expect(s.requests.ok).toBe(20)
     expect(s.request_throughput).toBeGreaterThan(10)
     expect(s.output_tps).toBeCloseTo(s.request_throughput * 4, 0)

@@ -29,3 +29,25 @@ export async function runLoad(argv: string[], env: Record<string, string> = {}):
   }
   return { exitCode: out.exitCode ?? 0, doc, text: out.text ?? '', ctx, http: () => phase<HttpSummary>('http'), llm: () => phase<LlmSummary>('llm') }
 }
+
+/** The whole CLI in-process (runMain: parsing, exit codes, stdout/stderr), output captured. */
+export async function runCli(argv: string[], env: Record<string, string | undefined> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  const { runMain } = await import('../../scripts/lib/cli.ts')
+  const { usage } = await import('../../scripts/lib/load/options.ts')
+  let stdout = ''
+  let stderr = ''
+  const out = process.stdout.write
+  const err = process.stderr.write
+  const saved: Record<string, string | undefined> = {}
+  for (const [k, v] of Object.entries(env)) { saved[k] = process.env[k]; if (v === undefined) delete process.env[k]; else process.env[k] = v }
+  process.stdout.write = ((chunk: string | Uint8Array) => { stdout += String(chunk); return true }) as typeof process.stdout.write
+  process.stderr.write = ((chunk: string | Uint8Array) => { stderr += String(chunk); return true }) as typeof process.stderr.write
+  try {
+    const code = await runMain(usage, loadTestOptions, (ctx, flags, positionals) => loadTest(ctx, flags, positionals), { argv, positionals: true })
+    return { code, stdout, stderr }
+  } finally {
+    process.stdout.write = out
+    process.stderr.write = err
+    for (const [k, v] of Object.entries(saved)) { if (v === undefined) delete process.env[k]; else process.env[k] = v }
+  }
+}

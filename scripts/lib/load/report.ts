@@ -20,7 +20,7 @@ const STAT_COLS: [string, keyof Stats][] = [['min', 'min'], ['mean', 'mean'], ['
 
 export function describeLoadText(l: LoadDescription): string {
   const parts: string[] = []
-  if (l.model === 'open') parts.push(`open loop, ${l.arrival} arrivals at ${fmtNum(l.rate ?? 0, 1)}/s, at most ${l.concurrency} in flight`)
+  if (l.loop === 'open') parts.push(`open loop, ${l.arrival} arrivals at ${fmtNum(l.rate ?? 0, 1)}/s, at most ${l.concurrency} in flight`)
   else parts.push(`closed loop, ${l.concurrency} connection${l.concurrency === 1 ? '' : 's'}${l.qps_per_worker ? `, <= ${l.qps_per_worker}/s each` : ''}`)
   if (l.duration_s !== null) parts.push(`${l.duration_s}s`)
   if (l.requests !== null) parts.push(`${fmtNum(l.requests)} requests`)
@@ -73,7 +73,7 @@ export function httpText(s: HttpSummary): string {
       r.name, fmtNum(r.requests), fmtNum(r.failed), fmtMs(r.latency?.p50), fmtMs(r.latency?.p95), fmtMs(r.latency?.p99), fmtMs(r.latency?.max),
     ])).trimEnd())
   }
-  if (s.load.model === 'open' && s.send_lag) out.push(`send lag  p50 ${fmtMs(s.send_lag.p50)}  p99 ${fmtMs(s.send_lag.p99)}  max ${fmtMs(s.send_lag.max)} (waiting for a free connection, included in latency)`)
+  if (s.load.loop === 'open' && s.send_lag) out.push(`send lag  p50 ${fmtMs(s.send_lag.p50)}  p99 ${fmtMs(s.send_lag.p99)}  max ${fmtMs(s.send_lag.max)} (waiting for a free connection, included in latency)`)
   out.push('', 'latency distribution', histogramText(s.histogram).trimEnd(), '', ...tail(s))
   return out.join('\n') + '\n'
 }

@@ -8,7 +8,7 @@ import type { GeneratorStats } from './monitor.ts'
 import { r3 } from './units.ts'
 
 export interface LoadDescription {
-  model: 'closed' | 'open'
+  loop: 'closed' | 'open'
   concurrency: number
   rate: number | null
   arrival: 'constant' | 'poisson' | null
@@ -88,7 +88,7 @@ export interface PhaseResult { summary: Summary; samples: Samples }
 
 export function describeLoad(shape: LoadShape, timeoutMs: number, workers: number): LoadDescription {
   return {
-    model: shape.rate ? 'open' : 'closed',
+    loop: shape.rate ? 'open' : 'closed',
     concurrency: shape.concurrency,
     rate: shape.rate ?? null,
     arrival: shape.rate ? shape.arrival : null,

@@ -1,0 +1,116 @@
+// Benchmark (never a test): requests/s of wrk, hey, autocannon and our load tester against a real
+// nginx on 127.0.0.1 serving a small file, interleaved, ROUNDS x BENCH_SECONDS at c=50.
+// Prints the ratios ours/wrk and ours/hey (goal: >= 0.85x wrk, >= 1.3x hey).
+//   tsx bench/load-test.bench.ts            (3 rounds x 10 s; BENCH_SECONDS=3 for a quick run)
+import { mkdirSync, writeFileSync, existsSync, chmodSync } from 'node:fs'
+import { join } from 'node:path'
+import { createContext } from '../scripts/lib/context.ts'
+import { table } from '../scripts/lib/log.ts'
+import { ROOT } from '../scripts/lib/paths.ts'
+import { startService } from '../test/helpers/service.ts'
+import { freePort } from '../test/helpers/net.ts'
+import { tmpDir } from '../test/helpers/tmp.ts'
+import { median } from '../test/load/fixture.ts'
+
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 10)
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
+const C = 50
+const NGINX = '/usr/sbin/nginx'
+const ctx = createContext({ interactive: false })
+
+function need(path: string, hint: string): string {
+  if (!existsSync(path)) {
+    process.stderr.write(`bench: ${path} is missing: ${hint}\n`)
+    process.exit(1)
+  }
+  return path
+}
+
+const tools = {
+  wrk: need('/usr/bin/wrk', 'run `make setup` (Debian package wrk)'),
+  hey: need('/usr/bin/hey', 'run `make setup` (Debian package hey)'),
+  autocannon: need(join(ROOT, 'node_modules/.bin/autocannon'), 'run `npm ci` (autocannon is a dev dependency)'),
+  nginx: need(NGINX, 'run `make setup` (Debian package nginx)'),
+}
+
+async function startNginx() {
+  const tmp = tmpDir('owp-bench-nginx-')
+  const port = await freePort()
+  chmodSync(tmp.path, 0o755) // nginx's workers run as nobody when we are root
+  for (const d of ['www', 'tmp', 'logs']) mkdirSync(join(tmp.path, d), { mode: 0o755 })
+  writeFileSync(join(tmp.path, 'www', 'index.html'), `<!doctype html><title>bench</title>${'<p>small file</p>'.repeat(30)}\n`)
+  const conf = join(tmp.path, 'nginx.conf')
+  writeFileSync(conf, `daemon off;
+worker_processes 1;
+pid ${tmp.path}/nginx.pid;
+error_log ${tmp.path}/logs/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  client_body_temp_path ${tmp.path}/tmp; proxy_temp_path ${tmp.path}/tmp; fastcgi_temp_path ${tmp.path}/tmp;
+  uwsgi_temp_path ${tmp.path}/tmp; scgi_temp_path ${tmp.path}/tmp;
+  server { listen 127.0.0.1:${port}; root ${tmp.path}/www; }
+}
+`)
+  const svc = await startService({ cmd: tools.nginx, args: ['-c', conf, '-p', tmp.path], port })
+  const url = `http://127.0.0.1:${port}/index.html`
+  const res = await fetch(url)
+  if (res.status !== 200) {
+    await svc.stop()
+    throw new Error(`nginx answered ${res.status} for ${url}: the rates would measure error pages`)
+  }
+  return { url, stop: async () => { await svc.stop(); tmp.remove() } }
+}
+
+type Tool = 'wrk' | 'hey' | 'autocannon' | 'ours'
+
+async function measure(tool: Tool, url: string): Promise<number> {
+  const run = async (argv: string[]) => (await ctx.exec(argv, { timeout: (SECONDS + 60) * 1000 })).stdout
+  const perSecond = (text: string, what: string) => {
+    const m = /Requests\/sec:\s*([\d.]+)/.exec(text)
+    if (!m) throw new Error(`${what}: no Requests/sec in its output:\n${text}`)
+    return Number(m[1])
+  }
+  switch (tool) {
+    case 'wrk': return perSecond(await run([tools.wrk, '-t2', `-c${C}`, `-d${SECONDS}s`, url]), 'wrk')
+    case 'hey': return perSecond(await run([tools.hey, '-z', `${SECONDS}s`, '-c', String(C), url]), 'hey')
+    case 'autocannon': {
+      const r = JSON.parse(await run([tools.autocannon, '-c', String(C), '-d', String(SECONDS), '--json', url])) as { requests: { total: number }; duration: number }
+      return r.requests.total / r.duration
+    }
+    case 'ours': {
+      const doc = JSON.parse(await run([process.execPath, '--import', 'tsx', join(ROOT, 'scripts/load-test.ts'), '-c', String(C), '-z', `${SECONDS}s`, '--json', url])) as { phases: { rps: number }[] }
+      return doc.phases[0]!.rps
+    }
+  }
+}
+
+const order: Tool[] = ['wrk', 'ours', 'hey', 'autocannon']
+const results: Record<Tool, number[]> = { wrk: [], hey: [], autocannon: [], ours: [] }
+const nginx = await startNginx()
+try {
+  process.stderr.write(`bench: nginx (1 worker) at ${nginx.url}; ${ROUNDS} rounds x ${SECONDS}s at c=${C}, tools interleaved\n`)
+  for (let round = 1; round <= ROUNDS; round++) {
+    // Rotate the order each round so no tool always runs right after the same neighbour.
+    const turn = order.map((_, i) => order[(i + round - 1) % order.length]!)
+    for (const tool of turn) {
+      const rps = await measure(tool, nginx.url)
+      results[tool].push(rps)
+      process.stderr.write(`  round ${round}  ${tool.padEnd(10)} ${Math.round(rps).toLocaleString('en-US')} req/s\n`)
+    }
+  }
+} finally {
+  await nginx.stop()
+}
+
+const med = (t: Tool) => median(results[t])
+const fmt = (n: number) => Math.round(n).toLocaleString('en-US')
+const rows = (Object.keys(results) as Tool[]).map((t) => [t, ...results[t].map(fmt), fmt(med(t)), (med(t) / med('wrk')).toFixed(2)])
+process.stdout.write(`\nrequests/s against nginx, c=${C}, ${SECONDS}s a run (median of ${ROUNDS} rounds)\n`)
+process.stdout.write(table(['tool', ...results.wrk.map((_, i) => `round ${i + 1}`), 'median', 'x wrk'], rows))
+const vsWrk = med('ours') / med('wrk')
+const vsHey = med('ours') / med('hey')
+process.stdout.write(`\nours/wrk = ${vsWrk.toFixed(2)} (goal >= 0.85: ${vsWrk >= 0.85 ? 'met' : 'missed'})\n`)
+process.stdout.write(`ours/hey = ${vsHey.toFixed(2)} (goal >= 1.30: ${vsHey >= 1.3 ? 'met' : 'missed'})\n`)
+process.stdout.write(`autocannon/wrk = ${(med('autocannon') / med('wrk')).toFixed(2)}, hey/wrk = ${(med('hey') / med('wrk')).toFixed(2)}\n`)
