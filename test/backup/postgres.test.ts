@@ -8,6 +8,10 @@ import { startPostgres, type Postgres } from '../helpers/postgres.ts'
 import { runScript } from '../helpers/run-script.ts'
 import { tmpDir } from '../helpers/tmp.ts'
 import { ROOT } from '../../scripts/lib/paths.ts'
+import { testCtx } from '../helpers/context.ts'
+import { resolveShared, retentionFrom } from '../../scripts/lib/backup/settings.ts'
+import { runBackup } from '../../scripts/lib/backup/backup.ts'
+import { runRestore } from '../../scripts/lib/backup/restore.ts'
 import { contentChecksums, killPidFile, listSets, readManifestJson, waitFor, which, wrapper } from './support.ts'
 
 const FIXTURES = join(ROOT, 'test', 'fixtures', 'backup')
@@ -24,6 +28,19 @@ const backup = (args: string[], extra: Record<string, string> = {}, o: Parameter
   runScript('scripts/backup.ts', ['--store', 'postgres', '--target', 'direct', '--env-file', emptyEnv(), ...args], { env: env(extra), ...o })
 const restore = (args: string[], extra: Record<string, string> = {}) =>
   runScript('scripts/restore.ts', ['--store', 'postgres', '--target', 'direct', '--env-file', emptyEnv(), ...args], { env: env(extra) })
+
+/** The same runs in-process (no process start-up): for checks that do not need a real exit code. */
+async function inProcess(dest: string, o: { yes?: boolean; env?: Record<string, string> } = {}) {
+  const ctx = testCtx({ env: env(o.env), yes: o.yes ?? true })
+  const shared = await resolveShared(ctx, { store: 'postgres', target: 'direct', dest, 'env-file': emptyEnv() })
+  const common = { explicit: true, target: shared.target, dest: shared.dest, settings: shared.settings }
+  return {
+    ctx,
+    backup: (x: { recipients?: string[]; verify?: boolean } = {}) => runBackup(ctx, { ...common, stores: ['postgres'], verify: x.verify ?? true, recipients: x.recipients ?? [], retention: retentionFrom({}) }),
+    restore: (from = 'latest', identity?: string) => runRestore(ctx, { ...common, stores: ['postgres'], from, identity }),
+    list: () => shared.dest.list(ctx, 'postgres'),
+  }
+}
 
 beforeAll(async () => {
   pg = await startPostgres()
@@ -81,8 +98,9 @@ describe('backup.ts / restore.ts with a real PostgreSQL 15', () => {
 
   it('restores over a live database: changed rows are replaced, nothing is left aside', async () => {
     pg.sql("UPDATE public.users SET name = 'changed'; DELETE FROM billing.invoices WHERE id > 10; CREATE TABLE public.extra (x int)", 'app')
-    const r = await restore(['--dest', baseline.dest, '--from', baseline.id, '--yes'])
-    expect(r.code, r.stderr).toBe(0)
+    const { ctx, restore: restoreIn } = await inProcess(baseline.dest)
+    const r = await restoreIn(baseline.id)
+    expect(r.ok, ctx.stderr()).toBe(true)
     expect(contentChecksums(pg, 'app')).toEqual(baseline.sums)
     expect(pg.sql("SELECT datname FROM pg_database WHERE datname LIKE '%pre_restore%' OR datname LIKE 'owp_verify%'")).toBe('')
   })
@@ -129,20 +147,17 @@ describe('backup.ts / restore.ts with a real PostgreSQL 15', () => {
     expect(dead.files.some((f) => f.endsWith('.partial'))).toBe(true)
     expect(dead.files.filter((f) => !f.endsWith('.partial') && f !== 'globals.sql')).toEqual([])
 
-    const list = await restore(['--dest', dest, '--list', '--json'])
-    expect(JSON.parse(list.stdout)[0].sets.map((s: { id: string; complete: boolean }) => [s.id, s.complete])).toEqual([[baseline.id, true], [dead.id, false]])
-    const refused = await restore(['--dest', dest, '--from', dead.id, '--yes'])
-    expect(refused.code).toBe(1)
-    expect(refused.stderr).toContain('it is incomplete (no manifest.json')
+    const { ctx, restore: restoreIn, list } = await inProcess(dest)
+    expect((await list()).map((s) => [s.id, Boolean(s.manifest)])).toEqual([[baseline.id, true], [dead.id, false]])
+    const refused = await restoreIn(dead.id)
+    expect(refused.ok).toBe(false)
+    expect(refused.stores[0]!.error).toContain('it is incomplete (no manifest.json')
     // The killed run's lock was left behind; the next run finds its pid gone and takes over.
-    expect(refused.stderr).toMatch(/removing stale lock .*postgres\.lock \(pid \d+ on .* is gone\)/)
-
-    // Retention counts complete sets only, and leaves a young incomplete one alone.
-    const next = await backup(['--dest', dest, '--keep-daily', '1', '--keep-weekly', '0', '--keep-monthly', '0', '--json'])
-    expect(next.code, next.stderr).toBe(0)
-    const after = listSets(dest, 'postgres')
-    expect(after.map((s) => s.id)).toContain(dead.id) // younger than a day: it could be a live run elsewhere
-    expect(after.filter((s) => s.complete)).toHaveLength(1)
+    expect(ctx.stderr()).toMatch(/removing stale lock .*postgres\.lock \(pid \d+ on .* is gone\)/)
+    // "latest" is the newest complete set, not the killed one.
+    const { restore: restoreLatest } = await inProcess(dest)
+    const latest = await restoreLatest('latest')
+    expect(latest.stores[0]).toMatchObject({ ok: true, set: baseline.id })
   })
 
   it('a second run while one holds the lock exits 75 and says who holds it', async () => {
@@ -173,8 +188,9 @@ describe('backup.ts / restore.ts with a real PostgreSQL 15', () => {
     const key = join(tmp.path, 'age.key')
     execFileSync('age-keygen', ['-o', key], { stdio: 'pipe' })
     const recipient = execFileSync('age-keygen', ['-y', key]).toString().trim()
-    const r = await backup(['--dest', dest, '--encrypt', recipient, '--no-verify'])
-    expect(r.code, r.stderr).toBe(0)
+    const run = await inProcess(dest)
+    const r = await run.backup({ recipients: [recipient], verify: false })
+    expect(r.ok, run.ctx.stderr()).toBe(true)
     const [set] = listSets(dest, 'postgres')
     expect(set!.files).toEqual(['db-app.dump.age', 'db-postgres.dump.age', 'globals.sql.age', 'manifest.json'])
     expect(readFileSync(join(set!.dir, 'globals.sql.age'), 'latin1')).toMatch(/^age-encryption\.org\/v1/)
@@ -183,22 +199,20 @@ describe('backup.ts / restore.ts with a real PostgreSQL 15', () => {
     expect(m.encryption).toEqual({ tool: 'age', recipients: [recipient] })
     expect(m.files[0].plain.sha256).toMatch(/^[0-9a-f]{64}$/)
 
-    const noKey = await restore(['--dest', dest, '--yes'])
-    expect(noKey.code).toBe(2)
-    expect(noKey.stderr).toContain('is encrypted with age: pass --identity')
+    await expect(run.restore('latest')).rejects.toThrow('is encrypted with age: pass --identity')
 
     pg.sql('DROP DATABASE app')
-    const back = await restore(['--dest', dest, '--yes', '--identity', key])
-    expect(back.code, back.stderr).toBe(0)
+    const back = await run.restore('latest', key)
+    expect(back.ok, run.ctx.stderr()).toBe(true)
     expect(contentChecksums(pg, 'app')).toEqual(baseline.sums)
 
     appendFileSync(join(set!.dir, 'db-app.dump.age'), 'x')
     pg.sql("UPDATE public.users SET bio = 'kept' WHERE id = 3", 'app')
-    const bad = await restore(['--dest', dest, '--yes', '--identity', key])
-    expect(bad.code).toBe(1)
-    expect(bad.stderr).toMatch(/does not match its manifest, nothing was restored/)
-    expect(bad.stderr).toMatch(/db-app\.dump\.age: \d+ bytes, manifest says \d+/)
+    const bad = await run.restore('latest', key)
+    expect(bad.ok).toBe(false)
+    expect(bad.stores[0]!.error).toMatch(/does not match its manifest, nothing was restored:\n\s+db-app\.dump\.age: \d+ bytes, manifest says \d+/)
     expect(pg.sql('SELECT bio FROM public.users WHERE id = 3', 'app')).toBe('kept')
+    pg.sql('UPDATE public.users SET bio = NULL WHERE id = 3', 'app')
   })
 
   it('--dry-run prints the plan (masked) and writes nothing', async () => {

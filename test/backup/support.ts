@@ -21,17 +21,23 @@ export function wrapper(dir: string, name: string, body: string): string {
   return dir
 }
 
-/** Every user table's content as one md5 each (rows sorted by their text form), plus large objects and the role. */
+/** Every user table's content as one md5 each (rows sorted by their text form), plus large objects, sequences, views. */
 export function contentChecksums(pg: Postgres, db: string): Record<string, string> {
   const tables = pg.sql(`SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
     WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%' ORDER BY 1`, db).split('\n').filter(Boolean)
+  const parts = tables.map((t) => `SELECT ${literal(t)} || E'\\t' || count(*) || ':' || md5(coalesce(string_agg(x::text, E'\\n' ORDER BY x::text), '')) FROM ${t} x`)
+  parts.push("SELECT '<large objects>' || E'\\t' || count(*) || ':' || md5(coalesce(string_agg(encode(lo_get(oid), 'hex'), ',' ORDER BY oid), '')) FROM pg_largeobject_metadata")
+  parts.push("SELECT '<sequences>' || E'\\t' || coalesce(string_agg(schemaname || '.' || sequencename || '=' || coalesce(last_value, 0), ',' ORDER BY schemaname, sequencename), '') FROM pg_sequences")
+  parts.push("SELECT '<views>' || E'\\t' || coalesce(string_agg(schemaname || '.' || viewname, ',' ORDER BY schemaname, viewname), '') FROM pg_views WHERE schemaname NOT IN ('pg_catalog', 'information_schema')")
   const out: Record<string, string> = {}
-  for (const t of tables) out[t] = pg.sql(`SELECT count(*) || ':' || md5(coalesce(string_agg(x::text, E'\\n' ORDER BY x::text), '')) FROM ${t} x`, db)
-  out['<large objects>'] = pg.sql("SELECT count(*) || ':' || md5(coalesce(string_agg(encode(lo_get(oid), 'hex'), ',' ORDER BY oid), '')) FROM pg_largeobject_metadata", db)
-  out['<sequences>'] = pg.sql("SELECT string_agg(schemaname || '.' || sequencename || '=' || coalesce(last_value, 0), ',' ORDER BY schemaname, sequencename) FROM pg_sequences", db)
-  out['<views>'] = pg.sql("SELECT string_agg(schemaname || '.' || viewname, ',' ORDER BY schemaname, viewname) FROM pg_views WHERE schemaname NOT IN ('pg_catalog', 'information_schema')", db)
+  for (const line of pg.sql(parts.join('\nUNION ALL\n'), db).split('\n')) {
+    const tab = line.indexOf('\t')
+    out[line.slice(0, tab)] = line.slice(tab + 1)
+  }
   return out
 }
+
+const literal = (s: string) => `'${s.replace(/'/g, "''")}'`
 
 export interface ListedSet { id: string; dir: string; files: string[]; complete: boolean }
 

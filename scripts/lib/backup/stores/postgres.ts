@@ -121,12 +121,17 @@ async function backup(ctx: Ctx, run: DriverRun): Promise<DumpResult> {
   const conn = pgConnection(run)
   const opts = { env: conn.env, secretEnv: conn.secretEnv }
   const tools = { pg_dump: (await run.target.run(ctx, 'postgres', ['pg_dump', '--version'], opts)).stdout.trim() }
-  const [version] = await psql(ctx, run, 'postgres', 'SHOW server_version')
-  const [superuser] = await psql(ctx, run, 'postgres', 'SELECT rolsuper FROM pg_roles WHERE rolname = current_user')
-  const dbs = (await psql(ctx, run, 'postgres', "SELECT datname || '|' || pg_encoding_to_char(encoding) || '|' || datcollate || '|' || datctype FROM pg_database WHERE datallowconn AND NOT datistemplate ORDER BY 1"))
-    .map((l) => { const [name, encoding, collate, ctype] = l.split('|'); return { name: name!, encoding: encoding!, collate: collate!, ctype: ctype! } })
+  // One round trip for the server facts: version, whether we are superuser, the databases to dump.
+  const facts = await psql(ctx, run, 'postgres', `SELECT 'version|' || current_setting('server_version')
+    UNION ALL SELECT 'superuser|' || rolsuper FROM pg_roles WHERE rolname = current_user
+    UNION ALL (SELECT 'db|' || datname || '|' || pg_encoding_to_char(encoding) || '|' || datcollate || '|' || datctype
+      FROM pg_database WHERE datallowconn AND NOT datistemplate ORDER BY datname)`)
+  const version = facts.find((l) => l.startsWith('version|'))?.slice(8)
+  const superuser = facts.find((l) => l.startsWith('superuser|'))?.slice(10)
+  const dbs = facts.filter((l) => l.startsWith('db|'))
+    .map((l) => { const [, name, encoding, collate, ctype] = l.split('|'); return { name: name!, encoding: encoding!, collate: collate!, ctype: ctype! } })
   const files: ProducedFile[] = []
-  const details: PgDetails = { databases: {}, superuser: superuser === 't' }
+  const details: PgDetails = { databases: {}, superuser: superuser === 'true' || superuser === 't' }
 
   const globals = async (extra: string[]) => run.target.run(ctx, 'postgres', ['pg_dumpall', '--globals-only', ...extra],
     { ...opts, mutates: true, stdoutFile: partialPath(run.dir, 'globals.sql'), timeout: run.settings.timeoutMs, allowFailure: true })
