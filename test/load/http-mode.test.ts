@@ -3,7 +3,7 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { startScriptedServer, median, type ScriptedServer } from './fixture.ts'
+import { startScriptedServer, median, preferTiming, type ScriptedServer } from './fixture.ts'
 import { runLoad } from './run-load.ts'
 import { closedPort } from '../helpers/net.ts'
 import { tmpDir } from '../helpers/tmp.ts'
@@ -11,8 +11,9 @@ import { CSV_HEADER, JSON_SCHEMA } from '../../scripts/lib/load/export.ts'
 
 let srv: ScriptedServer
 const tmp = tmpDir('owp-load-http-')
-beforeAll(async () => { srv = await startScriptedServer() })
-afterAll(async () => { await srv?.stop(); tmp.remove() })
+let restorePriority = () => {}
+beforeAll(async () => { srv = await startScriptedServer(); restorePriority = preferTiming([process.pid, srv.svc.pid]) })
+afterAll(async () => { restorePriority(); await srv?.stop(); tmp.remove() })
 
 /** Why a timing may be off: the generator's own event-loop lag (it was descheduled). */
 const lagNote = (s: { generator: { loop_lag_p99_ms: number } }) => `p50 vs the server's truth; generator loop lag p99 ${s.generator.loop_lag_p99_ms} ms`

@@ -3,14 +3,15 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { tmpDir } from '../helpers/tmp.ts'
-import { startScriptedServer, median, mean, type ScriptedServer } from './fixture.ts'
+import { startScriptedServer, median, mean, preferTiming, type ScriptedServer } from './fixture.ts'
 import { runLoad } from './run-load.ts'
 import type { SseScript } from '../fixtures/load/server.ts'
 
 let srv: ScriptedServer
 const tmp = tmpDir('owp-load-llm-')
-beforeAll(async () => { srv = await startScriptedServer() })
-afterAll(async () => { await srv?.stop(); tmp.remove() })
+let restorePriority = () => {}
+beforeAll(async () => { srv = await startScriptedServer(); restorePriority = preferTiming([process.pid, srv.svc.pid]) })
+afterAll(async () => { restorePriority(); await srv?.stop(); tmp.remove() })
 
 /** What the server did for the measured requests: the first one it served is the unrecorded probe. */
 async function measuredTruth() {
