@@ -8,6 +8,9 @@ import { runLoad } from './run-load.ts'
 import { closedPort } from '../helpers/net.ts'
 import { tmpDir } from '../helpers/tmp.ts'
 import { CSV_HEADER, JSON_SCHEMA } from '../../scripts/lib/load/export.ts'
+import { createServer as createHttpsServer } from 'node:https'
+import { execFileSync } from 'node:child_process'
+import type { AddressInfo } from 'node:net'
 
 let srv: ScriptedServer
 const tmp = tmpDir('owp-load-http-')
@@ -167,5 +170,59 @@ describe('gates and outputs', () => {
   it('closes the connection after every request with --disable-keepalive', async () => {
     const s = (await runLoad(['-n', '20', '-c', '2', '--disable-keepalive', `${srv.url}/delay/1`])).http()
     expect(s.requests).toMatchObject({ total: 20, ok: 20 })
+  })
+})
+
+describe('TLS and the hey flags', () => {
+  it('refuses a self-signed certificate unless --insecure, in both modes', async () => {
+    // A real self-signed certificate, as make tls-selfsigned and the e2e stack's NGINX use.
+    const key = join(tmp.path, 'tls.key')
+    const crt = join(tmp.path, 'tls.crt')
+    try {
+      execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=localhost', '-days', '1', '-keyout', key, '-out', crt], { stdio: 'pipe' })
+    } catch (e) {
+      throw new Error(`openssl is needed for this test (Debian package openssl; make setup installs it): ${(e as Error).message}`)
+    }
+    const server = createHttpsServer({ key: readFileSync(key), cert: readFileSync(crt) }, (req, res) => {
+      if (req.url === '/v1/models') { res.writeHead(200, { 'content-type': 'application/json' }); res.end('{"data":[{"id":"tls-model"}]}'); return }
+      if (req.method === 'POST') {
+        req.resume()
+        req.on('end', () => {
+          res.writeHead(200, { 'content-type': 'text/event-stream' })
+          res.end('data: {"choices":[{"delta":{"content":"hi"}}]}\n\ndata: {"choices":[{"delta":{"content":" there"}}]}\n\ndata: [DONE]\n\n')
+        })
+        return
+      }
+      res.writeHead(200, { 'content-length': 2 })
+      res.end('ok')
+    })
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()))
+    const url = `https://127.0.0.1:${(server.address() as AddressInfo).port}`
+    try {
+      const strict = (await runLoad(['-n', '4', '-c', '2', `${url}/health`])).http()
+      expect(strict.errors).toEqual({ tls: 4 })
+      const insecure = (await runLoad(['-n', '20', '-c', '2', '--insecure', `${url}/health`])).http()
+      expect(insecure.requests).toMatchObject({ total: 20, ok: 20 })
+      const llm = (await runLoad(['--mode', 'llm', '-k', '-n', '3', '-c', '1', url])).llm()
+      expect(llm).toMatchObject({ model: 'tls-model', requests: { ok: 3 }, tokens: { output: 6, output_estimated: true } }) // 2 chunks x 3, no usage
+    } finally {
+      server.closeAllConnections()
+      await new Promise((r) => server.close(r))
+    }
+  })
+
+  it('-q limits each connection of a closed loop (hey semantics)', async () => {
+    const s = (await runLoad(['-q', '10', '-c', '2', '-z', '1s', `${srv.url}/delay/1`])).http()
+    expect(s.load).toMatchObject({ loop: 'closed', qps_per_worker: 10 })
+    expect(s.requests.total).toBeGreaterThanOrEqual(18)
+    expect(s.requests.total).toBeLessThanOrEqual(22)
+  })
+
+  it('sends HEAD without waiting for a body, and Poisson arrivals with --arrival', async () => {
+    const head = (await runLoad(['-m', 'HEAD', '-n', '10', '-c', '2', '-t', '2', `${srv.url}/delay/1`])).http()
+    expect(head.requests).toMatchObject({ ok: 10, timeouts: 0 })
+    const poisson = (await runLoad(['--rate', '100', '--arrival', 'poisson', '-n', '50', '-c', '10', `${srv.url}/delay/1`])).http()
+    expect(poisson.load).toMatchObject({ loop: 'open', arrival: 'poisson', requests: 50 })
+    expect(poisson.requests.ok).toBe(50)
   })
 })

@@ -70,7 +70,7 @@ export function judgeGenerator(cpu: number, threads: ThreadSample[], sendLagP99:
 export interface Counters { done: number; errors: number; inflight: number }
 
 /** "\r  4.0s  done 12,345  rps 3,086  errors 0  in flight 50" every second on a terminal. */
-export function progressLine(stream: NodeJS.WriteStream | NodeJS.WritableStream, label: string, read: () => Counters): () => void {
+export function progressLine(stream: NodeJS.WriteStream | NodeJS.WritableStream, label: string, read: () => Counters, everyMs = 1000): () => void {
   const t0 = performance.now()
   let last = { t: t0, done: 0 }
   const timer = setInterval(() => {
@@ -79,7 +79,7 @@ export function progressLine(stream: NodeJS.WriteStream | NodeJS.WritableStream,
     const rps = ((c.done - last.done) * 1000) / (now - last.t)
     last = { t: now, done: c.done }
     stream.write(`\r\x1b[2K${label}  ${((now - t0) / 1000).toFixed(1)}s  done ${fmtNum(c.done)}  rps ${fmtNum(rps)}  errors ${fmtNum(c.errors)}  in flight ${c.inflight}`)
-  }, 1000)
+  }, everyMs)
   timer.unref()
   return () => { clearInterval(timer); stream.write('\r\x1b[2K') }
 }

@@ -194,7 +194,8 @@ export class RawConnection {
     while (at >= 0 && at < text.length) {
       const next = text.indexOf('\r\n', at + 2)
       const lineEnd = next < 0 ? text.length : next
-      const colon = text.indexOf(':', at + 2)
+      const first = text.charCodeAt(at + 2) | 0x20 // only names starting with c or t matter
+      const colon = first === 0x63 || first === 0x74 ? text.indexOf(':', at + 2) : -1
       if (colon > 0 && colon < lineEnd) {
         const name = text.slice(at + 2, colon).toLowerCase()
         if (name === 'content-length') length = Number(text.slice(colon + 1, lineEnd).trim())
