@@ -136,7 +136,7 @@ export function generatedDir(file: string): string {
 
 export function composePlan(ctx: Ctx, o: ComposeOptions, p: Prepared): Phase[] {
   const P = p.project
-  const waitSecs = Math.max(5, Math.round(durationMs(o.timeout) / 1000))
+  const waitSecs = Math.max(1, Math.round(durationMs(o.timeout) / 1000))
   const up = (project: ComposeProject, ...extra: string[]) => composeArgv(project, 'up', '--detach', ...(p.cli.kind === 'v2' ? ['--wait', '--wait-timeout', String(waitSecs)] : []), '--remove-orphans', ...extra)
   const first = (p.before ?? []).length === 0
   const gen = generatedDir(P.file)

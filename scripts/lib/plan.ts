@@ -46,6 +46,9 @@ export interface StepRecord {
   command: string
   status: StepStatus
   durationMs: number
+  /** When it started and ended (ms since the epoch): a parallel phase's wall time is max(end) - min(start). */
+  startedAt?: number
+  endedAt?: number
   error?: string
   undo?: string
 }
@@ -148,13 +151,16 @@ async function runStep(ctx: Ctx, s: Step, rec: StepRecord): Promise<void> {
   const step = ctx.log.step(s.title)
   const t0 = performance.now()
   rec.status = 'running'
+  rec.startedAt = Date.now()
   try {
     if (s.action) await s.action(ctx)
     else await ctx.exec(s.argv, { mutates: s.mutates, timeout: s.timeoutMs, env: s.env, cwd: s.cwd, input: s.input, stream: s.stream, title: s.title })
     rec.status = 'applied'
     rec.durationMs = step.ok()
+    rec.endedAt = Date.now()
   } catch (e) {
     rec.durationMs = Math.round(performance.now() - t0)
+    rec.endedAt = Date.now()
     rec.status = ctx.signal.aborted ? 'interrupted' : 'failed'
     rec.error = ctx.secrets.mask((e as Error).message)
     step.fail()

@@ -1,5 +1,6 @@
 // validate-prod: every check at once, each with its own timeout and retries; a table or JSON;
 // the run fails when a critical check fails. Targets build the checks (validate-targets.ts).
+import { setMaxListeners } from 'node:events'
 import { KitError, EXIT } from './errors.ts'
 import { table, formatDuration } from './log.ts'
 import { checksFor } from './validate-targets.ts'
@@ -96,27 +97,39 @@ function errorText(e: Error): string {
 
 /** Run every check concurrently; each retries on failure with a growing pause. */
 export async function runChecks(ctx: Ctx, checks: HealthCheck[], o: RunChecksOptions = {}): Promise<CheckResult[]> {
-  return Promise.all(checks.map(async (check): Promise<CheckResult> => {
-    const timeoutMs = check.timeoutMs ?? o.timeoutMs ?? 10_000
-    const retries = check.retries ?? o.retries ?? 2
-    const started = performance.now()
-    let outcome: CheckOutcome = { status: 'fail', detail: 'not run' }
-    let attempts = 0
-    for (let i = 0; i <= retries && !ctx.signal.aborted; i++) {
-      attempts++
-      outcome = await attempt(check, timeoutMs, ctx.signal)
-      if (outcome.status !== 'fail') break
-      if (i < retries) {
-        ctx.log.debug(`${check.name}: ${outcome.detail}; retrying`)
-        await sleep((o.retryDelayMs ?? 1000) * 2 ** i, ctx.signal)
-      }
+  // one listener on the run's signal; every attempt and pause listens to this group instead
+  const group = new AbortController()
+  setMaxListeners(checks.length * 2 + 10, group.signal)
+  const onAbort = () => group.abort(ctx.signal.reason)
+  if (ctx.signal.aborted) onAbort()
+  else ctx.signal.addEventListener('abort', onAbort, { once: true })
+  try {
+    return await Promise.all(checks.map((check) => runOne(ctx, check, o, group.signal)))
+  } finally {
+    ctx.signal.removeEventListener('abort', onAbort)
+  }
+}
+
+async function runOne(ctx: Ctx, check: HealthCheck, o: RunChecksOptions, signal: AbortSignal): Promise<CheckResult> {
+  const timeoutMs = check.timeoutMs ?? o.timeoutMs ?? 10_000
+  const retries = check.retries ?? o.retries ?? 2
+  const started = performance.now()
+  let outcome: CheckOutcome = { status: 'fail', detail: 'not run' }
+  let attempts = 0
+  for (let i = 0; i <= retries && !signal.aborted; i++) {
+    attempts++
+    outcome = await attempt(check, timeoutMs, signal)
+    if (outcome.status !== 'fail') break
+    if (i < retries) {
+      ctx.log.debug(`${check.name}: ${outcome.detail}; retrying`)
+      await sleep((o.retryDelayMs ?? 1000) * 2 ** i, signal)
     }
-    return {
-      name: check.name, component: check.component, critical: check.critical,
-      status: outcome.status, detail: ctx.secrets.mask(outcome.detail), attempts,
-      durationMs: Math.round(performance.now() - started), data: outcome.data,
-    }
-  }))
+  }
+  return {
+    name: check.name, component: check.component, critical: check.critical,
+    status: outcome.status, detail: ctx.secrets.mask(outcome.detail), attempts,
+    durationMs: Math.round(performance.now() - started), data: outcome.data,
+  }
 }
 
 export function reportOf(target: string, results: CheckResult[], durationMs: number): ValidationReport {

@@ -147,9 +147,9 @@ describe('Compose v1 (docker-compose)', () => {
 
   it('a service that stays unhealthy fails the health loop at the timeout, then the rollback runs', async () => {
     const { bins, box, opts } = setup({ v1: true, before: running, inspectUnhealthy: ['openwebui'] })
-    const out = await deployCompose(box.ctx(), opts({ timeout: '5s' }))
+    const out = await deployCompose(box.ctx(), opts({ timeout: '1s' }))
     expect(out.ok).toBe(false)
-    expect(out.steps.find((s) => s.id === 'wait')!.error).toMatch(/not healthy after 5s: openwebui/)
+    expect(out.steps.find((s) => s.id === 'wait')!.error).toMatch(/not healthy after 1s: openwebui/)
     expect(bins.calls('docker-compose').filter((c) => c.includes('up'))).toHaveLength(2)
   }, 30_000)
 })

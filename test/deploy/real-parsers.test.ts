@@ -18,19 +18,23 @@ const REAL = { 4: join(TOOLS_BIN, 'helm'), 3: join(TOOLS_BIN, 'helm3'), kubectl:
 
 /** Run the deploy scenarios with fakes and collect the argv helm and kubectl received. */
 async function collect(major: 3 | 4): Promise<{ helm: string[][]; kubectl: string[][] }> {
+  // infra + chart + validation; validation failing -> rollback; first install failing -> uninstall
+  // (other durations and names); the Gateway API scenario (manifest apply, other releases)
   const scenarios: Array<[K8sScenario, Parameters<typeof k8sOptions>[0]]> = [
-    [{ helm: major, history: HISTORY_3, ingressClasses: ['traefik'] }, { validate: true }],
-    [{ helm: major, history: HISTORY_3, podsReady: false, ingressClasses: ['traefik'], crds: ['certificates.cert-manager.io'] }, { validate: true, infra: false, values: [] }],
-    [{ helm: major, history: 'none', podsReady: false, ingressClasses: ['traefik'], crds: ['certificates.cert-manager.io'] }, { validate: true, infra: false, timeout: '1h30m', historyMax: 4 }],
+    [{ helm: major, history: HISTORY_3, podsReady: false, ingressClasses: ['traefik'] }, { validate: true }],
+    [{ helm: major, history: 'none', podsReady: false, ingressClasses: ['traefik'], crds: ['certificates.cert-manager.io'] }, { validate: true, infra: false, timeout: '1h30m', historyMax: 4, release: 'chat', namespace: 'ai' }],
     [{ helm: major, history: HISTORY_3, rendered: 'gateway', gpus: 0 }, {}],
   ]
   const helm: string[][] = []
   const kubectl: string[][] = []
-  for (const [s, o] of scenarios) {
+  for (const [i, [s, o]] of scenarios.entries()) {
     const bins = k8sFakes(s)
     const box = sandbox(bins)
     try {
       await deployK8s(box.ctx(), k8sOptions(o))
+      helm.push(...bins.calls('helm'))
+      kubectl.push(...bins.calls('kubectl'))
+      if (i > 0) continue
       // validate-prod's own Kubernetes probes (services with health endpoints, ingress, port-forward)
       bins.script('kubectl', [
         { match: '^get services', stdout: JSON.stringify({ items: [{ metadata: { name: 'owp-lightllm', labels: { 'app.kubernetes.io/component': 'lightllm' } }, spec: { ports: [{ name: 'http', port: 8000 }] } }] }) },
@@ -39,7 +43,6 @@ async function collect(major: 3 | 4): Promise<{ helm: string[][]; kubectl: strin
         { stdout: '{"items":[]}' },
       ])
       await validateDeployment(box.ctx(), { target: 'k8s', namespace: 'ai', release: 'chat', retries: 0, timeoutMs: 1500 })
-      helm.push(...bins.calls('helm'))
       kubectl.push(...bins.calls('kubectl'))
     } finally {
       bins.remove(); box.remove()
