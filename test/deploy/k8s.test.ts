@@ -133,6 +133,30 @@ describe('infra releases from helm/infra.yaml', () => {
   })
 })
 
+describe('helm-install: infra and/or the chart alone', () => {
+  it('--infra-only installs the infra releases and never touches the chart', async () => {
+    const { bins, box } = setup({ history: HISTORY_3 })
+    const out = await deployK8s(box.ctx(), k8sOptions({ app: false }))
+    expect(out.ok).toBe(true)
+    expect(out.summary).toBe('infra releases are in place')
+    expect(bins.calls('helm').filter((c) => c[1] === 'upgrade').map((c) => c[3]).sort()).toEqual(['cert-manager', 'kube-prometheus-stack', 'traefik'])
+    expect(bins.calls('helm').some((c) => c[1] === 'history')).toBe(false)
+  })
+
+  it('the script wires its flags to the same flow (--chart-only --dry-run)', async () => {
+    const { runScript } = await import('../helpers/run-script.ts')
+    const { bins, box } = setup({ history: HISTORY_3 })
+    const r = await runScript('scripts/helm-install.ts', ['--chart-only', '--chart', CHART, '--env-file', join(box.dir, '.env'), '--dry-run', '--release', 'chat'], { env: { ...box.env, PATH: bins.path } })
+    expect(r.code, r.stderr).toBe(0)
+    expect(r.stdout.split('\n').filter((l) => l.startsWith('[dry-run] helm'))).toEqual([
+      `[dry-run] helm upgrade --install chat ${CHART} --namespace openwebui-prod --create-namespace --values ${join(box.env.OWP_STATE_DIR, 'values', 'chat-from-env.yaml')} ${V4.join(' ')} --history-max 10 --timeout 20m`,
+    ])
+    expect(r.stdout).not.toContain('validate-prod')
+    const both = await runScript('scripts/helm-install.ts', ['--chart-only', '--infra-only'], { env: { ...box.env, PATH: bins.path } })
+    expect(both.code).toBe(2)
+  })
+})
+
 describe('failures', () => {
   it('helm upgrade fails: exit 1, helm undid it itself, the report says so, nothing else runs', async () => {
     const { bins, box } = setup({ history: HISTORY_3, upgradeFails: true })
