@@ -12,6 +12,7 @@ import { COMPOSE_FILE } from './paths.ts'
 import { loadConfig } from './config.ts'
 import { detectCompose, composeArgv, composeProfiles, composeServices, containers, healthcheckArgv, type ComposeProject } from './compose.ts'
 import { kubectl, getJson } from './kube.ts'
+import { detectHelm, testArgv } from './helm.ts'
 import { httpCheck, httpRequest, tlsCheck, chatOutcome, chatBody, targetsOutcome, grafanaOutcome, type TlsTrust } from './probes.ts'
 import type { HealthCheck, CheckOutcome, ValidateOptions, Attempt } from './validate.ts'
 import type { Ctx } from './context.ts'
@@ -310,6 +311,7 @@ async function k8sChecks(ctx: Ctx, o: ValidateOptions): Promise<TargetChecks> {
   ])
   if (!svcs) throw new KitError(`cannot list the services of release ${release} in ${ns}`, 1, 'check the kube context (kubectl config current-context) and --namespace/--release')
 
+  const helm = await detectHelm(ctx).catch(() => null)
   const checks: HealthCheck[] = [{
     name: `pods of ${release} ready`,
     component: 'pods',
@@ -327,6 +329,22 @@ async function k8sChecks(ctx: Ctx, o: ValidateOptions): Promise<TargetChecks> {
       return { status: 'ok', detail: `${live.length} pods ready` }
     },
   }]
+
+  if (helm) {
+    // the chart's own test pod probes every enabled service from inside the namespace
+    checks.push({
+      name: `helm test ${release}`,
+      component: 'chart',
+      critical: true,
+      retries: 0,
+      timeoutMs: Math.max(o.timeoutMs ?? 0, 300_000),
+      async run(a) {
+        const r = await ctx.exec(testArgv(helm, release, ns, `${Math.ceil(a.timeoutMs / 1000)}s`), { allowFailure: true, timeout: a.timeoutMs + 5000, signal: a.signal })
+        const last = (r.stderr || r.stdout).trim().split('\n').filter(Boolean).pop() ?? ''
+        return r.exitCode === 0 ? { status: 'ok', detail: 'chart tests passed' } : { status: 'fail', detail: `exit ${r.exitCode}: ${last.slice(0, 100)}` }
+      },
+    })
+  }
 
   for (const svc of svcs.items ?? []) {
     const comp = svc.metadata.labels?.['app.kubernetes.io/component'] ?? ''

@@ -5,7 +5,7 @@ import { join, dirname } from 'node:path'
 import { parse as parseYaml } from 'yaml'
 import { deployCompose, type ComposeOptions } from '../../scripts/lib/deploy-compose.ts'
 import { acquireLock } from '../../scripts/lib/lock.ts'
-import { LockedError } from '../../scripts/lib/errors.ts'
+import { LockedError, type KitError } from '../../scripts/lib/errors.ts'
 import { PreflightError } from '../../scripts/lib/preflight.ts'
 import { createContext } from '../../scripts/lib/context.ts'
 import { fakeBins, type FakeBins } from '../helpers/fake-bins.ts'
@@ -179,6 +179,20 @@ describe('preflight failures print their hint', () => {
       expect(err.message).toMatch(new RegExp(`ports 18080, ${port} free: in use: ${port}\\n\\s+hint: stop what listens there`))
     } finally {
       srv.close()
+    }
+  })
+})
+
+describe('no compose at all', () => {
+  it('a real deploy stops with the install hint', async () => {
+    const { box, opts } = setup({})
+    const bare = fakeBins({ docker: [{ match: '^compose version', exitCode: 125, stderr: "docker: 'compose' is not a docker command." }, { stdout: '' }] }, { basePath: barePath() })
+    try {
+      const err = await deployCompose(box.ctx({ path: bare.path }), opts()).catch((e: unknown) => e) as KitError
+      expect(err.message).toMatch(/no Docker Compose CLI found/)
+      expect(err.hint).toMatch(/install the Docker Compose v2 plugin/)
+    } finally {
+      bare.remove()
     }
   })
 })

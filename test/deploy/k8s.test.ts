@@ -6,7 +6,7 @@ import { parse as parseYaml } from 'yaml'
 import { deployK8s } from '../../scripts/lib/deploy-k8s.ts'
 import { loadInfra } from '../../scripts/lib/infra.ts'
 import { PreflightError } from '../../scripts/lib/preflight.ts'
-import { ConfigError } from '../../scripts/lib/errors.ts'
+import { ConfigError, type KitError } from '../../scripts/lib/errors.ts'
 import type { FakeBins } from '../helpers/fake-bins.ts'
 import { k8sFakes, k8sOptions, sandbox, chartUpgrade, CHART, HISTORY_3, CANARY, type Sandbox, type K8sScenario } from './helpers.ts'
 
@@ -232,6 +232,20 @@ describe('preflight: each failure names its fix', () => {
     expect((err as Error).message).toMatch(detail)
     expect((err as Error).message).toMatch(hint)
     expect(bins.calls('helm').some((c) => c[1] === 'upgrade')).toBe(false)
+  })
+
+  it('no helm on PATH: stops at once with the install hint', async () => {
+    const { barePath } = await import('./servers.ts')
+    const { fakeBins: fb, fails: f } = await import('../helpers/fake-bins.ts')
+    const onlyKubectl = fb({ kubectl: [f(1, 'unreachable')] }, { basePath: barePath() })
+    const b = sandbox(onlyKubectl)
+    try {
+      const err = await deployK8s(b.ctx(), k8sOptions()).catch((e: unknown) => e) as KitError
+      expect(err.message).toBe('helm not found on PATH')
+      expect(err.hint).toMatch(/install helm .* or run make setup/)
+    } finally {
+      onlyKubectl.remove(); b.remove()
+    }
   })
 
   it('--no-infra: the ingress class and cert-manager CRDs must already exist', async () => {

@@ -94,7 +94,7 @@ describe.each([4, 3] as const)('helm v%i plans', (major) => {
 
   it('cover every helm subcommand the flows use', () => {
     const subs = new Set(calls.helm.map((c) => c[1] === 'get' ? `get ${c[2]}` : c[1]))
-    expect([...subs].sort()).toEqual(['get values', 'history', 'list', 'rollback', 'template', 'uninstall', 'upgrade', 'version'])
+    expect([...subs].sort()).toEqual(['get values', 'history', 'list', 'rollback', 'template', 'test', 'uninstall', 'upgrade', 'version'])
   })
 
   it(`every helm argv parses in the real helm v${major}`, () => {

@@ -11,7 +11,7 @@ import { runScript } from '../helpers/run-script.ts'
 import { tmpDir } from '../helpers/tmp.ts'
 import { httpsServer, httpServer, health, selfSigned, type TestServer, type Cert } from './servers.ts'
 import { FIXTURES, sandbox, composeFixture, realComposeConfig, composeFakes, type Sandbox } from './helpers.ts'
-import type { FakeBins } from '../helpers/fake-bins.ts'
+import { fakeBins, ok, on, type FakeBins } from '../helpers/fake-bins.ts'
 
 let cert3: Cert
 let certExpired: Cert
@@ -176,8 +176,9 @@ describe('Kubernetes target: port-forward to each component', () => {
   it('pods ready, /health of each component and a chat completion through port-forwards; monitoring warns', async () => {
     const svc = (name: string, component: string, port: number) => ({ metadata: { name, labels: { 'app.kubernetes.io/component': component } }, spec: { ports: [{ name: 'http', port }] } })
     const log = join(fake.path, 'calls.log')
+    const helm = fakeBins({ helm: [on('^version', ok('v4.1.4')), on('^test owp --namespace ai --logs --timeout', ok('TEST SUITE: owp-test-health\nPhase: Succeeded'))] })
     const ctx = testCtx({
-      path: `${join(fake.path, 'bin')}:${process.env.PATH}`,
+      path: `${join(fake.path, 'bin')}:${helm.path}`,
       env: {
         FAKE_KUBECTL_LOG: log,
         FAKE_KUBECTL_SERVICES: JSON.stringify({ items: [svc('owp-openwebui', 'openwebui', 8080), svc('owp-lightllm', 'lightllm', 8000), svc('owp-postgres', 'postgres', 5432)] }),
@@ -193,10 +194,12 @@ describe('Kubernetes target: port-forward to each component', () => {
     expect(by['openwebui /health (port-forward svc/owp-openwebui)']!.status).toBe('ok')
     expect(by['lightllm /health (port-forward svc/owp-lightllm)']!.status).toBe('ok')
     expect(by['chat completion (lightllm)']!.detail).toMatch(/^answered "pong from tiny-model" in \d+ms, 9 tokens$/)
+    expect(by['helm test owp']!.status).toBe('ok')
     expect(by['grafana reachable']!.status).toBe('fail') // no kube-prometheus-stack here: non-critical
     expect(report.ok).toBe(true)
     const calls = readFileSync(log, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as string[])
     expect(calls.filter((c) => c[1] === 'port-forward' && c.includes('svc/owp-lightllm'))).toHaveLength(1) // one forward shared by two checks
+    helm.remove()
   })
 })
 
