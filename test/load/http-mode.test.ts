@@ -62,19 +62,19 @@ describe('http mode against a server with a fixed 50 ms latency', () => {
 })
 
 describe('a server that stalls for 1 s', () => {
-  const stall = () => `${srv.url}/stall?base=5&at=700&for=1000`
+  const stall = () => `${srv.url}/stall?base=5&at=500&for=1000`
 
   it('closed loop hides the stall: only one request per connection waits it out', async () => {
     await srv.reset()
-    const s = (await runLoad(['-c', '4', '-z', '2.5s', stall()])).http()
+    const s = (await runLoad(['-c', '4', '-z', '1.8s', stall()])).http()
     expect(s.latency!.max).toBeGreaterThan(900) // it happened...
     expect(s.latency!.p99).toBeLessThan(100) // ...but the percentiles do not show it
   })
 
   it('--rate shows the stall in the high percentiles (latency from the intended send time)', async () => {
     await srv.reset()
-    const s = (await runLoad(['--rate', '200', '-c', '50', '-z', '2.5s', stall()])).http()
-    // ~200 of ~500 arrivals fall in the stall and wait up to 1 s for it to end.
+    const s = (await runLoad(['--rate', '200', '-c', '50', '-z', '1.8s', stall()])).http()
+    // ~200 of ~360 arrivals fall in the stall and wait up to 1 s for it to end.
     expect(s.latency!.p99).toBeGreaterThan(800)
     expect(s.latency!.p90).toBeGreaterThan(400)
     expect(s.send_lag!.max).toBeGreaterThan(500) // they queued behind busy connections

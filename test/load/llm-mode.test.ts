@@ -127,9 +127,11 @@ describe('llm failures', () => {
   it('counts error statuses, error events in the stream and timeouts by kind', async () => {
     const status = (await llm('-c', '2', '-n', '4', ...script({ status: 503 }))).llm()
     expect(status.errors).toEqual({ http_503: 4 })
+    expect(status.error_details.http_503).toContain('scripted 503')
     expect(status.requests).toMatchObject({ failed: 4, unexpected_status: 4 })
     const stream = (await llm('-c', '2', '-n', '4', ...script({ ttft_ms: 1, itl_ms: 1, error_after: 2 }))).llm()
     expect(stream.errors).toEqual({ stream_error: 4 })
+    expect(stream.error_details.stream_error).toContain('scripted failure')
     const timeout = (await llm('-c', '2', '-n', '2', '-t', '0.2', ...script({ ttft_ms: 2000 }))).llm()
     expect(timeout.errors).toEqual({ timeout: 2 })
     expect(timeout.requests.timeouts).toBe(2)

@@ -105,7 +105,11 @@ export async function runLlmEngine(o: LlmEngineOptions, hooks: { signal?: AbortS
         rec.detail = (await res.body.text()).slice(0, 200)
       } else {
         await readStream(res.body, rec, t0)
-        if (rec.error === null && rec.contentTimes.length === 0) rec.error = 'empty_response'
+        if (rec.error === null && rec.contentTimes.length === 0) {
+          rec.error = 'empty_response'
+          const type = String(res.headers['content-type'] ?? '')
+          if (!type.includes('text/event-stream')) rec.detail = `the response is ${type || 'untyped'}, not an event stream: does the endpoint honour "stream": true?`
+        }
       }
     } catch (e) {
       rec.error = timedOut ? 'timeout' : classifyError(e)

@@ -92,6 +92,7 @@ export function llmText(s: LlmSummary): string {
   out.push('', statsTable([[`TTFT${s.ttft_definition === 'first-chunk' ? '*' : ''}`, s.ttft], ['TPOT', s.tpot], ['ITL', s.itl], ['E2E', s.e2e], ['queue', s.queue]]).trimEnd())
   if (s.ttft_definition === 'first-chunk') out.push('* TTFT to the first chunk of any kind (--ttft first-chunk)')
   out.push('', 'end-to-end latency distribution', histogramText(s.histogram).trimEnd(), '', ...tail(s))
+  for (const [kind, detail] of Object.entries(s.error_details)) out.push(`  ${kind}: ${detail.replace(/\s+/g, ' ').slice(0, 160)}`)
   return out.join('\n') + '\n'
 }
 

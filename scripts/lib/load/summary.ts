@@ -77,6 +77,8 @@ export interface LlmSummary extends Common {
   e2e: Stats | null
   queue: Stats | null
   goodput: { criteria: GoodputCriteria; good: number; rps: number; ratio: number } | null
+  /** The first detail seen for each error kind (an error body, an error event, a message). */
+  error_details: Record<string, string>
 }
 
 export type Summary = HttpSummary | LlmSummary
@@ -187,8 +189,10 @@ export function summarizeLlm(o: {
   let noUsageOut = 0
   let good = 0
   let end = run.measureStart
+  const error_details: Record<string, string> = {}
   for (const r of records) {
     queue.push(r.queue)
+    if (r.detail) error_details[r.error ?? `http_${r.status}`] ??= r.detail
     if (r.status > 0) bump(status_codes, String(r.status))
     if (r.error !== null) {
       bump(errors, r.error)
@@ -242,6 +246,7 @@ export function summarizeLlm(o: {
     tokens: { input, output, input_estimated: noUsageIn > 0, output_estimated: noUsageOut > 0, requests_without_usage: Math.max(noUsageIn, noUsageOut) },
     ttft: stats(s.ttft), tpot: stats(s.tpot), itl: stats(s.itl), e2e: stats(s.e2e), queue: stats(queue),
     goodput: o.goodput ? { criteria: o.goodput, good, rps: perS(good), ratio: counts.total ? r3(good / counts.total * 1e4) / 1e4 : 0 } : null,
+    error_details,
     histogram: histogram(s.e2e),
     timeline: timeline(records.map((r) => r.start), e2eOrNaN, (i) => records[i]!.e2e === null, run.measureStart, binFor(durationMs)),
     generator: o.generator,
