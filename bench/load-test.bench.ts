@@ -1,7 +1,9 @@
 // Benchmark (never a test): requests/s of wrk, hey, autocannon and our load tester against a real
 // nginx on 127.0.0.1 serving a small file, interleaved, ROUNDS x BENCH_SECONDS at c=50.
-// Prints the ratios ours/wrk and ours/hey (goal: >= 0.85x wrk, >= 1.3x hey).
-//   tsx bench/load-test.bench.ts            (3 rounds x 10 s; BENCH_SECONDS=3 for a quick run)
+// Prints the ratios ours/wrk and ours/hey (goal: >= 0.85x wrk, >= 1.3x hey), and ours on 2 worker threads.
+//   tsx bench/load-test.bench.ts            (3 rounds x 10 s; BENCH_SECONDS=3 BENCH_ROUNDS=1 for a quick run)
+//   BENCH_ENGINES=1 also times bare loops of the clients the engine could use: raw sockets
+//   (scripts/lib/load/rawhttp.ts), undici's Client, node:http with a keep-alive Agent.
 import { mkdirSync, writeFileSync, existsSync, chmodSync } from 'node:fs'
 import { join } from 'node:path'
 import { createContext } from '../scripts/lib/context.ts'
@@ -11,6 +13,37 @@ import { startService } from '../test/helpers/service.ts'
 import { freePort } from '../test/helpers/net.ts'
 import { tmpDir } from '../test/helpers/tmp.ts'
 import { median } from '../test/load/fixture.ts'
+
+// Self-invocation: `--engine raw|undici|agent URL SECONDS` runs one bare client loop and prints its
+// rate, to compare the HTTP clients the engine could be built on (BENCH_ENGINES=1 runs these too).
+if (process.argv[2] === '--engine') {
+  process.stdout.write(`${await bareClient(process.argv[3]!, process.argv[4]!, Number(process.argv[5]))}\n`)
+  process.exit(0)
+}
+
+async function bareClient(engine: string, url: string, seconds: number): Promise<number> {
+  const u = new URL(url)
+  const end = performance.now() + seconds * 1000
+  let done = 0
+  const loops: Promise<void>[] = []
+  if (engine === 'raw') {
+    const { RawConnection, buildRequest, targetOf } = await import('../scripts/lib/load/rawhttp.ts')
+    const buf = buildRequest({ method: 'GET', url: u, headers: [], keepAlive: true })
+    for (let i = 0; i < 50; i++) loops.push((async () => { const c = new RawConnection(targetOf(u, false)); while (performance.now() < end) { await c.request(buf); done++ } c.close() })())
+  } else if (engine === 'undici') {
+    const { Client } = await import('undici')
+    for (let i = 0; i < 50; i++) loops.push((async () => { const c = new Client(u.origin); while (performance.now() < end) { const r = await c.request({ path: u.pathname, method: 'GET' }); await r.body.dump(); done++ } await c.close() })())
+  } else {
+    const http = await import('node:http')
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 50 })
+    const one = () => new Promise<void>((resolve, reject) => http.get(u, { agent }, (res) => { res.resume(); res.on('end', resolve) }).on('error', reject))
+    for (let i = 0; i < 50; i++) loops.push((async () => { while (performance.now() < end) { await one(); done++ } })())
+    await Promise.all(loops)
+    agent.destroy()
+  }
+  await Promise.all(loops)
+  return done / seconds
+}
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10)
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
@@ -63,7 +96,7 @@ http {
   return { url, stop: async () => { await svc.stop(); tmp.remove() } }
 }
 
-type Tool = 'wrk' | 'hey' | 'autocannon' | 'ours'
+type Tool = 'wrk' | 'hey' | 'autocannon' | 'ours' | 'ours --workers 2'
 
 async function measure(tool: Tool, url: string): Promise<number> {
   const run = async (argv: string[]) => (await ctx.exec(argv, { timeout: (SECONDS + 60) * 1000 })).stdout
@@ -79,15 +112,18 @@ async function measure(tool: Tool, url: string): Promise<number> {
       const r = JSON.parse(await run([tools.autocannon, '-c', String(C), '-d', String(SECONDS), '--json', url])) as { requests: { total: number }; duration: number }
       return r.requests.total / r.duration
     }
-    case 'ours': {
-      const doc = JSON.parse(await run([process.execPath, '--import', 'tsx', join(ROOT, 'scripts/load-test.ts'), '-c', String(C), '-z', `${SECONDS}s`, '--json', url])) as { phases: { rps: number }[] }
+    case 'ours':
+    case 'ours --workers 2': {
+      const workers = tool === 'ours' ? [] : ['--workers', '2']
+      const doc = JSON.parse(await run([process.execPath, '--import', 'tsx', join(ROOT, 'scripts/load-test.ts'), '-c', String(C), '-z', `${SECONDS}s`, ...workers, '--json', url])) as { phases: { rps: number }[] }
       return doc.phases[0]!.rps
     }
   }
 }
 
-const order: Tool[] = ['wrk', 'ours', 'hey', 'autocannon']
-const results: Record<Tool, number[]> = { wrk: [], hey: [], autocannon: [], ours: [] }
+const order: Tool[] = ['wrk', 'ours', 'hey', 'autocannon', 'ours --workers 2']
+const results: Record<Tool, number[]> = { wrk: [], hey: [], autocannon: [], ours: [], 'ours --workers 2': [] }
+const engines: Record<string, number[]> = { raw: [], undici: [], agent: [] }
 const nginx = await startNginx()
 try {
   process.stderr.write(`bench: nginx (1 worker) at ${nginx.url}; ${ROUNDS} rounds x ${SECONDS}s at c=${C}, tools interleaved\n`)
@@ -97,7 +133,14 @@ try {
     for (const tool of turn) {
       const rps = await measure(tool, nginx.url)
       results[tool].push(rps)
-      process.stderr.write(`  round ${round}  ${tool.padEnd(10)} ${Math.round(rps).toLocaleString('en-US')} req/s\n`)
+      process.stderr.write(`  round ${round}  ${tool.padEnd(16)} ${Math.round(rps).toLocaleString('en-US')} req/s\n`)
+    }
+    if (process.env.BENCH_ENGINES === '1') {
+      for (const engine of Object.keys(engines)) {
+        const rps = Number((await ctx.exec([process.execPath, '--import', 'tsx', join(ROOT, 'bench/load-test.bench.ts'), '--engine', engine, nginx.url, String(SECONDS)], { timeout: (SECONDS + 60) * 1000 })).stdout)
+        engines[engine]!.push(rps)
+        process.stderr.write(`  round ${round}  engine ${engine.padEnd(9)} ${Math.round(rps).toLocaleString('en-US')} req/s\n`)
+      }
     }
   }
 } finally {
@@ -113,4 +156,7 @@ const vsWrk = med('ours') / med('wrk')
 const vsHey = med('ours') / med('hey')
 process.stdout.write(`\nours/wrk = ${vsWrk.toFixed(2)} (goal >= 0.85: ${vsWrk >= 0.85 ? 'met' : 'missed'})\n`)
 process.stdout.write(`ours/hey = ${vsHey.toFixed(2)} (goal >= 1.30: ${vsHey >= 1.3 ? 'met' : 'missed'})\n`)
-process.stdout.write(`autocannon/wrk = ${(med('autocannon') / med('wrk')).toFixed(2)}, hey/wrk = ${(med('hey') / med('wrk')).toFixed(2)}\n`)
+process.stdout.write(`autocannon/wrk = ${(med('autocannon') / med('wrk')).toFixed(2)}, hey/wrk = ${(med('hey') / med('wrk')).toFixed(2)}, ours --workers 2 / ours = ${(med('ours --workers 2') / med('ours')).toFixed(2)}\n`)
+if (engines.raw!.length) {
+  process.stdout.write(`\nbare client loops (c=50, one thread) x wrk: ${Object.entries(engines).map(([e, v]) => `${e} ${(median(v) / med('wrk')).toFixed(2)}`).join(', ')}\n`)
+}
