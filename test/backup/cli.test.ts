@@ -1,0 +1,34 @@
+// The two scripts as a user meets them: help, and usage errors with exit 2 before anything runs.
+import { describe, expect, it } from 'vitest'
+import { runScript } from '../helpers/run-script.ts'
+import { parseStores, positiveInt } from '../../scripts/lib/backup/settings.ts'
+import { parseRecipients } from '../../scripts/lib/backup/encryption.ts'
+
+describe('backup.ts and restore.ts command line', () => {
+  it('--help documents the contract the CronJobs use', async () => {
+    const r = await runScript('scripts/backup.ts', ['--help'])
+    expect(r.code).toBe(0)
+    expect(r.stdout).toContain('--store <postgres|redis|qdrant|neo4j|all> --target <compose|k8s|direct>')
+    expect(r.stdout).toContain('--dest <dir|s3://bucket/prefix> [--encrypt age1...]')
+    expect(r.stdout).toContain('75 another run holds the lock')
+  })
+
+  it('stops with exit 2 and the reason on a bad store or target', async () => {
+    const bad = await runScript('scripts/backup.ts', ['--store', 'mysql', '--target', 'direct', '--dest', '/nonexistent/x'])
+    expect(bad.code).toBe(2)
+    expect(bad.stderr).toContain('--store must be one of postgres, redis, qdrant, neo4j or all, got mysql')
+    const target = await runScript('scripts/restore.ts', ['--store', 'redis', '--target', 'swarm'])
+    expect(target.code).toBe(2)
+    expect(target.stderr).toContain('--target must be one of compose, k8s, direct, got "swarm"')
+  })
+
+  it('parses its values strictly', () => {
+    expect(parseStores(undefined)).toEqual(['postgres', 'redis', 'qdrant', 'neo4j'])
+    expect(parseStores('redis,postgres')).toEqual(['redis', 'postgres'])
+    expect(() => positiveInt('keep-daily', '-1', 7)).toThrow('--keep-daily must be a whole number >= 0, got "-1"')
+    expect(positiveInt('keep-daily', '0', 7)).toBe(0)
+    const key = 'age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p'
+    expect(parseRecipients(`${key}, ${key}`)).toEqual([key, key])
+    expect(() => parseRecipients('ssh-ed25519 AAAA')).toThrow('--encrypt needs age recipients')
+  })
+})
