@@ -1,6 +1,6 @@
 // llm mode against a scripted OpenAI-compatible SSE server with known per-token delays.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest'
-import { readFileSync } from 'node:fs'
+import { readFileSync, writeFileSync, mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { tmpDir } from '../helpers/tmp.ts'
 import { startScriptedServer, median, mean, preferTiming, type ScriptedServer } from './fixture.ts'
@@ -147,5 +147,11 @@ describe('llm failures', () => {
     const viaEnv = await runLoad(base, { LOADTEST_API_KEY: key })
     expect(viaEnv.llm().requests.ok).toBe(2)
     for (const out of [JSON.stringify(allowed.doc), allowed.text, allowed.ctx.stderr(), allowed.ctx.secrets.mask(`key ${key}`)]) expect(out).not.toContain(key)
+    // A key in ./.env belongs to the deployment (the profile uses it); a URL typed by hand never gets it.
+    const dir = join(tmp.path, 'with-env')
+    mkdirSync(dir)
+    writeFileSync(join(dir, '.env'), `LOADTEST_API_KEY=${key}\n`)
+    const adHoc = await runLoad(base, { LOADTEST_API_KEY: '' }, { cwd: dir })
+    expect(adHoc.llm().errors).toEqual({ http_401: 2 })
   })
 })

@@ -17,9 +17,9 @@ export interface LoadRun {
   llm(): LlmSummary
 }
 
-export async function runLoad(argv: string[], env: Record<string, string> = {}): Promise<LoadRun> {
+export async function runLoad(argv: string[], env: Record<string, string> = {}, o: { cwd?: string } = {}): Promise<LoadRun> {
   const { values, positionals } = parseArgs({ args: argv, options: { ...loadTestOptions, ...commonOptions }, allowPositionals: true, strict: true })
-  const ctx = testCtx({ env, dryRun: Boolean(values['dry-run']) })
+  const ctx = testCtx({ env, dryRun: Boolean(values['dry-run']), cwd: o.cwd })
   const out = await loadTest(ctx, values as Flags, positionals)
   const doc = out.data as LoadTestDocument
   const phase = <T>(mode: string) => {

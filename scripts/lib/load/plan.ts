@@ -208,10 +208,14 @@ function llmPlan(ctx: Ctx, flags: Flags, url: URL, o: { apiKey?: string; slos: S
   }
 }
 
-/** LOADTEST_API_KEY from the environment, else from the env file (it is not part of the deploy schema). */
-function apiKeyFrom(ctx: Ctx, flags: Flags): string | undefined {
+/**
+ * --api-key, else LOADTEST_API_KEY from the environment, else (profile only: the key belongs to the
+ * deployment the .env describes, and must not travel to any URL typed on the command line) from the env file.
+ */
+function apiKeyFrom(ctx: Ctx, flags: Flags, o: { envFile: boolean }): string | undefined {
   if (flags['api-key']) return flags['api-key']
   if (ctx.env.LOADTEST_API_KEY) return ctx.env.LOADTEST_API_KEY
+  if (!o.envFile) return undefined
   const file = flags['env-file'] ?? join(ctx.cwd, '.env')
   if (!existsSync(file)) return undefined
   return dotenv.parse(readFileSync(file)).LOADTEST_API_KEY || undefined
@@ -239,7 +243,7 @@ export function buildPlan(ctx: Ctx, flags: Flags, positionals: string[]): Plan {
     }
     if (mode !== 'http') {
       const path = (mode === 'llm' ? flags.path : undefined) ?? flags['llm-path'] ?? P.llm.path
-      const apiKey = apiKeyFrom(ctx, flags)
+      const apiKey = apiKeyFrom(ctx, flags, { envFile: true })
       if (path.startsWith('/api/') && !apiKey) {
         const reason = `Open WebUI's ${path} needs an API key (Settings > Account > API keys): set LOADTEST_API_KEY or --api-key; `
           + 'or load LightLLM directly: --mode llm --base-url http://HOST:8000 --path /v1/chat/completions'
@@ -267,7 +271,7 @@ export function buildPlan(ctx: Ctx, flags: Flags, positionals: string[]): Plan {
   if (mode === 'llm') {
     if (flags.scenario) throw new UsageError('--scenario is for http mode')
     if (!url) throw new UsageError('llm mode needs a URL (…/v1/chat/completions) or --base-url')
-    phases.push(llmPlan(ctx, flags, url, { apiKey: apiKeyFrom(ctx, flags), slos, d: { concurrency: 4, requests: 32, arrival: 'poisson', timeoutMs: 300_000, maxTokens: 128, inputTokens: 256 } }))
+    phases.push(llmPlan(ctx, flags, url, { apiKey: apiKeyFrom(ctx, flags, { envFile: false }), slos, d: { concurrency: 4, requests: 32, arrival: 'poisson', timeoutMs: 300_000, maxTokens: 128, inputTokens: 256 } }))
   } else {
     phases.push(httpPlan(ctx, flags, url, { concurrency: 50, requests: 200, arrival: 'constant', timeoutMs: 20_000 }))
   }
