@@ -1,7 +1,7 @@
 // validate-prod against real HTTP(S) servers on 127.0.0.1: healthy, slow, failing, flaky, and a
 // self-signed certificate that expires in 3 days (made by openssl here).
 import { describe, it, expect, beforeAll, afterAll, afterEach } from 'vitest'
-import { mkdirSync, symlinkSync, readFileSync, writeFileSync } from 'node:fs'
+import { mkdirSync, symlinkSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { runChecks, validateDeployment, type HealthCheck } from '../../scripts/lib/validate.ts'
@@ -143,8 +143,7 @@ describe('validate-prod as a user runs it', () => {
     expect((JSON.parse(r.stdout) as { results: Array<{ name: string }> }).results.map((x) => x.name)).toEqual(['graphrag'])
   })
 
-  it('rejects a bad --target and a bad --check with exit 2', async () => {
-    expect((await runScript('scripts/validate-prod.ts', ['--target', 'moon'])).code).toBe(2)
+  it('rejects a bad --check with exit 2', async () => {
     const r = await runScript('scripts/validate-prod.ts', ['--target', 'url', '--check', 'nourl'])
     expect(r.code).toBe(2)
     expect(r.stderr).toContain('--check wants NAME=URL')
@@ -236,16 +235,12 @@ describe('Compose target: healthchecks through compose exec, the edge through NG
     // redis-exporter has no healthcheck and no container in the fake: a monitoring service only warns
     expect(report.ok).toBe(true)
     expect(edge!.hits).toContain('GET /health host=chat.test.local')
+    // read-only: nothing started, stopped or pulled
+    expect(bins!.calls('docker').filter((c) => ['up', 'down', 'pull', 'rm', 'stop'].some((x) => c.includes(x)))).toEqual([])
   })
 
   it('--component graphrag: GraphRAG and the data stores it needs, nothing else', async () => {
     const { report } = await compose('graphrag')
     expect(report.results.map((r) => r.name).sort()).toEqual(['graphrag /metrics', 'graphrag-processor healthcheck', 'postgres healthcheck'])
-  })
-
-  it('writes nothing: validation is read-only', async () => {
-    await compose()
-    expect(bins!.calls('docker').filter((c) => ['up', 'down', 'pull', 'rm', 'stop'].some((x) => c.includes(x)))).toEqual([])
-    writeFileSync(join(box!.dir, 'touched'), '') // the sandbox is still ours to clean
   })
 })
