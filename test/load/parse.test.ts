@@ -55,12 +55,13 @@ describe('SLO expressions', () => {
     ['error_rate<101%', /above 100%/],
     ['errors<5ms', /count: no unit/],
     ['rps>5ms', /not a rate unit/],
-    ['latency<1s', /unknown metric/],
+    ['latency<1s', /"latency" is not a metric/],
+    ['erorr_rate<1%', /not a metric \(did you mean error_rate\?\)/],
     ['p95=800ms', /not of the form/],
     ['p95 800ms', /not of the form/],
     ['p0<1ms', /percentile/],
     ['p101<1s', /percentile/],
-    ['ttfb_p95<1s', /unknown metric/],
+    ['ttfb_p95<1s', /not a metric \(did you mean ttft_p95\?\)/],
     ['http:ttft_p95<1s', /metric of llm mode/],
     ['', /not of the form/],
   ])('rejects %j as a usage error', (expr, why) => {
@@ -72,7 +73,7 @@ describe('SLO expressions', () => {
   })
 
   it('reports every bad expression at once', () => {
-    expect(() => parseSlos(['p95<1s', 'p95<1', 'bogus>1'])).toThrow(/p95<1'.*needs a unit[\s\S]*bogus>1'.*unknown metric/)
+    expect(() => parseSlos(['p95<1s', 'p95<1', 'bogus>1'])).toThrow(/p95<1'.*needs a unit[\s\S]*bogus>1'.*not a metric/)
   })
 
   it('sends each gate to the phases it can judge', () => {

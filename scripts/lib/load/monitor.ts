@@ -50,16 +50,20 @@ export function cpuMeter(): () => number {
   }
 }
 
-export function judgeGenerator(cpu: number, threads: ThreadSample[], sendLagP99: number | null, cores: number): GeneratorStats {
+/** Shorter runs are all start-up (connecting, compiling): their utilisation says nothing. */
+export const JUDGE_AFTER_MS = 1000
+
+export function judgeGenerator(cpu: number, threads: ThreadSample[], sendLagP99: number | null, cores: number, runMs = Infinity): GeneratorStats {
   const elu = Math.max(0, ...threads.map((t) => t.elu))
   const lagP99 = Math.max(0, ...threads.map((t) => t.lagP99Ms))
   const lagMax = Math.max(0, ...threads.map((t) => t.lagMaxMs))
   const warnings: string[] = []
-  if (elu >= 0.9) {
+  const judge = runMs >= JUDGE_AFTER_MS
+  if (judge && elu >= 0.9) {
     warnings.push(`the load generator's event loop was busy ${Math.round(elu * 100)}% of the time: the numbers may measure the generator, not the target`
       + (threads.length < cores ? ` (try --workers ${Math.min(cores, threads.length * 2)}; this machine has ${cores} cores)` : ''))
   }
-  if (lagP99 >= 20) warnings.push(`event-loop lag p99 ${lagP99}ms: timings carry up to that much generator delay`)
+  if (judge && lagP99 >= 20) warnings.push(`event-loop lag p99 ${lagP99}ms: timings carry up to that much generator delay`)
   if (sendLagP99 !== null && sendLagP99 >= 5) warnings.push(`sends were late by ${sendLagP99}ms (p99) with a connection free: the generator could not keep the rate`)
   return {
     cpu, threads: threads.length, elu, loop_lag_p99_ms: lagP99, loop_lag_max_ms: lagMax,

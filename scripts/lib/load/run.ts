@@ -31,13 +31,14 @@ function withProgress<T>(ctx: Ctx, name: string, counters: Counters, fn: () => P
 export async function runHttpPhase(ctx: Ctx, p: HttpPlan): Promise<Ran> {
   const counters: Counters = { done: 0, errors: 0, inflight: 0 }
   const cpu = cpuMeter()
+  const started = performance.now()
   const opts = { target: p.target, requests: p.requests, shape: p.shape, timeoutMs: p.timeoutMs, keepAlive: p.keepAlive }
   const { records, run, threads } = await withProgress(ctx, p.name, counters, async () => {
     if (p.workers > 1) return runHttpWorkers(opts, p.workers, { signal: ctx.signal, counters })
     const r = await runHttpEngine(opts, { signal: ctx.signal, counters })
     return { records: HttpRecords.fromBuffers([r.records]), run: r.run, threads: [r.thread] }
   })
-  const generator = judgeGenerator(cpu(), threads, timerLagP99(run.timerLag), availableParallelism())
+  const generator = judgeGenerator(cpu(), threads, timerLagP99(run.timerLag), availableParallelism(), performance.now() - started)
   const res = summarizeHttp({ name: p.name, target: p.display, rec: records, run, requests: p.requests, load: describeLoad(p.shape, p.timeoutMs, p.workers), generator })
   return { ...res, raw: { mode: 'http', rec: records, requests: p.requests } }
 }
@@ -63,6 +64,7 @@ export async function runLlmPhase(ctx: Ctx, p: LlmPlan): Promise<Ran> {
   const model = p.model ?? await detectModel(p)
   const counters: Counters = { done: 0, errors: 0, inflight: 0 }
   const cpu = cpuMeter()
+  const started = performance.now()
   const r = await withProgress(ctx, p.name, counters, () => runLlmEngine({
     url: p.url, headers: p.headers, model, prompts: p.prompts, maxTokens: p.maxTokens, extraBody: p.extraBody,
     shape: p.shape, timeoutMs: p.timeoutMs, insecure: p.insecure,
@@ -71,7 +73,7 @@ export async function runLlmPhase(ctx: Ctx, p: LlmPlan): Promise<Ran> {
   if (probe && (probe.error !== null || probe.status < 200 || probe.status >= 300)) {
     ctx.log.warn(`the first (unrecorded) request failed: ${probe.error ?? `HTTP ${probe.status}`}${probe.detail ? `: ${probe.detail}` : ''}`)
   }
-  const generator = judgeGenerator(cpu(), [r.thread], timerLagP99(r.run.timerLag), availableParallelism())
+  const generator = judgeGenerator(cpu(), [r.thread], timerLagP99(r.run.timerLag), availableParallelism(), performance.now() - started)
   const res = summarizeLlm({
     name: p.name, target: p.display, model, records: r.records, run: r.run, generator,
     load: describeLoad(p.shape, p.timeoutMs, 1), ttftMode: p.ttftMode, goodput: p.goodput,

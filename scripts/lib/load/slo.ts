@@ -75,7 +75,8 @@ export function parseSlo(expr: string): Slo {
     kind = FIXED[metric]!.kind
     only = FIXED[metric]!.only
   } else {
-    throw bad(`unknown metric "${metric}"`)
+    const near = closest(metric)
+    throw bad(`"${metric}" is not a metric${near ? ` (did you mean ${near}?)` : ''}`)
   }
   let threshold: number
   if (kind === 'time') {
@@ -95,6 +96,22 @@ export function parseSlo(expr: string): Slo {
   }
   if (phase && only && phase !== only) throw bad(`${metric} is a metric of ${only} mode, not ${phase}`)
   return { expr: expr.trim(), phase: (phase?.toLowerCase() as Mode | undefined) ?? null, metric, kind, family, stat, op: op as Op, threshold, only }
+}
+
+/** The metric name nearest to a typo (edit distance <= 2), if any. */
+function closest(name: string): string | null {
+  const names = [...Object.keys(FIXED), ...['ttft', 'tpot', 'itl', 'e2e', 'latency'].flatMap((f) => ['p50', 'p95', 'p99'].map((p) => `${f}_${p}`)), 'p50', 'p90', 'p95', 'p99', 'mean', 'max', 'min']
+  const dist = (a: string, b: string) => {
+    const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array<number>(b.length).fill(0)])
+    for (let j = 1; j <= b.length; j++) d[0]![j] = j
+    for (let i = 1; i <= a.length; i++) {
+      for (let j = 1; j <= b.length; j++) d[i]![j] = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1))
+    }
+    return d[a.length]![b.length]!
+  }
+  let best: [string, number] | null = null
+  for (const n of names) { const x = dist(name, n); if (x <= 2 && (!best || x < best[1])) best = [n, x] }
+  return best?.[0] ?? null
 }
 
 /** Every expression parsed, every problem reported at once. */
