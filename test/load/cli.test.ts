@@ -1,7 +1,7 @@
 // scripts/load-test.ts as a user runs it: help, exit codes, --json on stdout, the default profile
 // from a .env, secrets never printed.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest'
-import { writeFileSync } from 'node:fs'
+import { writeFileSync, mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { runScript } from '../helpers/run-script.ts'
 import { tmpDir } from '../helpers/tmp.ts'
@@ -110,6 +110,15 @@ describe('load-test CLI', () => {
     expect(doc.phases.map((p) => [p.name, p.requests.failed])).toEqual([['http', 0], ['llm', 0]])
     expect(doc.phases[0]!.requests.total).toBeGreaterThanOrEqual(11) // 20/s for 0.6 s
     expect(doc.slo.map((g) => [g.gate, g.pass])).toEqual([['http:p95<1s', true], ['http:error_rate<1%', true], ['llm:error_rate<10%', true]])
+  })
+
+  it('without a .env, the default profile says how to proceed (exit 2)', async () => {
+    const { runLoad } = await import('./run-load.ts')
+    const dir = join(tmp.path, 'no-env')
+    mkdirSync(dir)
+    await expect(runLoad(['--profile', 'default'], {}, { cwd: dir })).rejects.toMatchObject({
+      exitCode: 2, message: expect.stringMatching(/DOMAIN is required[\s\S]*no \.env in/), hint: expect.stringMatching(/cp \.env\.example \.env/),
+    })
   })
 
   it('refuses an invalid .env with every problem listed (exit 2)', async () => {

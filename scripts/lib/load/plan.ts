@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import dotenv from 'dotenv'
 import type { Ctx } from '../context.ts'
 import type { Values } from '../cli.ts'
-import { UsageError } from '../errors.ts'
+import { UsageError, ConfigError } from '../errors.ts'
 import { loadConfig } from '../config.ts'
 import { buildRequest, targetOf, type Target } from './rawhttp.ts'
 import type { WireRequest } from './http-engine.ts'
@@ -221,6 +221,17 @@ function apiKeyFrom(ctx: Ctx, flags: Flags, o: { envFile: boolean }): string | u
   return dotenv.parse(readFileSync(file)).LOADTEST_API_KEY || undefined
 }
 
+/** The deployment's .env, with a way forward when there is none. */
+function profileConfig(ctx: Ctx, envFile: string | undefined): ReturnType<typeof loadConfig> {
+  try {
+    return loadConfig(ctx, { envFile })
+  } catch (e) {
+    if (!(e instanceof ConfigError) || envFile || existsSync(join(ctx.cwd, '.env'))) throw e
+    throw new UsageError(`${e.message}\n(no .env in ${ctx.cwd}: the default profile reads the deployment's URL from it)`,
+      'cp .env.example .env and fill it in, pass --env-file FILE, or load a URL directly: tsx scripts/load-test.ts https://HOST/health')
+  }
+}
+
 export function buildPlan(ctx: Ctx, flags: Flags, positionals: string[]): Plan {
   if (positionals.length > 1) throw new UsageError(`one URL at a time, got ${positionals.length}: ${positionals.join(' ')}`)
   const mode = flags.mode
@@ -234,7 +245,7 @@ export function buildPlan(ctx: Ctx, flags: Flags, positionals: string[]): Plan {
     if (flags.profile !== 'default') throw new UsageError(`--profile: only "default" exists, got "${flags.profile}"`)
     if (positionals.length) throw new UsageError('--profile takes its URL from .env (or --base-url), not an argument')
     if (flags.scenario) throw new UsageError('--scenario and --profile do not mix')
-    const { env } = loadConfig(ctx, { envFile: flags['env-file'] })
+    const { env } = profileConfig(ctx, flags['env-file'])
     const base = flags['base-url'] ?? env.PUBLIC_URL ?? `https://${env.DOMAIN}`
     const P = DEFAULT_PROFILE
     const profileSlos = flags.slo?.length ? slos : parseSlos([...P.slos])
