@@ -74,9 +74,10 @@ describe.each(SCENARIOS)('scenario $name', (s) => {
 describe('what each scenario renders', () => {
   const get = (name: string) => objects('v4', SCENARIOS.find((s) => s.name === name)!)
 
-  it('minimal: only Open WebUI, on SQLite, talking to the external LLM', () => {
+  it('minimal: only Open WebUI (and its OTel collector and prober), on SQLite, talking to the external LLM', () => {
     const objs = get('minimal')
-    expect(objs.filter((o) => ['Deployment', 'StatefulSet', 'CronJob'].includes(o.kind)).map(objectId)).toEqual(['Deployment/owp-openwebui'])
+    expect(objs.filter((o) => ['Deployment', 'StatefulSet', 'CronJob'].includes(o.kind)).map(objectId).sort())
+      .toEqual(['Deployment/owp-blackbox-exporter', 'Deployment/owp-openwebui', 'Deployment/owp-otel-collector'])
     const c = container(objs, 'Deployment', 'owp-openwebui')
     expect(env(c, 'OPENAI_API_BASE_URL')?.value).toBe('https://llm.example.com/v1')
     expect(env(c, 'DATABASE_URL')).toBeUndefined()
@@ -158,7 +159,10 @@ describe('what each scenario renders', () => {
       'neo4j:5.26.12-community',
       'nginxinc/nginx-unprivileged:1.28.0-alpine',
       'oliver006/redis_exporter:v1.76.0',
+      'otel/opentelemetry-collector-contrib:0.135.0',
       'postgres:15.14',
+      'prom/blackbox-exporter:v0.27.0',
+      'prom/pushgateway:v1.11.1',
       'qdrant/qdrant:v1.15.4',
       'quay.io/prometheuscommunity/postgres-exporter:v0.17.1',
       'redis:7.4.6',
@@ -176,9 +180,10 @@ describe('what each scenario renders', () => {
 
   it('helm test checks the health endpoint of every enabled service', () => {
     const names = (n: string) => findObject(get(n), 'Pod', 'owp-test')!.spec.containers.map((c: { name: string }) => c.name)
-    expect(names('full')).toEqual(['openwebui', 'lightllm', 'graphrag-processor', 'mcp-server', 'qdrant', 'neo4j', 'postgres', 'redis'])
-    expect(names('minimal')).toEqual(['openwebui'])
-    expect(names('external')).toEqual(['openwebui', 'lightllm', 'graphrag-processor', 'mcp-server'])
+    expect(names('full')).toEqual(['openwebui', 'lightllm', 'graphrag-processor', 'mcp-server', 'qdrant', 'neo4j',
+      'otel-collector', 'blackbox-exporter', 'pushgateway', 'postgres', 'redis'])
+    expect(names('minimal')).toEqual(['openwebui', 'otel-collector', 'blackbox-exporter'])
+    expect(names('external')).toEqual(['openwebui', 'lightllm', 'graphrag-processor', 'mcp-server', 'blackbox-exporter'])
     const test = findObject(get('full'), 'Pod', 'owp-test')!
     expect(test.metadata.annotations['helm.sh/hook']).toBe('test')
     expect(test.spec.containers[0].command[2]).toContain('http://owp-openwebui:8080/health')
@@ -195,7 +200,8 @@ describe('what each scenario renders', () => {
   it('full: ServiceMonitors carry the release label and point at named Service ports', () => {
     const objs = get('full')
     const sms = objs.filter((o) => o.kind === 'ServiceMonitor')
-    expect(sms.map((o) => o.metadata.name).sort()).toEqual(['owp-celery-exporter', 'owp-graphrag-processor', 'owp-lightllm', 'owp-mcp-server', 'owp-postgres', 'owp-qdrant', 'owp-redis'])
+    expect(sms.map((o) => o.metadata.name).sort()).toEqual(['owp-blackbox-exporter', 'owp-celery-exporter', 'owp-graphrag-processor', 'owp-lightllm',
+      'owp-mcp-server', 'owp-otel-collector', 'owp-postgres', 'owp-pushgateway', 'owp-qdrant', 'owp-redis'])
     for (const sm of sms) {
       expect(sm.metadata.labels.release).toBe('kube-prometheus-stack')
       const svc = objs.find((o) => o.kind === 'Service' && !o.spec.clusterIP && Object.entries(sm.spec.selector.matchLabels).every(([k, v]) => o.metadata.labels[k] === v))

@@ -14,7 +14,10 @@ export interface Intent {
   /** the LLM Open WebUI and GraphRAG call: the LightLLM service, or an outside endpoint on a port */
   llm: 'lightllm' | { external: number }
   stores: Partial<Record<Store, StoreMode>>
-  otel?: boolean
+  /** where Open WebUI sends OTLP: the chart's collector (a pod of the release) or one in the monitoring namespace */
+  otel?: 'chart' | 'external'
+  /** the blackbox exporter also probes the certificate served at the public address */
+  probeTLS?: boolean
   backupS3?: boolean
 }
 
@@ -22,30 +25,32 @@ export interface Scenario { name: string; file: string; intent: Intent }
 
 const APP = ['openwebui', 'lightllm', 'graphrag-processor', 'celery-worker', 'celery-beat', 'mcp-server']
 const STORES = ['postgres', 'redis', 'qdrant', 'neo4j']
+/** monitoring helpers of a release with Open WebUI on the chart's collector and backup jobs */
+const MONITORING = ['otel-collector', 'blackbox-exporter', 'pushgateway']
 const ALL_INTERNAL: Intent['stores'] = { postgres: 'internal', redis: 'internal', qdrant: 'internal', neo4j: 'internal' }
 
 export const SCENARIOS: Scenario[] = [
-  { name: 'minimal', file: 'minimal-values.yaml', intent: { pods: ['openwebui', 'test'], llm: { external: 443 }, stores: {} } },
+  { name: 'minimal', file: 'minimal-values.yaml', intent: { pods: ['openwebui', 'otel-collector', 'blackbox-exporter', 'test'], llm: { external: 443 }, stores: {}, otel: 'chart' } },
   {
     name: 'full', file: 'full-values.yaml',
-    intent: { pods: [...APP, ...STORES, 'celery-exporter', 'backup', 'test'], llm: 'lightllm', stores: ALL_INTERNAL, otel: true },
+    intent: { pods: [...APP, ...STORES, 'celery-exporter', 'backup', ...MONITORING, 'test'], llm: 'lightllm', stores: ALL_INTERNAL, otel: 'chart', probeTLS: true },
   },
   {
     name: 'ha', file: 'ha-values.yaml',
     intent: {
-      pods: [...APP, ...STORES, 'celery-exporter', 'backup', 'test'], llm: 'lightllm',
-      stores: { ...ALL_INTERNAL, postgres: 'cnpg' }, backupS3: true,
+      pods: [...APP, ...STORES, 'celery-exporter', 'backup', ...MONITORING, 'test'], llm: 'lightllm',
+      stores: { ...ALL_INTERNAL, postgres: 'cnpg' }, backupS3: true, otel: 'chart',
     },
   },
   {
     name: 'external', file: 'external-values.yaml',
     intent: {
-      pods: [...APP, 'celery-exporter', 'test'], llm: 'lightllm',
+      pods: [...APP, 'celery-exporter', 'blackbox-exporter', 'test'], llm: 'lightllm', otel: 'external',
       stores: { postgres: { external: [5432] }, redis: { external: [6380] }, qdrant: { external: [6333, 6334] }, neo4j: { external: [7687] } },
     },
   },
-  { name: 'gateway', file: 'gateway-values.yaml', intent: { pods: [...APP, ...STORES, 'celery-exporter', 'backup', 'test'], llm: 'lightllm', stores: ALL_INTERNAL } },
-  { name: 'lightllm-tp2', file: 'lightllm-tp2-values.yaml', intent: { pods: [...APP, ...STORES, 'celery-exporter', 'backup', 'test'], llm: 'lightllm', stores: ALL_INTERNAL } },
+  { name: 'gateway', file: 'gateway-values.yaml', intent: { pods: [...APP, ...STORES, 'celery-exporter', 'backup', ...MONITORING, 'test'], llm: 'lightllm', stores: ALL_INTERNAL, otel: 'chart' } },
+  { name: 'lightllm-tp2', file: 'lightllm-tp2-values.yaml', intent: { pods: [...APP, ...STORES, 'celery-exporter', 'backup', ...MONITORING, 'test'], llm: 'lightllm', stores: ALL_INTERNAL, otel: 'chart' } },
 ]
 
 export const scenarioFile = (s: Scenario) => join(CHART_DIR, 'ci', s.file)
@@ -53,9 +58,15 @@ export const scenarioFile = (s: Scenario) => join(CHART_DIR, 'ci', s.file)
 const STORE_PORTS: Record<Store, number[]> = { postgres: [5432], redis: [6379], qdrant: [6333, 6334], neo4j: [7687] }
 const METRICS: Record<string, number[]> = {
   lightllm: [8000], 'graphrag-processor': [8010], 'mcp-server': [8020], qdrant: [6333], postgres: [9187], redis: [9121], 'celery-exporter': [9808],
+  'otel-collector': [8889], 'blackbox-exporter': [9115], pushgateway: [9091],
 }
 const HEALTH: Record<string, number> = {
   openwebui: 8080, lightllm: 8000, 'graphrag-processor': 8010, 'mcp-server': 8020, qdrant: 6333, neo4j: 7474, redis: 6379, postgres: 5432,
+  'otel-collector': 13133, 'blackbox-exporter': 9115, pushgateway: 9091,
+}
+/** what the blackbox exporter probes when the component runs in the release (Neo4j: HTTP and Bolt) */
+const PROBED: Record<string, number[]> = {
+  openwebui: [8080], lightllm: [8000], 'graphrag-processor': [8010], 'mcp-server': [8020], qdrant: [6333], neo4j: [7474, 7687],
 }
 
 /** The traffic the platform needs, as "src -> dst:port/PROTO", and nothing more. */
@@ -78,7 +89,8 @@ export function intendedEdges(i: Intent): string[] {
     if (has('mcp-server')) add('openwebui', 'mcp-server', [8020])
     if (has('graphrag-processor')) add('openwebui', 'graphrag-processor', [8010])
     add('openwebui', 'internet', [443]) // embedding-model download, web search, S3 uploads
-    if (i.otel) add('openwebui', 'otel-collector', [4317])
+    if (i.otel === 'chart') add('openwebui', 'otel-collector', [4317])
+    if (i.otel === 'external') add('openwebui', 'otel-external', [4317])
   }
   for (const c of ['graphrag-processor', 'celery-worker']) {
     if (!has(c)) continue
@@ -89,6 +101,11 @@ export function intendedEdges(i: Intent): string[] {
   if (has('celery-exporter')) { const t = store('redis'); if (t) add('celery-exporter', ...t) }
   if (has('mcp-server')) add('mcp-server', 'graphrag-processor', [8010])
   for (const c of i.pods) if (METRICS[c]) add('prometheus', c, METRICS[c])
+  if (has('blackbox-exporter')) {
+    for (const c of i.pods) if (PROBED[c]) add('blackbox-exporter', c, PROBED[c])
+    if (i.probeTLS) add('blackbox-exporter', 'internet', [443])
+  }
+  if (has('pushgateway')) add('backup', 'pushgateway', [9091])
   if (has('backup')) {
     add('backup', 'kube-api', [443, 6443])
     if (i.stores.qdrant === 'internal') add('backup', 'qdrant', [6333]) // snapshots over REST
@@ -115,7 +132,7 @@ export function surroundings(): Endpoint[] {
   return [
     foreignPod('ingress-controller', 'traefik', { 'app.kubernetes.io/name': 'traefik' }),
     foreignPod('prometheus', 'monitoring', { 'app.kubernetes.io/name': 'prometheus' }),
-    foreignPod('otel-collector', 'monitoring', { 'app.kubernetes.io/name': 'otel-collector' }, [[4317], [4318]]),
+    foreignPod('otel-external', 'monitoring', { 'app.kubernetes.io/name': 'otel-collector' }, [[4317], [4318]]),
     foreignPod('kube-dns', 'kube-system', { 'k8s-app': 'kube-dns' }, [[53, 'UDP'], [53, 'TCP']]),
     foreignPod('cnpg-operator', 'cnpg-system', { 'app.kubernetes.io/name': 'cloudnative-pg' }),
     foreignPod('intruder', NAMESPACE, { app: 'intruder' }, [[8080]]),

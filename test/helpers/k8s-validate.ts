@@ -116,6 +116,7 @@ export const CRD_DECLARATIONS = [
   '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/ServiceMonitor',
   '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PodMonitor',
   '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PrometheusRule',
+  '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/Probe',
   '@kubernetes-models/cert-manager/cert-manager.io/v1/Certificate',
 ]
 

@@ -1,8 +1,8 @@
 {{/*
 The intended traffic of the release as data: a list of edges {from, to, ports}. networkpolicy.yaml
 turns it into one policy per component (its ingress from every edge ending there, its egress to
-every edge starting there). Peers that are not components: ingress-controller, monitoring, otel,
-dns, kube-api, external, cnpg-operator.
+every edge starting there). Peers that are not components: ingress-controller, monitoring, otel
+(an OTLP collector of your own, in the monitoring namespace), dns, kube-api, external, cnpg-operator.
 */}}
 {{- define "owp.netpol.edges" -}}
 {{- $v := .Values -}}
@@ -36,8 +36,10 @@ dns, kube-api, external, cnpg-operator.
   {{- if eq $v.openwebui.storage.provider "s3" }}
   {{- $edges = append $edges (dict "from" "openwebui" "to" "external" "ports" (list (int (ternary (include "owp.urlPort" $v.openwebui.storage.s3.endpointUrl) "443" (ne $v.openwebui.storage.s3.endpointUrl ""))))) }}
   {{- end }}
-  {{- if $v.openwebui.otel.enabled }}
-  {{- $edges = append $edges (dict "from" "openwebui" "to" "otel" "ports" (list (int (include "owp.urlPort" $v.openwebui.otel.endpoint)))) }}
+  {{- if has "otel-collector" $pods }}
+  {{- $edges = append $edges (dict "from" "openwebui" "to" "otel-collector" "ports" (list 4317)) }}
+  {{- else if $v.openwebui.otel.enabled }}
+  {{- $edges = append $edges (dict "from" "openwebui" "to" "otel" "ports" (list (int (include "owp.urlPort" (include "owp.otel.endpoint" .))))) }}
   {{- end }}
 {{- end }}
 {{- range $c := list "graphrag-processor" "celery-worker" }}
@@ -57,8 +59,17 @@ dns, kube-api, external, cnpg-operator.
 {{- if has "celery-exporter" $pods }}
   {{- with $stores.redis }}{{ $edges = append $edges (dict "from" "celery-exporter" "to" .to "ports" .ports) }}{{ end }}
 {{- end }}
+{{- /* the blackbox exporter probes health endpoints (and the served certificate, outside) */ -}}
+{{- if has "blackbox-exporter" $pods }}
+  {{- range $p := include "owp.probes" . | fromYamlArray }}
+    {{- $edges = append $edges (dict "from" "blackbox-exporter" "to" (default $p.component $p.to) "ports" (list (int $p.port))) }}
+  {{- end }}
+{{- end }}
+{{- if has "pushgateway" $pods }}
+  {{- $edges = append $edges (dict "from" "backup" "to" "pushgateway" "ports" (list 9091)) }}
+{{- end }}
 {{- /* Prometheus scrapes the metrics ports */ -}}
-{{- $metrics := dict "lightllm" (list (int $v.lightllm.port)) "graphrag-processor" (list (int $v.graphrag.port)) "mcp-server" (list (int $v.mcp.port)) "qdrant" (list 6333) "celery-exporter" (list 9808) -}}
+{{- $metrics := dict "lightllm" (list (int $v.lightllm.port)) "graphrag-processor" (list (int $v.graphrag.port)) "mcp-server" (list (int $v.mcp.port)) "qdrant" (list 6333) "celery-exporter" (list 9808) "otel-collector" (list 8889) "blackbox-exporter" (list 9115) "pushgateway" (list 9091) -}}
 {{- if or (eq $v.postgres.mode "cnpg") $v.postgres.metrics.enabled }}{{ $_ := set $metrics "postgres" (list 9187) }}{{ end -}}
 {{- if $v.redis.metrics.enabled }}{{ $_ := set $metrics "redis" (list 9121) }}{{ end -}}
 {{- range $c := $pods }}
@@ -75,7 +86,7 @@ dns, kube-api, external, cnpg-operator.
   {{- end }}
 {{- end }}
 {{- if has "test" $pods }}
-  {{- $health := dict "openwebui" 8080 "lightllm" (int $v.lightllm.port) "graphrag-processor" (int $v.graphrag.port) "mcp-server" (int $v.mcp.port) "qdrant" 6333 "neo4j" 7474 "redis" 6379 -}}
+  {{- $health := dict "openwebui" 8080 "lightllm" (int $v.lightllm.port) "graphrag-processor" (int $v.graphrag.port) "mcp-server" (int $v.mcp.port) "qdrant" 6333 "neo4j" 7474 "redis" 6379 "otel-collector" 13133 "blackbox-exporter" 9115 "pushgateway" 9091 -}}
   {{- if eq $v.postgres.mode "internal" }}{{ $_ := set $health "postgres" 5432 }}{{ end -}}
   {{- range $c := $pods }}
     {{- with index $health $c }}{{ $edges = append $edges (dict "from" "test" "to" $c "ports" (list .)) }}{{ end }}
@@ -108,6 +119,9 @@ dns, kube-api, external, cnpg-operator.
 {{- end -}}
 {{- if and $v.celeryExporter.enabled $v.celeryWorker.enabled }}{{ $c = append $c "celery-exporter" }}{{ end -}}
 {{- if include "owp.backup.stores" . }}{{ $c = append $c "backup" }}{{ end -}}
+{{- if include "owp.otelCollector.enabled" . }}{{ $c = append $c "otel-collector" }}{{ end -}}
+{{- if include "owp.blackbox.enabled" . }}{{ $c = append $c "blackbox-exporter" }}{{ end -}}
+{{- if include "owp.pushgateway.enabled" . }}{{ $c = append $c "pushgateway" }}{{ end -}}
 {{- if $v.tests.enabled }}{{ $c = append $c "test" }}{{ end -}}
 {{- toYaml $c -}}
 {{- end -}}

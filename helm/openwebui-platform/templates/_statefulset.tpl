@@ -30,6 +30,7 @@ metadata:
   namespace: {{ $.Release.Namespace }}
   labels:
     {{- include "owp.labels" (list $ $c) | nindent 4 }}
+    {{ include "owp.headlessLabelKey" $ }}: "true"
 spec:
   clusterIP: None
   publishNotReadyAddresses: true

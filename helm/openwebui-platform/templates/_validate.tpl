@@ -60,6 +60,9 @@
     {{- fail "gatewayAPI.gateway.create=false needs gatewayAPI.parentRefs (the Gateway the HTTPRoute attaches to)" -}}
   {{- end -}}
 {{- end -}}
+{{- if and $ow.enabled $ow.otel.enabled (not $ow.otel.endpoint) (not $v.monitoring.otelCollector.enabled) -}}
+  {{- fail "openwebui.otel.enabled with an empty openwebui.otel.endpoint exports to the chart's collector: set monitoring.otelCollector.enabled=true, or openwebui.otel.endpoint to your collector (or openwebui.otel.enabled=false)" -}}
+{{- end -}}
 {{- if and $v.backup.enabled (eq $v.backup.destination.type "s3") (or (not $v.backup.destination.s3.url) (not $v.backup.destination.s3.existingSecret)) -}}
   {{- fail "backup.destination.type=s3 needs backup.destination.s3.url (s3://bucket/prefix) and backup.destination.s3.existingSecret" -}}
 {{- end -}}
