@@ -10,7 +10,7 @@ import type { Ctx } from './context.ts'
 export const DEBIAN_PACKAGES = [
   'prometheus', 'prometheus-alertmanager', 'nginx', 'postgresql', 'redis-server', 'redis-tools',
   'hey', 'wrk', 'age', 'docker-compose', 'openssl', 'unzip', 'procps', 'gettext-base',
-  'prometheus-blackbox-exporter',
+  'prometheus-blackbox-exporter', 'prometheus-pushgateway',
   // the e2e suite's own Docker engine (test/e2e): dockerd + runc + containerd, the root filesystem
   // of its base image, and the tools that fetch Compose v2 (apt-get download, dpkg -x)
   'docker.io', 'debootstrap', 'iptables', 'util-linux',
