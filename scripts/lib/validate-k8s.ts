@@ -14,14 +14,14 @@ import type { Ctx } from './context.ts'
 export const K8S_HEALTH: Record<string, { path: string; critical: boolean }> = {
   openwebui: { path: '/health', critical: true },
   lightllm: { path: '/health', critical: true },
-  graphrag: { path: '/health', critical: true },
-  mcp: { path: '/health', critical: true },
+  'graphrag-processor': { path: '/health', critical: true },
+  'mcp-server': { path: '/health', critical: true },
   qdrant: { path: '/readyz', critical: true },
 }
 
-interface Svc { metadata: { name: string; labels?: Record<string, string> }; spec: { ports?: Array<{ name?: string; port: number }> } }
+interface Svc { metadata: { name: string; labels?: Record<string, string> }; spec: { clusterIP?: string; ports?: Array<{ name?: string; port: number }> } }
 interface Pod {
-  metadata: { name: string; labels?: Record<string, string> }
+  metadata: { name: string; labels?: Record<string, string>; annotations?: Record<string, string> }
   status?: { phase?: string; conditions?: Array<{ type: string; status: string }>; containerStatuses?: Array<{ name: string; ready: boolean; restartCount: number; state?: Record<string, { reason?: string }> }> }
 }
 interface Ingress { spec?: { rules?: Array<{ host?: string }>; tls?: Array<{ hosts?: string[] }> } }
@@ -90,7 +90,8 @@ export async function k8sChecks(ctx: Ctx, o: ValidateOptions): Promise<TargetChe
     async run(a) {
       const pods = await getJson<{ items?: Pod[] }>(ctx, kubectl('get', 'pods', '--namespace', ns, '--selector', selector, '--output', 'json', '--request-timeout', `${Math.ceil(a.timeoutMs / 1000)}s`), a.timeoutMs)
       if (!pods) return { status: 'fail', detail: 'cannot list pods' }
-      const live = (pods.items ?? []).filter((p) => p.status?.phase !== 'Succeeded' && !p.metadata.name.includes('-test-'))
+      // finished Jobs and helm hook pods (the chart's test pod) are not workloads
+      const live = (pods.items ?? []).filter((p) => p.status?.phase !== 'Succeeded' && !p.metadata.annotations?.['helm.sh/hook'])
       const notReady = live.filter((p) => !p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'))
       if (!live.length) return { status: 'fail', detail: 'no pods' }
       if (notReady.length) {
@@ -120,6 +121,7 @@ export async function k8sChecks(ctx: Ctx, o: ValidateOptions): Promise<TargetChe
   for (const svc of svcs.items ?? []) {
     const comp = svc.metadata.labels?.['app.kubernetes.io/component'] ?? ''
     const health = K8S_HEALTH[comp]
+    if (svc.spec.clusterIP === 'None') continue // headless twin of a StatefulSet's service
     const port = svc.spec.ports?.find((p) => p.name === 'http') ?? svc.spec.ports?.[0]
     if (!health || !port) continue
     checks.push({

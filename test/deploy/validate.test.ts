@@ -180,16 +180,25 @@ describe('Kubernetes target: port-forward to each component', () => {
       path: `${join(fake.path, 'bin')}:${helm.path}`,
       env: {
         FAKE_KUBECTL_LOG: log,
-        FAKE_KUBECTL_SERVICES: JSON.stringify({ items: [svc('owp-openwebui', 'openwebui', 8080), svc('owp-lightllm', 'lightllm', 8000), svc('owp-postgres', 'postgres', 5432)] }),
-        FAKE_KUBECTL_PODS: JSON.stringify({ items: [{ metadata: { name: 'owp-openwebui-1' }, status: { phase: 'Running', conditions: [{ type: 'Ready', status: 'True' }] } }] }),
+        FAKE_KUBECTL_SERVICES: JSON.stringify({ items: [
+          svc('owp-openwebui', 'openwebui', 8080), svc('owp-lightllm', 'lightllm', 8000), svc('owp-graphrag-processor', 'graphrag-processor', 8010),
+          svc('owp-postgres', 'postgres', 5432), { ...svc('owp-openwebui-headless', 'openwebui', 8080), spec: { clusterIP: 'None', ports: [{ name: 'http', port: 8080 }] } },
+        ] }),
+        FAKE_KUBECTL_PODS: JSON.stringify({ items: [
+          { metadata: { name: 'owp-openwebui-1' }, status: { phase: 'Running', conditions: [{ type: 'Ready', status: 'True' }] } },
+          { metadata: { name: 'owp-test', annotations: { 'helm.sh/hook': 'test' } }, status: { phase: 'Failed' } },
+        ] }),
         FAKE_KUBECTL_INGRESSES: '{"items":[]}',
         FAKE_PF_owp_openwebui: String(healthy.port),
         FAKE_PF_owp_lightllm: String(openai.port),
+        FAKE_PF_owp_graphrag_processor: String(healthy.port),
       },
     })
     const report = await validateDeployment(ctx, { target: 'k8s', namespace: 'ai', release: 'owp', retries: 0, timeoutMs: 5000 })
     const by = Object.fromEntries(report.results.map((r) => [r.name, r]))
-    expect(by['pods of owp ready']!.status).toBe('ok')
+    expect(by['pods of owp ready']!.detail).toBe('1 pods ready') // the finished test hook pod is not a workload
+    expect(by['graphrag-processor /health (port-forward svc/owp-graphrag-processor)']!.component).toBe('graphrag')
+    expect(report.results.filter((r) => r.name.includes('headless'))).toEqual([])
     expect(by['openwebui /health (port-forward svc/owp-openwebui)']!.status).toBe('ok')
     expect(by['lightllm /health (port-forward svc/owp-lightllm)']!.status).toBe('ok')
     expect(by['chat completion (lightllm)']!.detail).toMatch(/^answered "pong from tiny-model" in \d+ms, 9 tokens$/)
