@@ -87,10 +87,14 @@ async function backupStore(ctx: Ctx, o: BackupOptions, store: StoreName): Promis
   const step = ctx.log.step(`${store}: backup ${id} from ${o.target.where(store)}`)
   const scratch = privateTmp(o.settings.env.BACKUP_STAGING_DIR ?? tmpdir(), `owp-${store}-scratch-`)
   let workDir: string | null = null
+  let unregisterDiscard = () => {}
   const run = (dir: string): DriverRun => ({ target: o.target, dir, scratch, id, settings: o.settings, verify: o.verify })
   try {
     if (ctx.dryRun) return await dryRun(ctx, o, store, id, run(join(scratch, 'set')), t0, step)
     workDir = o.dest.workDir(store, id)
+    const dir = workDir
+    // Interrupted (Ctrl-C, SIGTERM from a CronJob deadline): remove the incomplete set on the way out.
+    unregisterDiscard = ctx.cleanups.add(() => o.dest.discard(ctx, store, id, dir))
     const dump = await driver.backup(ctx, run(workDir))
     let verified: Manifest['verified'] = null
     if (o.verify) {
@@ -126,6 +130,7 @@ async function backupStore(ctx: Ctx, o: BackupOptions, store: StoreName): Promis
       verified, encryption: o.recipients.length ? { tool: 'age', recipients: o.recipients } : null, details: dump.details,
     }
     const location = await o.dest.publish(ctx, store, id, workDir, manifest)
+    unregisterDiscard()
     workDir = null
     const durationMs = Math.round(performance.now() - t0)
     step.ok(`${formatBytes(manifest.bytes)} in ${location}${verified ? ', verified' : ', NOT verified'}`)
@@ -142,6 +147,7 @@ async function backupStore(ctx: Ctx, o: BackupOptions, store: StoreName): Promis
     step.fail(message.split('\n')[0])
     if (e instanceof KitError && e.hint) ctx.log.info(`hint: ${e.hint}`)
     if (!(e instanceof KitError)) ctx.log.debug(String((e as Error).stack))
+    unregisterDiscard()
     if (workDir) await o.dest.discard(ctx, store, id, workDir).catch((d) => ctx.log.warn(`could not remove ${workDir}: ${(d as Error).message}`))
     const outcome: StoreOutcome = { store, ok: false, id, durationMs, error: message }
     if (o.metricsDir && !ctx.dryRun) outcome.metricsFile = writeMetrics(o.metricsDir, { store, success: false, durationSeconds: durationMs / 1000, sizeBytes: 0, at: new Date() })

@@ -1,7 +1,7 @@
 // One restore run: pick a complete set, confirm, check every checksum before touching anything,
 // decrypt, hand the plain files to the store's driver, and say what was restored where.
 import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs'
-import { join, resolve, basename } from 'node:path'
+import { join, resolve } from 'node:path'
 import { tmpdir } from 'node:os'
 import { KitError, UsageError } from '../errors.ts'
 import { acquireLock } from '../lock.ts'
@@ -72,7 +72,9 @@ export function localSet(path: string): SetRef | null {
 
 export async function runRestore(ctx: Ctx, o: RestoreOptions): Promise<{ ok: boolean; stores: RestoreOutcome[] }> {
   const byPath = o.from !== 'latest' && (o.from.includes('/') || o.from.startsWith('.')) ? localSet(o.from) : null
-  const stores = byPath ? [byPath.store] : o.stores
+  // "<store>/<id>" names its store.
+  const named = /^(postgres|redis|qdrant|neo4j)\/\d{4}-[^/]*Z$/.exec(o.from)?.[1] as StoreName | undefined
+  const stores = byPath ? [byPath.store] : named ? [named] : o.stores
   if (!byPath && o.from !== 'latest' && stores.length > 1) throw new UsageError('--from <set id> names one set: pass --store too')
   const outcomes: RestoreOutcome[] = []
   for (const store of stores) {
@@ -165,6 +167,6 @@ export function renderRestore(r: { stores: RestoreOutcome[] }, dryRun: boolean):
 
 export function renderSets(store: StoreName, sets: SetRef[]): string {
   const rows = sets.map((s) => [store, s.id, s.manifest ? 'complete' : 'INCOMPLETE', s.manifest ? formatBytes(s.manifest.bytes) : '',
-    s.manifest ? (s.manifest.verified?.ok ? 'yes' : 'no') : '', s.manifest?.encryption ? 'age' : '', s.manifest ? basename(s.location) === s.id ? s.location : s.location : s.incomplete ?? ''])
+    s.manifest ? (s.manifest.verified?.ok ? 'yes' : 'no') : '', s.manifest?.encryption ? 'age' : '', s.manifest ? s.location : s.incomplete ?? ''])
   return table(['store', 'set', 'state', 'size', 'verified', 'encrypted', 'location / why'], rows)
 }
