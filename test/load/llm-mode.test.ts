@@ -73,6 +73,7 @@ describe('token counts', () => {
     expect(s.tokens).toMatchObject({ output: 36, output_estimated: true, input_estimated: true, requests_without_usage: 4 })
     expect(s.tokens.input).toBe(4 * 64) // the generated prompts' target length
     expect(r.text).toMatch(/output 36 \(estimated\)/)
+    expect(r.text).toMatch(/TPOT {2}time per output token, per request: \(last content chunk - first content chunk\) \//) // the report defines its metrics
   })
 
   it('with several tokens a chunk, TPOT is per token while ITL stays the chunk gap', async () => {

@@ -103,9 +103,9 @@ export function sloText(verdicts: Verdict[]): string {
   return `SLO gates\n${table(['result', 'phase', 'gate', 'actual'], rows)}${failed ? `${failed} of ${verdicts.length} gates failed` : `all ${verdicts.length} gates passed`}\n`
 }
 
-export function summaryText(results: Summary[], verdicts: Verdict[], o: { definitions: boolean }): string {
+export function summaryText(results: Summary[], verdicts: Verdict[]): string {
   const parts = results.map((s) => (s.mode === 'http' ? httpText(s) : llmText(s)))
-  if (o.definitions && results.some((s) => s.mode === 'llm')) parts.push(LLM_DEFINITIONS + '\n')
+  if (results.some((s) => s.mode === 'llm')) parts.push(`${LLM_DEFINITIONS}\n`)
   const slo = sloText(verdicts)
   if (slo) parts.push(slo)
   return parts.join('\n')

@@ -125,6 +125,6 @@ export async function loadTest(ctx: Ctx, flags: Flags, positionals: string[]): P
   return {
     exitCode,
     data: jsonDocument(ran, verdicts, exitCode, plan.skipped),
-    text: summaryText(ran.map((r) => r.summary), verdicts, { definitions: ctx.verbose }),
+    text: summaryText(ran.map((r) => r.summary), verdicts),
   }
 }
