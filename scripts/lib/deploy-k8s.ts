@@ -4,7 +4,7 @@ import { existsSync, mkdirSync, writeFileSync, readFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml'
 import { probe } from './exec.ts'
-import { KitError, UsageError, ConfigError, EXIT } from './errors.ts'
+import { UsageError, ConfigError } from './errors.ts'
 import { CHART_DIR } from './paths.ts'
 import { loadConfig } from './config.ts'
 import { runPreflight, toolCheck, kubeContextCheck, type Check } from './preflight.ts'
@@ -19,7 +19,7 @@ import {
 import { loadInfra, decideInfra, infraSteps, provided, INFRA_FILE, type InfraDecision } from './infra.ts'
 import { runPlan, newReport, undoApplied, PlanError, type Phase, type Step, type PlanReport, type StepRecord } from './plan.ts'
 import { stateDir, lockTarget, printReport, reportOnInterrupt, type DeployOutcome } from './deploy.ts'
-import { validateDeployment, ValidationFailed } from './validate.ts'
+import { validateDeployment, ValidationFailed, type ValidateOptions } from './validate.ts'
 import type { Ctx } from './context.ts'
 
 export interface K8sOptions {
@@ -39,8 +39,8 @@ export interface K8sOptions {
   skipInfra: string[]
   envFile?: string
   infraFile?: string
-  /** validate-prod settings passed through (insecure, ca file, url). */
-  validateArgs?: { insecure?: boolean; caFile?: string; url?: string }
+  /** validate-prod settings passed through (insecure, ca file, url, timeouts). */
+  validateArgs?: Partial<ValidateOptions>
 }
 
 export const K8S_DEFAULTS = { release: 'owp', namespace: 'openwebui-prod', timeout: '20m', historyMax: 10 }
@@ -68,7 +68,7 @@ interface Prepared {
 }
 
 /** Everything read-only: helm version, .env, the offline render, release state, infra drift. */
-async function prepare(ctx: Ctx, o: K8sOptions): Promise<Prepared> {
+async function prepare(ctx: Ctx, o: K8sOptions, context: string | null): Promise<Prepared> {
   const helm = await requireHelm(ctx)
   const cfg = o.envFile || existsSync(join(ctx.cwd, '.env')) ? loadConfig(ctx, { envFile: o.envFile }) : null
   if (!cfg) ctx.log.info('no .env: chart values only (the chart generates its secrets)')
@@ -86,10 +86,9 @@ async function prepare(ctx: Ctx, o: K8sOptions): Promise<Prepared> {
   const facts = renderFacts(parseManifests(rendered.stdout), o.namespace)
   step.ok(`${facts.objects} objects${facts.gpus ? `, ${facts.gpus} GPU(s)` : ''}${facts.ingress ? `, Ingress (${facts.ingressClasses.join(', ') || 'default class'})` : ''}${facts.gateway ? ', HTTPRoute' : ''}`)
 
-  const [state, decisions, context] = await Promise.all([
+  const [state, decisions] = await Promise.all([
     o.app ? releaseState(ctx, helm, o.release, o.namespace) : Promise.resolve({ exists: false, deployedRevision: null, latest: null, pending: false, unknown: true }),
     o.infra ? decideInfra(ctx, helm, loadInfra(o.infraFile ?? INFRA_FILE), facts, { skip: o.skipInfra }) : Promise.resolve([] as InfraDecision[]),
-    probe(ctx, ['kubectl', 'config', 'current-context']),
   ])
   for (const d of decisions) ctx.log.info(`infra ${d.release.name}: ${d.wanted ? d.action : d.action === 'ok' ? 'up to date' : 'skipped'} (${d.reason})`)
   return { helm, facts, state, decisions, valuesFiles, context, env }
@@ -277,7 +276,7 @@ export function k8sPlan(ctx: Ctx, o: K8sOptions, p: Prepared): Phase[] {
         argv: ['tsx', 'scripts/validate-prod.ts', ...args],
         mutates: true, // not run under --dry-run: nothing was deployed
         action: async (c) => {
-          const report = await validateDeployment(c, { target: 'k8s', namespace: o.namespace, release: o.release, env: p.env, ...o.validateArgs })
+          const report = await validateDeployment(c, { ...o.validateArgs, target: 'k8s', namespace: o.namespace, release: o.release, env: p.env })
           if (!report.ok) throw new ValidationFailed(report)
         },
       }],
@@ -290,8 +289,10 @@ export function k8sPlan(ctx: Ctx, o: K8sOptions, p: Prepared): Phase[] {
 export async function deployK8s(ctx: Ctx, o: K8sOptions): Promise<DeployOutcome> {
   checkK8sOptions(o)
   if (!o.app && !o.infra) throw new UsageError('nothing to do: both the infra releases and the chart are off')
-  const p = await prepare(ctx, o)
-  lockTarget(ctx, `k8s-${p.context ?? 'unknown'}-${o.namespace}-${o.release}`, `deploy of ${o.release} to ${p.context ?? 'the cluster'}/${o.namespace}`)
+  // the lock comes before prepare: prepare writes the values file this target's helm reads
+  const context = await probe(ctx, ['kubectl', 'config', 'current-context'])
+  lockTarget(ctx, `k8s-${context ?? 'unknown'}-${o.namespace}-${o.release}`, `deploy of ${o.release} to ${context ?? 'the cluster'}/${o.namespace}`)
+  const p = await prepare(ctx, o, context)
   await runPreflight(ctx, k8sChecks(o, p), { skip: o.skipChecks })
   const plan = k8sPlan(ctx, o, p)
   const report = newReport(ctx, plan)
@@ -328,15 +329,9 @@ async function failK8s(
   }
   printReport(ctx, 'deploy report', report)
   if (e.step.id === 'chart') {
-    const hint = `helm ${p4(o)} undid the failed upgrade itself; see helm history ${o.release} -n ${o.namespace}`
-    return outcome(`helm upgrade failed: ${hint}`, false)
+    return outcome(`helm upgrade failed; helm undid it itself (--rollback-on-failure / --atomic): see helm history ${o.release} -n ${o.namespace}`, false)
   }
   return outcome(`${e.step.title} failed; the chart was not touched`, false)
 }
 
-function p4(_o: K8sOptions): string {
-  return '(--rollback-on-failure / --atomic)'
-}
-
-export { EXIT, KitError }
 export const DEFAULT_CHART = CHART_DIR
