@@ -10,6 +10,8 @@ export interface Step {
   ok(detail?: string): number
   fail(detail?: string): number
   warn(detail?: string): number
+  /** Replace the text beside the spinner (live progress); a no-op when no spinner runs. */
+  update(text: string): void
 }
 
 export interface LoggerOptions {
@@ -61,7 +63,8 @@ export class Logger {
       this.emit(level, detail ? `${title}: ${detail}` : title, { durationMs: ms })
       return ms
     }
-    return { ok: (d) => end('ok', d), fail: (d) => end('fail', d), warn: (d) => end('warn', d) }
+    const update = (text: string) => { if (spinning) this.spinnerLine = this.masker.mask(text) }
+    return { ok: (d) => end('ok', d), fail: (d) => end('fail', d), warn: (d) => end('warn', d), update }
   }
 
   /** Write a raw, already-formatted block (tables) to the log stream, masked. */
