@@ -73,8 +73,8 @@ export function judgeGenerator(cpu: number, threads: ThreadSample[], sendLagP99:
 
 export interface Counters { done: number; errors: number; inflight: number }
 
-/** "\r  4.0s  done 12,345  rps 3,086  errors 0  in flight 50" every second on a terminal. */
-export function progressLine(stream: NodeJS.WriteStream | NodeJS.WritableStream, label: string, read: () => Counters, everyMs = 1000): () => void {
+/** Every everyMs: "4.0s  done 12,345  rps 3,086  errors 0  in flight 50" to show(). Returns stop. */
+export function progressTicker(read: () => Counters, show: (line: string) => void, everyMs = 1000): () => void {
   const t0 = performance.now()
   let last = { t: t0, done: 0 }
   const timer = setInterval(() => {
@@ -82,8 +82,14 @@ export function progressLine(stream: NodeJS.WriteStream | NodeJS.WritableStream,
     const c = read()
     const rps = ((c.done - last.done) * 1000) / (now - last.t)
     last = { t: now, done: c.done }
-    stream.write(`\r\x1b[2K${label}  ${((now - t0) / 1000).toFixed(1)}s  done ${fmtNum(c.done)}  rps ${fmtNum(rps)}  errors ${fmtNum(c.errors)}  in flight ${c.inflight}`)
+    show(`${((now - t0) / 1000).toFixed(1)}s  done ${fmtNum(c.done)}  rps ${fmtNum(rps)}  errors ${fmtNum(c.errors)}  in flight ${c.inflight}`)
   }, everyMs)
   timer.unref()
-  return () => { clearInterval(timer); stream.write('\r\x1b[2K') }
+  return () => clearInterval(timer)
+}
+
+/** The progress on its own terminal line, redrawn in place and cleared at the end. */
+export function progressLine(stream: NodeJS.WriteStream | NodeJS.WritableStream, label: string, read: () => Counters, everyMs = 1000): () => void {
+  const stop = progressTicker(read, (line) => stream.write(`\r\x1b[2K${label}  ${line}`), everyMs)
+  return () => { stop(); stream.write('\r\x1b[2K') }
 }

@@ -10,7 +10,8 @@ import { runHttpEngine } from './http-engine.ts'
 import { runHttpWorkers } from './workers.ts'
 import { runLlmEngine } from './llm-engine.ts'
 import { HttpRecords } from './records.ts'
-import { cpuMeter, judgeGenerator, progressLine, type Counters } from './monitor.ts'
+import { cpuMeter, judgeGenerator, progressLine, progressTicker, type Counters } from './monitor.ts'
+import type { Step } from '../log.ts'
 import { describeLoad, summarizeHttp, summarizeLlm } from './summary.ts'
 import { evaluateSlos } from './slo.ts'
 import { describeLoadText, summaryText } from './report.ts'
@@ -23,17 +24,21 @@ function timerLagP99(lag: number[]): number | null {
   return lag.length ? Math.round(percentile(sorted(lag), 99) * 1000) / 1000 : null
 }
 
-function withProgress<T>(ctx: Ctx, name: string, counters: Counters, fn: () => Promise<T>): Promise<T> {
-  const stop = ctx.interactive && ctx.log.format === 'text' ? progressLine(process.stderr, name, () => counters) : () => {}
+/** Live progress on a terminal: inside the step's spinner line when there is one, else a line of its own. */
+function withProgress<T>(ctx: Ctx, step: Step | undefined, name: string, counters: Counters, fn: () => Promise<T>): Promise<T> {
+  const terminal = ctx.interactive && ctx.log.format === 'text'
+  const spinner = terminal && ctx.log.color.level > 0 // the logger spins only in colour
+  const stop = step && spinner ? progressTicker(() => counters, (line) => step.update(`${name}  ${line}`))
+    : terminal ? progressLine(process.stderr, name, () => counters) : () => {}
   return fn().finally(stop)
 }
 
-export async function runHttpPhase(ctx: Ctx, p: HttpPlan): Promise<Ran> {
+export async function runHttpPhase(ctx: Ctx, p: HttpPlan, step?: Step): Promise<Ran> {
   const counters: Counters = { done: 0, errors: 0, inflight: 0 }
   const cpu = cpuMeter()
   const started = performance.now()
   const opts = { target: p.target, requests: p.requests, shape: p.shape, timeoutMs: p.timeoutMs, keepAlive: p.keepAlive }
-  const { records, run, threads } = await withProgress(ctx, p.name, counters, async () => {
+  const { records, run, threads } = await withProgress(ctx, step, p.name, counters, async () => {
     if (p.workers > 1) return runHttpWorkers(opts, p.workers, { signal: ctx.signal, counters })
     const r = await runHttpEngine(opts, { signal: ctx.signal, counters })
     return { records: HttpRecords.fromBuffers([r.records]), run: r.run, threads: [r.thread] }
@@ -60,12 +65,12 @@ export async function detectModel(p: LlmPlan): Promise<string> {
   }
 }
 
-export async function runLlmPhase(ctx: Ctx, p: LlmPlan): Promise<Ran> {
+export async function runLlmPhase(ctx: Ctx, p: LlmPlan, step?: Step): Promise<Ran> {
   const model = p.model ?? await detectModel(p)
   const counters: Counters = { done: 0, errors: 0, inflight: 0 }
   const cpu = cpuMeter()
   const started = performance.now()
-  const r = await withProgress(ctx, p.name, counters, () => runLlmEngine({
+  const r = await withProgress(ctx, step, p.name, counters, () => runLlmEngine({
     url: p.url, headers: p.headers, model, prompts: p.prompts, maxTokens: p.maxTokens, extraBody: p.extraBody,
     shape: p.shape, timeoutMs: p.timeoutMs, insecure: p.insecure,
   }, { signal: ctx.signal, counters, probe: true }))
@@ -100,7 +105,7 @@ export async function loadTest(ctx: Ctx, flags: Flags, positionals: string[]): P
   const ran: Ran[] = []
   for (const p of plan.phases) {
     const step = ctx.log.step(`${p.name}: ${p.display} (${describeLoadText(describeLoad(p.shape, p.timeoutMs, p.mode === 'http' ? p.workers : 1))})`)
-    const r = p.mode === 'http' ? await runHttpPhase(ctx, p) : await runLlmPhase(ctx, p)
+    const r = p.mode === 'http' ? await runHttpPhase(ctx, p, step) : await runLlmPhase(ctx, p, step)
     const s = r.summary
     const detail = `${fmtNum(s.requests.total)} requests, ${fmtNum(s.requests.failed)} failed (${fmtPct(s.error_rate)})`
     if (s.requests.ok === 0) step.fail(`${detail}: no request succeeded`)
