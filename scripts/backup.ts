@@ -20,6 +20,7 @@ Backup:
       --keep-weekly N   ... of the last N ISO weeks (default 4)
       --keep-monthly N  ... of the last N months (default 6); all three 0: prune nothing
       --metrics-dir D   write node-exporter textfile metrics here (default BACKUP_METRICS_DIR)
+      --pushgateway URL push the same metrics to a Prometheus Pushgateway (default BACKUP_PUSHGATEWAY_URL)
 ${sharedUsage}
 Exit codes: 0 every store backed up, 1 a store failed, 2 usage, 75 another run holds the lock.`
 
@@ -32,6 +33,7 @@ await run(usage, {
   'keep-weekly': { type: 'string' },
   'keep-monthly': { type: 'string' },
   'metrics-dir': { type: 'string' },
+  pushgateway: { type: 'string' },
 }, async (ctx, flags) => {
   const shared = await resolveShared(ctx, flags)
   const report = await runBackup(ctx, {
@@ -44,6 +46,7 @@ await run(usage, {
     recipients: parseRecipients(flags.encrypt ?? shared.env.BACKUP_AGE_RECIPIENT),
     retention: retentionFrom(flags),
     metricsDir: flags['metrics-dir'] ?? shared.env.BACKUP_METRICS_DIR,
+    pushgateway: flags.pushgateway ?? shared.env.BACKUP_PUSHGATEWAY_URL,
   })
   if (!ctx.json) ctx.log.raw(renderReport(report))
   return { exitCode: report.ok ? EXIT.ok : EXIT.failure, data: report }

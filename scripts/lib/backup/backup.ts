@@ -11,7 +11,7 @@ import { formatDuration, table } from '../log.ts'
 import { sha256File, setId } from './manifest.ts'
 import { privateTmp, type Destination } from './destination.ts'
 import { encryptFile } from './encryption.ts'
-import { writeMetrics } from './metrics.ts'
+import { pushMetrics, writeMetrics, type RunMetrics } from './metrics.ts'
 import { planRetention, type RetentionPolicy } from './retention.ts'
 import { DRIVERS } from './stores/index.ts'
 import type { Target } from './targets.ts'
@@ -28,6 +28,8 @@ export interface BackupOptions {
   recipients: string[]
   retention: RetentionPolicy
   metricsDir?: string
+  /** Prometheus Pushgateway base URL (CronJobs): the same metrics, pushed. */
+  pushgateway?: string
   now?: () => Date
 }
 
@@ -45,6 +47,7 @@ export interface StoreOutcome {
   kept?: { id: string; reasons: string[] }[]
   error?: string
   metricsFile?: string
+  metricsPushed?: string
 }
 
 export interface BackupReport { ok: boolean; dest: string; target: string; stores: StoreOutcome[] }
@@ -139,7 +142,7 @@ async function backupStore(ctx: Ctx, o: BackupOptions, store: StoreName): Promis
       files: files.map((f) => ({ name: f.name, bytes: f.bytes, sha256: f.sha256 })),
     }
     await prune(ctx, o, store, id, Boolean(verified), outcome)
-    if (o.metricsDir) outcome.metricsFile = writeMetrics(o.metricsDir, { store, success: true, durationSeconds: durationMs / 1000, sizeBytes: manifest.bytes, at: new Date() })
+    await recordMetrics(ctx, o, outcome, { store, success: true, durationSeconds: durationMs / 1000, sizeBytes: manifest.bytes, at: new Date() })
     return outcome
   } catch (e) {
     const durationMs = Math.round(performance.now() - t0)
@@ -150,10 +153,20 @@ async function backupStore(ctx: Ctx, o: BackupOptions, store: StoreName): Promis
     unregisterDiscard()
     if (workDir) await o.dest.discard(ctx, store, id, workDir).catch((d) => ctx.log.warn(`could not remove ${workDir}: ${(d as Error).message}`))
     const outcome: StoreOutcome = { store, ok: false, id, durationMs, error: message }
-    if (o.metricsDir && !ctx.dryRun) outcome.metricsFile = writeMetrics(o.metricsDir, { store, success: false, durationSeconds: durationMs / 1000, sizeBytes: 0, at: new Date() })
+    if (!ctx.dryRun) await recordMetrics(ctx, o, outcome, { store, success: false, durationSeconds: durationMs / 1000, sizeBytes: 0, at: new Date() })
     return outcome
   } finally {
     rmSync(scratch, { recursive: true, force: true })
+  }
+}
+
+/** Textfile and/or Pushgateway; a metrics problem is logged loudly but does not fail the backup. */
+async function recordMetrics(ctx: Ctx, o: BackupOptions, outcome: StoreOutcome, m: RunMetrics): Promise<void> {
+  try {
+    if (o.metricsDir) outcome.metricsFile = writeMetrics(o.metricsDir, m)
+    if (o.pushgateway) outcome.metricsPushed = await pushMetrics(o.pushgateway, m)
+  } catch (e) {
+    ctx.log.warn(`${m.store}: could not record backup metrics: ${(e as Error).message}`)
   }
 }
 
@@ -167,6 +180,7 @@ async function dryRun(ctx: Ctx, o: BackupOptions, store: StoreName, id: string, 
   const r = planRetention(sets, o.retention, (o.now ?? (() => new Date()))())
   if (o.verify) for (const s of [...r.prune, ...r.abandoned]) plan(`prune ${s.location}`)
   if (o.metricsDir) plan(`write metrics to ${o.metricsDir}/backup_${store}.prom`)
+  if (o.pushgateway) plan(`push metrics to ${o.pushgateway}/metrics/job/owp-backup/store/${store}`)
   step.ok('dry run: nothing written')
   return { store, ok: true, id, durationMs: Math.round(performance.now() - t0) }
 }

@@ -49,8 +49,9 @@ Where:
       --s3-endpoint URL S3-compatible endpoint (default BACKUP_S3_ENDPOINT); --s3-region R
       --lock-dir D      lock files (default <dest>/.locks, or a temp dir for S3)
       --staging-dir D   local staging for S3 uploads/downloads (default the system temp dir)
-      --maintenance-window  allow stopping Neo4j for an offline dump/load (community edition)
-      --neo4j-mode M    offline (default: neo4j-admin dump, needs --maintenance-window) | apoc (online export)
+      --maintenance-window  allow stopping Neo4j for an offline dump/load (or BACKUP_MAINTENANCE_WINDOW=true)
+      --neo4j-mode M    offline (default: neo4j-admin dump, needs --maintenance-window) | apoc (online
+                        export); or BACKUP_NEO4J_MODE
       --redis-method M  rdb (default: redis-cli --rdb) | bgsave (BGSAVE, LASTSAVE polling, copy dump.rdb)
       --jobs N          pg_restore --jobs for verification and restore (default 1)
       --timeout SEC     limit for each dump/restore command (default 21600)`
@@ -108,8 +109,9 @@ export async function resolveShared(ctx: Ctx, flags: SharedFlags): Promise<Resol
   const { env, file } = loadBackupEnv(ctx, flags['env-file'])
   const settings: StoreSettings = {
     env,
-    maintenanceWindow: Boolean(flags['maintenance-window']),
-    neo4jMode: oneOf('neo4j-mode', flags['neo4j-mode'], ['offline', 'apoc'] as const, 'offline'),
+    // Also from the environment, for CronJobs: BACKUP_MAINTENANCE_WINDOW=true, BACKUP_NEO4J_MODE=apoc.
+    maintenanceWindow: Boolean(flags['maintenance-window']) || env.BACKUP_MAINTENANCE_WINDOW === 'true',
+    neo4jMode: oneOf('neo4j-mode', flags['neo4j-mode'] ?? env.BACKUP_NEO4J_MODE, ['offline', 'apoc'] as const, 'offline'),
     redisMethod: oneOf('redis-method', flags['redis-method'], ['rdb', 'bgsave'] as const, 'rdb'),
     jobs: positiveInt('jobs', flags.jobs, 1, 1),
     timeoutMs: positiveInt('timeout', flags.timeout, 21_600, 1) * 1000,
