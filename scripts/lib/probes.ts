@@ -1,6 +1,7 @@
 // The probes validate-prod is made of: an HTTP(S) request (Host header and SNI for an address,
 // a CA file or --insecure for self-signed certificates) and a TLS certificate inspection.
 import { readFileSync } from 'node:fs'
+import { isIP } from 'node:net'
 import { connect, type PeerCertificate, type ConnectionOptions } from 'node:tls'
 import { Agent, request } from 'undici'
 import type { CheckOutcome, Attempt } from './validate.ts'
@@ -82,8 +83,10 @@ export interface CertInfo { subject: string; issuer: string; validTo: Date; days
 
 export function inspectCertificate(p: TlsProbe, a: Attempt): Promise<CertInfo> {
   return new Promise((resolve, reject) => {
+    const name = p.servername ?? p.host
     const socket = connect({
-      host: p.host, port: p.port, servername: p.servername ?? p.host, ca: ca(p),
+      // SNI takes names only (RFC 6066): an address is checked against the certificate's IP SANs
+      host: p.host, port: p.port, ...(isIP(name) ? {} : { servername: name }), ca: ca(p),
       rejectUnauthorized: false, // judged below, so an untrusted certificate still reports its dates
     } satisfies ConnectionOptions)
     a.signal.addEventListener('abort', () => socket.destroy(new Error('aborted')), { once: true })
