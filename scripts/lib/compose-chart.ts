@@ -21,6 +21,8 @@ export const IMAGE_VALUES: Record<string, string> = {
   qdrant: 'qdrant.image',
   neo4j: 'neo4j.image',
   'celery-exporter': 'celeryExporter.image',
+  'otel-collector': 'monitoring.otelCollector.image',
+  'blackbox-exporter': 'monitoring.blackboxExporter.image',
   // The chart has no NGINX of its own (Ingress/Gateway); its helm test pod runs the same image.
   nginx: 'tests.image',
 }
@@ -28,6 +30,7 @@ export const IMAGE_VALUES: Record<string, string> = {
 /** Images the chart pins that compose does not run, and why. */
 export const CHART_ONLY_IMAGES: Record<string, string> = {
   'backup.image': 'the ops image runs the backup CronJobs; on one host the backups run from the host',
+  'monitoring.pushgateway.image': 'backup CronJobs push their metrics to it; on one host they land in the node-exporter textfile directory',
 }
 
 /** Environment only the chart sets, and why compose does not need it. */

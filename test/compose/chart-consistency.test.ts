@@ -30,7 +30,7 @@ describe('compose mirrors the chart', () => {
 
   it('shares the application containers with the chart', () => {
     expect(Object.keys(compose.services).filter((s) => containers.has(s)).sort()).toEqual(['celery-beat', 'celery-exporter', 'celery-worker',
-      'graphrag-processor', 'lightllm', 'mcp-server', 'neo4j', 'openwebui', 'postgres', 'postgres-exporter', 'qdrant', 'redis', 'redis-exporter'])
+      'graphrag-processor', 'lightllm', 'mcp-server', 'neo4j', 'openwebui', 'otel-collector', 'postgres', 'postgres-exporter', 'qdrant', 'redis', 'redis-exporter'])
   })
 
   it('builds the custom images under the registry and tag the chart pulls', () => {
