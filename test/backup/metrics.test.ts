@@ -1,34 +1,17 @@
-// Backup metrics for node-exporter's textfile collector: the names the chart and alerts use,
-// accepted by promtool, written atomically, and a failed run keeps the last success time.
+// Backup metrics for node-exporter's textfile collector (and a Pushgateway): the names the chart
+// and alerts use, accepted by promtool, written atomically, and a failed run keeps the last success time.
 import { afterAll, describe, expect, it } from 'vitest'
 import { execFileSync } from 'node:child_process'
-import { readdirSync, readFileSync } from 'node:fs'
-import { tmpDir } from '../helpers/tmp.ts'
-import { createServer } from 'node:http'
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { writeFileSync } from 'node:fs'
-import { renderMetrics, writeMetrics, metricsFile, pushMetrics } from '../../scripts/lib/backup/metrics.ts'
+import { tmpDir } from '../helpers/tmp.ts'
+import { renderMetrics, writeMetrics, metricsFile } from '../../scripts/lib/backup/metrics.ts'
+import { pushMetrics } from '../../scripts/lib/backup/metrics-push.ts'
+import { startService } from '../helpers/service.ts'
 import { testCtx } from '../helpers/context.ts'
-import { closedPort } from '../helpers/net.ts'
+import { closedPort, freePort } from '../helpers/net.ts'
 import { resolveShared, retentionFrom } from '../../scripts/lib/backup/settings.ts'
 import { runBackup } from '../../scripts/lib/backup/backup.ts'
-
-/** A stand-in for a Prometheus Pushgateway (a fake): records PUT/POST /metrics/job/<job>/<label>/<value>. */
-async function fakePushgateway() {
-  const pushes: { method: string; path: string; body: string }[] = []
-  const server = createServer((req, res) => {
-    let body = ''
-    req.on('data', (d) => { body += d })
-    req.on('end', () => {
-      pushes.push({ method: req.method!, path: req.url!, body })
-      const ok = /^\/metrics\/job\/[^/]+(\/[^/]+\/[^/]+)*$/.test(req.url!) && (req.method === 'PUT' || req.method === 'POST')
-      res.writeHead(ok ? 200 : 400)
-      res.end(ok ? '' : 'bad push')
-    })
-  })
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()))
-  return { url: `http://127.0.0.1:${(server.address() as { port: number }).port}`, pushes, close: () => new Promise<void>((r) => server.close(() => r())) }
-}
 
 const tmp = tmpDir('owp-metrics-')
 afterAll(() => tmp.remove())
@@ -42,6 +25,17 @@ function promtoolLint(text: string): string {
     const err = e as { stdout?: Buffer; stderr?: Buffer }
     throw new Error(`promtool check metrics rejected:\n${text}\n${err.stdout}${err.stderr}`)
   }
+}
+
+/** The real Pushgateway (Debian prometheus-pushgateway) on 127.0.0.1. */
+async function pushgateway(): Promise<{ url: string; stop(): Promise<void> }> {
+  let bin: string
+  try { bin = execFileSync('which', ['prometheus-pushgateway']).toString().trim() } catch {
+    throw new Error('prometheus-pushgateway is missing: run `make setup` (Debian package prometheus-pushgateway)')
+  }
+  const port = await freePort()
+  const svc = await startService({ cmd: bin, args: [`--web.listen-address=127.0.0.1:${port}`], port })
+  return { url: `http://127.0.0.1:${port}`, stop: () => svc.stop() }
 }
 
 describe('backup metrics textfile', () => {
@@ -78,32 +72,24 @@ describe('backup metrics textfile', () => {
     expect(() => promtoolLint('# TYPE backup_size_bytes gauge\nbackup_size_bytes{store="x"} not-a-number\n')).toThrow(/rejected/)
   })
 
-  it('pushes to a Pushgateway grouped by job and store: PUT replaces the group on success, POST keeps the last success on failure', async () => {
-    const gw = await fakePushgateway()
+  it('a backup run pushes its metrics to the Pushgateway: a failed store reports 0 and keeps its last success', async () => {
+    const gw = await pushgateway()
+    const tmp2 = tmpDir('owp-push-')
     try {
-      const at = new Date('2025-06-30T02:00:10Z')
-      const where = await pushMetrics(gw.url, { store: 'redis', success: true, durationSeconds: 2, sizeBytes: 1000, at })
-      expect(where).toBe(`${gw.url}/metrics/job/owp-backup/store/redis`)
-      expect(gw.pushes[0]).toMatchObject({ method: 'PUT', path: '/metrics/job/owp-backup/store/redis' })
-      expect(gw.pushes[0]!.body).toContain('backup_last_success_timestamp_seconds 1751248810\n')
-      expect(gw.pushes[0]!.body).not.toContain('store=') // grouping labels must not be in the pushed metrics
-      promtoolLint(gw.pushes[0]!.body)
-
-      // A real failing run (Redis on a closed port) pushes only last_run_success and duration.
-      const tmp2 = tmpDir('owp-push-')
+      await pushMetrics(gw.url, { store: 'redis', success: true, durationSeconds: 2, sizeBytes: 1000, at: new Date('2025-06-30T02:00:10Z') })
       writeFileSync(join(tmp2.path, 'empty.env'), '')
+      // Redis on a closed port: the run fails.
       const ctx = testCtx({ env: { REDIS_HOST: '127.0.0.1', REDIS_PORT: String(await closedPort()), BACKUP_STAGING_DIR: tmp2.path } })
       const shared = await resolveShared(ctx, { store: 'redis', target: 'direct', dest: join(tmp2.path, 'dest'), 'env-file': join(tmp2.path, 'empty.env') })
       const report = await runBackup(ctx, { stores: ['redis'], explicit: true, target: shared.target, dest: shared.dest, settings: shared.settings, verify: true, recipients: [], retention: retentionFrom({}), pushgateway: gw.url })
-      tmp2.remove()
       expect(report.ok).toBe(false)
-      expect(report.stores[0]!.metricsPushed).toBe(`${gw.url}/metrics/job/owp-backup/store/redis`)
-      expect(gw.pushes[1]).toMatchObject({ method: 'POST', path: '/metrics/job/owp-backup/store/redis' })
-      expect(gw.pushes[1]!.body).toMatch(/^backup_last_run_success 0$/m)
-      expect(gw.pushes[1]!.body).not.toContain('backup_last_success_timestamp_seconds')
-      promtoolLint(gw.pushes[1]!.body)
+      expect(report.stores[0]!.metricsPushed).toBe(`${gw.url}/metrics/job/backup/store/redis`)
+      const scraped = (await (await fetch(`${gw.url}/metrics`)).text()).split('\n').filter((l) => l.startsWith('backup_'))
+      expect(scraped).toContain('backup_last_run_success{instance="",job="backup",store="redis"} 0')
+      expect(scraped.find((l) => l.startsWith('backup_last_success_timestamp_seconds') && l.includes('store="redis"'))).toMatch(/ 1\.75124881e\+09$/)
     } finally {
-      await gw.close()
+      tmp2.remove()
+      await gw.stop()
     }
   })
 })

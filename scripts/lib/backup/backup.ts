@@ -11,7 +11,8 @@ import { formatDuration, table } from '../log.ts'
 import { sha256File, setId } from './manifest.ts'
 import { privateTmp, type Destination } from './destination.ts'
 import { encryptFile } from './encryption.ts'
-import { pushMetrics, writeMetrics, type RunMetrics } from './metrics.ts'
+import { writeMetrics, type RunMetrics } from './metrics.ts'
+import { pushGroupUrl, pushMetrics } from './metrics-push.ts'
 import { planRetention, type RetentionPolicy } from './retention.ts'
 import { DRIVERS } from './stores/index.ts'
 import type { Target } from './targets.ts'
@@ -180,7 +181,7 @@ async function dryRun(ctx: Ctx, o: BackupOptions, store: StoreName, id: string, 
   const r = planRetention(sets, o.retention, (o.now ?? (() => new Date()))())
   if (o.verify) for (const s of [...r.prune, ...r.abandoned]) plan(`prune ${s.location}`)
   if (o.metricsDir) plan(`write metrics to ${o.metricsDir}/backup_${store}.prom`)
-  if (o.pushgateway) plan(`push metrics to ${o.pushgateway}/metrics/job/owp-backup/store/${store}`)
+  if (o.pushgateway) plan(`push metrics to ${pushGroupUrl(o.pushgateway, store)}`)
   step.ok('dry run: nothing written')
   return { store, ok: true, id, durationMs: Math.round(performance.now() - t0) }
 }

@@ -54,28 +54,3 @@ export function writeMetrics(dir: string, m: RunMetrics): string {
   return file
 }
 
-/** The gauges without the store label, which the Pushgateway adds from the grouping key. */
-function pushBody(m: RunMetrics, names: string[]): string {
-  return renderMetrics(m).split('\n')
-    .filter((l) => names.some((n) => l.includes(` ${n} `) || l.startsWith(`${n}{`)))
-    .map((l) => l.replace(`{store="${m.store}"}`, ''))
-    .join('\n') + '\n'
-}
-
-/**
- * Push the run's metrics to a Prometheus Pushgateway (a CronJob has no node-exporter textfile
- * directory), grouped by job="owp-backup" and store. Success replaces the group (PUT); a failure
- * replaces only last_run_success and duration (POST), so the last success time and size stay.
- */
-export async function pushMetrics(url: string, m: RunMetrics, signal?: AbortSignal): Promise<string> {
-  const target = `${url.replace(/\/+$/, '')}/metrics/job/owp-backup/store/${m.store}`
-  const names = m.success ? Object.keys(HELP) : ['backup_last_run_success', 'backup_duration_seconds']
-  const res = await fetch(target, {
-    method: m.success ? 'PUT' : 'POST',
-    headers: { 'content-type': 'text/plain; version=0.0.4' },
-    body: pushBody(m, names),
-    signal: signal ?? AbortSignal.timeout(15_000),
-  })
-  if (!res.ok) throw new Error(`Pushgateway ${target} answered HTTP ${res.status}: ${(await res.text()).slice(0, 200)}`)
-  return target
-}
