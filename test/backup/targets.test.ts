@@ -116,7 +116,7 @@ describe('k8s target (kubectl exec)', () => {
     const kubectl = recorded('kubectl')
     expect(kubectl[0]).toEqual(['kubectl', 'get', 'pods', '-n', 'openwebui-prod', '-l', 'app.kubernetes.io/instance=owp,app.kubernetes.io/component=redis',
       '--field-selector=status.phase=Running', '-o', 'jsonpath={.items[*].metadata.name}'])
-    expect(kubectl).toContainEqual(['kubectl', 'exec', '-i', '-n', 'openwebui-prod', 'owp-redis-0', '--', 'sh', '-c',
+    expect(kubectl).toContainEqual(['kubectl', 'exec', '-i', '-n', 'openwebui-prod', 'owp-redis-0', '-c', 'redis', '--', 'sh', '-c',
       'IFS= read -r REDISCLI_AUTH; export REDISCLI_AUTH; exec "$@"', 'sh', 'redis-cli', '-h', '127.0.0.1', '-p', '6379', 'INFO', 'server'])
     expect(kubectl.flat().join(' ')).not.toContain(redis.password)
 

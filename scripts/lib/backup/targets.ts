@@ -169,7 +169,8 @@ class K8sTarget implements Target {
     this.pods.set(store, name)
     return name
   }
-  private execArgv(pod: string, argv: string[], o: RunOptions): { argv: string[]; input?: string | Buffer } {
+  /** kubectl exec argv; `container` names the store's container (the chart names it after the store; sidecars follow). */
+  private execArgv(pod: string, argv: string[], o: RunOptions, container?: string): { argv: string[]; input?: string | Buffer } {
     const plain = Object.entries(o.env ?? {}).map(([k, v]) => `${k}=${v}`)
     const secrets = Object.entries(o.secretEnv ?? {})
     let inner = plain.length ? ['env', ...plain, ...argv] : argv
@@ -182,10 +183,10 @@ class K8sTarget implements Target {
       inner = ['sh', '-c', `${reads}; exec "$@"`, 'sh', ...inner]
       input = secrets.map(([, v]) => `${v}\n`).join('')
     }
-    return { argv: this.kubectl('exec', ...(input !== undefined || o.stdinFile ? ['-i'] : []), '-n', this.ns(), pod, '--', ...inner), input }
+    return { argv: this.kubectl('exec', ...(input !== undefined || o.stdinFile ? ['-i'] : []), '-n', this.ns(), pod, ...(container ? ['-c', container] : []), '--', ...inner), input }
   }
   async run(ctx: Ctx, store: StoreName, argv: string[], o: RunOptions = {}): Promise<ExecResult> {
-    const { argv: full, input } = this.execArgv(await this.pod(ctx, store), argv, o)
+    const { argv: full, input } = this.execArgv(await this.pod(ctx, store), argv, o, store)
     const { env: _e, secretEnv: _s, ...rest } = o
     return ctx.exec(full, { ...rest, input })
   }
@@ -206,7 +207,7 @@ class K8sTarget implements Target {
     const owner = spec.metadata?.ownerReferences?.find((r) => r.kind === 'StatefulSet')?.name
     if (!owner) throw new KitError(`pod ${pod} is not part of a StatefulSet: cannot stop ${store} safely`)
     const replicas = (await ctx.exec(this.kubectl('get', 'statefulset', owner, '-n', ns, '-o', 'jsonpath={.spec.replicas}'))).stdout.trim() || '1'
-    const container = spec.spec.containers[0]!
+    const container = spec.spec.containers.find((c) => c.name === store) ?? spec.spec.containers[0]!
     const maint = `owp-${store}-maint-${Date.now().toString(36)}`
     const overrides = {
       spec: {
@@ -255,7 +256,7 @@ interface PodJson {
   spec: {
     securityContext?: unknown
     volumes?: { name: string; persistentVolumeClaim?: { claimName: string } }[]
-    containers: { image: string; securityContext?: unknown; volumeMounts?: { name: string; mountPath: string }[] }[]
+    containers: { name: string; image: string; securityContext?: unknown; volumeMounts?: { name: string; mountPath: string }[] }[]
   }
 }
 
