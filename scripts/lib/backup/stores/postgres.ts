@@ -266,7 +266,7 @@ async function restore(ctx: Ctx, run: DriverRun, manifest: Manifest): Promise<Re
     }
     unregister()
     if (moved) await psql(ctx, run, maint, `DROP DATABASE IF EXISTS ${ident(aside)} WITH (FORCE)`, { mutates: true })
-    const tables = info.tables ? ` (${Object.keys(info.tables).length - 1} tables, row counts checked)` : ''
+    const tables = info.tables ? ` (${Object.keys(info.tables).length - 1} tables${ctx.dryRun ? '' : ', row counts checked'})` : ''
     result.restored.push(`database ${db}${tables}`)
   }
   return result
