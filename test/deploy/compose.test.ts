@@ -9,7 +9,7 @@ import { LockedError, type KitError } from '../../scripts/lib/errors.ts'
 import { PreflightError } from '../../scripts/lib/preflight.ts'
 import { createContext } from '../../scripts/lib/context.ts'
 import { fakeBins, type FakeBins } from '../helpers/fake-bins.ts'
-import { sandbox, composeFixture, realComposeConfig, composeFakes, dockerAnswers, CANARY, type Sandbox, type ComposeScenario } from './helpers.ts'
+import { sandbox, composeFixture, realComposeConfig, composeFakes, dockerAnswers, CANARY, HTTP_PORT, type Sandbox, type ComposeScenario } from './helpers.ts'
 import { barePath } from './servers.ts'
 
 let bins: FakeBins | undefined
@@ -176,7 +176,7 @@ describe('preflight failures print their hint', () => {
     try {
       const { box, opts } = setup({}, { HTTPS_PORT: String(port) })
       const err = await deployCompose(box.ctx(), opts()).catch((e: unknown) => e) as Error
-      expect(err.message).toMatch(new RegExp(`ports 18080, ${port} free: in use: ${port}\\n\\s+hint: stop what listens there`))
+      expect(err.message).toMatch(new RegExp(`ports ${HTTP_PORT}, ${port} free: in use: ${port}\\n\\s+hint: stop what listens there`))
     } finally {
       srv.close()
     }

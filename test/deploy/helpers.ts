@@ -8,19 +8,22 @@ import { ROOT } from '../../scripts/lib/paths.ts'
 import { fakeBins, ok, fails, on, type FakeBins, type Answer } from '../helpers/fake-bins.ts'
 import { testCtx, type TestCtx } from '../helpers/context.ts'
 import { tmpDir } from '../helpers/tmp.ts'
+import { freePort } from '../helpers/net.ts'
 import { K8S_DEFAULTS, type K8sOptions } from '../../scripts/lib/deploy-k8s.ts'
 import type { HistoryEntry } from '../../scripts/lib/helm.ts'
 
 export const FIXTURES = join(ROOT, 'test', 'fixtures', 'deploy')
 export const CHART = join(FIXTURES, 'chart')
 export const CANARY = 'canary-Zq81xPLmW4tY7vB2nR6sK0dJ3hF5gA9e'
+/** Published ports of the scenarios: free ones, so a stack running on this host cannot collide. */
+export const [HTTP_PORT, HTTPS_PORT] = await Promise.all([freePort(), freePort()])
 
 export function writeEnv(dir: string, extra: Record<string, string> = {}): string {
   const vars: Record<string, string> = {
     DEPLOY_ENV: 'production', DOMAIN: 'chat.test.local', PUBLIC_URL: 'https://chat.test.local', COMPOSE_PROJECT_NAME: 'owptest',
     WEBUI_SECRET_KEY: CANARY, POSTGRES_PASSWORD: 'pg-Xk29sLq81mZ0', REDIS_PASSWORD: 'redis-Vb71nQ0pWz4e', QDRANT_API_KEY: 'q'.repeat(8) + 'Zr7Lk2Mx9Pq4Wn6Tb1Vc8Hd3Jf5Gs0Ay',
     NEO4J_PASSWORD: 'neo4j-Ht62kLp0', GRAFANA_ADMIN_USER: 'admin', GRAFANA_ADMIN_PASSWORD: 'graf-Rk4Lm9Qz2Xw7', GRAPHRAG_API_KEY: 'g'.repeat(8) + 'Yt5Ub8Ic1Od4Pe7Qf0Rg3Sh6Ti9Uj2Vk',
-    IMAGE_REGISTRY: 'registry.test/owp', IMAGE_TAG: '1.2.3', HTTP_PORT: '18080', HTTPS_PORT: '18443', LLM_MODEL_NAME: 'tiny-model',
+    IMAGE_REGISTRY: 'registry.test/owp', IMAGE_TAG: '1.2.3', HTTP_PORT: String(HTTP_PORT), HTTPS_PORT: String(HTTPS_PORT), LLM_MODEL_NAME: 'tiny-model',
     ...extra,
   }
   const file = join(dir, '.env')

@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { tmpDir } from './tmp.ts'
 
 export interface Answer {
-  /** Extended regex (grep -E) tested against the space-joined arguments; absent matches all. */
+  /** Extended regex (bash =~, POSIX ERE) tested against the space-joined arguments; absent matches all. */
   match?: string
   exitCode?: number
   stdout?: string
@@ -22,20 +22,21 @@ export const fails = (exitCode = 1, stderr = 'failed'): Answer => ({ exitCode, s
 export const on = (match: string, answer: Answer): Answer => ({ ...answer, match })
 
 const FAKE = `#!/usr/bin/env bash
-# fake __NAME__ for tests: records argv, answers from rules/
+# fake __NAME__ for tests: records argv, answers from rules/ (matching with bash builtins: no fork per rule)
 dir='__DIR__'; name='__NAME__'
-printf '%s\\0' "$name" "$@" > "$dir/calls/$(date +%s%N)-$$.$name"
+printf '%s\\0' "$name" "$@" > "$dir/calls/\${EPOCHREALTIME/./}-$$.$name"
 joined="$*"
 for r in "$dir/rules/$name"/*/; do
   [ -d "$r" ] || continue
-  if [ -f "$r/match" ]; then printf '%s' "$joined" | grep -Eq -f "$r/match" || continue; fi
+  if [ -f "$r/match" ]; then IFS= read -r m < "$r/match"; [[ $joined =~ $m ]] || continue; fi
   if [ -f "$r/times" ]; then
-    left=$(cat "$r/times"); [ "$left" -gt 0 ] || continue; echo $((left - 1)) > "$r/times"
+    read -r left < "$r/times"; [ "$left" -gt 0 ] || continue; echo $((left - 1)) > "$r/times"
   fi
-  [ -f "$r/delay" ] && sleep "$(cat "$r/delay")"
+  if [ -f "$r/delay" ]; then read -r d < "$r/delay"; sleep "$d"; fi
   [ -f "$r/stdout" ] && cat "$r/stdout"
   [ -f "$r/stderr" ] && cat "$r/stderr" >&2
-  exit "$(cat "$r/code" 2>/dev/null || echo 0)"
+  code=0; [ -f "$r/code" ] && read -r code < "$r/code"
+  exit "$code"
 done
 exit 0
 `
