@@ -34,7 +34,8 @@ async function pushgateway(): Promise<{ url: string; stop(): Promise<void> }> {
     throw new Error('prometheus-pushgateway is missing: run `make setup` (Debian package prometheus-pushgateway)')
   }
   const port = await freePort()
-  const svc = await startService({ cmd: bin, args: [`--web.listen-address=127.0.0.1:${port}`], port })
+  // Debian's build persists to /var/lib/prometheus/pushgateway.data by default: shared between runs. Not here.
+  const svc = await startService({ cmd: bin, args: [`--web.listen-address=127.0.0.1:${port}`, '--persistence.file='], port })
   return { url: `http://127.0.0.1:${port}`, stop: () => svc.stop() }
 }
 
