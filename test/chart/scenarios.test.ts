@@ -119,7 +119,7 @@ describe('what each scenario renders', () => {
       const pod = j.spec.jobTemplate.spec.template.spec
       expect(pod.containers[0].image).toBe('ghcr.io/openwebui-platform/ops:0.1.0')
       expect(pod.containers[0].command).toEqual(['tsx', 'scripts/backup.ts', '--store', store, '--target', 'k8s', '--dest', '/backups',
-        '--encrypt', 'age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p', '--json', '--yes'])
+        '--encrypt', 'age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p', ...(store === 'neo4j' ? ['--maintenance-window'] : []), '--json', '--yes'])
       expect(pod.serviceAccountName).toBe(j.metadata.name)
       expect(pod.automountServiceAccountToken).toBe(true)
       expect(pod.volumes.find((v: { name: string }) => v.name === 'backups').persistentVolumeClaim.claimName).toBe('owp-backup')

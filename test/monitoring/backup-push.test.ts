@@ -24,7 +24,7 @@ let url: string
 beforeAll(async () => {
   const bin = requirePushgateway()
   const port = await freePort()
-  gateway = await startService({ cmd: bin, args: [`--web.listen-address=127.0.0.1:${port}`], port })
+  gateway = await startService({ cmd: bin, args: [`--web.listen-address=127.0.0.1:${port}`, '--persistence.file='] // Debian's default file is shared between runs, port })
   url = `http://127.0.0.1:${port}`
 })
 afterAll(async () => { await gateway?.stop() })
