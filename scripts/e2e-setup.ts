@@ -6,7 +6,7 @@ import { table, formatDuration } from './lib/log.ts'
 import { UsageError } from './lib/errors.ts'
 import { engineLayout, stopEngine, stopPid, pidAlive } from './lib/e2e-engine.ts'
 import { prepareE2E } from './lib/e2e-prepare.ts'
-import { readFileSync, rmSync } from 'node:fs'
+import { readFileSync, rmSync, writeFileSync } from 'node:fs'
 
 const layout = engineLayout()
 
@@ -33,8 +33,7 @@ await run(usage, {
     if (!pid || !pidAlive(pid)) return { text: 'no e2e engine is running', data: { stopped: false } }
     if (!ctx.dryRun) {
       await stopPid(pid)
-      rmSync(layout.socket, { force: true })
-      rmSync(layout.pidFile, { force: true })
+      for (const f of [layout.socket, layout.pidFile, layout.keptFile]) rmSync(f, { force: true })
     }
     return { text: `stopped the e2e engine (pid ${pid})`, data: { stopped: true, pid } }
   }
@@ -43,6 +42,7 @@ await run(usage, {
   if (!ctx.dryRun) acquireLock(ctx, layout.lockFile, 'e2e setup or suite')
   const p = await prepareE2E(ctx, { layout, concurrency })
   if (!flags.keep) await stopEngine(ctx, layout, p.engine)
+  else if (p.engine.pid && !ctx.dryRun) writeFileSync(layout.keptFile, `${p.engine.pid}\n`)
   const t = p.timings
   ctx.log.raw(table(['phase', 'time', 'what'], [
     ['engine', formatDuration(t.engine), `${p.engine.source} ${p.engine.version}`],

@@ -29,6 +29,8 @@ export interface EngineLayout {
   aptDir: string
   rootfsTar: string
   lockFile: string
+  /** The PID of an engine `e2e-setup --keep` left running on purpose: adopted, never stopped. */
+  keptFile: string
 }
 
 export function engineLayout(state = process.env.OWP_E2E_STATE || DEFAULT_E2E_STATE): EngineLayout {
@@ -45,6 +47,7 @@ export function engineLayout(state = process.env.OWP_E2E_STATE || DEFAULT_E2E_ST
     aptDir: join(state, 'apt'),
     rootfsTar: join(state, 'rootfs', 'debian-bookworm-minbase.tar'),
     lockFile: join(state, 'e2e.lock'),
+    keptFile: join(state, 'dockerd.kept'),
   }
 }
 
@@ -113,8 +116,10 @@ export async function startEngine(ctx: Ctx, layout: EngineLayout, o: StartOption
   if (leftover && pidAlive(leftover)) {
     const version = await engineVersion(ctx, host)
     if (version) {
-      ctx.log.info(`adopting the e2e engine a previous run left running (pid ${leftover})`)
-      return { host, pid: leftover, owned: true, version, source: 'adopted' }
+      const kept = readPid(layout.keptFile) === leftover
+      ctx.log.info(kept ? `using the e2e engine kept running by e2e-setup --keep (pid ${leftover}); it stays up`
+        : `adopting the e2e engine a previous run left running (pid ${leftover})`)
+      return { host, pid: leftover, owned: !kept, version, source: 'adopted' }
     }
     throw new KitError(`a dockerd (pid ${leftover}, from ${layout.pidFile}) runs but does not answer on ${layout.socket}`,
       1, `stop it (kill ${leftover}) and run again; its log: ${layout.logFile}`)
@@ -213,8 +218,7 @@ export async function stopEngine(ctx: Ctx, layout: EngineLayout, engine: Engine)
   if (!engine.owned || !engine.pid) return
   if (ctx.dryRun) { ctx.out(`[dry-run] kill ${engine.pid}`); return }
   await stopPid(engine.pid)
-  rmSync(layout.socket, { force: true })
-  rmSync(layout.pidFile, { force: true })
+  for (const f of [layout.socket, layout.pidFile, layout.keptFile]) rmSync(f, { force: true })
 }
 
 // ---- Compose v2 -------------------------------------------------------------------------------

@@ -45,7 +45,18 @@ export async function start(argv, env = process.env) {
     process.stderr.write(`fake celery: unsupported command ${command ?? '(none)'} (worker, beat, inspect ping, status)\n`)
     return { servers: [], exitCode: 2 }
   }
-  const ctl = await connectRetry(url, command)
+  // like Celery, survive a broker restart: reconnect on the next call
+  let ctlConn = await connectRetry(url, command)
+  const ctl = {
+    call: async (...args) => {
+      try { return await ctlConn.call(...args) } catch {
+        ctlConn.close()
+        ctlConn = await redisClient(url)
+        return ctlConn.call(...args)
+      }
+    },
+    close: () => ctlConn.close(),
+  }
   let stopped = false
   const beatMs = Number(env.FAKE_BEAT_INTERVAL_MS ?? 15_000)
   const heartbeat = async () => {
@@ -67,10 +78,19 @@ export async function start(argv, env = process.env) {
     }, beatMs)
     return { servers: [], keepAlive: true, onStop: () => { clearInterval(hb); clearInterval(tick); ctl.close() } }
   }
-  const consumer = await connectRetry(url, 'worker')
+  let consumer = await connectRetry(url, 'worker')
   void (async () => {
     while (!stopped) {
-      const r = await consumer.call('BRPOP', 'celery', '2').catch(() => null)
+      let r
+      try { r = await consumer.call('BRPOP', 'celery', '2') } catch (e) {
+        if (stopped) break
+        log('celery', `broker connection lost (${e.message}): reconnecting`)
+        consumer.close()
+        await sleep(1000)
+        if (stopped) break
+        try { consumer = await redisClient(url) } catch { /* next round */ }
+        continue
+      }
       if (!r) continue
       let name = 'unknown'
       try { name = JSON.parse(r[1]).task ?? name } catch { /* not ours */ }

@@ -126,7 +126,10 @@ export function processMetrics() {
  * An HTTP server whose handler may throw ({status}) and which counts requests into an
  * http_requests_total-like counter when given one. Stops cleanly on SIGTERM/SIGINT.
  */
-export function serve(service, port, handler, { host = '0.0.0.0', onRequest } = {}) {
+/** FAKE_BIND: the address the fakes listen on (0.0.0.0 in containers, 127.0.0.1 in unit tests). */
+const BIND = () => process.env.FAKE_BIND || '0.0.0.0'
+
+export function serve(service, port, handler, { host = BIND(), onRequest } = {}) {
   const server = createServer(async (req, res) => {
     const url = new URL(req.url ?? '/', 'http://fake')
     const started = performance.now()
@@ -145,7 +148,7 @@ export function serve(service, port, handler, { host = '0.0.0.0', onRequest } = 
 }
 
 /** A TCP port that accepts and holds connections (gRPC, Bolt, OTLP gRPC): enough for tcp probes. */
-export function listenTcp(service, port, host = '0.0.0.0') {
+export function listenTcp(service, port, host = BIND()) {
   const server = createTcpServer((sock) => { sock.on('error', () => {}); sock.setTimeout(60_000, () => sock.destroy()) })
   server.listen(port, host, () => log(service, `tcp listening on ${host}:${port}`))
   return server

@@ -16,7 +16,7 @@ export function countTokens(messages) {
 export function start(argv = process.argv.slice(2), env = process.env) {
   const flags = parseFlags(argv)
   const port = Number(flags.port ?? 8000)
-  const host = String(flags.host ?? '127.0.0.1')
+  const host = String(process.env.FAKE_BIND || flags.host || '127.0.0.1')
   const model = String(flags.model_name ?? (flags.model_dir ? basename(String(flags.model_dir)) : 'default_model_name'))
   const maxTotal = Number(flags.max_req_total_len ?? 16384)
   const ttftMs = Number(env.FAKE_LLM_TTFT_MS ?? 20)

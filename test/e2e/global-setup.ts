@@ -1,0 +1,51 @@
+// e2e globalSetup: the engine, Compose v2, the base and stand-in images (cached), a clean project;
+// teardown: the project's containers, networks and volumes removed, the engine stopped by PID.
+import type { TestProject } from 'vitest/node'
+import { createContext } from '../../scripts/lib/context.ts'
+import { acquireLock } from '../../scripts/lib/lock.ts'
+import { formatDuration } from '../../scripts/lib/log.ts'
+import { engineLayout, stopEngine, type Engine } from '../../scripts/lib/e2e-engine.ts'
+import { prepareE2E } from '../../scripts/lib/e2e-prepare.ts'
+import { removeProject, projectLeftovers, E2E_PROJECT } from '../../scripts/lib/e2e-stack.ts'
+import { KitError } from '../../scripts/lib/errors.ts'
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    e2e: { env: Record<string, string>; engine: Engine; timings: Record<string, number> }
+  }
+}
+
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const ctx = createContext({ verbose: Boolean(process.env.OWP_E2E_VERBOSE) })
+  const layout = engineLayout()
+  const release = acquireLock(ctx, layout.lockFile, 'e2e suite')
+  let prepared
+  try {
+    prepared = await prepareE2E(ctx, { layout })
+  } catch (e) {
+    release()
+    throw e
+  }
+  const t = prepared.timings
+  ctx.log.info(`e2e setup: ${formatDuration(t.total)} (engine ${formatDuration(t.engine)}, compose ${formatDuration(t.compose)}, base image ${formatDuration(t.base)}, images ${formatDuration(t.images)})`)
+  if (!prepared.engine.owned) {
+    // an engine the suite does not own (DOCKER_HOST, or kept by e2e-setup --keep) may run a stack
+    // someone is looking at: never remove it behind their back
+    const left = await projectLeftovers(ctx, prepared.env)
+    if (left.containers.length || left.volumes.length) {
+      release()
+      throw new KitError(`the ${E2E_PROJECT} project is up on ${prepared.engine.host} (${left.containers.length} containers, ${left.volumes.length} volumes)`,
+        1, `take it down first: docker compose -p ${E2E_PROJECT} --profile lightllm down --volumes (or tsx scripts/e2e-setup.ts --stop)`)
+    }
+  } else {
+    // a run that was killed may have left its stack behind
+    await removeProject(ctx, prepared.env)
+  }
+  project.provide('e2e', { env: prepared.env, engine: prepared.engine, timings: t })
+  return async () => {
+    const left = await removeProject(ctx, prepared.env, E2E_PROJECT).catch((e: Error) => { ctx.log.warn(`e2e teardown: ${e.message}`); return null })
+    if (left && (left.containers.length || left.networks.length || left.volumes.length)) ctx.log.warn(`e2e teardown left: ${JSON.stringify(left)}`)
+    await stopEngine(ctx, layout, prepared.engine)
+    release()
+  }
+}

@@ -1,0 +1,190 @@
+// The single-host deployment for real: deployed, validated, loaded, backed up and restored,
+// watched by Prometheus, rolled back from a broken release, and torn down, on a real Docker engine.
+// Steps run in order and build on each other (one stack).
+import { describe, it, expect, beforeAll, afterAll, inject } from 'vitest'
+import { readFileSync, readdirSync } from 'node:fs'
+import { join } from 'node:path'
+import { parse as parseYaml } from 'yaml'
+import { tmpDir } from '../helpers/tmp.ts'
+import { freePort } from '../helpers/net.ts'
+import { runScript } from '../helpers/run-script.ts'
+import { CONFIG_DIR } from '../../scripts/lib/paths.ts'
+import { stackPaths, e2eEnv, writeEnvFile, updateEnvFile, projectLeftovers, E2E_DOMAIN, E2E_PROJECT, type StackPaths } from '../../scripts/lib/e2e-stack.ts'
+import { E2E_TAG, BROKEN_TAG } from '../../scripts/lib/e2e-images.ts'
+import { kit, json, compose, ps, prometheus, until, httpsGet, psql, pgChecksum, redisCli, redisChecksum, ctxFor, type Stack } from './stack.ts'
+
+const { env: engineEnv } = inject('e2e')
+const tmp = tmpDir('owp-e2e-stack-')
+let paths: StackPaths
+let stack: Stack
+
+interface DeployOutcome { ok: boolean; summary: string; rolledBack?: boolean; steps?: Array<{ id: string; status: string }> }
+interface CheckResult { name: string; status: string; detail?: string; critical?: boolean }
+
+beforeAll(async () => {
+  paths = stackPaths(tmp.path)
+  const [httpPort, httpsPort] = [await freePort(), await freePort()]
+  writeEnvFile(paths.envFile, e2eEnv(paths, { httpPort, httpsPort }))
+  // the kit's own first-run helper makes the TLS pair NGINX serves
+  const tls = await runScript('scripts/tls-selfsigned.ts', ['--domain', E2E_DOMAIN, '--dir', paths.certDir, '--env-file', paths.envFile])
+  expect(tls.code, tls.stderr).toBe(0)
+  stack = { engineEnv, envFile: paths.envFile, certFile: join(paths.certDir, 'tls.crt'), httpPort, httpsPort }
+})
+
+afterAll(async () => {
+  // a failed step leaves the stack up: take it down here (globalSetup's teardown double-checks)
+  if (stack) await compose(stack, ['down', '--volumes', '--remove-orphans', '--timeout', '5'], { allowFailure: true })
+  tmp.remove()
+})
+
+describe.sequential('the compose deployment on a real Docker engine', () => {
+  it('1. deploy.ts --docker-compose brings the whole stack up, every service healthy', async () => {
+    const r = await kit(stack, 'scripts/deploy.ts', ['--docker-compose', '--yes', '--env-file', paths.envFile, '--timeout', '8m', '--json'], 900_000)
+    const outcome = json<DeployOutcome>(r)
+    expect(outcome.ok, `${outcome.summary}\n${r.stderr.slice(-6000)}`).toBe(true)
+    expect(r.code).toBe(0)
+    const services = Object.keys((parseYaml(readFileSync(join(CONFIG_DIR, '..', 'compose', 'docker-compose.prod.yml'), 'utf8')) as { services: object }).services)
+    const running = await ps(stack)
+    expect(running.map((c) => c.Service).sort()).toEqual([...services].sort())
+    for (const c of running) {
+      expect(c.State, c.Service).toBe('running')
+      expect(['healthy', ''], `${c.Service}: ${c.Health}`).toContain(c.Health)
+    }
+  })
+
+  it('2. validate-prod passes, through the real NGINX over TLS', async () => {
+    const r = await kit(stack, 'scripts/validate-prod.ts', ['--target', 'compose', '--env-file', paths.envFile, '--json'])
+    const report = json<{ ok: boolean; results: CheckResult[] }>(r)
+    const bad = report.results.filter((c) => c.status !== 'ok')
+    expect(bad, r.stderr.slice(-4000)).toEqual([])
+    expect(r.code).toBe(0)
+    expect(report.results.map((c) => c.name)).toEqual(expect.arrayContaining([
+      `edge https://127.0.0.1:${stack.httpsPort}/health (Host ${E2E_DOMAIN})`,
+      `tls certificate ${E2E_DOMAIN}`,
+      'chat completion (openwebui -> lightllm)',
+    ]))
+    // and as a browser would: TLS with the stack's certificate, the security headers, the redirect
+    const health = await httpsGet(stack, '/health')
+    expect(health.status).toBe(200)
+    expect(JSON.parse(health.body)).toEqual({ status: true })
+    expect(health.headers['strict-transport-security']).toMatch(/max-age=\d+/)
+  })
+
+  it('3. load-test in http and llm modes through NGINX meets its SLO gates', async () => {
+    const http = await kit(stack, 'scripts/load-test.ts', ['--insecure', '-n', '300', '-c', '10',
+      '--slo', 'p95<500ms', '--slo', 'error_rate<1%', '--json', `https://127.0.0.1:${stack.httpsPort}/health`])
+    const h = json<{ ok: boolean; slo: Array<{ gate: string; pass: boolean }> }>(http)
+    expect(h.slo.map((g) => [g.gate, g.pass]), http.stderr.slice(-3000)).toEqual([['p95<500ms', true], ['error_rate<1%', true]])
+    expect(http.code).toBe(0)
+    // streaming chat completions: NGINX -> Open WebUI (fake) -> LightLLM (fake), usage counted
+    const llm = await kit(stack, 'scripts/load-test.ts', ['--mode', 'llm', '--insecure', '-n', '16', '-c', '4', '--max-tokens', '32',
+      '--input-tokens', '64', '--api-key', 'e2e-openwebui-key', '--slo', 'ttft_p95<2s', '--slo', 'error_rate<1%', '--json',
+      `https://127.0.0.1:${stack.httpsPort}/api/chat/completions`])
+    const l = json<{ ok: boolean; slo: Array<{ gate: string; pass: boolean }>; phases: Array<{ requests: { ok: number }; tokens: { output: number; output_estimated: boolean } }> }>(llm)
+    expect(l.slo.map((g) => [g.gate, g.pass]), llm.stderr.slice(-3000)).toEqual([['ttft_p95<2s', true], ['error_rate<1%', true]])
+    expect(llm.code).toBe(0)
+    expect(l.phases[0]!.requests.ok).toBe(16)
+    expect(l.phases[0]!.tokens).toMatchObject({ output: 16 * 32, output_estimated: false })
+  })
+
+  it('4. backs up PostgreSQL and Redis through the running containers; restore brings destroyed data back', async () => {
+    await psql(stack, `CREATE TABLE e2e_items (id int PRIMARY KEY, name text NOT NULL, payload bytea, at timestamptz DEFAULT now());
+      INSERT INTO e2e_items SELECT i, 'naïve ✓ データ ' || i, sha256(i::text::bytea), now() - i * interval '1 minute' FROM generate_series(1, 5000) i;
+      CREATE TABLE e2e_notes (id serial PRIMARY KEY, item int REFERENCES e2e_items, note jsonb);
+      INSERT INTO e2e_notes (item, note) SELECT i, jsonb_build_object('n', i, 'tags', jsonb_build_array('a', 'b')) FROM generate_series(1, 500) i;`)
+    const tables = ['e2e_items', 'e2e_notes']
+    const pgBefore = await pgChecksum(stack, tables)
+    expect(pgBefore.e2e_items).toMatch(/^5000:/)
+    await redisCli(stack, 5, 'SET', 'e2e:string', 'naïve ✓')
+    await redisCli(stack, 5, 'HSET', 'e2e:hash', 'a', '1', 'b', 'two')
+    await redisCli(stack, 5, 'RPUSH', 'e2e:list', 'x', 'y', 'z')
+    await redisCli(stack, 5, 'SADD', 'e2e:set', 'm1', 'm2', 'm3')
+    await redisCli(stack, 5, 'ZADD', 'e2e:zset', '1', 'one', '2.5', 'two')
+    await redisCli(stack, 5, 'XADD', 'e2e:stream', '1-1', 'f', 'v')
+    const redisBefore = await redisChecksum(stack, 5)
+    expect(redisBefore.keys).toBe(6)
+
+    // the two stores at once, as two cron lines would run them
+    await Promise.all(['postgres', 'redis'].map(async (store) => {
+      const r = await kit(stack, 'scripts/backup.ts', ['--store', store, '--target', 'compose', '--env-file', paths.envFile, '--dest', paths.backups, '--json'])
+      const out = json<{ ok: boolean; stores: Array<{ store: string; ok: boolean; verified: boolean }> }>(r)
+      expect(out.stores, r.stderr.slice(-3000)).toEqual([expect.objectContaining({ store, ok: true, verified: true })])
+      expect(r.code).toBe(0)
+    }))
+    // the metrics node-exporter serves from the textfile directory
+    expect(readdirSync(paths.textfile).sort()).toEqual(expect.arrayContaining(['backup_postgres.prom', 'backup_redis.prom']))
+
+    await psql(stack, 'DROP TABLE e2e_notes; DROP TABLE e2e_items;')
+    await redisCli(stack, 5, 'FLUSHDB')
+    expect((await redisChecksum(stack, 5)).keys).toBe(0)
+
+    await Promise.all(['postgres', 'redis'].map(async (store) => {
+      const r = await kit(stack, 'scripts/restore.ts', ['--store', store, '--from', 'latest', '--target', 'compose', '--env-file', paths.envFile, '--dest', paths.backups, '--yes', '--json'])
+      expect(r.code, r.stderr.slice(-3000)).toBe(0)
+    }))
+    expect(await pgChecksum(stack, tables)).toEqual(pgBefore)
+    expect(await until('redis to answer after the restore', async () => (await redisChecksum(stack, 5)).keys === 6, 60_000, 1000)).toBe(true)
+    expect(await redisChecksum(stack, 5)).toEqual(redisBefore)
+  })
+
+  it('5. Prometheus scrapes every target and loads every rule group; stopping Redis fires RedisDown', async () => {
+    type Target = { labels: Record<string, string>; health: string; lastError: string; scrapePool: string }
+    const targets = await until('every scrape target up', async () => {
+      const t = (await prometheus<{ activeTargets: Target[] }>(stack, '/api/v1/targets?state=active')).activeTargets
+      return t.length > 0 && t.every((x) => x.health === 'up') ? t : null
+    }, 120_000)
+    const jobs = new Set(targets.map((t) => t.labels.job))
+    const configured = (parseYaml(readFileSync(join(CONFIG_DIR, 'prometheus', 'prometheus.prod.yml'), 'utf8')) as { scrape_configs: Array<{ job_name: string; dns_sd_configs?: unknown }> })
+      .scrape_configs.filter((j) => !j.dns_sd_configs).map((j) => j.job_name) // dcgm: DNS discovery, no such service here
+    expect([...jobs].sort()).toEqual([...configured].sort())
+    // the exporters reach the real servers behind them, and every blackbox probe succeeds
+    for (const q of ['pg_up', 'redis_up', 'nginx_up', 'probe_success']) {
+      const v = await prometheus<{ result: Array<{ metric: Record<string, string>; value: [number, string] }> }>(stack, `/api/v1/query?query=${q}`)
+      expect(v.result.length, q).toBeGreaterThan(0)
+      for (const r of v.result) expect(`${q}${JSON.stringify(r.metric)} = ${r.value[1]}`).toMatch(/ = 1$/)
+    }
+    const ruleFiles = readdirSync(join(CONFIG_DIR, 'prometheus', 'rules')).filter((f) => f.endsWith('.yml'))
+    const groups = ruleFiles.flatMap((f) => (parseYaml(readFileSync(join(CONFIG_DIR, 'prometheus', 'rules', f), 'utf8')) as { groups: Array<{ name: string }> }).groups.map((g) => g.name))
+    const loaded = (await prometheus<{ groups: Array<{ name: string; rules: Array<{ name: string; health: string }> }> }>(stack, '/api/v1/rules')).groups
+    expect(loaded.map((g) => g.name).sort()).toEqual([...groups].sort())
+    for (const g of loaded) for (const r of g.rules) expect(`${g.name}/${r.name}: ${r.health}`).toMatch(/: ok$/)
+
+    await compose(stack, ['stop', 'redis'])
+    try {
+      // redis_up == 0 for 1m (the rule's own `for`, not shortened), scraped and evaluated every 15s
+      const alert = await until('RedisDown to fire', async () => {
+        const alerts = (await prometheus<{ alerts: Array<{ labels: Record<string, string>; state: string }> }>(stack, '/api/v1/alerts')).alerts
+        return alerts.find((a) => a.labels.alertname === 'RedisDown' && a.state === 'firing')
+      }, 180_000, 5000)
+      expect(alert.labels).toMatchObject({ severity: 'critical', service: 'redis' })
+    } finally {
+      await compose(stack, ['start', 'redis'])
+    }
+    await until('redis healthy again', async () => (await ps(stack)).find((c) => c.Service === 'redis')?.Health === 'healthy', 120_000)
+  })
+
+  it('6. a deploy of a broken release fails validation and the kit rolls back to the tags that ran before', async () => {
+    updateEnvFile(paths.envFile, { IMAGE_TAG: BROKEN_TAG })
+    const r = await kit(stack, 'scripts/deploy.ts', ['--docker-compose', '--yes', '--env-file', paths.envFile, '--timeout', '5m', '--json'], 900_000)
+    const outcome = json<DeployOutcome>(r)
+    expect(r.code, r.stderr.slice(-6000)).toBe(1)
+    expect(outcome.ok).toBe(false)
+    expect(outcome.summary).toMatch(/validation failed/)
+    expect(outcome.rolledBack, outcome.summary).toBe(true)
+    const images = Object.fromEntries((await ps(stack)).map((c) => [c.Service, c.Image]))
+    for (const s of ['graphrag-processor', 'celery-worker', 'celery-beat']) expect(images[s], s).toBe(`owp-e2e/fake-graphrag-processor:${E2E_TAG}`)
+    expect(images['mcp-server']).toBe(`owp-e2e/fake-mcp-server:${E2E_TAG}`)
+    // the stack is healthy again
+    updateEnvFile(paths.envFile, { IMAGE_TAG: E2E_TAG })
+    const v = await kit(stack, 'scripts/validate-prod.ts', ['--target', 'compose', '--env-file', paths.envFile, '--json'])
+    const report = json<{ ok: boolean; results: CheckResult[] }>(v)
+    expect(report.results.filter((c) => c.status !== 'ok'), v.stderr.slice(-3000)).toEqual([])
+    expect(v.code).toBe(0)
+  })
+
+  it('7. teardown leaves no container, network or volume behind', async () => {
+    const r = await compose(stack, ['down', '--volumes', '--remove-orphans', '--timeout', '10'])
+    expect(r.exitCode).toBe(0)
+    expect(await projectLeftovers(ctxFor(stack), engineEnv, E2E_PROJECT)).toEqual({ containers: [], networks: [], volumes: [] })
+  })
+})

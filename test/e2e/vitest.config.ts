@@ -1,0 +1,17 @@
+// The e2e suite (`make e2e`): a real Docker engine, the compose stack with the stand-in images.
+// globalSetup starts or adopts the engine and builds what is missing; teardown removes the
+// project and stops the engine it started, by PID.
+import { defineConfig } from 'vitest/config'
+
+export default defineConfig({
+  test: {
+    include: ['test/e2e/**/*.test.ts'],
+    globalSetup: ['test/e2e/global-setup.ts'],
+    // one stack, one engine: files run one after the other
+    fileParallelism: false,
+    pool: 'forks',
+    testTimeout: 600_000,
+    hookTimeout: 900_000,
+    reporters: ['default'],
+  },
+})
