@@ -1,9 +1,11 @@
 // Masks secrets in every line the kit prints: registered values plus well-known shapes.
 export const MASK = '***'
 
-const FLAG_SECRET = /(--?(?:[\w-]*(?:password|passwd|secret|token|api[-_]?key|auth|credentials?)[\w-]*)[= ])(\S+)/gi
+// A flag whose name ENDS in a secret word (--password, --db-password, --auth-token, --api-key),
+// standing on its own: --max-tokens and "inter-token latency" are not secrets.
+const FLAG_SECRET = /(?<![\w-])(--?(?:[\w-]*[-_])?(?:password|passwd|secret|token|api[-_]?key|auth|credentials?)[= ])(\S+)/gi
 const URL_CREDENTIALS = /\b([a-z][a-z0-9+.-]*:\/\/[^/\s:@]*:)([^@\s/]+)(@)/gi
-const ENV_SECRET = /\b([A-Z0-9_]*(?:PASSWORD|SECRET|TOKEN|API_KEY|AUTH)[A-Z0-9_]*=)(\S+)/g
+const ENV_SECRET = /\b([A-Z0-9_]*(?:PASSWORD|PASSWD|SECRET|TOKEN|API_KEY|SECRET_KEY|ACCESS_KEY|AUTH)=)(\S+)/g
 
 export class SecretMasker {
   private values = new Set<string>()

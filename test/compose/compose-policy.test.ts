@@ -123,12 +123,11 @@ describe('the .env contract', () => {
 
   it('a config that passes validation, plus composeEnvironment, satisfies every variable compose requires', () => {
     // What compose insists on (${VAR:?...}) must come from the schema (required or a default) or
-    // from composeEnvironment. GRAPHRAG_API_KEY is the one gap: the schema does not require it yet
-    // (docs/compose.md, reported to the lead), so a deploy must check it before `up`.
+    // from composeEnvironment.
     const requiredByCompose = [...new Set(refs.filter((r) => r.required).map((r) => r.name))]
     const derived = ['PUBLIC_URL']
     const gap = requiredByCompose.filter((n) => !(schema.required ?? []).includes(n) && schema.properties[n]?.default === undefined && !derived.includes(n))
-    expect(gap).toEqual(['GRAPHRAG_API_KEY'])
+    expect(gap).toEqual([])
 
     const given = Object.fromEntries([...(schema.required ?? []), ...gap].map((n) => [n, testEnv()[n]!]))
     const cfg = loadConfig(testCtx({ env: { PATH: process.env.PATH, ...given } }), { envFile: '/dev/null', production: false })

@@ -24,6 +24,13 @@ describe('SecretMasker', () => {
     expect(m.mask('POSTGRES_PASSWORD=abc123 LOG_LEVEL=info')).toBe('POSTGRES_PASSWORD=*** LOG_LEVEL=info')
   })
 
+  it('leaves flags and words that merely mention a secret word alone', () => {
+    const m = new SecretMasker()
+    const text = '--max-tokens 128 --token-budget=5 inter-token latency: 3ms MAX_TOKENS=128 TOKENS_PER_S=9'
+    expect(m.mask(text)).toBe(text)
+    expect(m.mask('--auth-token abc123 WEBUI_SECRET_KEY=abc AWS_SECRET_ACCESS_KEY=xyz')).toBe('--auth-token *** WEBUI_SECRET_KEY=*** AWS_SECRET_ACCESS_KEY=***')
+  })
+
   it('ignores values too short to mask without hiding ordinary text', () => {
     const m = new SecretMasker()
     m.add('ab')

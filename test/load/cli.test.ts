@@ -25,6 +25,7 @@ POSTGRES_PASSWORD=dev-postgres-pw
 REDIS_PASSWORD=dev-redis-pw
 QDRANT_API_KEY=dev-qdrant-key
 NEO4J_PASSWORD=dev-neo4j-pw
+GRAPHRAG_API_KEY=dev-graphrag-key
 GRAFANA_ADMIN_PASSWORD=dev-grafana-pw
 LLM_MODEL_NAME=test-model
 ${extra}`)
