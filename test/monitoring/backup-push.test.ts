@@ -24,7 +24,8 @@ let url: string
 beforeAll(async () => {
   const bin = requirePushgateway()
   const port = await freePort()
-  gateway = await startService({ cmd: bin, args: [`--web.listen-address=127.0.0.1:${port}`, '--persistence.file='] // Debian's default file is shared between runs, port })
+  // --persistence.file= : Debian's default file is shared between runs
+  gateway = await startService({ cmd: bin, args: [`--web.listen-address=127.0.0.1:${port}`, '--persistence.file='], port })
   url = `http://127.0.0.1:${port}`
 })
 afterAll(async () => { await gateway?.stop() })
