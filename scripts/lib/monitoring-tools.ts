@@ -2,7 +2,7 @@
 // on 127.0.0.1 that judges PromQL. A missing tool fails loudly with its install hint.
 import { spawn } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:net'
+import { freePort } from './net.ts'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseDocument } from 'yaml'
@@ -67,17 +67,6 @@ export function localPrometheusConfig(dir: string, source = PROMETHEUS_CONFIG, r
 }
 
 export interface Throwaway { url: string; pid: number; stop(): Promise<void> }
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer()
-    srv.once('error', reject)
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number }
-      srv.close(() => resolve(port))
-    })
-  })
-}
 
 /**
  * Start a real Prometheus with an empty config and temp storage on a free 127.0.0.1 port.

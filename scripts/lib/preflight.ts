@@ -1,6 +1,6 @@
 // Declarative preflight checks, run concurrently, each with its own timeout and an install hint.
 import { statfs } from 'node:fs/promises'
-import { createServer } from 'node:net'
+import { portFree } from './net.ts'
 import { KitError } from './errors.ts'
 import { table } from './log.ts'
 import { probe } from './exec.ts'
@@ -137,14 +137,6 @@ export function portsFreeCheck(ports: number[], host = '0.0.0.0'): Check {
       return busy.length ? { ok: false, detail: `in use: ${busy.join(', ')}` } : { ok: true, detail: 'free' }
     },
   }
-}
-
-export function portFree(port: number, host = '0.0.0.0'): Promise<boolean> {
-  return new Promise((resolve) => {
-    const srv = createServer()
-    srv.once('error', () => resolve(false))
-    srv.listen(port, host, () => srv.close(() => resolve(true)))
-  })
 }
 
 /** A check from a plain predicate, for things like "env is valid". */

@@ -1,7 +1,7 @@
 // validate-prod on Kubernetes: the release's pods ready, the chart's helm test, each component
 // that serves HTTP through its own `kubectl port-forward`, a chat completion to LightLLM, the
 // ingress URL and certificate, kube-prometheus-stack's targets and Grafana.
-import { createServer } from 'node:net'
+import { freePort, portFree } from './net.ts'
 import { KitError } from './errors.ts'
 import { kubectl, getJson } from './kube.ts'
 import { detectHelm, testArgv } from './helm.ts'
@@ -26,33 +26,17 @@ interface Pod {
 }
 interface Ingress { spec?: { rules?: Array<{ host?: string }>; tls?: Array<{ hosts?: string[] }> } }
 
-export function freeLocalPort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const srv = createServer()
-    srv.once('error', rej)
-    srv.listen(0, '127.0.0.1', () => { const { port } = srv.address() as { port: number }; srv.close(() => res(port)) })
-  })
-}
-
-function portOpen(port: number): Promise<boolean> {
-  return new Promise((res) => {
-    const s = createServer()
-    s.once('error', () => res(true)) // taken: kubectl listens there
-    s.listen(port, '127.0.0.1', () => s.close(() => res(false)))
-  })
-}
-
 export interface Forward { port: number; stop(): void }
 
 /** `kubectl port-forward` to a local port, running until stop(); resolves once it listens. */
 export async function portForward(ctx: Ctx, namespace: string, resource: string, remotePort: number, timeoutMs = 15_000): Promise<Forward> {
-  const port = await freeLocalPort()
+  const port = await freePort()
   const ac = new AbortController()
   let exited: { code: number; stderr: string } | null = null
   void ctx.exec(kubectl('port-forward', '--namespace', namespace, resource, `${port}:${remotePort}`, '--address', '127.0.0.1'), { signal: ac.signal, allowFailure: true })
     .then((r) => { exited = { code: r.exitCode, stderr: r.stderr } }, (e: Error) => { exited = { code: -1, stderr: e.message } })
   const deadline = Date.now() + timeoutMs
-  while (!exited && !(await portOpen(port))) {
+  while (!exited && (await portFree(port, '127.0.0.1'))) {
     if (Date.now() > deadline) { ac.abort(); throw new Error(`port-forward to ${resource} did not listen within ${timeoutMs}ms`) }
     await new Promise((r) => setTimeout(r, 100))
   }

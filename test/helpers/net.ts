@@ -1,16 +1,7 @@
-import { createServer, connect } from 'node:net'
+import { connect } from 'node:net'
 
-/** A TCP port on 127.0.0.1 that was free a moment ago. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer()
-    srv.once('error', reject)
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number }
-      srv.close(() => resolve(port))
-    })
-  })
-}
+export { freePort } from '../../scripts/lib/net.ts'
+import { freePort } from '../../scripts/lib/net.ts'
 
 /** A port on 127.0.0.1 where nothing listens (connections are refused). */
 export const closedPort = freePort
