@@ -3,7 +3,7 @@ import { resolve } from 'node:path'
 import { run } from './lib/cli.ts'
 import { COMPOSE_FILE } from './lib/paths.ts'
 import { detectTarget } from './lib/deploy.ts'
-import { deployK8s, K8S_DEFAULTS, DEFAULT_CHART } from './lib/deploy-k8s.ts'
+import { deployK8s, k8sOptionsFrom, K8S_DEFAULTS, K8S_FLAGS } from './lib/deploy-k8s.ts'
 import { deployCompose } from './lib/deploy-compose.ts'
 
 export const usage = `Usage: tsx scripts/deploy.ts [--kubernetes | --docker-compose] [options]
@@ -37,16 +37,8 @@ Compose:
 await run(usage, {
   kubernetes: { type: 'boolean' },
   'docker-compose': { type: 'boolean' },
-  'skip-checks': { type: 'boolean' },
-  'env-file': { type: 'string' },
-  namespace: { type: 'string' },
-  release: { type: 'string' },
-  values: { type: 'string', multiple: true },
-  chart: { type: 'string' },
-  timeout: { type: 'string' },
+  ...K8S_FLAGS,
   'no-infra': { type: 'boolean' },
-  'skip-infra': { type: 'string', multiple: true },
-  'history-max': { type: 'string' },
   file: { type: 'string' },
   url: { type: 'string' },
   insecure: { type: 'boolean' },
@@ -58,21 +50,7 @@ await run(usage, {
   const validateArgs = { insecure: f.insecure, caFile: f['ca-file'] && resolve(ctx.cwd, f['ca-file']), url: f.url }
   const envFile = f['env-file'] && resolve(ctx.cwd, f['env-file'])
   const outcome = target === 'k8s'
-    ? await deployK8s(ctx, {
-      release: f.release ?? K8S_DEFAULTS.release,
-      namespace: f.namespace ?? K8S_DEFAULTS.namespace,
-      chart: resolve(ctx.cwd, f.chart ?? DEFAULT_CHART),
-      values: (f.values ?? []).map((v) => resolve(ctx.cwd, v)),
-      timeout: f.timeout ?? K8S_DEFAULTS.timeout,
-      historyMax: f['history-max'] ? Number(f['history-max']) : K8S_DEFAULTS.historyMax,
-      infra: !f['no-infra'],
-      app: true,
-      validate: !f['no-validate'],
-      skipChecks: Boolean(f['skip-checks']),
-      skipInfra: f['skip-infra'] ?? [],
-      envFile,
-      validateArgs,
-    })
+    ? await deployK8s(ctx, k8sOptionsFrom(ctx, f, { infra: !f['no-infra'], app: true, validate: !f['no-validate'], validateArgs }))
     : await deployCompose(ctx, {
       file: f.file ?? COMPOSE_FILE,
       envFile,

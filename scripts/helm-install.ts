@@ -1,8 +1,7 @@
 // make helm-install: the infra releases of helm/infra.yaml and/or the platform chart, no validation.
-import { resolve } from 'node:path'
 import { run } from './lib/cli.ts'
 import { UsageError } from './lib/errors.ts'
-import { deployK8s, K8S_DEFAULTS, DEFAULT_CHART } from './lib/deploy-k8s.ts'
+import { deployK8s, k8sOptionsFrom, K8S_DEFAULTS, K8S_FLAGS } from './lib/deploy-k8s.ts'
 
 export const usage = `Usage: tsx scripts/helm-install.ts [--infra-only | --chart-only] [options]
 
@@ -27,31 +26,14 @@ await run(usage, {
   'infra-only': { type: 'boolean' },
   'chart-only': { type: 'boolean' },
   'no-infra': { type: 'boolean' },
-  namespace: { type: 'string' },
-  release: { type: 'string' },
-  values: { type: 'string', multiple: true },
-  chart: { type: 'string' },
-  timeout: { type: 'string' },
-  'history-max': { type: 'string' },
-  'skip-infra': { type: 'string', multiple: true },
-  'env-file': { type: 'string' },
-  'skip-checks': { type: 'boolean' },
+  ...K8S_FLAGS,
 }, async (ctx, f) => {
   if (f['infra-only'] && (f['chart-only'] || f['no-infra'])) throw new UsageError('--infra-only and --chart-only exclude each other')
-  const outcome = await deployK8s(ctx, {
-    release: f.release ?? K8S_DEFAULTS.release,
-    namespace: f.namespace ?? K8S_DEFAULTS.namespace,
-    chart: resolve(ctx.cwd, f.chart ?? DEFAULT_CHART),
-    values: (f.values ?? []).map((v) => resolve(ctx.cwd, v)),
-    timeout: f.timeout ?? K8S_DEFAULTS.timeout,
-    historyMax: f['history-max'] ? Number(f['history-max']) : K8S_DEFAULTS.historyMax,
+  const outcome = await deployK8s(ctx, k8sOptionsFrom(ctx, f, {
     infra: !(f['chart-only'] || f['no-infra']),
     app: !f['infra-only'],
     validate: false,
-    skipChecks: Boolean(f['skip-checks']),
-    skipInfra: f['skip-infra'] ?? [],
-    envFile: f['env-file'] && resolve(ctx.cwd, f['env-file']),
-  })
+  }))
   if (!ctx.dryRun) (outcome.ok ? ctx.log.info : ctx.log.error).call(ctx.log, outcome.summary)
   return { exitCode: outcome.ok ? 0 : 1, data: outcome, text: ctx.dryRun ? undefined : outcome.summary }
 })

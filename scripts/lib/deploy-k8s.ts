@@ -48,6 +48,42 @@ export const K8S_DEFAULTS = { release: 'owp', namespace: 'openwebui-prod', timeo
 /** API versions the offline render assumes, so every optional object shows up in the facts. */
 export const RENDER_API_VERSIONS = ['monitoring.coreos.com/v1', 'cert-manager.io/v1', 'gateway.networking.k8s.io/v1', 'postgresql.cnpg.io/v1']
 
+/** The flags deploy.ts and helm-install.ts share for the Kubernetes path. */
+export const K8S_FLAGS = {
+  namespace: { type: 'string' },
+  release: { type: 'string' },
+  values: { type: 'string', multiple: true },
+  chart: { type: 'string' },
+  timeout: { type: 'string' },
+  'history-max': { type: 'string' },
+  'skip-infra': { type: 'string', multiple: true },
+  'env-file': { type: 'string' },
+  'skip-checks': { type: 'boolean' },
+} as const
+
+export interface K8sFlagValues {
+  namespace?: string; release?: string; values?: string[]; chart?: string; timeout?: string
+  'history-max'?: string; 'skip-infra'?: string[]; 'env-file'?: string; 'skip-checks'?: boolean
+}
+
+/** K8sOptions from the shared flags, paths resolved against the caller's directory. */
+export function k8sOptionsFrom(ctx: Ctx, f: K8sFlagValues, o: Pick<K8sOptions, 'infra' | 'app' | 'validate'> & Partial<K8sOptions>): K8sOptions {
+  const historyMax = f['history-max'] === undefined ? K8S_DEFAULTS.historyMax : Number(f['history-max'])
+  if (!Number.isInteger(historyMax) || historyMax < 0) throw new UsageError(`--history-max must be a whole number >= 0, got "${f['history-max']}"`)
+  return {
+    release: f.release ?? K8S_DEFAULTS.release,
+    namespace: f.namespace ?? K8S_DEFAULTS.namespace,
+    chart: resolve(ctx.cwd, f.chart ?? DEFAULT_CHART),
+    values: (f.values ?? []).map((v) => resolve(ctx.cwd, v)),
+    timeout: f.timeout ?? K8S_DEFAULTS.timeout,
+    historyMax,
+    skipChecks: Boolean(f['skip-checks']),
+    skipInfra: f['skip-infra'] ?? [],
+    envFile: f['env-file'] && resolve(ctx.cwd, f['env-file']),
+    ...o,
+  }
+}
+
 export function checkK8sOptions(o: K8sOptions): void {
   checkDuration(o.timeout)
   if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(o.release) || o.release.length > 53) throw new UsageError(`--release "${o.release}" is not a valid release name (lowercase letters, digits, -; at most 53)`)

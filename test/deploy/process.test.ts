@@ -110,3 +110,18 @@ describe('auto-detect', () => {
     expect(both.stderr).toContain('--kubernetes and --docker-compose exclude each other')
   })
 })
+
+describe('bad flag values', () => {
+  it('a malformed --history-max or --timeout is a usage error (exit 2) before helm is asked anything', async () => {
+    bins = fakeBins({ helm: helmAnswers({ history: HISTORY_3 }), kubectl: kubectlAnswers({}) })
+    box = sandbox(bins)
+    const env = { ...box.env, PATH: bins.path }
+    const history = await runScript('scripts/deploy.ts', args(box, ['--history-max', 'ten']), { env })
+    expect(history.code).toBe(2)
+    expect(history.stderr).toContain('--history-max must be a whole number >= 0, got "ten"')
+    const timeout = await runScript('scripts/helm-install.ts', ['--chart-only', '--chart', CHART, '--skip-checks', '--timeout', 'soon'], { env })
+    expect(timeout.code).toBe(2)
+    expect(timeout.stderr).toMatch(/--timeout/)
+    expect(bins.calls('helm').filter((c) => c[1] === 'upgrade')).toEqual([])
+  })
+})
