@@ -132,7 +132,7 @@ export async function buildStandIn(ctx: Ctx, layout: EngineLayout, env: Record<s
   const dir = join(IMAGES_DIR, img.dir)
   let context = dir
   let staged: string | null = null
-  if (img.emptyContext || img.node) {
+  if ((img.emptyContext || img.node) && !ctx.dryRun) {
     staged = mkdtempSync(join(tmpdir(), 'owp-e2e-build-'))
     context = staged
     if (img.node) {
@@ -141,7 +141,7 @@ export async function buildStandIn(ctx: Ctx, layout: EngineLayout, env: Record<s
     }
   }
   const logDir = join(layout.state, 'builds')
-  mkdirSync(logDir, { recursive: true })
+  if (!ctx.dryRun) mkdirSync(logDir, { recursive: true })
   const logFile = join(logDir, `${img.ref.replace(/[/:]/g, '_')}.log`)
   try {
     const argv = [builder.docker, 'build', ...(builder.buildkit ? ['--progress=plain'] : []), '--label', `${HASH_LABEL}=${hash}`, '--tag', img.ref,

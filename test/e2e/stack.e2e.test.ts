@@ -137,12 +137,20 @@ describe.sequential('the compose deployment on a real Docker engine', () => {
     const configured = (parseYaml(readFileSync(join(CONFIG_DIR, 'prometheus', 'prometheus.prod.yml'), 'utf8')) as { scrape_configs: Array<{ job_name: string; dns_sd_configs?: unknown }> })
       .scrape_configs.filter((j) => !j.dns_sd_configs).map((j) => j.job_name) // dcgm: DNS discovery, no such service here
     expect([...jobs].sort()).toEqual([...configured].sort())
-    // the exporters reach the real servers behind them, and every blackbox probe succeeds
-    for (const q of ['pg_up', 'redis_up', 'nginx_up', 'probe_success']) {
-      const v = await prometheus<{ result: Array<{ metric: Record<string, string>; value: [number, string] }> }>(stack, `/api/v1/query?query=${q}`)
-      expect(v.result.length, q).toBeGreaterThan(0)
-      for (const r of v.result) expect(`${q}${JSON.stringify(r.metric)} = ${r.value[1]}`).toMatch(/ = 1$/)
+    // the exporters reach the real servers behind them, and every blackbox probe succeeds (after
+    // the restore of step 4, postgres-exporter needs a scrape or two to reconnect)
+    const values = async () => {
+      const out: string[] = []
+      for (const q of ['pg_up', 'redis_up', 'nginx_up', 'probe_success']) {
+        const v = await prometheus<{ result: Array<{ metric: Record<string, string>; value: [number, string] }> }>(stack, `/api/v1/query?query=${q}`)
+        if (!v.result.length) out.push(`${q}: no series`)
+        for (const r of v.result) out.push(`${q}${JSON.stringify(r.metric)} = ${r.value[1]}`)
+      }
+      return out
     }
+    const ok = await until('every exporter and probe to report 1', async () => { const v = await values(); return v.every((x) => x.endsWith(' = 1')) ? v : null }, 120_000, 5000)
+      .catch(async (e: Error) => { throw new Error(`${e.message}\n${(await values()).filter((x) => !x.endsWith(' = 1')).join('\n')}`) })
+    expect(ok.length).toBeGreaterThan(10)
     const ruleFiles = readdirSync(join(CONFIG_DIR, 'prometheus', 'rules')).filter((f) => f.endsWith('.yml'))
     const groups = ruleFiles.flatMap((f) => (parseYaml(readFileSync(join(CONFIG_DIR, 'prometheus', 'rules', f), 'utf8')) as { groups: Array<{ name: string }> }).groups.map((g) => g.name))
     const loaded = (await prometheus<{ groups: Array<{ name: string; rules: Array<{ name: string; health: string }> }> }>(stack, '/api/v1/rules')).groups
@@ -174,8 +182,10 @@ describe.sequential('the compose deployment on a real Docker engine', () => {
     const images = Object.fromEntries((await ps(stack)).map((c) => [c.Service, c.Image]))
     for (const s of ['graphrag-processor', 'celery-worker', 'celery-beat']) expect(images[s], s).toBe(`owp-e2e/fake-graphrag-processor:${E2E_TAG}`)
     expect(images['mcp-server']).toBe(`owp-e2e/fake-mcp-server:${E2E_TAG}`)
-    // the stack is healthy again
+    // the stack is healthy again (the rollback recreated nginx and its exporter: give Prometheus a scrape)
     updateEnvFile(paths.envFile, { IMAGE_TAG: E2E_TAG })
+    await until('every scrape target up after the rollback', async () =>
+      (await prometheus<{ activeTargets: Array<{ health: string }> }>(stack, '/api/v1/targets?state=active')).activeTargets.every((t) => t.health === 'up'), 120_000)
     const v = await kit(stack, 'scripts/validate-prod.ts', ['--target', 'compose', '--env-file', paths.envFile, '--json'])
     const report = json<{ ok: boolean; results: CheckResult[] }>(v)
     expect(report.results.filter((c) => c.status !== 'ok'), v.stderr.slice(-3000)).toEqual([])
