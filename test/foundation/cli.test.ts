@@ -16,7 +16,7 @@ function envFile(extra: Record<string, string> = {}): string {
   const vars = {
     DEPLOY_ENV: 'development', DOMAIN: 'chat.test.local', WEBUI_SECRET_KEY: CANARY,
     POSTGRES_PASSWORD: 'pg-pass-123456789', REDIS_PASSWORD: 'redis-pass-123456789', QDRANT_API_KEY: 'q'.repeat(40),
-    NEO4J_PASSWORD: 'neo4j-pass-1234', GRAFANA_ADMIN_PASSWORD: 'grafana-pass-1234', ...extra,
+    NEO4J_PASSWORD: 'neo4j-pass-1234', GRAPHRAG_API_KEY: 'g'.repeat(40), GRAFANA_ADMIN_PASSWORD: 'grafana-pass-1234', ...extra,
   }
   const file = join(dir, '.env')
   writeFileSync(file, Object.entries(vars).map(([k, v]) => `${k}=${v}`).join('\n'))
