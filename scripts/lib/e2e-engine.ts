@@ -2,10 +2,7 @@
 // as a CLI plugin from Debian trixie, and a debootstrap Debian base image. State lives outside the
 // repository (default /var/lib/owp-e2e) so every clone on the machine reuses it.
 import { spawn } from 'node:child_process'
-import {
-  existsSync, mkdirSync, openSync, closeSync, readFileSync, writeFileSync, rmSync, renameSync,
-  copyFileSync, chmodSync, readdirSync,
-} from 'node:fs'
+import { existsSync, mkdirSync, openSync, closeSync, readFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { KitError } from './errors.ts'
 import { probe } from './exec.ts'
@@ -13,8 +10,6 @@ import type { Ctx } from './context.ts'
 
 /** Where the e2e engine keeps its state; OWP_E2E_STATE moves it (e.g. to a bigger disk). */
 export const DEFAULT_E2E_STATE = '/var/lib/owp-e2e'
-export const BASE_IMAGE = 'owp-e2e/debian:bookworm'
-export const DEBIAN_MIRROR = 'http://deb.debian.org/debian'
 
 export interface EngineLayout {
   state: string
@@ -195,8 +190,8 @@ export function onPath(name: string, path: string): boolean {
   return path.split(':').filter(Boolean).some((d) => existsSync(join(d, name)))
 }
 
-/** dockerd lives in /usr/sbin, which a non-login PATH may lack. */
-function pathEnv(ctx: Ctx): Record<string, string> {
+/** dockerd and debootstrap live in /usr/sbin, which a non-login PATH may lack. */
+export function pathEnv(ctx: Ctx): Record<string, string> {
   const path = ctx.env.PATH ?? ''
   const extra = ['/usr/sbin', '/sbin'].filter((d) => !path.split(':').includes(d))
   return extra.length ? { PATH: [path, ...extra].filter(Boolean).join(':') } : {}
@@ -219,148 +214,4 @@ export async function stopEngine(ctx: Ctx, layout: EngineLayout, engine: Engine)
   if (ctx.dryRun) { ctx.out(`[dry-run] kill ${engine.pid}`); return }
   await stopPid(engine.pid)
   for (const f of [layout.socket, layout.pidFile, layout.keptFile]) rmSync(f, { force: true })
-}
-
-// ---- Compose v2 -------------------------------------------------------------------------------
-
-/**
- * The sources stanza of Debian trixie: the first stanza of the system's deb822 sources with its
- * Suites replaced, or deb.debian.org when the system has none.
- */
-export function trixieSources(systemSources: string | null): string {
-  const first = systemSources?.split(/\n\s*\n/).find((s) => /^URIs:/m.test(s))
-  if (!first) {
-    return `Types: deb\nURIs: ${DEBIAN_MIRROR}\nSuites: trixie\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n`
-  }
-  return `${first.replace(/^Suites:.*$/m, 'Suites: trixie').trim()}\n`
-}
-
-/** apt-get options that read only our scratch sources and keep lists/cache under aptDir. */
-export function aptScratchOptions(aptDir: string): string[] {
-  return [
-    '-o', 'Dir::Etc::SourceList=/dev/null',
-    '-o', `Dir::Etc::SourceParts=${join(aptDir, 'sources')}`,
-    '-o', `Dir::State::Lists=${join(aptDir, 'lists')}`,
-    '-o', `Dir::Cache=${join(aptDir, 'cache')}`,
-    '-o', 'Dir::State::status=/dev/null',
-    '-o', 'APT::Sandbox::User=root',
-  ]
-}
-
-/** The compose plugin's version with our DOCKER_CONFIG, or null when it is not there. */
-export async function composeVersion(ctx: Ctx, layout: EngineLayout): Promise<string | null> {
-  if (!existsSync(layout.composePlugin)) return null
-  const r = await ctx.exec(['docker', 'compose', 'version', '--short'],
-    { env: { DOCKER_CONFIG: layout.dockerConfig }, allowFailure: true, timeout: 10_000 }).catch(() => null)
-  return r?.exitCode === 0 ? r.stdout.trim() : null
-}
-
-/** Install Compose v2 into DOCKER_CONFIG/cli-plugins from Debian trixie's docker-compose package. */
-export async function installCompose(ctx: Ctx, layout: EngineLayout): Promise<{ version: string; installed: boolean }> {
-  const have = await composeVersion(ctx, layout)
-  if (have) return { version: have, installed: false }
-  const apt = aptScratchOptions(layout.aptDir)
-  for (const d of ['sources', 'lists/partial', 'cache/archives/partial', 'debs']) mkdirSync(join(layout.aptDir, d), { recursive: true })
-  const system = existsSync('/etc/apt/sources.list.d/debian.sources') ? readFileSync('/etc/apt/sources.list.d/debian.sources', 'utf8') : null
-  if (!ctx.dryRun) writeFileSync(join(layout.aptDir, 'sources', 'trixie.sources'), trixieSources(system))
-  await ctx.exec(['apt-get', ...apt, 'update', '-qq'], { mutates: true, timeout: 300_000, title: 'apt-get update (trixie)' })
-  const debs = join(layout.aptDir, 'debs')
-  for (const f of existsSync(debs) ? readdirSync(debs) : []) rmSync(join(debs, f), { force: true })
-  await ctx.exec(['apt-get', ...apt, 'download', 'docker-compose'], { mutates: true, cwd: debs, timeout: 300_000 })
-  const deb = ctx.dryRun ? 'docker-compose_*.deb' : readdirSync(debs).find((f) => /^docker-compose_.*\.deb$/.test(f))
-  if (!deb) throw new KitError('apt-get download docker-compose left no .deb', 1, `look in ${debs}`)
-  const unpacked = join(layout.aptDir, 'unpacked')
-  rmSync(unpacked, { recursive: true, force: true })
-  await ctx.exec(['dpkg', '-x', join(debs, deb), unpacked], { mutates: true })
-  if (ctx.dryRun) return { version: 'dry-run', installed: true }
-  const plugin = join(unpacked, 'usr', 'libexec', 'docker', 'cli-plugins', 'docker-compose')
-  if (!existsSync(plugin)) throw new KitError(`${deb} holds no usr/libexec/docker/cli-plugins/docker-compose`)
-  mkdirSync(join(layout.dockerConfig, 'cli-plugins'), { recursive: true })
-  copyFileSync(plugin, `${layout.composePlugin}.tmp`)
-  chmodSync(`${layout.composePlugin}.tmp`, 0o755)
-  renameSync(`${layout.composePlugin}.tmp`, layout.composePlugin)
-  rmSync(unpacked, { recursive: true, force: true })
-  const version = await composeVersion(ctx, layout)
-  if (!version) throw new KitError(`the compose plugin from ${deb} does not run`)
-  return { version, installed: true }
-}
-
-// ---- the Debian base image ---------------------------------------------------------------------
-
-/** Files that only take room in every vfs copy of the image. */
-const ROOTFS_TRIM = ['var/cache/apt/archives', 'var/lib/apt/lists', 'usr/share/doc', 'usr/share/man', 'usr/share/locale', 'usr/share/info']
-
-const APT_SOURCES = (mirror: string) => `Types: deb
-URIs: ${mirror}
-Suites: bookworm bookworm-updates
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-
-Types: deb
-URIs: ${mirror.replace(/\/debian\/?$/, '/debian-security')}
-Suites: bookworm-security
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-`
-
-/** Like the official debian:*-slim images: no docs, no recommends, no cached debs. */
-const DPKG_EXCLUDES = `path-exclude /usr/share/doc/*
-path-include /usr/share/doc/*/copyright
-path-exclude /usr/share/man/*
-path-exclude /usr/share/locale/*
-path-exclude /usr/share/info/*
-`
-const APT_SLIM = `APT::Install-Recommends "false";
-APT::Install-Suggests "false";
-Acquire::Languages "none";
-`
-
-export async function imageExists(ctx: Ctx, env: Record<string, string>, ref: string): Promise<boolean> {
-  const r = await ctx.exec(['docker', 'image', 'inspect', '--format', '{{.Id}}', ref], { env, allowFailure: true, timeout: 30_000 })
-  return r.exitCode === 0
-}
-
-/**
- * owp-e2e/debian:bookworm from `debootstrap --variant=minbase bookworm`, trimmed like the slim
- * images. The rootfs tarball is cached under the state dir, so a wiped engine re-imports in seconds.
- */
-export async function buildBaseImage(ctx: Ctx, layout: EngineLayout, env: Record<string, string>,
-  o: { mirror?: string } = {}): Promise<{ image: string; debootstrapped: boolean; imported: boolean }> {
-  if (await imageExists(ctx, env, BASE_IMAGE)) return { image: BASE_IMAGE, debootstrapped: false, imported: false }
-  let debootstrapped = false
-  if (!existsSync(layout.rootfsTar)) {
-    const mirror = o.mirror ?? process.env.OWP_E2E_DEBIAN_MIRROR ?? DEBIAN_MIRROR
-    const dir = `${layout.rootfsTar}.d`
-    if (!ctx.dryRun) {
-      rmSync(dir, { recursive: true, force: true })
-      mkdirSync(dir, { recursive: true })
-    }
-    await ctx.exec(['debootstrap', '--variant=minbase', 'bookworm', dir, mirror],
-      { mutates: true, timeout: 900_000, env: pathEnv(ctx), title: 'debootstrap bookworm' })
-    if (!ctx.dryRun) {
-      for (const p of ROOTFS_TRIM) {
-        rmSync(join(dir, p), { recursive: true, force: true })
-        mkdirSync(join(dir, p), { recursive: true })
-      }
-      mkdirSync(join(dir, 'var/cache/apt/archives/partial'), { recursive: true })
-      mkdirSync(join(dir, 'var/lib/apt/lists/partial'), { recursive: true })
-      rmSync(join(dir, 'etc/apt/sources.list'), { force: true })
-      writeFileSync(join(dir, 'etc/apt/sources.list.d/debian.sources'), APT_SOURCES(mirror))
-      writeFileSync(join(dir, 'etc/dpkg/dpkg.cfg.d/owp-slim'), DPKG_EXCLUDES)
-      writeFileSync(join(dir, 'etc/apt/apt.conf.d/90owp-slim'), APT_SLIM)
-      // like the official debian images: package scripts never start services inside a build
-      writeFileSync(join(dir, 'usr/sbin/policy-rc.d'), '#!/bin/sh\nexit 101\n', { mode: 0o755 })
-      rmSync(join(dir, 'etc/hostname'), { force: true })
-    }
-    await ctx.exec(['tar', '--numeric-owner', '-C', dir, '-cf', `${layout.rootfsTar}.tmp`, '.'], { mutates: true, timeout: 300_000 })
-    if (!ctx.dryRun) {
-      renameSync(`${layout.rootfsTar}.tmp`, layout.rootfsTar)
-      rmSync(dir, { recursive: true, force: true })
-    }
-    debootstrapped = true
-  }
-  await ctx.exec(['docker', 'import', '--change', 'CMD ["bash"]', '--change', 'ENV LANG=C.UTF-8',
-    '--message', 'debootstrap --variant=minbase bookworm (owp e2e)', layout.rootfsTar, BASE_IMAGE],
-  { mutates: true, env, timeout: 300_000 })
-  return { image: BASE_IMAGE, debootstrapped, imported: true }
 }

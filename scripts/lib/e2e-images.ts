@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os'
 import { join, relative } from 'node:path'
 import { ROOT } from './paths.ts'
 import { KitError } from './errors.ts'
-import { BASE_IMAGE, type EngineLayout } from './e2e-engine.ts'
+import type { EngineLayout } from './e2e-engine.ts'
+import { BASE_IMAGE } from './e2e-base-image.ts'
 import type { Ctx } from './context.ts'
 
 export const IMAGES_DIR = join(ROOT, 'test', 'e2e', 'images')

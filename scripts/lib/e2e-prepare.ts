@@ -1,10 +1,9 @@
 // Everything the e2e suite needs before a stack can start, timed: the engine, Compose v2, the
 // Debian base image and the stand-in images. Used by scripts/e2e-setup.ts and the suite's globalSetup.
 import { KitError } from './errors.ts'
-import {
-  engineLayout, startEngine, stopEngine, engineEnv, installCompose, buildBaseImage,
-  type Engine, type EngineLayout,
-} from './e2e-engine.ts'
+import { engineLayout, startEngine, stopEngine, engineEnv, type Engine, type EngineLayout } from './e2e-engine.ts'
+import { installCompose } from './e2e-compose.ts'
+import { buildBaseImage } from './e2e-base-image.ts'
 import { buildStandIns, pruneDangling, type BuildResult, type StandIn } from './e2e-images.ts'
 import type { Ctx } from './context.ts'
 

@@ -5,7 +5,8 @@ import { join } from 'node:path'
 import { tmpDir } from '../helpers/tmp.ts'
 import { testCtx } from '../helpers/context.ts'
 import { freePort } from '../helpers/net.ts'
-import { engineLayout, startEngine, trixieSources, dockerdArgv, aptScratchOptions } from '../../scripts/lib/e2e-engine.ts'
+import { engineLayout, startEngine, dockerdArgv } from '../../scripts/lib/e2e-engine.ts'
+import { trixieSources, aptScratchOptions } from '../../scripts/lib/e2e-compose.ts'
 
 const tmp = tmpDir('owp-e2e-engine-')
 afterAll(() => tmp.remove())
