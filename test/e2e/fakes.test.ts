@@ -254,6 +254,26 @@ describe('fake Celery worker, beat and exporter, on a real Redis', () => {
   })
 })
 
+describe('fake Open WebUI needs its backends', () => {
+  it('exits like Open WebUI when Redis refuses REDIS_URL or the database is unreachable, starts when both answer', async () => {
+    const dir = tmpDir()
+    const port = await freePort()
+    const redis = await startService({ cmd: 'redis-server', args: ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--requirepass', 'right', '--dir', dir.path], port })
+    try {
+      const db = await freePort()
+      const { createServer } = await import('node:net')
+      const pg = createServer((s) => s.end()).listen(db, '127.0.0.1')
+      const base = { PORT: String(await freePort()), FAKE_BACKEND_WAIT_MS: '1500', DATABASE_URL: `postgresql://u:p@127.0.0.1:${db}/openwebui` }
+      expect(await start('openwebui', [], { ...base, REDIS_URL: `redis://:wrong@127.0.0.1:${port}/0` })).toEqual({ servers: [], exitCode: 1 })
+      expect(await start('openwebui', [], { ...base, REDIS_URL: `redis://:right@127.0.0.1:${port}/0`, DATABASE_URL: `postgresql://u:p@127.0.0.1:${await freePort()}/x` })).toEqual({ servers: [], exitCode: 1 })
+      const ok = await start('openwebui', [], { ...base, REDIS_URL: `redis://:right@127.0.0.1:${port}/0` }) as { servers: Server[] }
+      expect(ok.servers).toHaveLength(1)
+      expect((await fetch(`http://127.0.0.1:${base.PORT}/health/db`)).status).toBe(200)
+      pg.close()
+    } finally { await redis.stop(); dir.remove() }
+  })
+})
+
 describe('fake python', () => {
   it('runs the healthcheck one-liners it knows and refuses other code', async () => {
     const { runCode, pyStringExpr } = await import(join(LIB, 'shims', 'python.mjs')) as { runCode(code: string, env?: NodeJS.ProcessEnv): Promise<number>; pyStringExpr(e: string, env: NodeJS.ProcessEnv): string }

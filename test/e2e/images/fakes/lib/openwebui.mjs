@@ -3,7 +3,9 @@
 // (http.server.requests, http.server.duration as real Open WebUI does) to the OTLP/HTTP collector.
 import { request as httpRequest } from 'node:http'
 import { request as httpsRequest } from 'node:https'
-import { serve, json, readBody, log } from './common.mjs'
+import { connect } from 'node:net'
+import { serve, json, readBody, log, sleep } from './common.mjs'
+import { redisClient } from './redis.mjs'
 import { pushMetrics, DURATION_BOUNDS } from './otlp.mjs'
 
 export const VERSION = '0.8.11'
@@ -43,7 +45,43 @@ function proxy(req, res, body, target, apiKey) {
   })
 }
 
-export function start(argv, env = process.env) {
+function tcpOpen(host, port, timeoutMs = 3000) {
+  return new Promise((resolve) => {
+    const s = connect({ host, port })
+    const done = (ok) => { s.destroy(); resolve(ok) }
+    s.setTimeout(timeoutMs, () => done(false))
+    s.once('connect', () => done(true))
+    s.once('error', () => done(false))
+  })
+}
+
+/**
+ * Like Open WebUI at startup (migrations, the Redis-backed websocket manager): the database must
+ * accept connections and Redis must accept REDIS_URL's password, else the process exits.
+ */
+async function waitForBackends(env, timeoutMs = Number(env.FAKE_BACKEND_WAIT_MS ?? 60_000)) {
+  const deadline = Date.now() + timeoutMs
+  const db = env.DATABASE_URL ? new URL(env.DATABASE_URL) : null
+  let last = ''
+  while (Date.now() < deadline) {
+    const problems = []
+    if (db && !(await tcpOpen(db.hostname, Number(db.port || 5432)))) problems.push(`database ${db.host} unreachable`)
+    if (env.REDIS_URL) {
+      try { const c = await redisClient(env.REDIS_URL); await c.call('PING'); c.close() } catch (e) { problems.push(`redis: ${e.message}`) }
+    }
+    if (!problems.length) return
+    if (problems.join() !== last) log('openwebui', `waiting: ${problems.join('; ')}`)
+    last = problems.join()
+    await sleep(1000)
+  }
+  throw new Error(`backends not ready after ${timeoutMs / 1000}s: ${last}`)
+}
+
+export async function start(argv, env = process.env) {
+  try { await waitForBackends(env) } catch (e) {
+    process.stderr.write(`open-webui (fake): ${e.message}\n`)
+    return { servers: [], exitCode: 1 }
+  }
   const port = Number(env.PORT ?? 8080)
   const host = env.HOST ?? '0.0.0.0'
   const base = upstreamBase(env)
@@ -61,7 +99,10 @@ export function start(argv, env = process.env) {
   const server = serve('openwebui', port, async (req, res, url) => {
     const p = url.pathname
     if (req.method === 'GET' && p === '/health') return json(res, 200, { status: true })
-    if (req.method === 'GET' && p === '/health/db') return json(res, 200, { status: true })
+    if (req.method === 'GET' && p === '/health/db') {
+      const db = env.DATABASE_URL ? new URL(env.DATABASE_URL) : null
+      return db && !(await tcpOpen(db.hostname, Number(db.port || 5432))) ? json(res, 503, { status: false }) : json(res, 200, { status: true })
+    }
     if (req.method === 'GET' && p === '/api/version') return json(res, 200, { version: VERSION })
     if (req.method === 'GET' && p === '/api/config') {
       return json(res, 200, { status: true, name: env.WEBUI_NAME ?? 'Open WebUI', version: VERSION, features: { auth: true, enable_signup: env.ENABLE_SIGNUP === 'true' } })
