@@ -17,6 +17,9 @@ const { env: engineEnv } = inject('e2e')
 const tmp = tmpDir('owp-e2e-stack-')
 let paths: StackPaths
 let stack: Stack
+/** Steps 2-6 need the stack step 1 deployed: without it they fail at once instead of timing out. */
+let deployed = false
+const needsStack = () => expect(deployed, 'the stack is not up: step 1 (deploy) failed').toBe(true)
 
 interface DeployOutcome { ok: boolean; summary: string; rolledBack?: boolean; steps?: Array<{ id: string; status: string }> }
 interface CheckResult { name: string; status: string; detail?: string; critical?: boolean }
@@ -50,9 +53,11 @@ describe.sequential('the compose deployment on a real Docker engine', () => {
       expect(c.State, c.Service).toBe('running')
       expect(['healthy', ''], `${c.Service}: ${c.Health}`).toContain(c.Health)
     }
+    deployed = true
   })
 
   it('2. validate-prod passes, through the real NGINX over TLS', async () => {
+    needsStack()
     const r = await kit(stack, 'scripts/validate-prod.ts', ['--target', 'compose', '--env-file', paths.envFile, '--json'])
     const report = json<{ ok: boolean; results: CheckResult[] }>(r)
     const bad = report.results.filter((c) => c.status !== 'ok')
@@ -71,6 +76,7 @@ describe.sequential('the compose deployment on a real Docker engine', () => {
   })
 
   it('3. load-test in http and llm modes through NGINX meets its SLO gates', async () => {
+    needsStack()
     const http = await kit(stack, 'scripts/load-test.ts', ['--insecure', '-n', '300', '-c', '10',
       '--slo', 'p95<500ms', '--slo', 'error_rate<1%', '--json', `https://127.0.0.1:${stack.httpsPort}/health`])
     const h = json<{ ok: boolean; slo: Array<{ gate: string; pass: boolean }> }>(http)
@@ -88,6 +94,7 @@ describe.sequential('the compose deployment on a real Docker engine', () => {
   })
 
   it('4. backs up PostgreSQL and Redis through the running containers; restore brings destroyed data back', async () => {
+    needsStack()
     await psql(stack, `CREATE TABLE e2e_items (id int PRIMARY KEY, name text NOT NULL, payload bytea, at timestamptz DEFAULT now());
       INSERT INTO e2e_items SELECT i, 'naïve ✓ データ ' || i, sha256(i::text::bytea), now() - i * interval '1 minute' FROM generate_series(1, 5000) i;
       CREATE TABLE e2e_notes (id serial PRIMARY KEY, item int REFERENCES e2e_items, note jsonb);
@@ -128,6 +135,7 @@ describe.sequential('the compose deployment on a real Docker engine', () => {
   })
 
   it('5. Prometheus scrapes every target and loads every rule group; stopping Redis fires RedisDown', async () => {
+    needsStack()
     type Target = { labels: Record<string, string>; health: string; lastError: string; scrapePool: string }
     const targets = await until('every scrape target up', async () => {
       const t = (await prometheus<{ activeTargets: Target[] }>(stack, '/api/v1/targets?state=active')).activeTargets
@@ -172,6 +180,7 @@ describe.sequential('the compose deployment on a real Docker engine', () => {
   })
 
   it('6. a deploy of a broken release fails validation and the kit rolls back to the tags that ran before', async () => {
+    needsStack()
     updateEnvFile(paths.envFile, { IMAGE_TAG: BROKEN_TAG })
     const r = await kit(stack, 'scripts/deploy.ts', ['--docker-compose', '--yes', '--env-file', paths.envFile, '--timeout', '5m', '--json'], 900_000)
     const outcome = json<DeployOutcome>(r)
