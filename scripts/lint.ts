@@ -1,7 +1,6 @@
 // make lint: the chart, compose file, Dockerfiles and monitoring config, checked by real tools.
 import { run } from './lib/cli.ts'
-import { table } from './lib/log.ts'
-import { lintAll } from './lib/lint.ts'
+import { lintAll, logChecks } from './lib/lint.ts'
 
 export const usage = `Usage: tsx scripts/lint.ts [--json]
 
@@ -12,10 +11,6 @@ metric catalogue, chart copies). Exit 1 when any check finds a problem.`
 
 await run(usage, {}, async (ctx) => {
   const report = await lintAll(ctx)
-  ctx.log.raw(table(['check', 'result', 'time'], report.checks.map((c) => [c.name, c.ok ? 'ok' : `${c.problems.length} problem(s)`, `${c.durationMs}ms`])))
-  for (const c of report.checks.filter((x) => !x.ok)) {
-    ctx.log.error(c.name)
-    for (const p of c.problems) ctx.log.raw(`    ${p}`)
-  }
+  logChecks(ctx, report.checks)
   return { exitCode: report.ok ? 0 : 1, data: report, text: report.ok ? 'lint: every check passed' : 'lint: problems found' }
 })

@@ -1,7 +1,7 @@
 // Copy the rules and dashboards of config/ into the chart; --check reports drift, --lint runs
 // every monitoring check (promtool, amtool, blackbox, dashboards, PromQL, catalogue).
 import { run } from './lib/cli.ts'
-import { table } from './lib/log.ts'
+import { logChecks } from './lib/lint.ts'
 import { describeDrift, driftCount, monitoringDrift, syncMonitoring } from './lib/monitoring-sync.ts'
 import { lintMonitoring } from './lib/monitoring-lint.ts'
 
@@ -20,11 +20,7 @@ ConfigMaps from those copies) and removes copies whose source is gone.
 await run(usage, { check: { type: 'boolean' }, lint: { type: 'boolean' } }, async (ctx, flags) => {
   if (flags.lint) {
     const report = await lintMonitoring(ctx)
-    ctx.log.raw(table(['check', 'result', 'time'], report.checks.map((c) => [c.name, c.ok ? 'ok' : `${c.problems.length} problem(s)`, `${c.durationMs}ms`])))
-    for (const c of report.checks.filter((x) => !x.ok)) {
-      ctx.log.error(c.name)
-      for (const p of c.problems) ctx.log.raw(`    ${p}`)
-    }
+    logChecks(ctx, report.checks)
     return { exitCode: report.ok ? 0 : 1, data: report, text: report.ok ? 'monitoring: every check passed' : 'monitoring: checks failed' }
   }
   if (flags.check) {

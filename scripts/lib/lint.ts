@@ -7,6 +7,7 @@ import { loadCompose, composeEnvironment } from './compose-env.ts'
 import { checkComposePolicy } from './compose-policy.ts'
 import { lintDockerfileFile } from './dockerfile-lint.ts'
 import { readSchema } from './config.ts'
+import { table } from './log.ts'
 import type { Ctx } from './context.ts'
 
 export interface LintCheck { name: string; ok: boolean; problems: string[]; durationMs: number }
@@ -16,6 +17,15 @@ export interface LintReport { ok: boolean; checks: LintCheck[] }
 const REQUIRED_STAND_INS: Record<string, string> = {
   DOMAIN: 'chat.example.com', WEBUI_SECRET_KEY: 'lint', POSTGRES_PASSWORD: 'lint', REDIS_PASSWORD: 'lint',
   QDRANT_API_KEY: 'lint', NEO4J_PASSWORD: 'lint-lint', GRAPHRAG_API_KEY: 'lint', GRAFANA_ADMIN_PASSWORD: 'lint',
+}
+
+/** A table of the checks on stderr, then every problem of the failed ones. */
+export function logChecks(ctx: Ctx, checks: LintCheck[]): void {
+  ctx.log.raw(table(['check', 'result', 'time'], checks.map((c) => [c.name, c.ok ? 'ok' : `${c.problems.length} problem(s)`, `${c.durationMs}ms`])))
+  for (const c of checks.filter((x) => !x.ok)) {
+    ctx.log.error(c.name)
+    for (const p of c.problems) ctx.log.raw(`    ${p}`)
+  }
 }
 
 async function timed(name: string, fn: () => Promise<string[]> | string[]): Promise<LintCheck> {
