@@ -10,8 +10,8 @@ import { loadConfig } from '../config.ts'
 import { buildRequest, targetOf, type Target } from './rawhttp.ts'
 import type { WireRequest } from './http-engine.ts'
 import type { LoadShape } from './schedule.ts'
-import type { TtftMode } from './llm-engine.ts'
-import { readPrompts, syntheticPrompts, type Prompt } from './prompts.ts'
+import type { TtftMode, LlmEngineOptions } from './llm-engine.ts'
+import { readPrompts, syntheticPrompts } from './prompts.ts'
 import { loadScenario } from './scenario.ts'
 import { parseSlos, parseGoodput, goodputFromSlos, sloModes, type Slo, type Mode } from './slo.ts'
 import type { GoodputCriteria } from './summary.ts'
@@ -32,20 +32,13 @@ export interface HttpPlan {
   workers: number
 }
 
-export interface LlmPlan {
+/** An llm phase: the engine's options, plus how it is named and reported. */
+export interface LlmPlan extends Omit<LlmEngineOptions, 'model'> {
   mode: 'llm'
   name: string
   display: string
-  url: URL
-  headers: Record<string, string>
   /** null: ask the server's models endpoint. */
   model: string | null
-  prompts: Prompt[]
-  maxTokens: number
-  extraBody: Record<string, unknown>
-  shape: LoadShape
-  timeoutMs: number
-  insecure: boolean
   ttftMode: TtftMode
   goodput: GoodputCriteria | null
 }
