@@ -12,7 +12,7 @@ import { detectCompose, composeArgv, composeProfiles, composeServices, container
 import { checkDuration, durationMs } from './helm.ts'
 import { writeMonitoringConfig } from './monitoring.ts'
 import { runPlan, newReport, undoApplied, PlanError, type Phase, type Step, type PlanReport, type StepRecord } from './plan.ts'
-import { stateDir, lockTarget, printReport, reportOnInterrupt, type DeployOutcome } from './deploy.ts'
+import { stateDir, lockTarget, printReport, reportOnInterrupt, outcomeOf, type DeployOutcome } from './deploy.ts'
 import { validateDeployment, ValidationFailed, type ValidateOptions } from './validate.ts'
 import type { Ctx } from './context.ts'
 
@@ -223,9 +223,7 @@ export async function deployCompose(ctx: Ctx, o: ComposeOptions): Promise<Deploy
   const plan = composePlan(ctx, o, p)
   const report = newReport(ctx, plan)
   const unregister = reportOnInterrupt(ctx, () => report)
-  const outcome = (summary: string, ok: boolean, undone: StepRecord[] = [], extra: Partial<DeployOutcome> = {}): DeployOutcome => ({
-    ok, target: 'compose', summary, steps: report.steps, undone, rolledBack: undone.some((u) => u.status === 'applied'), plan: ctx.dryRun ? ctx.plan : undefined, ...extra,
-  })
+  const outcome = outcomeOf(ctx, 'compose', report)
   try {
     await runPlan(ctx, plan, report)
   } catch (e) {

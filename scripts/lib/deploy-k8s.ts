@@ -18,7 +18,7 @@ import {
 } from './kube.ts'
 import { loadInfra, decideInfra, infraSteps, provided, INFRA_FILE, type InfraDecision } from './infra.ts'
 import { runPlan, newReport, undoApplied, PlanError, type Phase, type Step, type PlanReport, type StepRecord } from './plan.ts'
-import { stateDir, lockTarget, printReport, reportOnInterrupt, type DeployOutcome } from './deploy.ts'
+import { stateDir, lockTarget, printReport, reportOnInterrupt, outcomeOf, type DeployOutcome } from './deploy.ts'
 import { validateDeployment, ValidationFailed, type ValidateOptions } from './validate.ts'
 import type { Ctx } from './context.ts'
 
@@ -333,9 +333,7 @@ export async function deployK8s(ctx: Ctx, o: K8sOptions): Promise<DeployOutcome>
   const plan = k8sPlan(ctx, o, p)
   const report = newReport(ctx, plan)
   const unregister = reportOnInterrupt(ctx, () => report)
-  const outcome = (summary: string, ok: boolean, undone: StepRecord[] = [], extra: Partial<DeployOutcome> = {}): DeployOutcome => ({
-    ok, target: 'k8s', summary, steps: report.steps, undone, rolledBack: undone.some((u) => u.status === 'applied'), plan: ctx.dryRun ? ctx.plan : undefined, ...extra,
-  })
+  const outcome = outcomeOf(ctx, 'k8s', report)
   try {
     await runPlan(ctx, plan, report)
   } catch (e) {

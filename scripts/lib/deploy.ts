@@ -62,6 +62,15 @@ export interface DeployOutcome {
   plan?: string[]
 }
 
+export type OutcomeOf = (summary: string, ok: boolean, undone?: StepRecord[], extra?: Partial<DeployOutcome>) => DeployOutcome
+
+/** How a deploy of one target reports its end: the steps so far, what was undone, the dry-run plan. */
+export function outcomeOf(ctx: Ctx, target: Target, report: PlanReport): OutcomeOf {
+  return (summary, ok, undone = [], extra = {}) => ({
+    ok, target, summary, steps: report.steps, undone, rolledBack: undone.some((u) => u.status === 'applied'), plan: ctx.dryRun ? ctx.plan : undefined, ...extra,
+  })
+}
+
 /** Print the step table and, when something was left applied, the commands that undo it. */
 export function printReport(ctx: Ctx, title: string, report: PlanReport, undone: StepRecord[] = []): void {
   ctx.log.raw(`\n${title}\n${formatReport(report, undone)}`)
