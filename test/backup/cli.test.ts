@@ -1,6 +1,7 @@
 // The two scripts as a user meets them: help, and usage errors with exit 2 before anything runs.
 import { describe, expect, it } from 'vitest'
 import { runScript } from '../helpers/run-script.ts'
+import { tmpDir } from '../helpers/tmp.ts'
 import { parseStores, positiveInt } from '../../scripts/lib/backup/settings.ts'
 import { parseRecipients } from '../../scripts/lib/backup/encryption.ts'
 
@@ -20,6 +21,17 @@ describe('backup.ts and restore.ts command line', () => {
     const target = await runScript('scripts/restore.ts', ['--store', 'redis', '--target', 'swarm'])
     expect(target.code).toBe(2)
     expect(target.stderr).toContain('--target must be one of compose, k8s, direct, got "swarm"')
+  })
+
+  it('restoring every store from a destination with no set at all fails instead of passing silently', async () => {
+    const dir = tmpDir('owp-restore-empty-')
+    try {
+      const r = await runScript('scripts/restore.ts', ['--from', 'latest', '--dest', dir.path, '--target', 'direct', '--yes'])
+      expect(r.code).toBe(1)
+      expect(r.stderr).toContain(`no backup set of any store in ${dir.path}: nothing was restored`)
+    } finally {
+      dir.remove()
+    }
   })
 
   it('parses its values strictly', () => {

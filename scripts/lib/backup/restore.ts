@@ -102,6 +102,11 @@ export async function runRestore(ctx: Ctx, o: RestoreOptions): Promise<{ ok: boo
       release()
     }
   }
+  // Nothing at all to restore is a wrong --dest, not a success.
+  if (outcomes.length && outcomes.every((x) => x.skipped)) {
+    ctx.log.error(`no backup set of any store in ${o.dest.url}: nothing was restored`)
+    return { ok: false, stores: outcomes }
+  }
   return { ok: outcomes.every((x) => x.ok), stores: outcomes }
 }
 
