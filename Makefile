@@ -28,8 +28,8 @@ typecheck: node_modules/.stamp ## TypeScript strict check
 test: setup typecheck ## setup, typecheck, then every suite, the e2e stack suite beside the rest (what CI runs)
 	@mkdir -p .cache
 	@npx vitest run --config test/e2e/vitest.config.ts > .cache/e2e.log 2>&1 & e2e=$$!; \
-	  npx vitest run; unit=$$?; \
-	  wait $$e2e; e2e_rc=$$?; \
+	  npx vitest run && unit=0 || unit=$$?; \
+	  wait $$e2e && e2e_rc=0 || e2e_rc=$$?; \
 	  echo "=== e2e stack suite (make e2e) ==="; cat .cache/e2e.log; \
 	  echo "engine-free suites: exit $$unit; e2e stack suite: exit $$e2e_rc"; \
 	  test $$unit -eq 0 && test $$e2e_rc -eq 0

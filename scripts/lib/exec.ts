@@ -1,5 +1,6 @@
 // The one way the kit runs an external command: argv in, masked logs, dry-run, timeouts, cleanup.
 import { openSync, closeSync } from 'node:fs'
+import { spawn } from 'node:child_process'
 import { $, type ProcessPromise } from 'zx'
 import { KitError } from './errors.ts'
 import type { Ctx } from './context.ts'
@@ -48,6 +49,14 @@ export function shellQuote(argv: readonly string[]): string {
   return argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ')
 }
 
+// A command that exits without reading its input closes the pipe under our write: that EPIPE
+// must not crash the kit (the command's exit code tells what happened).
+const spawnQuietStdin = ((...args: Parameters<typeof spawn>) => {
+  const child = spawn(...args)
+  child.stdin?.on('error', () => {})
+  return child
+}) as typeof spawn
+
 export async function exec(ctx: Ctx, argv: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> {
   if (argv.length === 0) throw new KitError('exec: empty argv')
   const shown = ctx.secrets.mask(shellQuote(argv))
@@ -68,6 +77,7 @@ export async function exec(ctx: Ctx, argv: readonly string[], opts: ExecOptions 
     nothrow: true,
     verbose: false,
     detached: true, // own process group: a timeout or Ctrl-C kills the whole tree
+    spawn: spawnQuietStdin,
     stdio: [inFd ?? 'pipe', fd ?? 'pipe', 'pipe'],
   })`${argv}`
   const stop = () => killTree(p)

@@ -133,3 +133,13 @@ describe('exec', () => {
   })
 })
 
+
+describe('exec input', () => {
+  it('a command that exits without reading a large input fails by its exit code, never by EPIPE', async () => {
+    const ctx = testCtx()
+    for (let i = 0; i < 5; i++) {
+      const r = await ctx.exec(['sh', '-c', 'exit 3'], { input: 'x'.repeat(4 << 20), allowFailure: true })
+      expect(r.exitCode).toBe(3)
+    }
+  })
+})
