@@ -5,6 +5,16 @@ import { dirname } from 'node:path'
 import { LockedError } from './errors.ts'
 import type { Ctx } from './context.ts'
 
+// One exit handler for every lock this process holds (one listener per lock would pile up).
+const held = new Set<() => void>()
+let exitHookInstalled = false
+function releaseOnExit(release: () => void): void {
+  held.add(release)
+  if (exitHookInstalled) return
+  exitHookInstalled = true
+  process.once('exit', () => { for (const r of held) r() })
+}
+
 interface LockInfo { pid: number; host: string; startedAt: string; what: string }
 
 /** Take the lock or throw LockedError; returns the release function (also registered as a cleanup). */
@@ -20,10 +30,11 @@ export function acquireLock(ctx: Ctx, path: string, what: string): () => void {
       const release = () => {
         if (released) return
         released = true
+        held.delete(release)
         try { unlinkSync(path) } catch { /* already gone */ }
       }
       ctx.cleanups.add(release)
-      process.once('exit', release)
+      releaseOnExit(release)
       return release
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e
