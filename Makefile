@@ -44,7 +44,7 @@ e2e: setup ## the end-to-end stack suite alone, on its own Docker engine (root)
 	npx vitest run --config test/e2e/vitest.config.ts
 
 e2e-setup: setup ## prepare the e2e engine, Compose v2 and stand-in images (cached); --keep/--stop
-	$(TSX) scripts/e2e-setup.ts $(ARGS)
+	$(TSX) test/e2e/harness/setup.ts $(ARGS)
 
 deploy-prod: node_modules/.stamp ## deploy, auto-detecting Kubernetes or Docker Compose
 	$(TSX) scripts/deploy.ts $(ARGS)

@@ -12,7 +12,7 @@ import { loadavg } from 'node:os'
 import { startPostgres } from '../test/helpers/postgres.ts'
 import { tmpDir } from '../test/helpers/tmp.ts'
 import { testCtx } from '../test/helpers/context.ts'
-import { ROOT } from '../scripts/lib/paths.ts'
+import { ROOT } from '../scripts/lib/core/paths.ts'
 import { resolveShared, retentionFrom } from '../scripts/lib/backup/settings.ts'
 import { runBackup } from '../scripts/lib/backup/backup.ts'
 

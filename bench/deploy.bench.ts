@@ -1,7 +1,7 @@
 // Benchmark: the infra phase of a Kubernetes deploy with fake helm/kubectl that sleep like real
 // installs. The parallel phase's wall time vs the sum of its steps (goal: ratio <= 0.6).
 // Run: tsx bench/deploy.bench.ts [seconds-per-release]
-import { deployK8s } from '../scripts/lib/deploy-k8s.ts'
+import { deployK8s } from '../scripts/lib/deploy/k8s.ts'
 import { k8sFakes, k8sOptions, sandbox, HISTORY_3 } from '../test/deploy/helpers.ts'
 
 const delay = Number(process.argv[2] ?? 1.5)

@@ -6,9 +6,9 @@
 //   (scripts/lib/load/rawhttp.ts), undici's Client, node:http with a keep-alive Agent.
 import { mkdirSync, writeFileSync, existsSync, chmodSync } from 'node:fs'
 import { join } from 'node:path'
-import { createContext } from '../scripts/lib/context.ts'
-import { table } from '../scripts/lib/log.ts'
-import { ROOT } from '../scripts/lib/paths.ts'
+import { createContext } from '../scripts/lib/core/context.ts'
+import { table } from '../scripts/lib/core/log.ts'
+import { ROOT } from '../scripts/lib/core/paths.ts'
 import { startService } from '../test/helpers/service.ts'
 import { freePort } from '../test/helpers/net.ts'
 import { tmpDir } from '../test/helpers/tmp.ts'

@@ -1,8 +1,8 @@
 // Benchmark: validate-prod's wall time vs its slowest check, against real local HTTP servers that
 // answer after 50-800 ms (goal: ratio <= 1.2; checks run concurrently, so the slowest one rules).
 // Run: tsx bench/validate.bench.ts [checks]
-import { runChecks, type HealthCheck } from '../scripts/lib/validate.ts'
-import { httpCheck } from '../scripts/lib/probes.ts'
+import { runChecks, type HealthCheck } from '../scripts/lib/validate/index.ts'
+import { httpCheck } from '../scripts/lib/validate/probes.ts'
 import { testCtx } from '../test/helpers/context.ts'
 import { httpServer, health, type TestServer } from '../test/deploy/servers.ts'
 

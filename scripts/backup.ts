@@ -1,6 +1,6 @@
 // Back up PostgreSQL, Redis, Qdrant and Neo4j into verified, timestamped sets (cron-safe).
-import { run } from './lib/cli.ts'
-import { EXIT } from './lib/errors.ts'
+import { run } from './lib/core/cli.ts'
+import { EXIT } from './lib/core/errors.ts'
 import { resolveShared, retentionFrom, sharedOptions, sharedUsage } from './lib/backup/settings.ts'
 import { parseRecipients } from './lib/backup/encryption.ts'
 import { runBackup, renderReport } from './lib/backup/backup.ts'

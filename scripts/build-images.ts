@@ -1,13 +1,13 @@
 // make build-images: the custom images of docker/ in parallel, tagged version + git sha.
-import { run } from './lib/cli.ts'
-import { probe } from './lib/exec.ts'
-import { KitError } from './lib/errors.ts'
-import { ROOT } from './lib/paths.ts'
-import { table } from './lib/log.ts'
-import { stateDir } from './lib/deploy.ts'
-import { runPlan, PlanError } from './lib/plan.ts'
-import { imageSettings, selectImages, checkSources, gitRevision, writeBuilt } from './lib/images.ts'
-import { buildSteps, checkBuildOptions, requireBuildx, type CacheMode } from './lib/docker.ts'
+import { run } from './lib/core/cli.ts'
+import { probe } from './lib/core/exec.ts'
+import { KitError } from './lib/core/errors.ts'
+import { ROOT } from './lib/core/paths.ts'
+import { table } from './lib/core/log.ts'
+import { stateDir } from './lib/deploy/target.ts'
+import { runPlan, PlanError } from './lib/core/plan.ts'
+import { imageSettings, selectImages, checkSources, gitRevision, writeBuilt } from './lib/stack/images.ts'
+import { buildSteps, checkBuildOptions, requireBuildx, type CacheMode } from './lib/tools/docker.ts'
 
 export const usage = `Usage: tsx scripts/build-images.ts [--push] [--platform P] [options]
 

@@ -1,10 +1,10 @@
 // make deploy-prod / deploy-k8s / deploy-docker: plan, check, apply, validate, roll back on failure.
 import { resolve } from 'node:path'
-import { run } from './lib/cli.ts'
-import { COMPOSE_FILE } from './lib/paths.ts'
-import { detectTarget } from './lib/deploy.ts'
-import { deployK8s, k8sOptionsFrom, K8S_DEFAULTS, K8S_FLAGS } from './lib/deploy-k8s.ts'
-import { deployCompose } from './lib/deploy-compose.ts'
+import { run } from './lib/core/cli.ts'
+import { COMPOSE_FILE } from './lib/core/paths.ts'
+import { detectTarget } from './lib/deploy/target.ts'
+import { deployK8s, k8sOptionsFrom, K8S_DEFAULTS, K8S_FLAGS } from './lib/deploy/k8s.ts'
+import { deployCompose } from './lib/deploy/compose.ts'
 
 export const usage = `Usage: tsx scripts/deploy.ts [--kubernetes | --docker-compose] [options]
 

@@ -1,7 +1,7 @@
 // make helm-install: the infra releases of helm/infra.yaml and/or the platform chart, no validation.
-import { run } from './lib/cli.ts'
-import { UsageError } from './lib/errors.ts'
-import { deployK8s, k8sOptionsFrom, K8S_DEFAULTS, K8S_FLAGS } from './lib/deploy-k8s.ts'
+import { run } from './lib/core/cli.ts'
+import { UsageError } from './lib/core/errors.ts'
+import { deployK8s, k8sOptionsFrom, K8S_DEFAULTS, K8S_FLAGS } from './lib/deploy/k8s.ts'
 
 export const usage = `Usage: tsx scripts/helm-install.ts [--infra-only | --chart-only] [options]
 

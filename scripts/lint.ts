@@ -1,6 +1,6 @@
 // make lint: the chart, compose file, Dockerfiles and monitoring config, checked by real tools.
-import { run } from './lib/cli.ts'
-import { lintAll, logChecks } from './lib/lint.ts'
+import { run } from './lib/core/cli.ts'
+import { lintAll, logChecks } from './lib/stack/lint.ts'
 
 export const usage = `Usage: tsx scripts/lint.ts [--json]
 

@@ -1,5 +1,5 @@
 // make load-test: HTTP and LLM-streaming load with SLO gates (docs/load-test.md).
-import { run } from './lib/cli.ts'
+import { run } from './lib/core/cli.ts'
 import { loadTest } from './lib/load/run.ts'
 import { loadTestOptions, usage } from './lib/load/options.ts'
 

@@ -1,6 +1,6 @@
 // Restore a verified backup set into PostgreSQL, Redis, Qdrant or Neo4j.
-import { run } from './lib/cli.ts'
-import { EXIT } from './lib/errors.ts'
+import { run } from './lib/core/cli.ts'
+import { EXIT } from './lib/core/errors.ts'
 import { resolveShared, sharedOptions, sharedUsage } from './lib/backup/settings.ts'
 import { runRestore, renderRestore, renderSets } from './lib/backup/restore.ts'
 

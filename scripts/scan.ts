@@ -1,10 +1,10 @@
 // make scan: trivy (config and image scans, failing on HIGH/CRITICAL) and npm audit of the kit.
-import { run } from './lib/cli.ts'
-import { UsageError } from './lib/errors.ts'
-import { table } from './lib/log.ts'
-import { stateDir } from './lib/deploy.ts'
-import { runScans } from './lib/scan.ts'
-import { readBuilt, imageSettings, CUSTOM_IMAGES, imageRef } from './lib/images.ts'
+import { run } from './lib/core/cli.ts'
+import { UsageError } from './lib/core/errors.ts'
+import { table } from './lib/core/log.ts'
+import { stateDir } from './lib/deploy/target.ts'
+import { runScans } from './lib/stack/scan.ts'
+import { readBuilt, imageSettings, CUSTOM_IMAGES, imageRef } from './lib/stack/images.ts'
 
 export const usage = `Usage: tsx scripts/scan.ts [options]
 

@@ -1,7 +1,7 @@
 // make setup: the real tools the tests and scripts use. Idempotent; quick when all is present.
-import { run } from './lib/cli.ts'
-import { installZippedTools, installDebianPackages, missingDebianPackages } from './lib/setup.ts'
-import { TOOLS_BIN } from './lib/paths.ts'
+import { run } from './lib/core/cli.ts'
+import { installZippedTools, installDebianPackages, missingDebianPackages } from './lib/core/setup.ts'
+import { TOOLS_BIN } from './lib/core/paths.ts'
 
 const usage = `Usage: tsx scripts/setup.ts [--dry-run]
 

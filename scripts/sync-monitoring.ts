@@ -1,9 +1,9 @@
 // Copy the rules and dashboards of config/ into the chart; --check reports drift, --lint runs
 // every monitoring check (promtool, amtool, blackbox, dashboards, PromQL, catalogue).
-import { run } from './lib/cli.ts'
-import { logChecks } from './lib/lint.ts'
-import { describeDrift, driftCount, monitoringDrift, syncMonitoring } from './lib/monitoring-sync.ts'
-import { lintMonitoring } from './lib/monitoring-lint.ts'
+import { run } from './lib/core/cli.ts'
+import { logChecks } from './lib/stack/lint.ts'
+import { describeDrift, driftCount, monitoringDrift, syncMonitoring } from './lib/monitoring/sync.ts'
+import { lintMonitoring } from './lib/monitoring/lint.ts'
 
 export const usage = `Usage: tsx scripts/sync-monitoring.ts [--check | --lint] [--json] [--dry-run]
 

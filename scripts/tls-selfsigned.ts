@@ -1,11 +1,11 @@
 // make tls-selfsigned: a self-signed certificate pair for the compose stack's first run.
-import { run } from './lib/cli.ts'
+import { run } from './lib/core/cli.ts'
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import dotenv from 'dotenv'
-import type { Ctx } from './lib/context.ts'
-import { makeSelfSignedCert, CERT_DIR } from './lib/compose-tls.ts'
-import { UsageError } from './lib/errors.ts'
+import type { Ctx } from './lib/core/context.ts'
+import { makeSelfSignedCert, CERT_DIR } from './lib/stack/tls.ts'
+import { UsageError } from './lib/core/errors.ts'
 
 export const usage = `Usage: tsx scripts/tls-selfsigned.ts [--domain HOST] [--days N] [--san NAME]... [--dir DIR] [--force]
 

@@ -1,12 +1,12 @@
 // make validate-prod / test-graphrag: concurrent health and smoke checks of a running deployment.
 import { resolve } from 'node:path'
-import { run } from './lib/cli.ts'
-import { UsageError } from './lib/errors.ts'
-import { COMPOSE_FILE } from './lib/paths.ts'
-import { detectTarget } from './lib/deploy.ts'
-import { validateDeployment } from './lib/validate.ts'
-import { durationMs, checkDuration } from './lib/helm.ts'
-import { K8S_DEFAULTS } from './lib/deploy-k8s.ts'
+import { run } from './lib/core/cli.ts'
+import { UsageError } from './lib/core/errors.ts'
+import { COMPOSE_FILE } from './lib/core/paths.ts'
+import { detectTarget } from './lib/deploy/target.ts'
+import { validateDeployment } from './lib/validate/index.ts'
+import { durationMs, checkDuration } from './lib/tools/helm.ts'
+import { K8S_DEFAULTS } from './lib/deploy/k8s.ts'
 
 export const usage = `Usage: tsx scripts/validate-prod.ts [--target k8s|compose|url] [options]
 

@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { CHART_DIR } from '../../scripts/lib/paths.ts'
+import { CHART_DIR } from '../../scripts/lib/core/paths.ts'
 import { README, VALUES, readmeWithTable, valuesDoc } from '../helpers/k8s-values-doc.ts'
 
 const values = readFileSync(VALUES, 'utf8')

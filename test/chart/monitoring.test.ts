@@ -4,7 +4,7 @@ import { cpSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } f
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { parse } from 'yaml'
-import { CHART_DIR, ROOT } from '../../scripts/lib/paths.ts'
+import { CHART_DIR, ROOT } from '../../scripts/lib/core/paths.ts'
 import { HELM_VERSIONS, runHelm, renderChart, templateArgs, type K8sObject } from '../helpers/k8s-render.ts'
 import { validateObjects } from '../helpers/k8s-validate.ts'
 import { tmpDir } from '../helpers/tmp.ts'

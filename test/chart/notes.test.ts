@@ -1,7 +1,7 @@
 // NOTES.txt: how to reach the UI, and a warning for every insecure or fragile choice.
 // helm 4's `install --dry-run=client` renders NOTES without a cluster (helm 3's still dials one).
 import { describe, expect, it } from 'vitest'
-import { CHART_DIR } from '../../scripts/lib/paths.ts'
+import { CHART_DIR } from '../../scripts/lib/core/paths.ts'
 import { NAMESPACE, RELEASE, runHelm } from '../helpers/k8s-render.ts'
 import { SCENARIOS, scenarioFile } from './scenarios.ts'
 

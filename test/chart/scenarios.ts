@@ -1,7 +1,7 @@
 // The chart's scenarios (helm/openwebui-platform/ci/*-values.yaml) and, for each, the traffic we
 // intend: the edge list the NetworkPolicy reachability test compares the rendered policies with.
 import { join } from 'node:path'
-import { CHART_DIR } from '../../scripts/lib/paths.ts'
+import { CHART_DIR } from '../../scripts/lib/core/paths.ts'
 import { address, foreignPod, type Endpoint } from '../helpers/k8s-netpol.ts'
 import { NAMESPACE } from '../helpers/k8s-render.ts'
 

@@ -3,7 +3,7 @@
 import { readFileSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { CHART_DIR } from '../../scripts/lib/paths.ts'
+import { CHART_DIR } from '../../scripts/lib/core/paths.ts'
 import { HELM_VERSIONS, runHelm, templateArgs } from '../helpers/k8s-render.ts'
 
 const BAD = join(import.meta.dirname, 'bad-values')

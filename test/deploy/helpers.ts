@@ -4,13 +4,13 @@ import { writeFileSync, readFileSync, mkdirSync, copyFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { execFileSync } from 'node:child_process'
 import { parse as parseYaml } from 'yaml'
-import { ROOT } from '../../scripts/lib/paths.ts'
+import { ROOT } from '../../scripts/lib/core/paths.ts'
 import { fakeBins, ok, fails, on, type FakeBins, type Answer } from '../helpers/fake-bins.ts'
 import { testCtx, type TestCtx } from '../helpers/context.ts'
 import { tmpDir } from '../helpers/tmp.ts'
 import { freePort } from '../helpers/net.ts'
-import { K8S_DEFAULTS, type K8sOptions } from '../../scripts/lib/deploy-k8s.ts'
-import type { HistoryEntry } from '../../scripts/lib/helm.ts'
+import { K8S_DEFAULTS, type K8sOptions } from '../../scripts/lib/deploy/k8s.ts'
+import type { HistoryEntry } from '../../scripts/lib/tools/helm.ts'
 
 export const FIXTURES = join(ROOT, 'test', 'fixtures', 'deploy')
 export const CHART = join(FIXTURES, 'chart')

@@ -4,7 +4,7 @@ import { existsSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { runScript, type ScriptResult } from '../helpers/run-script.ts'
 import { fakeBins, ok, fails, on, type FakeBins } from '../helpers/fake-bins.ts'
-import { detectTarget } from '../../scripts/lib/deploy.ts'
+import { detectTarget } from '../../scripts/lib/deploy/target.ts'
 import { helmAnswers, kubectlAnswers, sandbox, CHART, HISTORY_3, type Sandbox } from './helpers.ts'
 
 let bins: FakeBins | undefined

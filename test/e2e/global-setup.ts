@@ -1,13 +1,13 @@
 // e2e globalSetup: the engine, Compose v2, the base and stand-in images (cached), a clean project;
 // teardown: the project's containers, networks and volumes removed, the engine stopped by PID.
 import type { TestProject } from 'vitest/node'
-import { createContext } from '../../scripts/lib/context.ts'
-import { acquireLock } from '../../scripts/lib/lock.ts'
-import { formatDuration } from '../../scripts/lib/log.ts'
-import { engineLayout, stopEngine, type Engine } from '../../scripts/lib/e2e-engine.ts'
-import { prepareE2E } from '../../scripts/lib/e2e-prepare.ts'
-import { removeProject, projectLeftovers, E2E_PROJECT } from '../../scripts/lib/e2e-stack.ts'
-import { KitError } from '../../scripts/lib/errors.ts'
+import { createContext } from '../../scripts/lib/core/context.ts'
+import { acquireLock } from '../../scripts/lib/core/lock.ts'
+import { formatDuration } from '../../scripts/lib/core/log.ts'
+import { engineLayout, stopEngine, type Engine } from './harness/engine.ts'
+import { prepareE2E } from './harness/prepare.ts'
+import { removeProject, projectLeftovers, E2E_PROJECT } from './harness/stack.ts'
+import { KitError } from '../../scripts/lib/core/errors.ts'
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -35,7 +35,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     if (left.containers.length || left.volumes.length) {
       release()
       throw new KitError(`the ${E2E_PROJECT} project is up on ${prepared.engine.host} (${left.containers.length} containers, ${left.volumes.length} volumes)`,
-        1, `take it down first: docker compose -p ${E2E_PROJECT} --profile lightllm down --volumes (or tsx scripts/e2e-setup.ts --stop)`)
+        1, `take it down first: docker compose -p ${E2E_PROJECT} --profile lightllm down --volumes (or tsx test/e2e/harness/setup.ts --stop)`)
     }
   } else {
     // a run that was killed may have left its stack behind

@@ -8,10 +8,10 @@ import { parse as parseYaml } from 'yaml'
 import { tmpDir } from '../helpers/tmp.ts'
 import { freePort } from '../helpers/net.ts'
 import { runScript } from '../helpers/run-script.ts'
-import { CONFIG_DIR } from '../../scripts/lib/paths.ts'
-import { stackPaths, e2eEnv, writeEnvFile, updateEnvFile, projectLeftovers, E2E_DOMAIN, E2E_PROJECT, type StackPaths } from '../../scripts/lib/e2e-stack.ts'
-import { E2E_TAG, BROKEN_TAG } from '../../scripts/lib/e2e-images.ts'
-import { kit, json, compose, ps, prometheus, until, httpsGet, psql, pgChecksum, redisCli, redisChecksum, ctxFor, type Stack } from './stack.ts'
+import { CONFIG_DIR } from '../../scripts/lib/core/paths.ts'
+import { stackPaths, e2eEnv, writeEnvFile, updateEnvFile, projectLeftovers, E2E_DOMAIN, E2E_PROJECT, type StackPaths } from './harness/stack.ts'
+import { E2E_TAG, BROKEN_TAG } from './harness/images.ts'
+import { kit, json, compose, ps, prometheus, until, httpsGet, psql, pgChecksum, redisCli, redisChecksum, ctxFor, type Stack } from './kit.ts'
 
 const { env: engineEnv } = inject('e2e')
 const tmp = tmpDir('owp-e2e-stack-')

@@ -1,6 +1,6 @@
 // A context for in-process tests: captured stdout/stderr, fakes on PATH.
 import { Writable } from 'node:stream'
-import { createContext, type Ctx, type ContextOptions } from '../../scripts/lib/context.ts'
+import { createContext, type Ctx, type ContextOptions } from '../../scripts/lib/core/context.ts'
 
 export interface TestCtx extends Ctx { stdout(): string; stderr(): string }
 

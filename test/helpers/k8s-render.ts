@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { parseAllDocuments } from 'yaml'
-import { CHART_DIR, TOOLS_BIN } from '../../scripts/lib/paths.ts'
+import { CHART_DIR, TOOLS_BIN } from '../../scripts/lib/core/paths.ts'
 
 export type HelmVersion = 'v4' | 'v3'
 export const HELM_VERSIONS: HelmVersion[] = ['v4', 'v3']

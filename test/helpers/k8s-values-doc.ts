@@ -5,7 +5,7 @@ import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { isMap, parseDocument, type Pair, type YAMLMap } from 'yaml'
-import { CHART_DIR } from '../../scripts/lib/paths.ts'
+import { CHART_DIR } from '../../scripts/lib/core/paths.ts'
 
 export interface ValueRow { key: string; type: string; default: string; description: string }
 

@@ -1,7 +1,7 @@
 import { connect } from 'node:net'
 
-export { freePort } from '../../scripts/lib/net.ts'
-import { freePort } from '../../scripts/lib/net.ts'
+export { freePort } from '../../scripts/lib/core/net.ts'
+import { freePort } from '../../scripts/lib/core/net.ts'
 
 /** A port on 127.0.0.1 where nothing listens (connections are refused). */
 export const closedPort = freePort

@@ -1,7 +1,7 @@
 // Run one of the kit's scripts as a user would: a real process, real exit code.
 import { spawn } from 'node:child_process'
 import { join } from 'node:path'
-import { ROOT } from '../../scripts/lib/paths.ts'
+import { ROOT } from '../../scripts/lib/core/paths.ts'
 
 export interface ScriptResult { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string; pid: number }
 

@@ -1,7 +1,7 @@
 // Start the scripted load-test server (test/fixtures/load/server.ts) as its own process.
 import { join } from 'node:path'
 import { getPriority, setPriority } from 'node:os'
-import { ROOT } from '../../scripts/lib/paths.ts'
+import { ROOT } from '../../scripts/lib/core/paths.ts'
 import { startService, type Service } from '../helpers/service.ts'
 import { freePort } from '../helpers/net.ts'
 

@@ -1,6 +1,6 @@
 // Run the load tester in-process with CLI-style argv, as scripts/load-test.ts would.
 import { parseArgs } from 'node:util'
-import { commonOptions } from '../../scripts/lib/cli.ts'
+import { commonOptions } from '../../scripts/lib/core/cli.ts'
 import { loadTestOptions } from '../../scripts/lib/load/options.ts'
 import { loadTest } from '../../scripts/lib/load/run.ts'
 import type { LoadTestDocument } from '../../scripts/lib/load/export.ts'
@@ -32,7 +32,7 @@ export async function runLoad(argv: string[], env: Record<string, string> = {}, 
 
 /** The whole CLI in-process (runMain: parsing, exit codes, stdout/stderr), output captured. */
 export async function runCli(argv: string[], env: Record<string, string | undefined> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  const { runMain } = await import('../../scripts/lib/cli.ts')
+  const { runMain } = await import('../../scripts/lib/core/cli.ts')
   const { usage } = await import('../../scripts/lib/load/options.ts')
   let stdout = ''
   let stderr = ''

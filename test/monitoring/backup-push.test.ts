@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { pushGroupUrl, pushMetrics, previousSamples } from '../../scripts/lib/backup/metrics-push.ts'
 import { renderMetrics } from '../../scripts/lib/backup/metrics.ts'
-import { KitError } from '../../scripts/lib/errors.ts'
+import { KitError } from '../../scripts/lib/core/errors.ts'
 import { closedPort, freePort } from '../helpers/net.ts'
 import { startService, type Service } from '../helpers/service.ts'
 

@@ -1,7 +1,7 @@
 import { describe, it, expect } from 'vitest'
 import { join } from 'node:path'
-import { checkMetricNames, loadCatalog } from '../../scripts/lib/monitoring-catalog.ts'
-import { metricNames, substituteMacros, type Expression } from '../../scripts/lib/monitoring-promql.ts'
+import { checkMetricNames, loadCatalog } from '../../scripts/lib/monitoring/catalog.ts'
+import { metricNames, substituteMacros, type Expression } from '../../scripts/lib/monitoring/promql.ts'
 
 const FIX = join(import.meta.dirname, 'fixtures', 'catalog')
 const expr = (where: string, promql: string): Expression => ({ where, source: promql, promql })

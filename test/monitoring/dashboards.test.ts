@@ -2,8 +2,8 @@ import { describe, it, expect } from 'vitest'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { parse } from 'yaml'
-import { fixedRateWindows, lintDashboard, lintDashboards, loadDashboards, type Dashboard } from '../../scripts/lib/dashboard-lint.ts'
-import { GRAFANA_DIR } from '../../scripts/lib/monitoring.ts'
+import { fixedRateWindows, lintDashboard, lintDashboards, loadDashboards, type Dashboard } from '../../scripts/lib/monitoring/dashboards.ts'
+import { GRAFANA_DIR } from '../../scripts/lib/monitoring/config.ts'
 
 const FIXTURES = join(import.meta.dirname, 'fixtures', 'dashboards')
 const fixture = (name: string) => JSON.parse(readFileSync(join(FIXTURES, name), 'utf8')) as Dashboard

@@ -3,9 +3,9 @@
 // catalogue, chart drift, and every PromQL expression of rules and dashboards parsed by
 // lezer-promql and sent to ONE throwaway Prometheus on 127.0.0.1.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest'
-import { lintMonitoring, promqlAcceptedProblems, syntaxProblems, type MonitoringReport } from '../../scripts/lib/monitoring-lint.ts'
-import { startThrowawayPrometheus, prometheusAccepts, type Throwaway } from '../../scripts/lib/monitoring-tools.ts'
-import { dashboardExpressions, ruleExpressions, substituteMacros } from '../../scripts/lib/monitoring-promql.ts'
+import { lintMonitoring, promqlAcceptedProblems, syntaxProblems, type MonitoringReport } from '../../scripts/lib/monitoring/lint.ts'
+import { startThrowawayPrometheus, prometheusAccepts, type Throwaway } from '../../scripts/lib/monitoring/promtool.ts'
+import { dashboardExpressions, ruleExpressions, substituteMacros } from '../../scripts/lib/monitoring/promql.ts'
 import { portOpen } from '../helpers/net.ts'
 import { testCtx } from '../helpers/context.ts'
 

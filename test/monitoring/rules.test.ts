@@ -5,8 +5,8 @@ import { parse } from 'yaml'
 import { PrometheusRule } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PrometheusRule'
 import {
   REQUIRED_ALERTS, alertRules, loadRuleTestCases, loadRules, parseDuration, ruleConventionProblems, ruleFiles, ruleTestCoverageProblems,
-} from '../../scripts/lib/monitoring-rules.ts'
-import { promtoolCheckRules, promtoolTestRules } from '../../scripts/lib/monitoring-tools.ts'
+} from '../../scripts/lib/monitoring/rules.ts'
+import { promtoolCheckRules, promtoolTestRules } from '../../scripts/lib/monitoring/promtool.ts'
 import { testCtx } from '../helpers/context.ts'
 
 const FIX = join(import.meta.dirname, 'fixtures')

@@ -1,7 +1,7 @@
 import { describe, it, expect, afterAll } from 'vitest'
 import { mkdirSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs'
 import { join } from 'node:path'
-import { describeDrift, monitoringDrift, syncMonitoring, type SyncLayout } from '../../scripts/lib/monitoring-sync.ts'
+import { describeDrift, monitoringDrift, syncMonitoring, type SyncLayout } from '../../scripts/lib/monitoring/sync.ts'
 import { runScript } from '../helpers/run-script.ts'
 import { testCtx } from '../helpers/context.ts'
 import { tmpDir } from '../helpers/tmp.ts'

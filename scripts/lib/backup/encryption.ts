@@ -2,8 +2,8 @@
 // restore. The plaintext is encrypted after verification and then removed from the set.
 import { existsSync, unlinkSync } from 'node:fs'
 import { join } from 'node:path'
-import { UsageError, KitError } from '../errors.ts'
-import type { Ctx } from '../context.ts'
+import { UsageError, KitError } from '../core/errors.ts'
+import type { Ctx } from '../core/context.ts'
 import { finishFile, partialPath } from './manifest.ts'
 
 export const AGE_RECIPIENT = /^age1[0-9a-z]{58}$/

@@ -2,7 +2,7 @@
 import { createHash } from 'node:crypto'
 import { createReadStream, openSync, fsyncSync, closeSync, renameSync, writeSync, statSync, readFileSync, existsSync, unlinkSync } from 'node:fs'
 import { dirname, join, basename } from 'node:path'
-import { KitError } from '../errors.ts'
+import { KitError } from '../core/errors.ts'
 import { MANIFEST_FORMAT, MANIFEST_NAME, STORES, type Manifest } from './types.ts'
 
 export const PARTIAL = '.partial'

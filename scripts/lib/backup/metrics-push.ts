@@ -3,7 +3,7 @@
 // textfile (renderMetrics), in one group per store, /metrics/job/backup/store/<store>, replaced whole
 // by each run (PUT). A failed run keeps the last success timestamp and size: the group is read back
 // first and handed to renderMetrics as the previous file, exactly as writeMetrics does with the file.
-import { KitError } from '../errors.ts'
+import { KitError } from '../core/errors.ts'
 import { renderMetrics, type RunMetrics } from './metrics.ts'
 import type { StoreName } from './types.ts'
 

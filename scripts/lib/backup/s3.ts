@@ -8,11 +8,11 @@ import { pipeline } from 'node:stream/promises'
 import type { Readable } from 'node:stream'
 import { S3Client, type S3ClientConfig, GetObjectCommand, ListObjectsV2Command, DeleteObjectCommand, DeleteObjectsCommand, PutObjectCommand } from '@aws-sdk/client-s3'
 import { Upload } from '@aws-sdk/lib-storage'
-import { KitError, UsageError } from '../errors.ts'
-import type { Ctx } from '../context.ts'
+import { KitError, UsageError } from '../core/errors.ts'
+import type { Ctx } from '../core/context.ts'
 import { idToDate, parseManifest } from './manifest.ts'
-import { remoteLockPath, stagingRoot, privateTmp, type Destination, type DestinationSettings, type SetRef } from './destination.ts'
-import { MANIFEST_NAME, type Manifest, type StoreName } from './types.ts'
+import { remoteLockPath, stagingRoot, privateTmp } from './staging.ts'
+import { MANIFEST_NAME, type Manifest, type StoreName, type Destination, type DestinationSettings, type SetRef } from './types.ts'
 
 export interface S3Location { bucket: string; prefix: string }
 

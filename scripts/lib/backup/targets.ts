@@ -4,46 +4,12 @@
 // environment (compose: `exec -e NAME`, value from docker's own env) or on stdin (kubectl exec
 // has no env flag): never in argv.
 import { basename } from 'node:path'
-import { KitError } from '../errors.ts'
-import type { Ctx } from '../context.ts'
-import type { ExecOptions, ExecResult } from '../exec.ts'
-import type { StoreName, TargetKind } from './types.ts'
+import { KitError } from '../core/errors.ts'
+import type { Ctx } from '../core/context.ts'
+import type { ExecOptions, ExecResult } from '../core/exec.ts'
+import type { StoreName, TargetKind, Target, RunOptions, AdminRunner, OfflineIo } from './types.ts'
 
-export interface RunOptions extends Omit<ExecOptions, 'env'> {
-  /** Plain variables for the tool (shown in argv where the target needs it). */
-  env?: Record<string, string>
-  /** Secret variables for the tool: never placed in argv. */
-  secretEnv?: Record<string, string>
-}
-
-export interface OfflineIo {
-  /** Local directory the admin command's files come from / go to. */
-  localDir: string
-  /** Files to bring back into localDir after the command (backup). */
-  collect?: string[]
-  /** Files from localDir to provide to the command (restore). */
-  provide?: string[]
-}
-
-/** Run an admin command while the store is stopped; `ioPath` is localDir as the command sees it. */
-export type AdminRunner = (argv: string[], o?: RunOptions) => Promise<ExecResult>
-
-export interface Target {
-  kind: TargetKind
-  /** Human description of where the store is, for logs and the restore question. */
-  where(store: StoreName): string
-  run(ctx: Ctx, store: StoreName, argv: string[], o?: RunOptions): Promise<ExecResult>
-  /** Copy a file from where the store runs to this host. */
-  copyFrom(ctx: Ctx, store: StoreName, remote: string, local: string): Promise<void>
-  /** Copy a file from this host to where the store runs. */
-  copyTo(ctx: Ctx, store: StoreName, local: string, remote: string): Promise<void>
-  /** Base URL of an HTTP API of the store (Qdrant). */
-  httpUrl(ctx: Ctx, store: StoreName, port: number, envName: string): Promise<string>
-  /** Stop the store, run admin commands with its data, start it again (always). */
-  offline<T>(ctx: Ctx, store: StoreName, io: OfflineIo, fn: (admin: AdminRunner, ioPath: string) => Promise<T>): Promise<T>
-  /** Wait until the store's process answers again after a restart it did itself. */
-  restarted(ctx: Ctx, store: StoreName): Promise<void>
-}
+export type { Target, RunOptions, AdminRunner, OfflineIo } from './types.ts'
 
 export interface TargetSettings {
   kind: TargetKind

@@ -1,6 +1,6 @@
 // The shapes shared by the backup pieces: stores, targets, drivers, manifests.
-import type { Ctx } from '../context.ts'
-import type { Target } from './targets.ts'
+import type { Ctx } from '../core/context.ts'
+import type { ExecOptions, ExecResult } from '../core/exec.ts'
 
 export const STORES = ['postgres', 'redis', 'qdrant', 'neo4j'] as const
 export type StoreName = (typeof STORES)[number]
@@ -108,4 +108,83 @@ export interface StoreDriver {
   restore(ctx: Ctx, run: DriverRun, manifest: Manifest): Promise<RestoreResult>
   /** What a restore replaces, for the confirmation question. */
   describeRestore(manifest: Manifest): string
+}
+
+// Where a store runs (targets.ts implements these).
+export interface RunOptions extends Omit<ExecOptions, 'env'> {
+  /** Plain variables for the tool (shown in argv where the target needs it). */
+  env?: Record<string, string>
+  /** Secret variables for the tool: never placed in argv. */
+  secretEnv?: Record<string, string>
+}
+
+export interface OfflineIo {
+  /** Local directory the admin command's files come from / go to. */
+  localDir: string
+  /** Files to bring back into localDir after the command (backup). */
+  collect?: string[]
+  /** Files from localDir to provide to the command (restore). */
+  provide?: string[]
+}
+
+/** Run an admin command while the store is stopped; `ioPath` is localDir as the command sees it. */
+export type AdminRunner = (argv: string[], o?: RunOptions) => Promise<ExecResult>
+
+export interface Target {
+  kind: TargetKind
+  /** Human description of where the store is, for logs and the restore question. */
+  where(store: StoreName): string
+  run(ctx: Ctx, store: StoreName, argv: string[], o?: RunOptions): Promise<ExecResult>
+  /** Copy a file from where the store runs to this host. */
+  copyFrom(ctx: Ctx, store: StoreName, remote: string, local: string): Promise<void>
+  /** Copy a file from this host to where the store runs. */
+  copyTo(ctx: Ctx, store: StoreName, local: string, remote: string): Promise<void>
+  /** Base URL of an HTTP API of the store (Qdrant). */
+  httpUrl(ctx: Ctx, store: StoreName, port: number, envName: string): Promise<string>
+  /** Stop the store, run admin commands with its data, start it again (always). */
+  offline<T>(ctx: Ctx, store: StoreName, io: OfflineIo, fn: (admin: AdminRunner, ioPath: string) => Promise<T>): Promise<T>
+  /** Wait until the store's process answers again after a restart it did itself. */
+  restarted(ctx: Ctx, store: StoreName): Promise<void>
+}
+
+// Where backup sets live (destination.ts and s3.ts implement these).
+export interface SetRef {
+  store: StoreName
+  id: string
+  /** Where the set is, for messages: a directory or an s3:// URL. */
+  location: string
+  manifest: Manifest | null
+  /** Why a set without a valid manifest is incomplete. */
+  incomplete?: string
+  /** From the manifest when complete, from the id otherwise. */
+  time: Date
+}
+
+export interface Destination {
+  url: string
+  kind: 'local' | 's3'
+  /** Whether a set (complete or not) with this id exists already. */
+  taken(ctx: Ctx, store: StoreName, id: string): Promise<boolean>
+  /** A directory this run writes the set's files into. */
+  workDir(store: StoreName, id: string): string
+  /** Make the set complete: write the manifest last (after uploading the files, for S3). */
+  publish(ctx: Ctx, store: StoreName, id: string, workDir: string, manifest: Manifest): Promise<string>
+  /** Clean up the work directory of a run that did not complete. */
+  discard(ctx: Ctx, store: StoreName, id: string, workDir: string): Promise<void>
+  list(ctx: Ctx, store: StoreName): Promise<SetRef[]>
+  /** A local directory holding the set's files (downloaded for S3) and a cleanup. */
+  fetch(ctx: Ctx, set: SetRef): Promise<{ dir: string; done(): void }>
+  /** Delete a set, manifest first: an interrupted delete leaves an incomplete set, never a broken complete one. */
+  remove(ctx: Ctx, set: SetRef): Promise<void>
+  /** The lock file guarding this destination and store. */
+  lockPath(store: StoreName): string
+}
+
+export interface DestinationSettings {
+  dest: string
+  env: Record<string, string>
+  s3Endpoint?: string
+  s3Region?: string
+  lockDir?: string
+  stagingDir?: string
 }

@@ -1,6 +1,6 @@
 // Prompts for llm mode: from a file, or generated to a target input length.
 import { readFileSync } from 'node:fs'
-import { UsageError } from '../errors.ts'
+import { UsageError } from '../core/errors.ts'
 import { rng } from './schedule.ts'
 
 export interface ChatMessage { role: string; content: string }

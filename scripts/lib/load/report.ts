@@ -1,6 +1,6 @@
 // The human summary: load, counts, percentile table, latency histogram, status codes, errors,
 // the generator's own health and the SLO gates.
-import { table } from '../log.ts'
+import { table } from '../core/log.ts'
 import type { Stats, Bucket } from './stats.ts'
 import type { HttpSummary, LlmSummary, Summary, LoadDescription } from './summary.ts'
 import type { Verdict } from './slo.ts'

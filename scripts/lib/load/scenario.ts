@@ -3,8 +3,8 @@
 import { readFileSync } from 'node:fs'
 import YAML from 'yaml'
 import { Ajv } from 'ajv'
-import { ConfigError, UsageError } from '../errors.ts'
-import type { SecretMasker } from '../secrets.ts'
+import { ConfigError, UsageError } from '../core/errors.ts'
+import type { SecretMasker } from '../core/secrets.ts'
 
 export interface ScenarioRequest {
   name: string

@@ -1,6 +1,6 @@
 // SLO gates: 'p95<800ms', 'error_rate<1%', 'ttft_p95<2s', 'llm:output_tps>=50', parsed up front
 // (a bad one is a usage error before any load is sent), evaluated against each phase's summary.
-import { UsageError } from '../errors.ts'
+import { UsageError } from '../core/errors.ts'
 import { statOf } from './stats.ts'
 import type { PhaseResult, Summary, GoodputCriteria } from './summary.ts'
 import { fmtMs, fmtNum, fmtPct } from './units.ts'

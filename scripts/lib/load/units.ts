@@ -1,5 +1,5 @@
 // Durations, numbers and their display: Go-style durations (hey's -z), milliseconds everywhere inside.
-import { UsageError } from '../errors.ts'
+import { UsageError } from '../core/errors.ts'
 
 const UNIT_MS: Record<string, number> = { ns: 1e-6, us: 1e-3, 'µs': 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 }
 

@@ -5,8 +5,8 @@
 //    No downtime, but the export is not a single consistent snapshot and is slower to load.
 import { chmodSync, mkdirSync, readFileSync, renameSync, openSync, readSync, closeSync, copyFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { KitError } from '../../errors.ts'
-import type { Ctx } from '../../context.ts'
+import { KitError } from '../../core/errors.ts'
+import type { Ctx } from '../../core/context.ts'
 import { finishFile, partialPath } from '../manifest.ts'
 import { fileTo } from '../targets.ts'
 import type { DriverRun, DumpResult, Manifest, ProducedFile, RestoreResult, StoreDriver, VerifyResult } from '../types.ts'

@@ -4,9 +4,9 @@
 // `pg_restore --list` is not enough: it passes on a truncated dump.
 import { readFileSync, existsSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { KitError } from '../../errors.ts'
-import type { Ctx } from '../../context.ts'
-import type { ExecResult } from '../../exec.ts'
+import { KitError } from '../../core/errors.ts'
+import type { Ctx } from '../../core/context.ts'
+import type { ExecResult } from '../../core/exec.ts'
 import { finishFile, partialPath } from '../manifest.ts'
 import type { DriverRun, DumpResult, Manifest, ProducedFile, RestoreResult, StoreDriver, VerifyResult } from '../types.ts'
 

@@ -4,8 +4,8 @@
 // the server restart; with AOF on, the AOF is turned off first and rebuilt with the restored RDB
 // as its base: an existing (or empty) AOF would otherwise win over the RDB at startup.
 import { join } from 'node:path'
-import { KitError } from '../../errors.ts'
-import type { Ctx } from '../../context.ts'
+import { KitError } from '../../core/errors.ts'
+import type { Ctx } from '../../core/context.ts'
 import { finishFile, partialPath } from '../manifest.ts'
 import { fileFrom, fileTo } from '../targets.ts'
 import type { DriverRun, DumpResult, Manifest, RestoreResult, StoreDriver, VerifyResult } from '../types.ts'

@@ -1,0 +1,261 @@
+// The Compose flow: preflight -> .env -> compose config -> monitoring config -> pull/build ->
+// up --wait (a health loop on v1) -> validate -> on failure: logs, then the image tags that ran
+// before (recorded before the upgrade), or `down` after a first deploy.
+import { mkdirSync, writeFileSync, existsSync } from 'node:fs'
+import { dirname, join, resolve } from 'node:path'
+import { stringify as stringifyYaml } from 'yaml'
+import { probe } from '../core/exec.ts'
+import { KitError, UsageError } from '../core/errors.ts'
+import { loadConfig } from '../core/config.ts'
+import { runPreflight, dockerDaemonCheck, diskCheck, portsFreeCheck, compareVersions, type Check } from '../core/preflight.ts'
+import { detectCompose, composeArgv, composeProfiles, composeServices, containers, waitHealthy, isHealthy, MIN_COMPOSE_V2, COMPOSE_INSTALL_HINT, type ComposeProject, type ComposeCli, type ComposeService, type ContainerState } from '../tools/compose.ts'
+import { checkDuration, durationMs } from '../tools/helm.ts'
+import { writeMonitoringConfig } from '../monitoring/config.ts'
+import { runPlan, newReport, undoApplied, PlanError, type Phase, type Step, type PlanReport, type StepRecord } from '../core/plan.ts'
+import { stateDir, lockTarget, printReport, reportOnInterrupt, outcomeOf, type DeployOutcome } from './target.ts'
+import { validateDeployment, ValidationFailed, type ValidateOptions } from '../validate/index.ts'
+import type { Ctx } from '../core/context.ts'
+
+export interface ComposeOptions {
+  file: string
+  envFile?: string
+  timeout: string
+  skipChecks: boolean
+  validate: boolean
+  validateArgs?: Partial<ValidateOptions>
+}
+
+/** Free space the images and first volumes need (LightLLM's image alone is ~10 GiB). */
+export const MIN_FREE_GIB = { withGpu: 40, withoutGpu: 15 }
+
+interface Prepared {
+  cli: ComposeCli
+  project: ComposeProject
+  env: Record<string, string>
+  services: ComposeService[]
+  before: ContainerState[] | null
+  /** Images of the compose file not present locally: what `pull` fetches. */
+  missing: string[]
+  /** The image (tag, or ID when the tag moved) each service ran before: the rollback target. */
+  previous: Record<string, string>
+  profiles: string[]
+}
+
+async function prepare(ctx: Ctx, o: ComposeOptions): Promise<Prepared> {
+  const file = resolve(ctx.cwd, o.file)
+  if (!existsSync(file)) throw new UsageError(`compose file not found: ${file}`)
+  let cli = await detectCompose(ctx)
+  if (!cli) {
+    if (!ctx.dryRun) throw new KitError('no Docker Compose CLI found (neither `docker compose` nor `docker-compose`)', 1, COMPOSE_INSTALL_HINT)
+    ctx.log.warn('no Docker Compose CLI found: the dry run shows `docker compose` (v2) commands')
+    cli = { kind: 'v2', version: 'unknown', base: ['docker', 'compose'] }
+  } else if (cli.kind === 'v1') {
+    ctx.log.warn(`docker-compose ${cli.version} is Compose v1 (end of life): no \`up --wait\`, the deploy polls the health itself. Install the v2 plugin (docker compose).`)
+  }
+  const cfg = loadConfig(ctx, { envFile: o.envFile })
+  const env = cfg.env
+  const profiles = composeProfiles(env)
+  const withProfiles: ComposeProject = { cli, file, name: env.COMPOSE_PROJECT_NAME || 'owp', envFile: cfg.file ? resolve(cfg.file) : null, profiles }
+  const haveCli = cli.version !== 'unknown'
+  const services = await composeServices(ctx, haveCli ? withProfiles : null, file, env)
+  const before = haveCli ? await containers(ctx, withProfiles, env) : null
+
+  // which images are here already (pull only the rest), and what each tag points at now: one call
+  const local = await localImages(ctx)
+  const images = [...new Set(services.filter((s) => s.image).map((s) => s.image!))]
+  const missing = images.filter((img) => !local.has(normalizeRef(img)) && !services.some((s) => s.image === img && s.build))
+  const previous: Record<string, string> = {}
+  for (const c of before ?? []) {
+    if (!c.service || previous[c.service]) continue
+    // the tag still points at the image that ran: roll back by tag; it moved: by image ID
+    previous[c.service] = local.get(normalizeRef(c.image)) === c.imageId ? c.image : c.imageId
+  }
+  return { cli, project: withProfiles, env, services, before, missing, previous, profiles }
+}
+
+/** Local images, `repo:tag` -> image ID (`docker image ls`, one call). Empty without an engine. */
+export async function localImages(ctx: Ctx): Promise<Map<string, string>> {
+  const out = await probe(ctx, ['docker', 'image', 'ls', '--all', '--no-trunc', '--format', '{{.Repository}}:{{.Tag}}\t{{.ID}}'], 30_000)
+  const map = new Map<string, string>()
+  for (const line of (out ?? '').split('\n')) {
+    const [ref, id] = line.trim().split('\t')
+    if (ref && id && !ref.includes('<none>')) map.set(normalizeRef(ref), id)
+  }
+  return map
+}
+
+/** docker.io/library/postgres:15 and postgres:15 are the same image. */
+export function normalizeRef(ref: string): string {
+  return ref.replace(/^docker\.io\/(library\/)?/, '').replace(/^index\.docker\.io\/(library\/)?/, '')
+}
+
+export function composeChecks(p: Prepared, minFreeGiB?: number): Check[] {
+  const checks: Check[] = [dockerDaemonCheck()]
+  checks.push({
+    name: p.cli.kind === 'v2' ? `docker compose >= ${MIN_COMPOSE_V2}` : 'docker compose v2',
+    hint: COMPOSE_INSTALL_HINT,
+    optional: p.cli.kind === 'v1', // v1 still works, with the health loop
+    async run() {
+      if (p.cli.kind === 'v1') return { ok: false, detail: `docker-compose ${p.cli.version} (v1): works, but without up --wait` }
+      return compareVersions(p.cli.version, MIN_COMPOSE_V2) >= 0 ? { ok: true, detail: p.cli.version } : { ok: false, detail: `found ${p.cli.version}` }
+    },
+  })
+  const lightllm = p.services.some((s) => s.name === 'lightllm')
+  const gib = minFreeGiB ?? (lightllm ? MIN_FREE_GIB.withGpu : MIN_FREE_GIB.withoutGpu)
+  checks.push({
+    ...diskCheck('/', gib),
+    name: `free disk for images >= ${gib} GiB`,
+    async run(ctx) {
+      const root = (await probe(ctx, ['docker', 'info', '--format', '{{.DockerRootDir}}'])) || '/'
+      return diskCheck(existsSync(root) ? root : '/', gib).run(ctx)
+    },
+  })
+  const ports = [Number(p.env.HTTP_PORT || 80), Number(p.env.HTTPS_PORT || 443)]
+  const ours = (p.before ?? []).some((c) => c.service === 'nginx' && c.state === 'running')
+  checks.push(ours
+    ? { name: `ports ${ports.join(', ')}`, hint: '', run: async () => ({ ok: true, detail: "held by this project's nginx (an upgrade)" }) }
+    : portsFreeCheck(ports))
+  if (lightllm) {
+    checks.push({
+      name: 'NVIDIA container runtime',
+      hint: 'install nvidia-container-toolkit and run nvidia-ctk runtime configure --runtime=docker, or set LIGHTLLM_ENABLED=false (and OPENAI_API_BASE_URL)',
+      async run(ctx) {
+        const runtimes = await probe(ctx, ['docker', 'info', '--format', '{{json .Runtimes}}'])
+        if (runtimes === null) return { ok: false, detail: 'docker info failed' }
+        return /nvidia/i.test(runtimes) ? { ok: true, detail: 'nvidia runtime registered' } : { ok: false, detail: 'no nvidia runtime in docker info' }
+      },
+    })
+  }
+  return checks
+}
+
+/** compose/.generated/ next to the compose file: what the stack mounts from the deploy. */
+export function generatedDir(file: string): string {
+  return join(dirname(file), '.generated')
+}
+
+export function composePlan(ctx: Ctx, o: ComposeOptions, p: Prepared): Phase[] {
+  const P = p.project
+  const waitSecs = Math.max(1, Math.round(durationMs(o.timeout) / 1000))
+  const up = (project: ComposeProject, ...extra: string[]) => composeArgv(project, 'up', '--detach', ...(p.cli.kind === 'v2' ? ['--wait', '--wait-timeout', String(waitSecs)] : []), '--remove-orphans', ...extra)
+  const first = (p.before ?? []).length === 0
+  const gen = generatedDir(P.file)
+
+  let undo: Step
+  if (first) {
+    undo = { title: 'down (first deploy failed)', argv: composeArgv(P, 'down', '--remove-orphans'), mutates: true, timeoutMs: 300_000 }
+  } else {
+    const override = join(stateDir(ctx), 'compose', `${P.name}-rollback.yml`)
+    mkdirSync(dirname(override), { recursive: true })
+    writeFileSync(override, `# the images that ran before the last deploy (written by the deploy kit)\n${stringifyYaml({ services: Object.fromEntries(Object.entries(p.previous).map(([s, image]) => [s, { image }])) })}`)
+    const argv = up(P, '--no-build')
+    // the override file goes right after the main --file
+    const at = argv.indexOf(P.file) + 1
+    argv.splice(at, 0, '--file', override)
+    undo = { title: 'back to the images that ran before', argv, mutates: true, timeoutMs: waitSecs * 1000 + 120_000 }
+  }
+
+  const plan: Phase[] = [{
+    title: 'monitoring config',
+    steps: [{
+      id: 'config',
+      title: 'render alertmanager.yml and prometheus.yml from .env',
+      argv: ['write', join(gen, 'alertmanager.yml'), join(gen, 'prometheus.yml')],
+      mutates: true,
+      dryRunAction: true, // writeMonitoringConfig prints its own [dry-run] lines
+      action: async (c) => { writeMonitoringConfig(c, p.env, gen) },
+    }],
+  }]
+  const imageSteps: Step[] = []
+  const pullServices = p.services.filter((s) => s.image && p.missing.includes(s.image)).map((s) => s.name)
+  if (pullServices.length) imageSteps.push({ id: 'pull', title: `pull ${pullServices.length} image(s)`, argv: composeArgv(P, 'pull', ...pullServices), mutates: true, timeoutMs: 3_600_000 })
+  const buildServices = p.services.filter((s) => s.build).map((s) => s.name)
+  if (buildServices.length) imageSteps.push({ id: 'build', title: `build ${buildServices.join(', ')}`, argv: composeArgv(P, 'build', ...buildServices), mutates: true, timeoutMs: 3_600_000 })
+  if (imageSteps.length) plan.push({ title: 'images', parallel: true, steps: imageSteps })
+
+  const startSteps: Step[] = [{ id: 'up', title: `up ${P.name}`, argv: up(P), mutates: true, stream: true, timeoutMs: waitSecs * 1000 + 300_000, undo }]
+  if (p.cli.kind === 'v1') {
+    const names = p.services.map((s) => s.name)
+    startSteps.push({
+      id: 'wait', title: 'wait until every service is healthy (compose v1)',
+      argv: ['wait-healthy', '--timeout', `${waitSecs}s`, ...names],
+      mutates: true,
+      action: async (c) => {
+        const bad = await waitHealthy(c, P, names, waitSecs * 1000, p.env)
+        if (bad.length) throw new KitError(`not healthy after ${waitSecs}s: ${bad.join(', ')}`)
+      },
+    })
+  }
+  plan.push({ title: 'start', steps: startSteps })
+
+  if (o.validate) {
+    plan.push({
+      title: 'validation',
+      steps: [{
+        id: 'validate', title: 'validate-prod',
+        argv: ['tsx', 'scripts/validate-prod.ts', '--target', 'compose', '--file', P.file, ...(P.envFile ? ['--env-file', P.envFile] : []), ...(o.validateArgs?.url ? ['--url', o.validateArgs.url] : [])],
+        mutates: true,
+        action: async (c) => {
+          const report = await validateDeployment(c, { ...o.validateArgs, target: 'compose', env: p.env, composeFile: P.file, envFile: P.envFile })
+          if (!report.ok) throw new ValidationFailed(report)
+        },
+      }],
+    })
+  }
+  return plan
+}
+
+/** The last lines of the services that are not healthy, masked, on stderr. */
+async function logsOfUnhealthy(ctx: Ctx, p: Prepared): Promise<string[]> {
+  const cs = (await containers(ctx, p.project, p.env)) ?? []
+  const bad = [...new Set(cs.filter((c) => !isHealthy(c)).map((c) => c.service))].filter(Boolean)
+  if (!bad.length) return []
+  const r = await ctx.exec(composeArgv(p.project, 'logs', '--no-color', '--tail', '60', ...bad), { allowFailure: true, timeout: 60_000, env: p.env }).catch(() => null)
+  if (r) ctx.log.raw(`\nlogs of ${bad.join(', ')} (last 60 lines each):\n${r.stdout}${r.stderr}`)
+  return bad
+}
+
+export async function deployCompose(ctx: Ctx, o: ComposeOptions): Promise<DeployOutcome> {
+  checkDuration(o.timeout)
+  const p = await prepare(ctx, o)
+  lockTarget(ctx, `compose-${p.project.name}`, `deploy of compose project ${p.project.name}`)
+  await runPreflight(ctx, composeChecks(p, ctx.env.OWP_MIN_FREE_GIB ? Number(ctx.env.OWP_MIN_FREE_GIB) : undefined), { skip: o.skipChecks })
+  const plan = composePlan(ctx, o, p)
+  const report = newReport(ctx, plan)
+  const unregister = reportOnInterrupt(ctx, () => report)
+  const outcome = outcomeOf(ctx, 'compose', report)
+  try {
+    await runPlan(ctx, plan, report)
+  } catch (e) {
+    if (ctx.signal.aborted || !(e instanceof PlanError)) throw e
+    return failCompose(ctx, p, plan, report, e, outcome)
+  } finally {
+    if (!ctx.signal.aborted) unregister()
+  }
+  if (ctx.dryRun) return outcome('dry run: nothing was changed', true)
+  printReport(ctx, 'deploy report', report)
+  return outcome(`compose project ${p.project.name} is up${o.validate ? ' and validated' : ''}`, true)
+}
+
+async function failCompose(
+  ctx: Ctx, p: Prepared, plan: Phase[], report: PlanReport, e: PlanError,
+  outcome: (summary: string, ok: boolean, undone?: StepRecord[], extra?: Partial<DeployOutcome>) => DeployOutcome,
+): Promise<DeployOutcome> {
+  report.ok = false
+  if (!['up', 'wait', 'validate'].includes(e.step.id)) {
+    printReport(ctx, 'deploy report', report)
+    const hint = e.step.id === 'pull' ? ' (custom images: run make build-images first, and --push them if this host pulls from the registry)' : ''
+    return outcome(`${e.step.title} failed before anything started${hint}`, false)
+  }
+  const unhealthy = await logsOfUnhealthy(ctx, p)
+  // a failed `up` may have replaced some containers already: undo it as if it had been applied
+  const up = report.steps.find((s) => s.id === 'up')
+  if (up && up.status === 'failed') up.status = 'applied'
+  const undone = await undoApplied(ctx, plan, report)
+  if (up && e.step.id === 'up') up.status = 'failed'
+  printReport(ctx, 'deploy report', report, undone)
+  const what = e.step.id === 'validate' ? 'validation failed' : `${e.step.title} failed${unhealthy.length ? ` (unhealthy: ${unhealthy.join(', ')})` : ''}`
+  const back = undone.length && undone.every((u) => u.status === 'applied')
+  return outcome(`${what}; ${back ? undone.map((u) => u.title).join(', ') : 'the rollback failed too: see the report'}`, false, undone,
+    { validation: (e.cause as ValidationFailed | undefined)?.report })
+}

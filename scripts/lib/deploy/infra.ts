@@ -1,0 +1,311 @@
+// helm/infra.yaml: the pinned infra releases, their conditions, drift detection and install steps.
+import { readFileSync, mkdirSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { isDeepStrictEqual } from 'node:util'
+import { parse as parseYaml, stringify as stringifyYaml } from 'yaml'
+import { Ajv } from 'ajv'
+import { ConfigError } from '../core/errors.ts'
+import { ROOT } from '../core/paths.ts'
+import { upgradeArgv, getValuesArgv, listArgv, parseList, type HelmInfo } from '../tools/helm.ts'
+import { kubectl, getJson, type RenderFacts } from '../tools/kube.ts'
+import type { Step } from '../core/plan.ts'
+import type { Ctx } from '../core/context.ts'
+
+export const INFRA_FILE = join(ROOT, 'helm', 'infra.yaml')
+
+export interface InfraSecret { name: string; data: Record<string, string> }
+
+export interface InfraRelease {
+  name: string
+  condition: string
+  version: string
+  namespace?: string
+  repo?: string
+  chart?: string
+  /** A manifest URL applied with kubectl instead of a chart (Gateway API CRDs). */
+  manifest?: string
+  versionFrom?: { crd: string; annotation: string }
+  after?: string[]
+  provides?: string[]
+  values?: Record<string, unknown>
+  valuesWhen?: Record<string, Record<string, unknown>>
+  secrets?: InfraSecret[]
+  enabled?: boolean
+}
+
+const schema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['releases'],
+  properties: {
+    releases: {
+      type: 'array',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['name', 'version', 'condition'],
+        properties: {
+          name: { type: 'string', pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$' },
+          version: { type: 'string', pattern: '^v?\\d+\\.\\d+\\.\\d+$' },
+          condition: { type: 'string', minLength: 1 },
+          namespace: { type: 'string', pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$' },
+          repo: { type: 'string', pattern: '^https://' },
+          chart: { type: 'string', minLength: 1 },
+          manifest: { type: 'string', pattern: '^https://' },
+          versionFrom: { type: 'object', additionalProperties: false, required: ['crd', 'annotation'], properties: { crd: { type: 'string' }, annotation: { type: 'string' } } },
+          after: { type: 'array', items: { type: 'string' } },
+          provides: { type: 'array', items: { type: 'string', pattern: '^(crd|ingressClass|gatewayClass|gateway):.+' } },
+          values: { type: 'object' },
+          valuesWhen: { type: 'object', additionalProperties: { type: 'object' } },
+          secrets: {
+            type: 'array',
+            items: {
+              type: 'object', additionalProperties: false, required: ['name', 'data'],
+              properties: { name: { type: 'string' }, data: { type: 'object', additionalProperties: { type: 'string', pattern: '^[A-Z][A-Z0-9_]*$' } } },
+            },
+          },
+          enabled: { type: 'boolean' },
+        },
+        oneOf: [
+          { required: ['chart', 'namespace'], not: { required: ['manifest'] } },
+          { required: ['manifest', 'versionFrom'], not: { required: ['chart'] } },
+        ],
+      },
+    },
+  },
+}
+
+/** Load and check helm/infra.yaml: every problem listed, conditions parsed, versions exact. */
+export function loadInfra(path = INFRA_FILE): InfraRelease[] {
+  let doc: unknown
+  try {
+    doc = parseYaml(readFileSync(path, 'utf8'))
+  } catch (e) {
+    throw new ConfigError([(e as Error).message], `infra file ${path}`)
+  }
+  const ajv = new Ajv({ allErrors: true, strict: false })
+  const validate = ajv.compile(schema)
+  const problems: string[] = []
+  if (!validate(doc)) {
+    for (const e of validate.errors ?? []) {
+      if (e.keyword === 'oneOf' || e.keyword === 'not') continue
+      problems.push(`${e.instancePath || '/'} ${e.message}`)
+    }
+    if (!problems.length) problems.push('each release needs either chart + namespace, or manifest + versionFrom')
+    throw new ConfigError(problems, `infra file ${path}`)
+  }
+  const releases = (doc as { releases: InfraRelease[] }).releases
+  const names = new Set<string>()
+  for (const r of releases) {
+    if (names.has(r.name)) problems.push(`release ${r.name} is listed twice`)
+    names.add(r.name)
+    try { parseCondition(r.condition) } catch (e) { problems.push(`release ${r.name}: condition "${r.condition}": ${(e as Error).message}`) }
+    for (const fact of Object.keys(r.valuesWhen ?? {})) {
+      try { parseCondition(fact) } catch (e) { problems.push(`release ${r.name}: valuesWhen "${fact}": ${(e as Error).message}`) }
+    }
+  }
+  for (const r of releases) for (const dep of r.after ?? []) if (!names.has(dep)) problems.push(`release ${r.name}: after names unknown release ${dep}`)
+  if (problems.length) throw new ConfigError(problems, `infra file ${path}`)
+  return releases
+}
+
+// ---- conditions ------------------------------------------------------------------------------
+
+type Cond =
+  | { op: 'fact'; name: string }
+  | { op: 'eq'; name: string; value: string }
+  | { op: 'not'; a: Cond }
+  | { op: 'and' | 'or'; a: Cond; b: Cond }
+
+export const FACTS = ['tls', 'ingress', 'gateway', 'monitoring', 'cnpg', 'gpu', 'always', 'never'] as const
+const EQ_FACTS = ['ingressClass', 'gatewayClass', 'gateway']
+
+/** A small boolean grammar: fact, fact == value, !, &&, ||, parentheses. */
+export function parseCondition(text: string): Cond {
+  const tokens = text.match(/\(|\)|&&|\|\||==|!|[\w./:-]+|\S/g) ?? []
+  let i = 0
+  const peek = () => tokens[i]
+  const next = () => tokens[i++]
+  const or = (): Cond => { let a = and(); while (peek() === '||') { next(); a = { op: 'or', a, b: and() } } return a }
+  const and = (): Cond => { let a = not(); while (peek() === '&&') { next(); a = { op: 'and', a, b: not() } } return a }
+  const not = (): Cond => (peek() === '!' ? (next(), { op: 'not', a: not() }) : atom())
+  const atom = (): Cond => {
+    const t = next()
+    if (t === undefined) throw new Error('unexpected end')
+    if (t === '(') { const c = or(); if (next() !== ')') throw new Error('missing )'); return c }
+    if (!/^[\w./:-]+$/.test(t)) throw new Error(`unexpected "${t}"`)
+    if (peek() === '==') {
+      next()
+      const value = next()
+      if (!EQ_FACTS.includes(t)) throw new Error(`"${t}" cannot be compared (only ${EQ_FACTS.join(', ')})`)
+      if (!value || !/^[\w./:-]+$/.test(value)) throw new Error(`a value must follow ==`)
+      return { op: 'eq', name: t, value }
+    }
+    if (!(FACTS as readonly string[]).includes(t)) throw new Error(`unknown fact "${t}" (known: ${FACTS.join(', ')}, ingressClass == NAME, gatewayClass == NAME, gateway == NS/NAME)`)
+    return { op: 'fact', name: t }
+  }
+  const c = or()
+  if (i < tokens.length) throw new Error(`unexpected "${tokens[i]}"`)
+  return c
+}
+
+export function evalCondition(text: string, f: RenderFacts): boolean {
+  const ev = (c: Cond): boolean => {
+    switch (c.op) {
+      case 'not': return !ev(c.a)
+      case 'and': return ev(c.a) && ev(c.b)
+      case 'or': return ev(c.a) || ev(c.b)
+      case 'eq': return (c.name === 'ingressClass' ? f.ingressClasses : c.name === 'gatewayClass' ? f.gatewayClasses : f.gatewayRefs).includes(c.value)
+      case 'fact':
+        switch (c.name) {
+          case 'always': return true
+          case 'never': return false
+          case 'gpu': return f.gpus > 0
+          default: return Boolean(f[c.name as 'tls' | 'ingress' | 'gateway' | 'monitoring' | 'cnpg'])
+        }
+    }
+  }
+  return ev(parseCondition(text))
+}
+
+// ---- values, drift, steps ----------------------------------------------------------------------
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v)
+}
+
+/** Deep merge (objects merge, everything else is replaced), as Helm merges values files. */
+export function mergeValues(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...base }
+  for (const [k, v] of Object.entries(over)) out[k] = isObject(v) && isObject(out[k]) ? mergeValues(out[k] as Record<string, unknown>, v) : v
+  return out
+}
+
+export function desiredValues(r: InfraRelease, f: RenderFacts): Record<string, unknown> {
+  let v = r.values ?? {}
+  for (const [cond, extra] of Object.entries(r.valuesWhen ?? {})) if (evalCondition(cond, f)) v = mergeValues(v, extra)
+  return v
+}
+
+export interface InfraDecision {
+  release: InfraRelease
+  wanted: boolean
+  /** install | upgrade (drifted) | ok (up to date) | skip (condition false or disabled) | unknown (cluster not reachable: will install) */
+  action: 'install' | 'upgrade' | 'ok' | 'skip' | 'unknown'
+  reason: string
+  values: Record<string, unknown>
+}
+
+/** Decide, per release, whether this run installs it: condition, then what the cluster has now. */
+export async function decideInfra(ctx: Ctx, h: HelmInfo, releases: InfraRelease[], f: RenderFacts, o: { skip?: string[] } = {}): Promise<InfraDecision[]> {
+  return Promise.all(releases.map(async (r): Promise<InfraDecision> => {
+    const values = desiredValues(r, f)
+    if (r.enabled === false) return { release: r, wanted: false, action: 'skip', reason: 'enabled: false in infra.yaml', values }
+    if (o.skip?.includes(r.name)) return { release: r, wanted: false, action: 'skip', reason: 'skipped (--skip-infra)', values }
+    if (!evalCondition(r.condition, f)) return { release: r, wanted: false, action: 'skip', reason: `not needed (${r.condition})`, values }
+    if (r.manifest) return manifestDecision(ctx, r, values)
+    const [listed, current] = await Promise.all([
+      ctx.exec(listArgv(h, r.name, r.namespace!), { allowFailure: true, timeout: 30_000 }).catch(() => null),
+      getJson<Record<string, unknown> | null>(ctx, getValuesArgv(h, r.name, r.namespace!), 30_000),
+    ])
+    if (!listed || listed.exitCode !== 0) return { release: r, wanted: true, action: 'unknown', reason: 'cluster not reachable: assuming missing', values }
+    const found = parseList(listed.stdout).find((x) => x.name === r.name)
+    if (!found) return { release: r, wanted: true, action: 'install', reason: 'missing', values }
+    const want = `${chartName(r)}-${r.version}`
+    if (found.chart !== want) return { release: r, wanted: true, action: 'upgrade', reason: `chart ${found.chart}, want ${want}`, values }
+    if (found.status !== 'deployed') return { release: r, wanted: true, action: 'upgrade', reason: `status ${found.status}`, values }
+    if (!isDeepStrictEqual(normalize(current ?? {}), normalize(values))) return { release: r, wanted: true, action: 'upgrade', reason: 'values drifted', values }
+    return { release: r, wanted: false, action: 'ok', reason: `up to date (${want})`, values }
+  }))
+}
+
+async function manifestDecision(ctx: Ctx, r: InfraRelease, values: Record<string, unknown>): Promise<InfraDecision> {
+  const crd = await getJson<{ metadata?: { annotations?: Record<string, string> } }>(ctx, kubectl('get', 'crd', r.versionFrom!.crd, '--output', 'json', '--request-timeout', '10s'))
+  if (!crd) return { release: r, wanted: true, action: 'install', reason: `CRD ${r.versionFrom!.crd} missing (or cluster not reachable)`, values }
+  const have = crd.metadata?.annotations?.[r.versionFrom!.annotation]
+  if (have === r.version) return { release: r, wanted: false, action: 'ok', reason: `up to date (${have})`, values }
+  return { release: r, wanted: true, action: 'upgrade', reason: `installed ${have ?? 'unknown version'}, want ${r.version}`, values }
+}
+
+function normalize(v: unknown): unknown {
+  return JSON.parse(JSON.stringify(v ?? {}))
+}
+
+export function chartName(r: InfraRelease): string {
+  return (r.chart ?? '').split('/').pop()!
+}
+
+/** Where a release's values file is written (deterministic, so --dry-run shows the real path). */
+export function valuesPath(stateDir: string, name: string): string {
+  return join(stateDir, 'infra-values', `${name}.yaml`)
+}
+
+/**
+ * The steps of the infra phase: per wanted release, its secrets (manifest on stdin) then its helm
+ * upgrade or kubectl apply. `after` only orders releases that are in this run.
+ */
+export function infraSteps(h: HelmInfo, decisions: InfraDecision[], o: { stateDir: string; timeout: string; env: Record<string, string>; dryRun?: boolean; warn?: (m: string) => void }): Step[] {
+  const wanted = decisions.filter((d) => d.wanted)
+  const inRun = new Set(wanted.map((d) => d.release.name))
+  const missing: string[] = []
+  const steps: Step[] = []
+  for (const { release: r, values, action } of wanted) {
+    const after = (r.after ?? []).filter((n) => inRun.has(n)).map((n) => `infra:${n}`)
+    if (r.manifest) {
+      steps.push({
+        id: `infra:${r.name}`, title: `${action === 'upgrade' ? 'upgrade' : 'install'} ${r.name} ${r.version}`, mutates: true, after, timeoutMs: 300_000,
+        argv: kubectl('apply', '--server-side', '--force-conflicts', '--field-manager', 'owp-deploy', '--filename', r.manifest),
+      })
+      continue
+    }
+    const secretIds: string[] = []
+    for (const s of r.secrets ?? []) {
+      const data: Record<string, string> = {}
+      for (const [key, variable] of Object.entries(s.data)) {
+        const value = o.env[variable]
+        if (!value) missing.push(`${variable} (for Secret ${s.name} of infra release ${r.name})`)
+        else data[key] = value
+      }
+      const id = `infra:${r.name}:secret:${s.name}`
+      secretIds.push(id)
+      steps.push({
+        id, title: `secret ${r.namespace}/${s.name}`, mutates: true, after, timeoutMs: 60_000,
+        argv: kubectl('apply', '--server-side', '--force-conflicts', '--field-manager', 'owp-deploy', '--filename', '-'),
+        input: JSON.stringify(secretManifest(r.namespace!, s.name, data)),
+      })
+    }
+    const file = valuesPath(o.stateDir, r.name)
+    mkdirSync(join(o.stateDir, 'infra-values'), { recursive: true })
+    writeFileSync(file, `# written by the deploy kit from helm/infra.yaml: do not edit\n${stringifyYaml(values)}`)
+    steps.push({
+      id: `infra:${r.name}`, title: `${action === 'upgrade' ? 'upgrade' : 'install'} ${r.name} ${r.version}`, mutates: true, stream: false,
+      after: [...after, ...secretIds],
+      timeoutMs: 45 * 60_000,
+      argv: upgradeArgv(h, { name: r.name, namespace: r.namespace!, chart: r.chart!, repo: r.repo, version: r.version, valuesFiles: [file], timeout: o.timeout }),
+    })
+  }
+  if (missing.length && o.dryRun) o.warn?.(`not set, a real run stops here: ${missing.join('; ')}`)
+  else if (missing.length) throw new ConfigError(missing.map((m) => `${m} is not set`), 'environment for the infra releases (set it in .env or pass --env-file)')
+  return steps
+}
+
+/** A Namespace and a Secret in one List: applied together so the namespace exists first. */
+export function secretManifest(namespace: string, name: string, data: Record<string, string>): unknown {
+  return {
+    apiVersion: 'v1',
+    kind: 'List',
+    items: [
+      { apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace } },
+      {
+        apiVersion: 'v1', kind: 'Secret', type: 'Opaque',
+        metadata: { name, namespace, labels: { 'app.kubernetes.io/managed-by': 'owp-deploy-kit' } },
+        stringData: data,
+      },
+    ],
+  }
+}
+
+/** `crd:NAME`, `ingressClass:NAME`, `gatewayClass:NAME`, `gateway:NS/NAME` the wanted (or already present) releases provide. */
+export function provided(decisions: InfraDecision[]): Set<string> {
+  return new Set(decisions.filter((d) => d.wanted || d.action === 'ok').flatMap((d) => d.release.provides ?? []))
+}

@@ -1,0 +1,96 @@
+// What deploy.ts does before either flow: pick the target, take its lock, report the outcome.
+import { join } from 'node:path'
+import { probe } from '../core/exec.ts'
+import { KitError, UsageError, EXIT } from '../core/errors.ts'
+import { ROOT } from '../core/paths.ts'
+import { acquireLock } from '../core/lock.ts'
+import { formatReport, undoHints, type PlanReport, type StepRecord } from '../core/plan.ts'
+import type { Ctx } from '../core/context.ts'
+
+export type Target = 'k8s' | 'compose'
+
+/** Where the kit keeps generated values, rollback overrides and locks (OWP_STATE_DIR, else .cache/). */
+export function stateDir(ctx: Ctx): string {
+  return ctx.env.OWP_STATE_DIR || join(ROOT, '.cache')
+}
+
+export interface DetectResult { target: Target; reason: string }
+
+/**
+ * A reachable kube context means Kubernetes; else a Docker engine means Compose; else an error
+ * that names both ways. Explicit flags skip the detection.
+ */
+export async function detectTarget(ctx: Ctx, o: { kubernetes?: boolean; compose?: boolean }): Promise<DetectResult> {
+  if (o.kubernetes && o.compose) throw new UsageError('--kubernetes and --docker-compose exclude each other')
+  if (o.kubernetes) return { target: 'k8s', reason: '--kubernetes' }
+  if (o.compose) return { target: 'compose', reason: '--docker-compose' }
+  const step = ctx.log.step('detecting the target')
+  const [context, docker] = await Promise.all([
+    (async () => {
+      const name = await probe(ctx, ['kubectl', 'config', 'current-context'])
+      if (!name) return null
+      const ready = await probe(ctx, ['kubectl', 'get', '--raw', '/readyz', '--request-timeout', '5s'], 8_000)
+      return ready !== null ? name : null
+    })(),
+    probe(ctx, ['docker', 'version', '--format', '{{.Server.Version}}']),
+  ])
+  if (context) { step.ok(`Kubernetes (context ${context})`); return { target: 'k8s', reason: `kube context ${context} is reachable` } }
+  if (docker) { step.ok(`Docker Compose (engine ${docker})`); return { target: 'compose', reason: `no reachable kube context; Docker engine ${docker} answers` } }
+  step.fail()
+  throw new KitError('no deployment target found: no reachable Kubernetes context and no Docker engine',
+    EXIT.failure,
+    'Kubernetes: point KUBECONFIG at a cluster (kubectl config use-context NAME) and pass --kubernetes; ' +
+    'Docker Compose: start the Docker engine (systemctl start docker) and pass --docker-compose')
+}
+
+/** One lock per target: a second deploy of the same target stops with a clear message (exit 75). */
+export function lockTarget(ctx: Ctx, key: string, what: string): () => void {
+  if (ctx.dryRun) return () => {}
+  const safe = key.replace(/[^\w.-]+/g, '_')
+  return acquireLock(ctx, join(stateDir(ctx), 'locks', `${safe}.lock`), what)
+}
+
+export interface DeployOutcome {
+  ok: boolean
+  target: Target
+  /** What happened, for people: the last line of the report. */
+  summary: string
+  steps: StepRecord[]
+  undone: StepRecord[]
+  rolledBack: boolean
+  validation?: unknown
+  plan?: string[]
+}
+
+export type OutcomeOf = (summary: string, ok: boolean, undone?: StepRecord[], extra?: Partial<DeployOutcome>) => DeployOutcome
+
+/** How a deploy of one target reports its end: the steps so far, what was undone, the dry-run plan. */
+export function outcomeOf(ctx: Ctx, target: Target, report: PlanReport): OutcomeOf {
+  return (summary, ok, undone = [], extra = {}) => ({
+    ok, target, summary, steps: report.steps, undone, rolledBack: undone.some((u) => u.status === 'applied'), plan: ctx.dryRun ? ctx.plan : undefined, ...extra,
+  })
+}
+
+/** Print the step table and, when something was left applied, the commands that undo it. */
+export function printReport(ctx: Ctx, title: string, report: PlanReport, undone: StepRecord[] = []): void {
+  ctx.log.raw(`\n${title}\n${formatReport(report, undone)}`)
+  if (!undone.length) {
+    const hints = undoHints(report)
+    if (hints.length && !report.ok) ctx.log.warn(`left applied; to undo by hand:\n${hints.map((h) => `    ${h}`).join('\n')}`)
+  }
+}
+
+/**
+ * On Ctrl-C the CLI runs the cleanups and exits 130; this cleanup tells the user which steps were
+ * applied and how to undo them (no automatic rollback after an interrupt: the user asked to stop).
+ */
+export function reportOnInterrupt(ctx: Ctx, report: () => PlanReport | null): () => void {
+  return ctx.cleanups.add(() => {
+    if (!ctx.signal.aborted) return
+    const r = report()
+    if (!r) return
+    for (const s of r.steps) if (s.status === 'running') s.status = 'interrupted'
+    r.ok = false
+    printReport(ctx, 'interrupted: steps so far', r)
+  })
+}

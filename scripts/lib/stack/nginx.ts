@@ -1,0 +1,81 @@
+// The NGINX edge's templates: render them exactly as the nginx image's entrypoint does, and test them.
+import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { dirname, join, relative } from 'node:path'
+import { ROOT } from '../core/paths.ts'
+import { KitError } from '../core/errors.ts'
+import type { Ctx } from '../core/context.ts'
+
+export const NGINX_TEMPLATE_DIR = join(ROOT, 'compose', 'nginx', 'templates')
+export const TEMPLATE_SUFFIX = '.template'
+/** The nginx service sets NGINX_ENVSUBST_FILTER to this: only these variables are substituted. */
+export const NGINX_VAR_FILTER = /^NGINX_/
+
+/** Template files under dir, relative paths, sorted. */
+export function templateFiles(dir = NGINX_TEMPLATE_DIR): string[] {
+  const out: string[] = []
+  const walk = (d: string) => {
+    for (const e of readdirSync(d)) {
+      const p = join(d, e)
+      if (statSync(p).isDirectory()) walk(p)
+      else if (e.endsWith(TEMPLATE_SUFFIX)) out.push(relative(dir, p))
+    }
+  }
+  walk(dir)
+  return out.sort()
+}
+
+/** The ${NGINX_*} variables the templates use. */
+export function templateVariables(dir = NGINX_TEMPLATE_DIR): Set<string> {
+  const names = new Set<string>()
+  for (const f of templateFiles(dir)) {
+    for (const m of readFileSync(join(dir, f), 'utf8').matchAll(/\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?/g)) {
+      if (NGINX_VAR_FILTER.test(m[1]!)) names.add(m[1]!)
+    }
+  }
+  return names
+}
+
+/**
+ * Render the template tree into outputDir the way 20-envsubst-on-templates.sh does: GNU envsubst
+ * with the list of defined variables that pass the filter, one output file per template, the
+ * sub-directory structure kept. Returns the rendered main configuration's path (nginx.conf).
+ */
+export async function renderNginxTemplates(ctx: Ctx, o: { outputDir: string; vars: Record<string, string>; templateDir?: string }): Promise<string> {
+  const templateDir = o.templateDir ?? NGINX_TEMPLATE_DIR
+  const defined = Object.keys(o.vars).filter((n) => NGINX_VAR_FILTER.test(n))
+  const shellFormat = defined.map((n) => `\${${n}}`).join(' ')
+  for (const rel of templateFiles(templateDir)) {
+    const out = join(o.outputDir, rel.slice(0, -TEMPLATE_SUFFIX.length))
+    mkdirSync(dirname(out), { recursive: true })
+    const r = await ctx.exec(['envsubst', shellFormat], {
+      input: readFileSync(join(templateDir, rel)),
+      env: { ...o.vars },
+      title: `envsubst ${rel}`,
+    })
+    writeFileSync(out, r.stdout)
+  }
+  const main = join(o.outputDir, 'nginx.conf')
+  const left = unrenderedVariables(o.outputDir)
+  if (left.length) throw new KitError(`nginx templates left unrendered: ${left.join(', ')}`, 1, 'define these NGINX_* variables')
+  return main
+}
+
+/** ${NGINX_*} placeholders still present in a rendered tree (a variable nobody defined). */
+export function unrenderedVariables(renderedDir: string): string[] {
+  const left = new Set<string>()
+  const walk = (d: string) => {
+    for (const e of readdirSync(d)) {
+      const p = join(d, e)
+      if (statSync(p).isDirectory()) walk(p)
+      else for (const m of readFileSync(p, 'utf8').matchAll(/\$\{(NGINX_[A-Z0-9_]*)\}/g)) left.add(m[1]!)
+    }
+  }
+  walk(renderedDir)
+  return [...left].sort()
+}
+
+/** `nginx -t` on a rendered main configuration: ok, plus nginx's own words. */
+export async function nginxConfigTest(ctx: Ctx, mainConf: string): Promise<{ ok: boolean; output: string }> {
+  const r = await ctx.exec(['nginx', '-t', '-q', '-e', 'stderr', '-c', mainConf], { allowFailure: true, timeout: 20_000 })
+  return { ok: r.exitCode === 0, output: `${r.stdout}${r.stderr}`.trim() }
+}

@@ -1,0 +1,173 @@
+// Docker Compose: v2 (`docker compose`) or v1 (`docker-compose`, with a warning), the project's
+// argv, its services as the compose file declares them, and the state of its containers.
+import { readFileSync } from 'node:fs'
+import { parse as parseYaml } from 'yaml'
+import { probe } from '../core/exec.ts'
+import { KitError } from '../core/errors.ts'
+import { parseVersion, compareVersions } from '../core/preflight.ts'
+import type { Ctx } from '../core/context.ts'
+
+export interface ComposeCli {
+  kind: 'v2' | 'v1'
+  version: string
+  /** argv prefix: ['docker', 'compose'] or ['docker-compose']. */
+  base: string[]
+}
+
+export const MIN_COMPOSE_V2 = '2.20.0'
+export const COMPOSE_INSTALL_HINT = 'install the Docker Compose v2 plugin (apt-get install docker-compose-plugin, or Docker Desktop)'
+
+export async function detectCompose(ctx: Ctx): Promise<ComposeCli | null> {
+  const v2 = await probe(ctx, ['docker', 'compose', 'version', '--short'])
+  const v2version = v2 ? parseVersion(v2) : null
+  if (v2version) return { kind: 'v2', version: v2version, base: ['docker', 'compose'] }
+  const v1 = await probe(ctx, ['docker-compose', 'version', '--short'])
+  const v1version = v1 ? parseVersion(v1) : null
+  if (v1version) {
+    // Debian's docker-compose 2.x package installs v2 as `docker-compose`: it speaks v2 flags.
+    if (compareVersions(v1version, '2.0.0') >= 0) return { kind: 'v2', version: v1version, base: ['docker-compose'] }
+    return { kind: 'v1', version: v1version, base: ['docker-compose'] }
+  }
+  return null
+}
+
+export interface ComposeProject {
+  cli: ComposeCli
+  file: string
+  /** COMPOSE_PROJECT_NAME (default owp). */
+  name: string
+  envFile?: string | null
+  /** --profile flags (LightLLM sits behind the `lightllm` profile). */
+  profiles?: string[]
+}
+
+/** The compose argv of this project, then the subcommand. */
+export function composeArgv(p: ComposeProject, ...args: string[]): string[] {
+  return [
+    ...p.cli.base, '--project-name', p.name, '--file', p.file, ...(p.envFile ? ['--env-file', p.envFile] : []),
+    ...(p.profiles ?? []).flatMap((x) => ['--profile', x]), ...args,
+  ]
+}
+
+/** The profiles to run: COMPOSE_PROFILES, plus `lightllm` when LIGHTLLM_ENABLED is on (its default). */
+export function composeProfiles(env: Record<string, string | undefined>): string[] {
+  const fromEnv = (env.COMPOSE_PROFILES ?? '').split(',').map((s) => s.trim()).filter(Boolean)
+  const lightllm = (env.LIGHTLLM_ENABLED ?? 'true') !== 'false'
+  return [...new Set([...fromEnv, ...(lightllm ? ['lightllm'] : [])])]
+}
+
+export interface ComposeService {
+  name: string
+  image?: string
+  build?: unknown
+  healthcheck?: { test?: string | string[]; disable?: boolean }
+  ports?: unknown[]
+  profiles?: string[]
+  labels?: Record<string, string> | string[]
+}
+
+/**
+ * The services of the project, as compose resolves them (`config --format json` on v2, the YAML of
+ * `config` on v1). Without any compose CLI (a --dry-run on a bare machine) the file is read as is.
+ */
+export async function composeServices(ctx: Ctx, p: ComposeProject | null, file: string, env: Record<string, string> = {}): Promise<ComposeService[]> {
+  type Doc = { services?: Record<string, Omit<ComposeService, 'name'>> } | null
+  let doc: Doc
+  if (p) {
+    const args = p.cli.kind === 'v2' ? ['config', '--format', 'json'] : ['config']
+    const r = await ctx.exec(composeArgv(p, ...args), { allowFailure: true, timeout: 60_000, env })
+    if (r.exitCode !== 0) {
+      throw new KitError(`the compose file does not resolve (${p.cli.base.join(' ')} config):\n${ctx.secrets.mask(r.stderr.trim())}`, 2,
+        'fix the variables it names in .env (config/env.schema.json lists them)')
+    }
+    doc = (p.cli.kind === 'v2' ? JSON.parse(r.stdout) : parseYaml(r.stdout)) as Doc
+  } else {
+    ctx.log.warn(`no compose CLI: reading ${file} without interpolation`)
+    doc = parseYaml(readFileSync(file, 'utf8')) as Doc
+  }
+  // v1 `config` lists services of inactive profiles too: keep what `up` would start
+  const active = new Set(p?.profiles ?? [])
+  return Object.entries(doc?.services ?? {}).map(([name, s]) => ({ name, ...s }))
+    .filter((s) => !s.profiles?.length || s.profiles.some((x) => active.has(x)))
+}
+
+export interface ContainerState {
+  id: string
+  service: string
+  /** The image reference the container was created from (repo:tag as written in the compose file). */
+  image: string
+  /** The image ID (sha256:...) it runs. */
+  imageId: string
+  state: string
+  /** healthy | unhealthy | starting | '' (no healthcheck). */
+  health: string
+}
+
+interface Inspect {
+  Id: string
+  Image: string
+  Config?: { Image?: string; Labels?: Record<string, string> }
+  State?: { Status?: string; Health?: { Status?: string } }
+}
+
+/**
+ * The project's containers (`ps --all --quiet`, then `docker inspect`): works the same on v1 and
+ * v2 and gives the image each one runs. Null when the engine cannot be asked.
+ */
+export async function containers(ctx: Ctx, p: ComposeProject, env: Record<string, string> = {}): Promise<ContainerState[] | null> {
+  const ids = await ctx.exec(composeArgv(p, 'ps', '--all', '--quiet'), { allowFailure: true, timeout: 30_000, env }).catch(() => null)
+  if (!ids || ids.exitCode !== 0) return null
+  const list = ids.stdout.split('\n').map((s) => s.trim()).filter(Boolean)
+  if (!list.length) return []
+  const r = await ctx.exec(['docker', 'inspect', ...list], { allowFailure: true, timeout: 30_000 }).catch(() => null)
+  if (!r || r.exitCode !== 0) return null
+  return (JSON.parse(r.stdout) as Inspect[]).map((c) => ({
+    id: c.Id,
+    service: c.Config?.Labels?.['com.docker.compose.service'] ?? '',
+    image: c.Config?.Image ?? '',
+    imageId: c.Image,
+    state: c.State?.Status ?? '',
+    health: c.State?.Health?.Status ?? '',
+  }))
+}
+
+/** A container is fine when it runs and, if it has a healthcheck, reports healthy. */
+export function isHealthy(c: ContainerState): boolean {
+  return c.state === 'running' && (c.health === '' || c.health === 'healthy')
+}
+
+/**
+ * Compose v1 has no `up --wait`: poll until every container of the listed services runs and is
+ * healthy, or the deadline passes. Returns the services still not healthy ([] = all fine).
+ */
+export async function waitHealthy(ctx: Ctx, p: ComposeProject, services: string[], timeoutMs: number, env: Record<string, string> = {}, intervalMs = 2000): Promise<string[]> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const cs = (await containers(ctx, p, env)) ?? []
+    const bad = services.filter((s) => {
+      const mine = cs.filter((c) => c.service === s)
+      return mine.length === 0 || mine.some((c) => !isHealthy(c))
+    })
+    if (!bad.length) return []
+    // a container that exited (no restart pending) will not get healthy by waiting longer
+    const gone = bad.some((s) => cs.some((c) => c.service === s && (c.state === 'exited' || c.state === 'dead')))
+    if (gone || Date.now() >= deadline || ctx.signal.aborted) return bad
+    await new Promise((r) => setTimeout(r, intervalMs))
+  }
+}
+
+/**
+ * The healthcheck test of a service as an argv for `compose exec` (CMD or CMD-SHELL form).
+ * `config` output keeps compose's `$$` escape; the container's shell wants a plain `$`.
+ */
+export function healthcheckArgv(s: ComposeService): string[] | null {
+  const t = s.healthcheck?.test
+  if (!t || s.healthcheck?.disable) return null
+  const un = (x: string) => x.replaceAll('$$', '$')
+  if (typeof t === 'string') return ['sh', '-c', un(t)]
+  const [kind, ...rest] = t
+  if (kind === 'NONE') return null
+  if (kind === 'CMD') return rest.map(un)
+  if (kind === 'CMD-SHELL') return ['sh', '-c', un(rest.join(' '))]
+  return t.map(un)
+}

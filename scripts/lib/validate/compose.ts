@@ -1,0 +1,147 @@
+// validate-prod on Compose: the edge through NGINX, each service's own healthcheck through
+// `compose exec` (the list read from `compose config` at run time), one chat completion,
+// Prometheus targets and Grafana from inside their containers.
+import { existsSync } from 'node:fs'
+import { resolve, dirname } from 'node:path'
+import { KitError, UsageError } from '../core/errors.ts'
+import { COMPOSE_FILE } from '../core/paths.ts'
+import { loadConfig } from '../core/config.ts'
+import { detectCompose, composeArgv, composeProfiles, composeServices, containers, healthcheckArgv, type ComposeProject } from '../tools/compose.ts'
+import { httpRequest, chatOutcome, chatBody, targetsOutcome, grafanaOutcome } from './probes.ts'
+import { componentOf, edgeChecks, withRoots, GRAPHRAG_DEPENDENCIES, } from './edges.ts'
+import type { TargetChecks } from './types.ts'
+import type { HealthCheck, CheckOutcome, ValidateOptions, Attempt } from './types.ts'
+import type { Ctx } from '../core/context.ts'
+
+export async function composeChecks(ctx: Ctx, o: ValidateOptions): Promise<TargetChecks> {
+  const file = resolve(ctx.cwd, o.composeFile ?? COMPOSE_FILE)
+  if (!existsSync(file)) throw new UsageError(`compose file not found: ${file}`)
+  const env = o.env ?? loadConfig(ctx, { envFile: o.envFile ?? undefined }).env
+  const cli = await detectCompose(ctx)
+  if (!cli) throw new KitError('no Docker Compose CLI found', 1, 'install the Docker Compose v2 plugin (docker compose)')
+  const project: ComposeProject = { cli, file, name: env.COMPOSE_PROJECT_NAME || 'owp', envFile: o.envFile, profiles: composeProfiles(env) }
+  const services = await composeServices(ctx, project, file, env)
+  const running = (await containers(ctx, project, env)) ?? []
+  const names = new Set(services.map((s) => s.name))
+
+  const exec = (service: string, argv: string[], a: Attempt) =>
+    ctx.exec(composeArgv(project, 'exec', '-T', service, ...argv), { allowFailure: true, timeout: a.timeoutMs + 1000, signal: a.signal, env })
+
+  const checks: HealthCheck[] = []
+  const temps: Array<{ remove(): void }> = []
+  for (const s of services) {
+    const component = componentOf(s.name)
+    const critical = component !== 'monitoring'
+    const test = healthcheckArgv(s)
+    const check: HealthCheck = {
+      name: `${s.name} ${test ? 'healthcheck' : 'running'}`,
+      component,
+      critical,
+      async run(a): Promise<CheckOutcome> {
+        if (!test) {
+          const mine = running.filter((c) => c.service === s.name)
+          return mine.length && mine.every((c) => c.state === 'running')
+            ? { status: 'ok', detail: `${mine.length} container(s) running` }
+            : { status: 'fail', detail: mine.length ? `state ${mine.map((c) => c.state).join(', ')}` : 'no container' }
+        }
+        const r = await exec(s.name, test, a)
+        const out = (r.stdout + r.stderr).replace(/\s+/g, ' ').trim().slice(0, 80)
+        return r.exitCode === 0 ? { status: 'ok', detail: 'healthcheck passed' } : { status: 'fail', detail: `healthcheck exit ${r.exitCode}${out ? `: ${out}` : ''}` }
+      },
+    }
+    if (GRAPHRAG_DEPENDENCIES.has(s.name)) check.tags = ['graphrag']
+    checks.push(check)
+  }
+
+  if (names.has('nginx')) {
+    const host = o.host ?? env.DOMAIN
+    const base = o.url ?? `https://127.0.0.1:${env.HTTPS_PORT || '443'}`
+    // default trust: the certificate the stack serves (a self-signed first-run pair verifies too)
+    // compose resolves host paths from the compose file's directory, and so does this
+    const certFile = resolve(dirname(file), env.TLS_CERT_PATH || './nginx/certs/tls.crt')
+    let trustOpts = o
+    if (!o.caFile && !o.insecure && certFile && existsSync(certFile)) {
+      const bundle = withRoots(certFile)
+      temps.push(bundle)
+      trustOpts = { ...o, caFile: bundle.path }
+    }
+    checks.push(...edgeChecks(trustOpts, base, o.url ? o.host : host, true))
+    if (!o.url) {
+      checks.push({
+        name: `http :${env.HTTP_PORT || '80'} redirects to https`,
+        component: 'edge',
+        critical: false,
+        async run(a) {
+          const r = await httpRequest({ url: `http://127.0.0.1:${env.HTTP_PORT || '80'}/`, host, expect: () => true }, a)
+          const loc = String(r.headers.location ?? '')
+          return [301, 302, 307, 308].includes(r.status) && loc.startsWith('https://')
+            ? { status: 'ok', detail: `${r.status} -> ${loc}` } : { status: 'fail', detail: `HTTP ${r.status}${loc ? ` -> ${loc}` : ''}` }
+        },
+      })
+    }
+  }
+
+  const lightllm = env.LIGHTLLM_ENABLED !== 'false' && names.has('lightllm')
+  if (lightllm && names.has('openwebui')) {
+    checks.push({
+      name: 'chat completion (openwebui -> lightllm)',
+      component: 'lightllm',
+      critical: true,
+      timeoutMs: Math.max(o.timeoutMs ?? 0, 60_000),
+      async run(a) {
+        const body = JSON.stringify(chatBody(env.LLM_MODEL_NAME || 'default'))
+        const r = await exec('openwebui', ['curl', '-sS', '-m', String(Math.ceil(a.timeoutMs / 1000)), '-H', 'content-type: application/json',
+          // curl expands the two characters \\n itself: no raw newline in the argv (or in --dry-run)
+          '-w', '\\n%{http_code}', '--data', body, 'http://lightllm:8000/v1/chat/completions'], a)
+        if (r.exitCode !== 0) return { status: 'fail', detail: `curl exit ${r.exitCode}: ${r.stderr.trim().slice(0, 80)}` }
+        const lines = r.stdout.trimEnd().split('\n')
+        return chatOutcome(Number(lines.pop()), lines.join('\n'))
+      },
+    })
+  } else if (env.OPENAI_API_BASE_URL) {
+    const base = env.OPENAI_API_BASE_URL.replace(/\/+$/, '')
+    checks.push({
+      name: `chat completion (${new URL(base).host})`,
+      component: 'llm',
+      critical: true,
+      timeoutMs: Math.max(o.timeoutMs ?? 0, 60_000),
+      async run(a) {
+        ctx.secrets.add(env.OPENAI_API_KEY)
+        const r = await httpRequest({
+          url: `${base}/chat/completions`, method: 'POST', body: JSON.stringify(chatBody(env.LLM_MODEL_NAME || 'default')), expect: () => true,
+          headers: { 'content-type': 'application/json', ...(env.OPENAI_API_KEY && env.OPENAI_API_KEY !== 'none' ? { authorization: `Bearer ${env.OPENAI_API_KEY}` } : {}) },
+        }, a)
+        return chatOutcome(r.status, r.body, r.ms)
+      },
+    })
+  }
+
+  if (names.has('prometheus')) {
+    checks.push({
+      name: 'prometheus targets up', component: 'monitoring', critical: false,
+      async run(a) {
+        const r = await exec('prometheus', ['wget', '-qO-', 'http://127.0.0.1:9090/api/v1/targets?state=active'], a)
+        return r.exitCode === 0 ? targetsOutcome(r.stdout) : { status: 'fail', detail: `wget exit ${r.exitCode}` }
+      },
+    })
+  }
+  if (names.has('grafana')) {
+    checks.push({
+      name: 'grafana reachable', component: 'monitoring', critical: false,
+      async run(a) {
+        const r = await exec('grafana', ['wget', '-qO-', 'http://127.0.0.1:3000/api/health'], a)
+        return r.exitCode === 0 ? grafanaOutcome(200, r.stdout) : { status: 'fail', detail: `wget exit ${r.exitCode}` }
+      },
+    })
+  }
+  if (names.has('graphrag-processor')) {
+    checks.push({
+      name: 'graphrag /metrics', component: 'graphrag', critical: false,
+      async run(a) {
+        const r = await exec('graphrag-processor', ['python', '-c', 'import urllib.request as u; b = u.urlopen("http://127.0.0.1:8010/metrics", timeout=5).read().decode(); print(sum(1 for l in b.splitlines() if l and not l.startswith("#")))'], a)
+        return r.exitCode === 0 ? { status: 'ok', detail: `${r.stdout.trim()} samples` } : { status: 'fail', detail: `exit ${r.exitCode}: ${r.stderr.trim().split('\n').pop()?.slice(0, 80) ?? ''}` }
+      },
+    })
+  }
+  return { checks, cleanup: async () => { for (const t of temps) t.remove() } }
+}

@@ -1,0 +1,166 @@
+// validate-prod on Kubernetes: the release's pods ready, the chart's helm test, each component
+// that serves HTTP through its own `kubectl port-forward`, a chat completion to LightLLM, the
+// ingress URL and certificate, kube-prometheus-stack's targets and Grafana.
+import { freePort, portFree } from '../core/net.ts'
+import { KitError } from '../core/errors.ts'
+import { kubectl, getJson } from '../tools/kube.ts'
+import { detectHelm, testArgv } from '../tools/helm.ts'
+import { httpCheck, httpRequest, chatOutcome, chatBody, targetsOutcome, grafanaOutcome } from './probes.ts'
+import { componentOf, edgeChecks, } from './edges.ts'
+import type { TargetChecks } from './types.ts'
+import type { HealthCheck, ValidateOptions } from './types.ts'
+import type { Ctx } from '../core/context.ts'
+
+/** Health path and port name of chart components that serve HTTP. */
+export const K8S_HEALTH: Record<string, { path: string; critical: boolean }> = {
+  openwebui: { path: '/health', critical: true },
+  lightllm: { path: '/health', critical: true },
+  'graphrag-processor': { path: '/health', critical: true },
+  'mcp-server': { path: '/health', critical: true },
+  qdrant: { path: '/readyz', critical: true },
+}
+
+interface Svc { metadata: { name: string; labels?: Record<string, string> }; spec: { clusterIP?: string; ports?: Array<{ name?: string; port: number }> } }
+interface Pod {
+  metadata: { name: string; labels?: Record<string, string>; annotations?: Record<string, string> }
+  status?: { phase?: string; conditions?: Array<{ type: string; status: string }>; containerStatuses?: Array<{ name: string; ready: boolean; restartCount: number; state?: Record<string, { reason?: string }> }> }
+}
+interface Ingress { spec?: { rules?: Array<{ host?: string }>; tls?: Array<{ hosts?: string[] }> } }
+
+export interface Forward { port: number; stop(): void }
+
+/** `kubectl port-forward` to a local port, running until stop(); resolves once it listens. */
+export async function portForward(ctx: Ctx, namespace: string, resource: string, remotePort: number, timeoutMs = 15_000): Promise<Forward> {
+  const port = await freePort()
+  const ac = new AbortController()
+  let exited: { code: number; stderr: string } | null = null
+  void ctx.exec(kubectl('port-forward', '--namespace', namespace, resource, `${port}:${remotePort}`, '--address', '127.0.0.1'), { signal: ac.signal, allowFailure: true })
+    .then((r) => { exited = { code: r.exitCode, stderr: r.stderr } }, (e: Error) => { exited = { code: -1, stderr: e.message } })
+  const deadline = Date.now() + timeoutMs
+  while (!exited && (await portFree(port, '127.0.0.1'))) {
+    if (Date.now() > deadline) { ac.abort(); throw new Error(`port-forward to ${resource} did not listen within ${timeoutMs}ms`) }
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  if (exited) throw new Error(`port-forward to ${resource} failed: ${(exited as { stderr: string }).stderr.trim().split('\n').pop() ?? ''}`)
+  return { port, stop: () => ac.abort() }
+}
+
+export async function k8sChecks(ctx: Ctx, o: ValidateOptions): Promise<TargetChecks> {
+  const ns = o.namespace ?? 'openwebui-prod'
+  const release = o.release ?? 'owp'
+  const monNs = o.monitoringNamespace ?? 'monitoring'
+  const selector = `app.kubernetes.io/instance=${release}`
+  const forwards: Forward[] = []
+  const cache = new Map<string, Promise<Forward>>()
+  const forward = (namespace: string, resource: string, port: number) => {
+    const key = `${namespace}/${resource}:${port}`
+    if (!cache.has(key)) {
+      const p = portForward(ctx, namespace, resource, port).then((f) => { forwards.push(f); return f })
+      p.catch(() => cache.delete(key)) // a failed forward is retried by the next attempt
+      cache.set(key, p)
+    }
+    return cache.get(key)!
+  }
+  const [svcs, ingresses] = await Promise.all([
+    getJson<{ items?: Svc[] }>(ctx, kubectl('get', 'services', '--namespace', ns, '--selector', selector, '--output', 'json', '--request-timeout', '15s')),
+    getJson<{ items?: Ingress[] }>(ctx, kubectl('get', 'ingresses', '--namespace', ns, '--selector', selector, '--output', 'json', '--request-timeout', '15s')),
+  ])
+  if (!svcs) throw new KitError(`cannot list the services of release ${release} in ${ns}`, 1, 'check the kube context (kubectl config current-context) and --namespace/--release')
+
+  const helm = await detectHelm(ctx).catch(() => null)
+  const checks: HealthCheck[] = [{
+    name: `pods of ${release} ready`,
+    component: 'pods',
+    critical: true,
+    async run(a) {
+      const pods = await getJson<{ items?: Pod[] }>(ctx, kubectl('get', 'pods', '--namespace', ns, '--selector', selector, '--output', 'json', '--request-timeout', `${Math.ceil(a.timeoutMs / 1000)}s`), a.timeoutMs)
+      if (!pods) return { status: 'fail', detail: 'cannot list pods' }
+      // finished Jobs and helm hook pods (the chart's test pod) are not workloads
+      const live = (pods.items ?? []).filter((p) => p.status?.phase !== 'Succeeded' && !p.metadata.annotations?.['helm.sh/hook'])
+      const notReady = live.filter((p) => !p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'))
+      if (!live.length) return { status: 'fail', detail: 'no pods' }
+      if (notReady.length) {
+        const why = (p: Pod) => p.status?.containerStatuses?.map((c) => Object.values(c.state ?? {})[0]?.reason).filter(Boolean).join(',') || p.status?.phase
+        return { status: 'fail', detail: `${notReady.length}/${live.length} not ready: ${notReady.slice(0, 4).map((p) => `${p.metadata.name} (${why(p)})`).join(', ')}` }
+      }
+      return { status: 'ok', detail: `${live.length} pods ready` }
+    },
+  }]
+
+  if (helm) {
+    // the chart's own test pod probes every enabled service from inside the namespace
+    checks.push({
+      name: `helm test ${release}`,
+      component: 'chart',
+      critical: true,
+      retries: 0,
+      timeoutMs: Math.max(o.timeoutMs ?? 0, 300_000),
+      async run(a) {
+        const r = await ctx.exec(testArgv(helm, release, ns, `${Math.ceil(a.timeoutMs / 1000)}s`), { allowFailure: true, timeout: a.timeoutMs + 5000, signal: a.signal })
+        const last = (r.stderr || r.stdout).trim().split('\n').filter(Boolean).pop() ?? ''
+        return r.exitCode === 0 ? { status: 'ok', detail: 'chart tests passed' } : { status: 'fail', detail: `exit ${r.exitCode}: ${last.slice(0, 100)}` }
+      },
+    })
+  }
+
+  for (const svc of svcs.items ?? []) {
+    const comp = svc.metadata.labels?.['app.kubernetes.io/component'] ?? ''
+    const health = K8S_HEALTH[comp]
+    if (svc.spec.clusterIP === 'None') continue // headless twin of a StatefulSet's service
+    const port = svc.spec.ports?.find((p) => p.name === 'http') ?? svc.spec.ports?.[0]
+    if (!health || !port) continue
+    checks.push({
+      name: `${comp} ${health.path} (port-forward svc/${svc.metadata.name})`,
+      component: componentOf(comp),
+      critical: health.critical,
+      async run(a) {
+        const f = await forward(ns, `svc/${svc.metadata.name}`, port.port)
+        return httpCheck({ url: `http://127.0.0.1:${f.port}${health.path}` }, a)
+      },
+    })
+    if (comp === 'lightllm') {
+      checks.push({
+        name: 'chat completion (lightllm)',
+        component: 'lightllm',
+        critical: true,
+        timeoutMs: Math.max(o.timeoutMs ?? 0, 60_000),
+        async run(a) {
+          const f = await forward(ns, `svc/${svc.metadata.name}`, port.port)
+          let model = o.env?.LLM_MODEL_NAME
+          if (!model) {
+            const m = await httpRequest({ url: `http://127.0.0.1:${f.port}/v1/models` }, a)
+            model = (JSON.parse(m.body) as { data?: Array<{ id: string }> }).data?.[0]?.id ?? 'default'
+          }
+          const r = await httpRequest({ url: `http://127.0.0.1:${f.port}/v1/chat/completions`, method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(chatBody(model)), expect: () => true }, a)
+          return chatOutcome(r.status, r.body, r.ms)
+        },
+      })
+    }
+  }
+
+  const ing = ingresses?.items?.[0]
+  const ingressHost = ing?.spec?.rules?.find((r) => r.host)?.host
+  if (o.url) checks.push(...edgeChecks(o, o.url, o.host, true))
+  else if (ingressHost) {
+    const scheme = ing?.spec?.tls?.length ? 'https' : 'http'
+    // DNS may not point at the new ingress yet: the discovered URL warns instead of failing
+    checks.push(...edgeChecks(o, `${scheme}://${ingressHost}`, undefined, false))
+  }
+
+  checks.push({
+    name: `prometheus targets of ${ns} up`, component: 'monitoring', critical: false,
+    async run(a) {
+      const f = await forward(monNs, 'svc/kube-prometheus-stack-prometheus', 9090)
+      const r = await httpRequest({ url: `http://127.0.0.1:${f.port}/api/v1/targets?state=active` }, a)
+      return targetsOutcome(r.body, (l) => l.namespace === ns)
+    },
+  }, {
+    name: 'grafana reachable', component: 'monitoring', critical: false,
+    async run(a) {
+      const f = await forward(monNs, 'svc/kube-prometheus-stack-grafana', 80)
+      const r = await httpRequest({ url: `http://127.0.0.1:${f.port}/api/health`, expect: () => true }, a)
+      return grafanaOutcome(r.status, r.body)
+    },
+  })
+  return { checks, cleanup: async () => { for (const f of forwards) f.stop() } }
+}

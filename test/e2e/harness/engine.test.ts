@@ -1,0 +1,69 @@
+// The engine setup says clearly what is wrong instead of hanging (no real engine needed here).
+import { describe, it, expect, afterAll } from 'vitest'
+import { writeFileSync, chmodSync } from 'node:fs'
+import { join } from 'node:path'
+import { tmpDir } from '../../helpers/tmp.ts'
+import { testCtx } from '../../helpers/context.ts'
+import { freePort } from '../../helpers/net.ts'
+import { engineLayout, startEngine, dockerdArgv } from './engine.ts'
+import { trixieSources, aptScratchOptions } from './compose-plugin.ts'
+
+const tmp = tmpDir('owp-e2e-engine-')
+afterAll(() => tmp.remove())
+
+function fakeDockerd(name: string, body: string): string {
+  const f = join(tmp.path, name)
+  writeFileSync(f, `#!/bin/sh\n${body}\n`)
+  chmodSync(f, 0o755)
+  return f
+}
+
+describe('starting the e2e engine', () => {
+  it('reports a dockerd that exits, with the tail of its log', async () => {
+    const layout = engineLayout(join(tmp.path, 'exits'))
+    const dockerd = fakeDockerd('dockerd-exits', 'echo "failed to start daemon: iptables not found" >&2; exit 1')
+    const started = Date.now()
+    const e = await startEngine(testCtx({ env: { PATH: process.env.PATH } }), layout, { dockerd, timeoutMs: 20_000 }).catch((x: Error) => x)
+    expect(e).toBeInstanceOf(Error)
+    expect((e as Error).message).toMatch(/could not start: dockerd exited with code 1[\s\S]*iptables not found/)
+    expect(Date.now() - started).toBeLessThan(10_000)
+  })
+
+  it('gives up on a dockerd that never answers, stops it and says so', async () => {
+    const layout = engineLayout(join(tmp.path, 'hangs'))
+    const dockerd = fakeDockerd('dockerd-hangs', 'exec sleep 60')
+    const e = await startEngine(testCtx({ env: { PATH: process.env.PATH } }), layout, { dockerd, timeoutMs: 1500 }).catch((x: Error) => x)
+    expect((e as Error).message).toMatch(/did not answer within 2s; stopped it/)
+  })
+
+  it('refuses a DOCKER_HOST that does not answer instead of waiting for it', async () => {
+    const layout = engineLayout(join(tmp.path, 'given'))
+    const e = await startEngine(testCtx({ env: { PATH: process.env.PATH, DOCKER_HOST: `tcp://127.0.0.1:${await freePort()}` } }), layout).catch((x: Error) => x)
+    expect((e as Error).message).toMatch(/DOCKER_HOST=tcp:\/\/127\.0\.0\.1:\d+ does not answer/)
+  })
+
+  it('names the install when dockerd is missing', async () => {
+    const layout = engineLayout(join(tmp.path, 'missing'))
+    const e = await startEngine(testCtx({ env: { PATH: tmp.path } }), layout, { dockerd: 'dockerd-not-installed' }).catch((x: Error & { hint?: string }) => x)
+    expect((e as Error).message).toMatch(/dockerd is not installed/)
+    expect((e as { hint?: string }).hint).toMatch(/make setup/)
+  })
+})
+
+describe('what the engine runs with', () => {
+  it('dockerd: vfs, its own data root, exec root, pid file and socket, in a mount namespace of its own', () => {
+    const l = engineLayout('/var/lib/owp-e2e')
+    expect(dockerdArgv(l)).toEqual([
+      'unshare', '--mount', '--propagation', 'shared', '--', 'dockerd', '--storage-driver=vfs',
+      '--data-root', '/var/lib/owp-e2e/docker', '--exec-root', '/var/lib/owp-e2e/exec', '--pidfile', '/var/lib/owp-e2e/dockerd.pid',
+      '--host', 'unix:///var/lib/owp-e2e/docker.sock', '--add-runtime', 'nvidia=runc',
+    ])
+  })
+
+  it('Compose from trixie: the first stanza of the system sources with Suites: trixie, apt kept in the state dir', () => {
+    const system = 'Types: deb\nURIs: http://deb.debian.org/debian\nSuites: bookworm bookworm-updates\nComponents: main\n\nTypes: deb\nURIs: http://deb.debian.org/debian-security\nSuites: bookworm-security\n'
+    expect(trixieSources(system)).toBe('Types: deb\nURIs: http://deb.debian.org/debian\nSuites: trixie\nComponents: main\n')
+    expect(trixieSources(null)).toMatch(/^Suites: trixie$/m)
+    expect(aptScratchOptions('/s/apt')).toEqual(expect.arrayContaining(['Dir::Etc::SourceList=/dev/null', 'Dir::Etc::SourceParts=/s/apt/sources', 'Dir::State::Lists=/s/apt/lists']))
+  })
+})

@@ -1,0 +1,126 @@
+// Helpers of the e2e stack tests: run the kit's scripts against the stack, look into containers.
+import { createHash } from 'node:crypto'
+import { request } from 'node:https'
+import { readFileSync } from 'node:fs'
+import { runScript, type ScriptResult } from '../helpers/run-script.ts'
+import { createContext, type Ctx } from '../../scripts/lib/core/context.ts'
+import { composeArgv, kitEnv, E2E_DOMAIN } from './harness/stack.ts'
+
+export interface Stack {
+  engineEnv: Record<string, string>
+  envFile: string
+  certFile: string
+  httpsPort: number
+  httpPort: number
+}
+
+export function ctxFor(stack: Stack): Ctx {
+  return createContext({ env: { ...process.env, ...stack.engineEnv } })
+}
+
+/** Run one of the kit's scripts as a user would, pointed at the e2e engine and override. */
+export async function kit(stack: Stack, script: string, args: string[], timeoutMs = 600_000): Promise<ScriptResult> {
+  const r = await runScript(script, args, { env: kitEnv(stack.engineEnv), timeoutMs })
+  if (process.env.OWP_E2E_VERBOSE) process.stderr.write(`--- ${script} ${args.join(' ')} -> ${r.code}\n${r.stderr}\n`)
+  return r
+}
+
+export function json<T = Record<string, unknown>>(r: ScriptResult): T {
+  try { return JSON.parse(r.stdout) as T } catch {
+    throw new Error(`not JSON (exit ${r.code}):\n${r.stdout.slice(-2000)}\n--- stderr ---\n${r.stderr.slice(-4000)}`)
+  }
+}
+
+/** `docker compose` (production file + override) with the e2e .env. */
+export async function compose(stack: Stack, args: string[], o: { input?: string; allowFailure?: boolean; timeout?: number } = {}) {
+  const ctx = ctxFor(stack)
+  return ctx.exec(composeArgv(stack.envFile, ...args), { input: o.input, allowFailure: o.allowFailure, timeout: o.timeout ?? 300_000 })
+}
+
+export async function execIn(stack: Stack, service: string, argv: string[], input?: string): Promise<string> {
+  const r = await compose(stack, ['exec', '-T', service, ...argv], { input })
+  return r.stdout
+}
+
+export interface PsEntry { Service: string; State: string; Health: string; Image: string; Name: string; ExitCode: number }
+
+export async function ps(stack: Stack): Promise<PsEntry[]> {
+  const r = await compose(stack, ['ps', '--all', '--format', 'json'])
+  const text = r.stdout.trim()
+  if (!text) return []
+  return text.startsWith('[') ? JSON.parse(text) as PsEntry[] : text.split('\n').map((l) => JSON.parse(l) as PsEntry)
+}
+
+/** GET from Prometheus inside its container (no published port) and parse the JSON answer. */
+export async function prometheus<T = unknown>(stack: Stack, path: string): Promise<T> {
+  const out = await execIn(stack, 'prometheus', ['wget', '-qO-', `http://127.0.0.1:9090${path}`])
+  const body = JSON.parse(out) as { status: string; data: T }
+  if (body.status !== 'success') throw new Error(`prometheus ${path}: ${out.slice(0, 300)}`)
+  return body.data
+}
+
+export async function until<T>(what: string, fn: () => Promise<T | null | undefined | false>, timeoutMs: number, everyMs = 3000): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  let last: unknown
+  for (;;) {
+    try {
+      const v = await fn()
+      if (v) return v
+    } catch (e) { last = e }
+    if (Date.now() > deadline) throw new Error(`timed out after ${Math.round(timeoutMs / 1000)}s waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`)
+    await new Promise((r) => setTimeout(r, everyMs))
+  }
+}
+
+/** HTTPS through NGINX on 127.0.0.1, trusting only the stack's own certificate. */
+export function httpsGet(stack: Stack, path: string): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request({
+      host: '127.0.0.1', port: stack.httpsPort, path, servername: E2E_DOMAIN, headers: { host: E2E_DOMAIN },
+      ca: readFileSync(stack.certFile), timeout: 10_000,
+    }, (res) => {
+      let body = ''
+      res.on('data', (d) => { body += d })
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }))
+    })
+    req.on('error', reject)
+    req.end()
+  })
+}
+
+export const sha256 = (s: string) => createHash('sha256').update(s).digest('hex')
+
+const PG = (stack: Stack) => ['psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-U', 'openwebui', '-d', 'openwebui', '-At']
+
+export async function psql(stack: Stack, sql: string): Promise<string> {
+  return (await execIn(stack, 'postgres', [...PG(stack), '-c', sql])).trim()
+}
+
+/** Content checksum of every e2e table: rows in key order, every column. */
+export async function pgChecksum(stack: Stack, tables: string[]): Promise<Record<string, string>> {
+  const out: Record<string, string> = {}
+  for (const t of tables) out[t] = await psql(stack, `SELECT count(*) || ':' || md5(coalesce(string_agg(x::text, '|' ORDER BY x::text), '')) FROM ${t} x`)
+  return out
+}
+
+export async function redisCli(stack: Stack, db: number, ...args: string[]): Promise<string> {
+  return (await execIn(stack, 'redis', ['redis-cli', '-h', '127.0.0.1', '-n', String(db), '--no-raw', ...args])).trim()
+}
+
+/** Content checksum of one Redis database: every key with its type and full value. */
+export async function redisChecksum(stack: Stack, db: number): Promise<{ keys: number; sum: string }> {
+  const keys = (await redisCli(stack, db, '--scan')).split('\n').map((k) => k.replace(/^"|"$/g, '')).filter(Boolean).sort()
+  const parts: string[] = []
+  for (const k of keys) {
+    const type = (await redisCli(stack, db, 'TYPE', k)).replace(/^"|"$/g, '')
+    const read: Record<string, string[]> = {
+      string: ['GET', k], hash: ['HGETALL', k], list: ['LRANGE', k, '0', '-1'], set: ['SMEMBERS', k],
+      zset: ['ZRANGE', k, '0', '-1', 'WITHSCORES'], stream: ['XRANGE', k, '-', '+'],
+    }
+    const v = read[type] ? await redisCli(stack, db, ...read[type]!) : ''
+    // --no-raw numbers the elements of a reply ("1) ..."): the numbers are positions, not content
+    const lines = v.split('\n').map((l) => l.replace(/^\s*\d+\)\s/, ''))
+    parts.push(`${k}\0${type}\0${(type === 'set' || type === 'hash' ? [...lines].sort() : lines).join('\n')}`)
+  }
+  return { keys: keys.length, sum: sha256(parts.join('\u0001')) }
+}

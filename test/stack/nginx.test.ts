@@ -1,0 +1,247 @@
+// The production NGINX templates, rendered the way the image renders them but with local values,
+// checked by `nginx -t` and then served by a real nginx on 127.0.0.1 in front of local upstreams.
+import { describe, it, expect, beforeAll, afterAll } from 'vitest'
+import { chmodSync, mkdirSync, readFileSync } from 'node:fs'
+import { request as httpsRequest } from 'node:https'
+import { request as httpRequest, type IncomingHttpHeaders } from 'node:http'
+import { join } from 'node:path'
+import WebSocket from 'ws'
+import { renderNginxTemplates, nginxConfigTest, templateVariables } from '../../scripts/lib/stack/nginx.ts'
+import { makeSelfSignedCert } from '../../scripts/lib/stack/tls.ts'
+import { loadCompose } from '../../scripts/lib/stack/env.ts'
+import { testCtx } from '../helpers/context.ts'
+import { freePort } from '../helpers/net.ts'
+import { startService, type Service } from '../helpers/service.ts'
+import { tmpDir } from '../helpers/tmp.ts'
+import { requireTool, testEnv } from './tools.ts'
+import { startUpstream, STREAM_HOLD_MS, type Upstream } from './upstreams.ts'
+
+interface Answer { status: number; headers: IncomingHttpHeaders; body: string }
+
+const tmp = tmpDir('owp-nginx-')
+let ca: Buffer
+let ports: { http: number; https: number; status: number }
+let vars: Record<string, string>
+let up: Record<'openwebui' | 'graphrag' | 'mcp' | 'grafana', Upstream>
+let nginx: Service
+const ctx = testCtx()
+
+function https(path: string, o: { method?: string; headers?: Record<string, string>; body?: Buffer | string } = {}): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest({ host: '127.0.0.1', servername: 'localhost', port: ports.https, path, method: o.method ?? 'GET', headers: { host: 'localhost', ...o.headers }, ca, agent: false }, (res) => {
+      let body = ''
+      res.on('data', (d) => { body += d })
+      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body }))
+    })
+    req.on('error', reject)
+    req.end(o.body)
+  })
+}
+
+function http(port: number, path: string, headers: Record<string, string> = {}): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ host: '127.0.0.1', port, path, headers: { host: 'localhost', ...headers }, agent: false }, (res) => {
+      let body = ''
+      res.on('data', (d) => { body += d })
+      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body }))
+    })
+    req.on('error', reject)
+    req.end()
+  })
+}
+
+/** Stream a response; report whether the first event arrived while the upstream still held the stream. */
+function firstEventTiming(path: string, upstream: Upstream, releaseOnFirst: boolean): Promise<{ firstBeforeUpstreamEnd: boolean; body: string; status: number; contentType?: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest({ host: '127.0.0.1', servername: 'localhost', port: ports.https, path, headers: { host: 'localhost', accept: 'text/event-stream' }, ca, agent: false }, (res) => {
+      let body = ''
+      let firstBeforeUpstreamEnd: boolean | undefined
+      res.on('data', (d) => {
+        if (firstBeforeUpstreamEnd === undefined) {
+          firstBeforeUpstreamEnd = !upstream.streamEnded()
+          if (releaseOnFirst) upstream.release()
+        }
+        body += d
+      })
+      res.on('end', () => resolve({ firstBeforeUpstreamEnd: firstBeforeUpstreamEnd ?? false, body, status: res.statusCode!, contentType: res.headers['content-type'] }))
+    })
+    req.on('error', reject)
+    req.end()
+  })
+}
+
+beforeAll(async () => {
+  for (const tool of ['nginx', 'envsubst', 'openssl']) requireTool(tool)
+  // Run as root, nginx workers drop to nobody: they must reach the temp paths under the run dir.
+  chmodSync(tmp.path, 0o755)
+  const run = join(tmp.path, 'run')
+  mkdirSync(run, { mode: 0o777 })
+  chmodSync(run, 0o777)
+  const cert = await makeSelfSignedCert(ctx, { domain: 'localhost', dir: join(tmp.path, 'certs') })
+  ca = readFileSync(cert.cert)
+  const [openwebui, graphrag, mcp, grafana] = await Promise.all(['openwebui', 'graphrag', 'mcp', 'grafana'].map(startUpstream))
+  up = { openwebui: openwebui!, graphrag: graphrag!, mcp: mcp!, grafana: grafana! }
+  ports = { http: await freePort(), https: await freePort(), status: await freePort() }
+  vars = {
+    NGINX_SERVER_NAME: 'localhost',
+    NGINX_PUBLIC_URL: `https://localhost:${ports.https}`,
+    NGINX_LISTEN_HTTP: `127.0.0.1:${ports.http}`,
+    NGINX_LISTEN_HTTPS: `127.0.0.1:${ports.https}`,
+    NGINX_LISTEN_STATUS: `127.0.0.1:${ports.status}`,
+    NGINX_STATUS_ALLOW: '127.0.0.0/8',
+    NGINX_RUN_DIR: run,
+    NGINX_ACCESS_LOG: join(tmp.path, 'access.log'),
+    NGINX_TLS_CERT: cert.cert,
+    NGINX_TLS_KEY: cert.key,
+    NGINX_CLIENT_MAX_BODY_SIZE: '1m',
+    NGINX_UPSTREAM_OPENWEBUI: `127.0.0.1:${up.openwebui.port}`,
+    NGINX_UPSTREAM_GRAPHRAG: `127.0.0.1:${up.graphrag.port}`,
+    NGINX_UPSTREAM_MCP: `127.0.0.1:${up.mcp.port}`,
+    NGINX_UPSTREAM_GRAFANA: `127.0.0.1:${up.grafana.port}`,
+  }
+  const main = await renderNginxTemplates(ctx, { outputDir: join(tmp.path, 'conf'), vars })
+  const check = await nginxConfigTest(ctx, main)
+  if (!check.ok) throw new Error(`nginx -t failed:\n${check.output}`)
+  nginx = await startService({ cmd: 'nginx', args: ['-e', 'stderr', '-c', main, '-g', 'daemon off;'], port: ports.https, timeoutMs: 20_000 })
+})
+
+afterAll(async () => {
+  await nginx?.stop()
+  await Promise.all(Object.values(up ?? {}).map((u) => u.close()))
+  tmp.remove()
+})
+
+describe('nginx templates', () => {
+  it('use exactly the NGINX_* variables the compose nginx service defines', () => {
+    const env = loadCompose(testEnv()).doc.services.nginx!.environment as Record<string, string>
+    const fromCompose = Object.keys(env).filter((k) => k.startsWith('NGINX_') && !k.startsWith('NGINX_ENVSUBST_'))
+    expect([...templateVariables()].sort()).toEqual(fromCompose.sort())
+    expect(Object.keys(vars).sort()).toEqual(fromCompose.sort())
+    expect(env.NGINX_ENVSUBST_FILTER).toBe('^NGINX_')
+  })
+
+  it('pass nginx -t, and a broken value fails it (the check can fail)', async () => {
+    const broken = await renderNginxTemplates(ctx, { outputDir: join(tmp.path, 'broken'), vars: { ...vars, NGINX_CLIENT_MAX_BODY_SIZE: 'lots' } })
+    const r = await nginxConfigTest(ctx, broken)
+    expect(r.ok).toBe(false)
+    expect(r.output).toContain('client_max_body_size')
+  })
+
+  it('refuses to render when a variable is missing', async () => {
+    const { NGINX_TLS_KEY: _dropped, ...partial } = vars
+    await expect(renderNginxTemplates(ctx, { outputDir: join(tmp.path, 'partial'), vars: partial })).rejects.toThrow(/unrendered: NGINX_TLS_KEY/)
+  })
+})
+
+describe('a real nginx with the production configuration', () => {
+  it('redirects HTTP to the public HTTPS URL, path and query kept', async () => {
+    const r = await http(ports.http, '/c/abc?x=1&y=2')
+    expect(r.status).toBe(301)
+    expect(r.headers.location).toBe(`https://localhost:${ports.https}/c/abc?x=1&y=2`)
+  })
+
+  it('serves Open WebUI over TLS with the security headers, also on errors', async () => {
+    const r = await https('/')
+    expect(r.status).toBe(200)
+    expect(JSON.parse(r.body).service).toBe('openwebui')
+    const tooBig = await https('/api/v1/files/', { method: 'POST', body: Buffer.alloc(2 * 1024 * 1024) })
+    expect(tooBig.status).toBe(413)
+    for (const res of [r, tooBig]) {
+      expect(res.headers['strict-transport-security']).toMatch(/max-age=\d{7,}/)
+      expect(res.headers['x-content-type-options']).toBe('nosniff')
+      expect(res.headers['x-frame-options']).toBe('SAMEORIGIN')
+      expect(res.headers['referrer-policy']).toBe('strict-origin-when-cross-origin')
+      expect(res.headers['permissions-policy']).toContain('camera=()')
+      expect(res.headers.server).toBe('nginx')
+    }
+  })
+
+  it('accepts uploads up to client_max_body_size', async () => {
+    const r = await https('/api/v1/files/', { method: 'POST', body: Buffer.alloc(512 * 1024) })
+    expect(r.status).toBe(200)
+    expect(JSON.parse(r.body).bodyBytes).toBe(512 * 1024)
+  })
+
+  it('passes the client address and scheme, not a client-supplied X-Forwarded-For', async () => {
+    const r = await https('/api/config', { headers: { 'x-forwarded-for': '203.0.113.9' } })
+    const seen = JSON.parse(r.body).headers
+    expect(seen['x-forwarded-for']).toBe('127.0.0.1')
+    expect(seen['x-real-ip']).toBe('127.0.0.1')
+    expect(seen['x-forwarded-proto']).toBe('https')
+    expect(seen.host).toBe('localhost')
+  })
+
+  it('upgrades the Open WebUI socket to a websocket', async () => {
+    const ws = new WebSocket(`wss://localhost:${ports.https}/ws/socket.io/?EIO=4&transport=websocket`, { ca })
+    const reply = await new Promise<string>((resolve, reject) => {
+      ws.once('open', () => ws.send('ping'))
+      ws.once('message', (m) => resolve(String(m)))
+      ws.once('error', reject)
+    })
+    ws.close()
+    expect(reply).toBe('echo:ping')
+    const hit = up.openwebui.hits.filter((h) => h.method === 'UPGRADE').at(-1)!
+    expect(hit.url).toBe('/ws/socket.io/?EIO=4&transport=websocket')
+    expect(hit.headers.upgrade).toBe('websocket')
+  })
+
+  it('streams token events unbuffered: the first arrives while the upstream is still generating', async () => {
+    const r = await firstEventTiming('/api/chat/completions', up.openwebui, true)
+    expect(r.status).toBe(200)
+    expect(r.contentType).toContain('text/event-stream')
+    expect(r.firstBeforeUpstreamEnd).toBe(true)
+    expect(r.body).toContain('data: [DONE]')
+  })
+
+  it('buffers other routes (the streaming check can fail)', async () => {
+    const started = Date.now()
+    const r = await firstEventTiming('/api/v1/files/stream', up.openwebui, false)
+    expect(r.firstBeforeUpstreamEnd).toBe(false)
+    expect(Date.now() - started).toBeGreaterThanOrEqual(STREAM_HOLD_MS - 100)
+  })
+
+  it('streams the MCP and GraphRAG routes too, without their path prefix', async () => {
+    const r = await firstEventTiming('/mcp/stream', up.mcp, true)
+    expect(r.firstBeforeUpstreamEnd).toBe(true)
+    expect(up.mcp.hits.at(-1)!.url).toBe('/stream')
+    const g = await https('/graphrag/health')
+    expect(JSON.parse(g.body)).toMatchObject({ service: 'graphrag', url: '/health' })
+  })
+
+  it('keeps the internal metrics of GraphRAG and MCP off the public site', async () => {
+    const before = up.graphrag.hits.length + up.mcp.hits.length
+    expect((await https('/graphrag/metrics')).status).toBe(404)
+    expect((await https('/mcp/metrics')).status).toBe(404)
+    expect(up.graphrag.hits.length + up.mcp.hits.length).toBe(before)
+  })
+
+  it('serves Grafana under /grafana/ with its sub-path intact', async () => {
+    const r = await https('/grafana/api/health')
+    expect(JSON.parse(r.body)).toMatchObject({ service: 'grafana', url: '/grafana/api/health' })
+  })
+
+  it('rate-limits sign-in: 429 after the burst, and the limited requests never reach Open WebUI', async () => {
+    const before = up.openwebui.hits.filter((h) => h.url === '/api/v1/auths/signin').length
+    const statuses: number[] = []
+    for (let i = 0; i < 10; i++) statuses.push((await https('/api/v1/auths/signin', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"email":"a@b.c","password":"x"}' })).status)
+    expect(statuses.slice(0, 6)).toEqual([200, 200, 200, 200, 200, 200])
+    expect(statuses.slice(6)).toEqual([429, 429, 429, 429])
+    expect(up.openwebui.hits.filter((h) => h.url === '/api/v1/auths/signin').length - before).toBe(6)
+    // Other routes are not limited.
+    expect((await https('/api/models')).status).toBe(200)
+  })
+
+  it('reuses upstream connections (keepalive)', async () => {
+    const before = up.openwebui.connections()
+    for (let i = 0; i < 20; i++) expect((await https(`/api/v1/chats/${i}`)).status).toBe(200)
+    expect(up.openwebui.connections() - before).toBeLessThanOrEqual(4)
+  })
+
+  it('answers stub_status and /healthz on the internal status port only', async () => {
+    const s = await http(ports.status, '/stub_status')
+    expect(s.status).toBe(200)
+    expect(s.body).toMatch(/^Active connections: \d+/)
+    expect((await http(ports.status, '/healthz')).body).toBe('ok\n')
+    expect((await https('/stub_status')).body).not.toContain('Active connections')
+  })
+})

@@ -1,0 +1,255 @@
+// validate-prod against real HTTP(S) servers on 127.0.0.1: healthy, slow, failing, flaky, and a
+// self-signed certificate that expires in 3 days (made by openssl here).
+import { describe, it, expect, beforeAll, afterAll, afterEach } from 'vitest'
+import { mkdirSync, symlinkSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { runChecks, validateDeployment, type HealthCheck } from '../../scripts/lib/validate/index.ts'
+import { httpCheck, tlsCheck } from '../../scripts/lib/validate/probes.ts'
+import { testCtx } from '../helpers/context.ts'
+import { runScript } from '../helpers/run-script.ts'
+import { tmpDir } from '../helpers/tmp.ts'
+import { httpsServer, httpServer, health, selfSigned, type TestServer, type Cert } from '../deploy/servers.ts'
+import { FIXTURES, sandbox, composeFixture, realComposeConfig, composeFakes, type Sandbox } from '../deploy/helpers.ts'
+import { fakeBins, ok, on, type FakeBins } from '../helpers/fake-bins.ts'
+
+let cert3: Cert
+let certExpired: Cert
+const servers: TestServer[] = []
+let healthy: TestServer, slow: TestServer, failing: TestServer, tls3: TestServer, expired: TestServer
+
+beforeAll(async () => {
+  cert3 = selfSigned('chat.test.local', 3)
+  certExpired = selfSigned('old.test.local', -1)
+  healthy = await httpServer(health())
+  slow = await httpServer(health(5_000))
+  failing = await httpServer(health(0, 503))
+  tls3 = await httpsServer(cert3, health())
+  expired = await httpsServer(certExpired, health())
+  servers.push(healthy, slow, failing, tls3, expired)
+})
+afterAll(async () => { for (const s of servers) await s.close() })
+
+const check = (name: string, run: HealthCheck['run'], o: Partial<HealthCheck> = {}): HealthCheck => ({ name, component: name, critical: true, run, ...o })
+
+describe('checks', () => {
+  it('healthy, failing and slow endpoints: each judged on its own, the slow one by its own timeout', async () => {
+    const ctx = testCtx()
+    const results = await runChecks(ctx, [
+      check('healthy', (a) => httpCheck({ url: `${healthy.url}/health` }, a)),
+      check('failing', (a) => httpCheck({ url: `${failing.url}/health` }, a)),
+      check('slow', (a) => httpCheck({ url: `${slow.url}/health` }, a), { timeoutMs: 300 }),
+    ], { retries: 0, timeoutMs: 4000 })
+    const by = Object.fromEntries(results.map((r) => [r.name, r]))
+    expect(by.healthy!.status).toBe('ok')
+    expect(by.healthy!.detail).toMatch(/^HTTP 200 in \d+ms$/)
+    expect(by.failing!.status).toBe('fail')
+    expect(by.failing!.detail).toBe('HTTP 503: {"error":"db down"}')
+    expect(by.slow!.status).toBe('fail')
+    expect(by.slow!.detail).toBe('timed out after 300ms')
+  })
+
+  it('run concurrently: a server that answers only once three requests are in flight at the same time', async () => {
+    const waiting: ServerResponse[] = []
+    const barrier = await httpServer((_req: IncomingMessage, res: ServerResponse) => {
+      waiting.push(res)
+      if (waiting.length === 3) for (const r of waiting) { r.writeHead(200); r.end('ok') }
+    })
+    try {
+      const results = await runChecks(testCtx(), ['a', 'b', 'c'].map((n) => check(n, (a) => httpCheck({ url: `${barrier.url}/health` }, a))), { retries: 0, timeoutMs: 5000 })
+      expect(results.map((r) => r.status)).toEqual(['ok', 'ok', 'ok'])
+    } finally {
+      await barrier.close()
+    }
+  })
+
+  it('a check that ignores its abort signal still ends at its timeout', async () => {
+    const [r] = await runChecks(testCtx(), [check('stuck', () => new Promise(() => {}), { timeoutMs: 200 })], { retries: 0 })
+    expect(r!.status).toBe('fail')
+    expect(r!.detail).toBe('timed out after 200ms')
+  })
+
+  it('retries a flaky endpoint and reports the attempts', async () => {
+    let n = 0
+    const flaky = await httpServer((_req, res) => { n++; res.writeHead(n < 3 ? 502 : 200); res.end() })
+    try {
+      const [r] = await runChecks(testCtx(), [check('flaky', (a) => httpCheck({ url: `${flaky.url}/health` }, a))], { retries: 2, retryDelayMs: 10 })
+      expect(r!.status).toBe('ok')
+      expect(r!.attempts).toBe(3)
+    } finally {
+      await flaky.close()
+    }
+  })
+})
+
+describe('TLS certificate', () => {
+  const probe = (server: TestServer, o: { caFile?: string; insecure?: boolean; servername?: string }) =>
+    runChecks(testCtx(), [check('tls', (a) => tlsCheck({ host: '127.0.0.1', port: server.port, servername: o.servername ?? 'chat.test.local', ...o }, a))], { retries: 0 })
+
+  it('self-signed and not trusted: fails, and says how to trust it', async () => {
+    const [r] = await probe(tls3, {})
+    expect(r!.status).toBe('fail')
+    expect(r!.detail).toMatch(/^self-signed certificate \(pass --ca-file CERT or --insecure\); 3 days left/)
+  })
+
+  it('trusted through --ca-file, expiring in 3 days: warns with the days left (a rollback would not renew it)', async () => {
+    const [r] = await probe(tls3, { caFile: cert3.certFile })
+    expect(r!.status).toBe('warn')
+    expect(r!.detail).toMatch(/^expires soon: 3 days left \(until \d{4}-\d\d-\d\d\)$/)
+    expect(r!.data).toMatchObject({ subject: 'chat.test.local', daysLeft: 3, trusted: true })
+  })
+
+  it('--insecure: not verified, still warns about the expiry', async () => {
+    const [r] = await probe(tls3, { insecure: true })
+    expect(r!.status).toBe('warn')
+  })
+
+  it('an expired certificate fails even with --insecure (the broken fixture)', async () => {
+    const [r] = await probe(expired, { insecure: true, servername: 'old.test.local' })
+    expect(r!.status).toBe('fail')
+    expect(r!.detail).toMatch(/^certificate expired on /)
+  })
+
+  it('a certificate for another name is untrusted', async () => {
+    const [r] = await probe(tls3, { caFile: cert3.certFile, servername: 'other.test.local' })
+    expect(r!.status).toBe('fail')
+    expect(r!.detail).toMatch(/untrusted certificate: ERR_TLS_CERT_ALTNAME_INVALID|Hostname\/IP does not match/)
+  })
+})
+
+describe('validate-prod as a user runs it', () => {
+  it('--target url: the edge through an address with the Host header, the certificate, extra checks; table on stderr, exit 0', async () => {
+    const r = await runScript('scripts/validate-prod.ts', ['--target', 'url', '--url', tls3.url, '--host', 'chat.test.local', '--ca-file', cert3.certFile,
+      '--check', `graphrag=${healthy.url}/health`, '--retries', '0'])
+    expect(r.stderr).toMatch(/OK\s+edge https:\/\/127\.0\.0\.1:\d+\/health \(Host chat\.test\.local\)\s+HTTP 200/)
+    expect(r.stderr).toMatch(/WARN\s+tls certificate chat\.test\.local\s+expires soon: 3 days left/)
+    expect(r.stderr).toMatch(/OK\s+graphrag\s+HTTP 200/)
+    expect(r.code).toBe(0)
+    expect(r.stdout.trim()).toBe('ok: 3 checks passed or warned')
+    expect(tls3.hits.some((h) => h === 'GET /health host=chat.test.local')).toBe(true)
+  })
+
+  it('a failing critical check: exit 1, --json report on stdout', async () => {
+    const r = await runScript('scripts/validate-prod.ts', ['--target', 'url', '--check', `graphrag=${failing.url}/health`, '--check', `ui=${healthy.url}/health`, '--retries', '0', '--json'])
+    expect(r.code).toBe(1)
+    const report = JSON.parse(r.stdout) as { ok: boolean; results: Array<{ name: string; status: string; critical: boolean }> }
+    expect(report.ok).toBe(false)
+    expect(report.results.map((x) => [x.name, x.status])).toEqual([['graphrag', 'fail'], ['ui', 'ok']])
+  })
+
+  it('--component graphrag runs only the GraphRAG checks (make test-graphrag)', async () => {
+    const r = await runScript('scripts/validate-prod.ts', ['--target', 'url', '--check', `graphrag=${healthy.url}/health`, '--check', `ui=${failing.url}/health`, '--component', 'graphrag', '--retries', '0', '--json'])
+    expect(r.code).toBe(0)
+    expect((JSON.parse(r.stdout) as { results: Array<{ name: string }> }).results.map((x) => x.name)).toEqual(['graphrag'])
+  })
+
+  it('rejects a bad --check with exit 2', async () => {
+    const r = await runScript('scripts/validate-prod.ts', ['--target', 'url', '--check', 'nourl'])
+    expect(r.code).toBe(2)
+    expect(r.stderr).toContain('--check wants NAME=URL')
+  })
+})
+
+describe('Kubernetes target: port-forward to each component', () => {
+  let fake: { path: string; remove(): void }
+  let openai: TestServer
+  beforeAll(async () => {
+    openai = await httpServer((req, res) => {
+      if (req.url === '/health') { res.writeHead(200); res.end('ok'); return }
+      if (req.url === '/v1/models') { res.writeHead(200, { 'content-type': 'application/json' }); res.end('{"data":[{"id":"tiny-model"}]}'); return }
+      let body = ''
+      req.on('data', (d) => { body += d })
+      req.on('end', () => {
+        const model = (JSON.parse(body) as { model: string }).model
+        res.writeHead(200, { 'content-type': 'application/json' })
+        res.end(JSON.stringify({ choices: [{ message: { content: `pong from ${model}` } }], usage: { total_tokens: 9 } }))
+      })
+    })
+    servers.push(openai)
+    fake = tmpDir('owp-kubectl-')
+    mkdirSync(join(fake.path, 'bin'))
+    symlinkSync(join(FIXTURES, 'fake-kubectl.mjs'), join(fake.path, 'bin', 'kubectl'))
+  })
+  afterAll(() => fake?.remove())
+
+  it('pods ready, /health of each component and a chat completion through port-forwards; monitoring warns', async () => {
+    const svc = (name: string, component: string, port: number) => ({ metadata: { name, labels: { 'app.kubernetes.io/component': component } }, spec: { ports: [{ name: 'http', port }] } })
+    const log = join(fake.path, 'calls.log')
+    const helm = fakeBins({ helm: [on('^version', ok('v4.1.4')), on('^test owp --namespace ai --logs --timeout', ok('TEST SUITE: owp-test-health\nPhase: Succeeded'))] })
+    const ctx = testCtx({
+      path: `${join(fake.path, 'bin')}:${helm.path}`,
+      env: {
+        FAKE_KUBECTL_LOG: log,
+        FAKE_KUBECTL_SERVICES: JSON.stringify({ items: [
+          svc('owp-openwebui', 'openwebui', 8080), svc('owp-lightllm', 'lightllm', 8000), svc('owp-graphrag-processor', 'graphrag-processor', 8010),
+          svc('owp-postgres', 'postgres', 5432), { ...svc('owp-openwebui-headless', 'openwebui', 8080), spec: { clusterIP: 'None', ports: [{ name: 'http', port: 8080 }] } },
+        ] }),
+        FAKE_KUBECTL_PODS: JSON.stringify({ items: [
+          { metadata: { name: 'owp-openwebui-1' }, status: { phase: 'Running', conditions: [{ type: 'Ready', status: 'True' }] } },
+          { metadata: { name: 'owp-test', annotations: { 'helm.sh/hook': 'test' } }, status: { phase: 'Failed' } },
+        ] }),
+        FAKE_KUBECTL_INGRESSES: '{"items":[]}',
+        FAKE_PF_owp_openwebui: String(healthy.port),
+        FAKE_PF_owp_lightllm: String(openai.port),
+        FAKE_PF_owp_graphrag_processor: String(healthy.port),
+      },
+    })
+    const report = await validateDeployment(ctx, { target: 'k8s', namespace: 'ai', release: 'owp', retries: 0, timeoutMs: 5000 })
+    const by = Object.fromEntries(report.results.map((r) => [r.name, r]))
+    expect(by['pods of owp ready']!.detail).toBe('1 pods ready') // the finished test hook pod is not a workload
+    expect(by['graphrag-processor /health (port-forward svc/owp-graphrag-processor)']!.component).toBe('graphrag')
+    expect(report.results.filter((r) => r.name.includes('headless'))).toEqual([])
+    expect(by['openwebui /health (port-forward svc/owp-openwebui)']!.status).toBe('ok')
+    expect(by['lightllm /health (port-forward svc/owp-lightllm)']!.status).toBe('ok')
+    expect(by['chat completion (lightllm)']!.detail).toMatch(/^answered "pong from tiny-model" in \d+ms, 9 tokens$/)
+    expect(by['helm test owp']!.status).toBe('ok')
+    expect(by['grafana reachable']!.status).toBe('fail') // no kube-prometheus-stack here: non-critical
+    expect(report.ok).toBe(true)
+    const calls = readFileSync(log, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as string[])
+    expect(calls.filter((c) => c[1] === 'port-forward' && c.includes('svc/owp-lightllm'))).toHaveLength(1) // one forward shared by two checks
+    helm.remove()
+  })
+})
+
+describe('Compose target: healthchecks through compose exec, the edge through NGINX with the Host header', () => {
+  let bins: FakeBins | undefined
+  let box: Sandbox | undefined
+  let edge: TestServer | undefined
+  let redirect: TestServer | undefined
+  afterEach(async () => { bins?.remove(); box?.remove(); await edge?.close(); await redirect?.close(); bins = box = edge = redirect = undefined })
+
+  async function compose(component?: string) {
+    edge = await httpsServer(cert3, health())
+    redirect = await httpServer((req, res) => { res.writeHead(301, { location: `https://chat.test.local${req.url}` }); res.end() })
+    const b = sandbox(null, { HTTPS_PORT: String(edge.port), HTTP_PORT: String(redirect.port), DOMAIN: 'chat.test.local', TLS_CERT_PATH: cert3.certFile })
+    box = b
+    const file = composeFixture(b.dir)
+    const envFile = join(b.dir, '.env')
+    bins = composeFakes({ config: realComposeConfig(file, envFile) })
+    const ctx = b.ctx({ path: bins.path })
+    const report = await validateDeployment(ctx, { target: 'compose', composeFile: file, envFile, component, retries: 0, timeoutMs: 3000 })
+    return { report, ctx }
+  }
+
+  it('every service checked; the certificate the stack serves is trusted by default (TLS_CERT_PATH)', async () => {
+    const { report } = await compose()
+    const names = report.results.map((r) => `${r.status} ${r.name}`)
+    expect(names).toEqual(expect.arrayContaining([
+      'ok openwebui healthcheck', 'ok postgres healthcheck', 'ok graphrag-processor healthcheck', 'ok lightllm healthcheck',
+      'ok nginx healthcheck', 'ok prometheus healthcheck', 'fail redis-exporter running',
+      expect.stringMatching(/^ok edge https:\/\/127\.0\.0\.1:\d+\/health \(Host chat\.test\.local\)$/),
+      'warn tls certificate chat.test.local', expect.stringMatching(/^ok http :\d+ redirects to https$/),
+      'ok chat completion (openwebui -> lightllm)', 'ok prometheus targets up', 'ok graphrag /metrics',
+    ]))
+    // redis-exporter has no healthcheck and no container in the fake: a monitoring service only warns
+    expect(report.ok).toBe(true)
+    expect(edge!.hits).toContain('GET /health host=chat.test.local')
+    // read-only: nothing started, stopped or pulled
+    expect(bins!.calls('docker').filter((c) => ['up', 'down', 'pull', 'rm', 'stop'].some((x) => c.includes(x)))).toEqual([])
+  })
+
+  it('--component graphrag: GraphRAG and the data stores it needs, nothing else', async () => {
+    const { report } = await compose('graphrag')
+    expect(report.results.map((r) => r.name).sort()).toEqual(['graphrag /metrics', 'graphrag-processor healthcheck', 'postgres healthcheck'])
+  })
+})
