@@ -10,6 +10,7 @@ export default defineConfig({
     // one stack, one engine: files run one after the other
     fileParallelism: false,
     pool: 'forks',
+    setupFiles: ['test/helpers/quiet.ts'],
     testTimeout: 600_000,
     hookTimeout: 900_000,
     reporters: ['default'],

@@ -2,6 +2,7 @@
 // no npm dependencies, so the image needs only the node binary.
 import { createServer } from 'node:http'
 import { createServer as createTcpServer } from 'node:net'
+import { appendFileSync } from 'node:fs'
 
 export const FAKE_BANNER = 'owp-e2e fake'
 
@@ -20,8 +21,21 @@ export function parseFlags(argv) {
   return flags
 }
 
+// A test run sends the fakes' lines to a file (OWP_FAKE_LOG), printed only when a test fails; in a
+// container they go to stdout/stderr like any server's.
+function emit(stream, line) {
+  const file = process.env.OWP_FAKE_LOG
+  if (file) { try { appendFileSync(file, line); return } catch { /* fall back to the stream */ } }
+  stream.write(line)
+}
+
 export function log(service, msg) {
-  process.stdout.write(`${new Date().toISOString()} [${FAKE_BANNER} ${service}] ${msg}\n`)
+  emit(process.stdout, `${new Date().toISOString()} [${FAKE_BANNER} ${service}] ${msg}\n`)
+}
+
+/** A diagnostic of a fake run in-process or as a CLI (stderr, or the test run's log file). */
+export function diag(msg) {
+  emit(process.stderr, `${msg}\n`)
 }
 
 export function json(res, status, body, headers = {}) {

@@ -4,7 +4,7 @@
 import { request as httpRequest } from 'node:http'
 import { request as httpsRequest } from 'node:https'
 import { connect } from 'node:net'
-import { serve, json, readBody, log, sleep } from './common.mjs'
+import { serve, json, readBody, log, diag, sleep } from './common.mjs'
 import { redisClient } from './redis.mjs'
 import { pushMetrics, DURATION_BOUNDS } from './otlp.mjs'
 
@@ -79,7 +79,7 @@ async function waitForBackends(env, timeoutMs = Number(env.FAKE_BACKEND_WAIT_MS 
 
 export async function start(argv, env = process.env) {
   try { await waitForBackends(env) } catch (e) {
-    process.stderr.write(`open-webui (fake): ${e.message}\n`)
+    diag(`open-webui (fake): ${e.message}`)
     return { servers: [], exitCode: 1 }
   }
   const port = Number(env.PORT ?? 8080)

@@ -10,6 +10,7 @@
 // The fake servers run in this process, so they stay PID 1 and handle SIGTERM.
 import { readdirSync, statSync } from 'node:fs'
 import { dirname, basename, join } from 'node:path'
+import { diag } from '../common.mjs'
 
 const args = process.argv.slice(2)
 
@@ -30,8 +31,8 @@ export async function runCode(code, env = process.env) {
   const open = /urlopen\(\s*(.+?)\s*(?:,\s*timeout\s*=\s*[\d.]+\s*)?\)/.exec(code)
   if (open) {
     const url = pyStringExpr(open[1], env)
-    const r = await fetch(url, { signal: AbortSignal.timeout(10_000) }).catch((e) => { process.stderr.write(`urlopen ${url}: ${e.message}\n`); return null })
-    if (r && !r.ok) process.stderr.write(`urllib.error.HTTPError: HTTP Error ${r.status}\n`)
+    const r = await fetch(url, { signal: AbortSignal.timeout(10_000) }).catch((e) => { diag(`urlopen ${url}: ${e.message}`); return null })
+    if (r && !r.ok) diag(`urllib.error.HTTPError: HTTP Error ${r.status}`)
     if (!r?.ok) return 1
     // validate-prod's "count the samples of /metrics" one-liner
     if (/\.read\(\)[\s\S]*splitlines[\s\S]*startswith\(\s*["']#["']\s*\)/.test(code) && /print\(/.test(code)) {
@@ -48,7 +49,7 @@ export async function runCode(code, env = process.env) {
     try { for (const f of readdirSync(dir)) if (f.startsWith(prefix)) newest = Math.max(newest, statSync(join(dir, f)).mtimeMs) } catch { /* no dir */ }
     return newest && (Date.now() - newest) / 1000 < Number(g[3]) ? 0 : 1
   }
-  process.stderr.write(`fake python (owp e2e): -c code it cannot emulate: ${code}\n`)
+  diag(`fake python (owp e2e): -c code it cannot emulate: ${code}`)
   return 2
 }
 
