@@ -6,7 +6,9 @@ import { acquireLock } from '../../scripts/lib/core/lock.ts'
 import { formatDuration } from '../../scripts/lib/core/log.ts'
 import { engineLayout, stopEngine, type Engine } from './harness/engine.ts'
 import { prepareE2E } from './harness/prepare.ts'
-import { removeProject, projectLeftovers, E2E_PROJECT } from './harness/stack.ts'
+import { removeProject, projectLeftovers, E2E_PROJECT, SETUP_TIMINGS_FILE } from './harness/stack.ts'
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { dirname } from 'node:path'
 import { KitError } from '../../scripts/lib/core/errors.ts'
 
 declare module 'vitest' {
@@ -27,6 +29,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
     throw e
   }
   const t = prepared.timings
+  mkdirSync(dirname(SETUP_TIMINGS_FILE), { recursive: true })
+  writeFileSync(SETUP_TIMINGS_FILE, JSON.stringify(t))
   ctx.log.info(`e2e setup: ${formatDuration(t.total)} (engine ${formatDuration(t.engine)}, compose ${formatDuration(t.compose)}, base image ${formatDuration(t.base)}, images ${formatDuration(t.images)})`)
   if (!prepared.engine.owned) {
     // an engine the suite does not own (DOCKER_HOST, or kept by e2e-setup --keep) may run a stack

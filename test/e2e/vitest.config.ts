@@ -13,6 +13,6 @@ export default defineConfig({
     setupFiles: ['test/helpers/quiet.ts'],
     testTimeout: 600_000,
     hookTimeout: 900_000,
-    reporters: ['default'],
+    reporters: ['default', './test/e2e/harness/timings-reporter.ts'],
   },
 })
