@@ -1,6 +1,7 @@
 // Benchmark (never a test): requests/s of wrk, hey, autocannon and our load tester against a real
 // nginx on 127.0.0.1 serving a small file, interleaved, ROUNDS x BENCH_SECONDS at c=50.
-// Prints the ratios ours/wrk and ours/hey (goal: >= 0.85x wrk, >= 1.3x hey), and ours on 2 worker threads.
+// Prints the ratios ours/wrk and ours/hey (goal: >= 0.85x wrk, >= 1.3x hey), ours on 2 worker threads,
+// and the CPU seconds each tool spends per 10k requests (bash's `times` of its whole process tree).
 //   tsx bench/load-test.bench.ts            (3 rounds x 10 s; BENCH_SECONDS=3 BENCH_ROUNDS=1 for a quick run)
 //   BENCH_ENGINES=1 also times bare loops of the clients the engine could use: raw sockets
 //   (scripts/lib/load/rawhttp.ts), undici's Client, node:http with a keep-alive Agent.
@@ -98,8 +99,15 @@ http {
 
 type Tool = 'wrk' | 'hey' | 'autocannon' | 'ours' | 'ours --workers 2'
 
+/** CPU seconds (user + system) of the tool's whole process tree, from bash's `times` after it exits. */
+let lastCpu = 0
 async function measure(tool: Tool, url: string): Promise<number> {
-  const run = async (argv: string[]) => (await ctx.exec(argv, { timeout: (SECONDS + 60) * 1000 })).stdout
+  const run = async (argv: string[]) => {
+    const r = await ctx.exec(['bash', '-c', '"$@"; times >&2', 'bench', ...argv], { timeout: (SECONDS + 60) * 1000 })
+    const children = r.stderr.trim().split('\n').at(-1) ?? ''
+    lastCpu = [...children.matchAll(/(\d+)m([\d.]+)s/g)].reduce((a, m) => a + Number(m[1]) * 60 + Number(m[2]), 0)
+    return r.stdout
+  }
   const perSecond = (text: string, what: string) => {
     const m = /Requests\/sec:\s*([\d.]+)/.exec(text)
     if (!m) throw new Error(`${what}: no Requests/sec in its output:\n${text}`)
@@ -123,6 +131,8 @@ async function measure(tool: Tool, url: string): Promise<number> {
 
 const order: Tool[] = ['wrk', 'ours', 'hey', 'autocannon', 'ours --workers 2']
 const results: Record<Tool, number[]> = { wrk: [], hey: [], autocannon: [], ours: [], 'ours --workers 2': [] }
+/** CPU seconds per 10k requests of each run. */
+const cpu: Record<Tool, number[]> = { wrk: [], hey: [], autocannon: [], ours: [], 'ours --workers 2': [] }
 const engines: Record<string, number[]> = { raw: [], undici: [], agent: [] }
 const nginx = await startNginx()
 try {
@@ -133,7 +143,8 @@ try {
     for (const tool of turn) {
       const rps = await measure(tool, nginx.url)
       results[tool].push(rps)
-      process.stderr.write(`  round ${round}  ${tool.padEnd(16)} ${Math.round(rps).toLocaleString('en-US')} req/s\n`)
+      cpu[tool].push((lastCpu / (rps * SECONDS)) * 10_000)
+      process.stderr.write(`  round ${round}  ${tool.padEnd(16)} ${Math.round(rps).toLocaleString('en-US')} req/s, ${lastCpu.toFixed(1)} CPU s\n`)
     }
     if (process.env.BENCH_ENGINES === '1') {
       for (const engine of Object.keys(engines)) {
@@ -149,9 +160,10 @@ try {
 
 const med = (t: Tool) => median(results[t])
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US')
-const rows = (Object.keys(results) as Tool[]).map((t) => [t, ...results[t].map(fmt), fmt(med(t)), (med(t) / med('wrk')).toFixed(2)])
+const cpuMed = (t: Tool) => median(cpu[t])
+const rows = (Object.keys(results) as Tool[]).map((t) => [t, ...results[t].map(fmt), fmt(med(t)), (med(t) / med('wrk')).toFixed(2), cpuMed(t).toFixed(2), (cpuMed(t) / cpuMed('wrk')).toFixed(2)])
 process.stdout.write(`\nrequests/s against nginx, c=${C}, ${SECONDS}s a run (median of ${ROUNDS} rounds)\n`)
-process.stdout.write(table(['tool', ...results.wrk.map((_, i) => `round ${i + 1}`), 'median', 'x wrk'], rows))
+process.stdout.write(table(['tool', ...results.wrk.map((_, i) => `round ${i + 1}`), 'median req/s', 'x wrk', 'CPU s / 10k req', 'CPU x wrk'], rows))
 const vsWrk = med('ours') / med('wrk')
 const vsHey = med('ours') / med('hey')
 process.stdout.write(`\nours/wrk = ${vsWrk.toFixed(2)} (goal >= 0.85: ${vsWrk >= 0.85 ? 'met' : 'missed'})\n`)
