@@ -6,8 +6,8 @@ import { acquireLock } from '../../scripts/lib/core/lock.ts'
 import { formatDuration } from '../../scripts/lib/core/log.ts'
 import { engineLayout, stopEngine, type Engine } from './harness/engine.ts'
 import { prepareE2E } from './harness/prepare.ts'
-import { removeProject, projectLeftovers, E2E_PROJECT, SETUP_TIMINGS_FILE } from './harness/stack.ts'
-import { mkdirSync, writeFileSync } from 'node:fs'
+import { removeProject, projectLeftovers, E2E_PROJECT, SETUP_TIMINGS_FILE, SHARED_STACK_FILE } from './harness/stack.ts'
+import { mkdirSync, writeFileSync, readFileSync, rmSync, existsSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { KitError } from '../../scripts/lib/core/errors.ts'
 
@@ -45,11 +45,24 @@ export default async function setup(project: TestProject): Promise<() => Promise
     // a run that was killed may have left its stack behind
     await removeProject(ctx, prepared.env)
   }
+  // a stack an earlier, killed run shared is gone (or going): never reuse it
+  forgetSharedStack()
   project.provide('e2e', { env: prepared.env, engine: prepared.engine, timings: t })
   return async () => {
     const left = await removeProject(ctx, prepared.env, E2E_PROJECT).catch((e: Error) => { ctx.log.warn(`e2e teardown: ${e.message}`); return null })
     if (left && (left.containers.length || left.networks.length || left.volumes.length)) ctx.log.warn(`e2e teardown left: ${JSON.stringify(left)}`)
+    forgetSharedStack()
     await stopEngine(ctx, layout, prepared.engine)
     release()
   }
+}
+
+/** Remove the record of the shared stack and its files (.env, certificates, backups). */
+function forgetSharedStack(): void {
+  if (!existsSync(SHARED_STACK_FILE)) return
+  try {
+    const { paths } = JSON.parse(readFileSync(SHARED_STACK_FILE, 'utf8')) as { paths: { dir: string } }
+    rmSync(paths.dir, { recursive: true, force: true })
+  } catch { /* a torn record: the file goes anyway */ }
+  rmSync(SHARED_STACK_FILE, { force: true })
 }

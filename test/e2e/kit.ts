@@ -1,10 +1,13 @@
 // Helpers of the e2e stack tests: run the kit's scripts against the stack, look into containers.
 import { createHash } from 'node:crypto'
 import { request } from 'node:https'
-import { readFileSync } from 'node:fs'
+import { readFileSync, writeFileSync, existsSync, mkdirSync, mkdtempSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { tmpdir } from 'node:os'
+import { freePort } from '../helpers/net.ts'
 import { runScript, type ScriptResult } from '../helpers/run-script.ts'
 import { createContext, type Ctx } from '../../scripts/lib/core/context.ts'
-import { composeArgv, kitEnv, E2E_DOMAIN } from './harness/stack.ts'
+import { composeArgv, kitEnv, stackPaths, e2eEnv, writeEnvFile, E2E_DOMAIN, SHARED_STACK_FILE, type StackPaths } from './harness/stack.ts'
 
 export interface Stack {
   engineEnv: Record<string, string>
@@ -123,4 +126,44 @@ export async function redisChecksum(stack: Stack, db: number): Promise<{ keys: n
     parts.push(`${k}\0${type}\0${(type === 'set' || type === 'hash' ? [...lines].sort() : lines).join('\n')}`)
   }
   return { keys: keys.length, sum: sha256(parts.join('\u0001')) }
+}
+
+/** A deployed stack and where its files are, as the e2e files share it. */
+export interface SharedStack { stack: Stack; paths: StackPaths }
+
+/** Record the stack this file brought up, so the files after it reuse it instead of deploying again. */
+export function shareStack(s: SharedStack): void {
+  mkdirSync(dirname(SHARED_STACK_FILE), { recursive: true })
+  writeFileSync(SHARED_STACK_FILE, JSON.stringify({ paths: s.paths, stack: { ...s.stack, engineEnv: {} } }))
+}
+
+/** The stack an earlier file left running with every container up, or null. */
+export async function sharedStack(engineEnv: Record<string, string>): Promise<SharedStack | null> {
+  if (!existsSync(SHARED_STACK_FILE)) return null
+  const s = JSON.parse(readFileSync(SHARED_STACK_FILE, 'utf8')) as SharedStack
+  s.stack.engineEnv = engineEnv
+  const running = await ps(s.stack).catch(() => [] as PsEntry[])
+  if (!running.length || running.some((c) => c.State !== 'running' || !['healthy', ''].includes(c.Health))) return null
+  return s
+}
+
+/**
+ * A stack for this file: the one an earlier file shared when it is still whole, else a fresh
+ * one deployed with the kit (and shared). Files that change it leave it whole and at E2E_TAG.
+ */
+export async function ensureStack(engineEnv: Record<string, string>): Promise<SharedStack> {
+  const kept = await sharedStack(engineEnv)
+  if (kept) return kept
+  const paths = stackPaths(mkdtempSync(join(tmpdir(), 'owp-e2e-stack-')))
+  const [httpPort, httpsPort] = [await freePort(), await freePort()]
+  writeEnvFile(paths.envFile, e2eEnv(paths, { httpPort, httpsPort }))
+  const stack: Stack = { engineEnv, envFile: paths.envFile, certFile: join(paths.certDir, 'tls.crt'), httpPort, httpsPort }
+  await compose(stack, ['down', '--volumes', '--remove-orphans', '--timeout', '5'], { allowFailure: true })
+  const tls = await runScript('scripts/tls-selfsigned.ts', ['--domain', E2E_DOMAIN, '--dir', paths.certDir, '--env-file', paths.envFile])
+  if (tls.code !== 0) throw new Error(`tls-selfsigned failed:\n${tls.stderr}`)
+  const r = await kit(stack, 'scripts/deploy.ts', ['--docker-compose', '--yes', '--env-file', paths.envFile, '--timeout', '8m', '--json'], 900_000)
+  if (r.code !== 0) throw new Error(`deploy of the shared stack failed (exit ${r.code}):\n${r.stderr.slice(-6000)}`)
+  const shared = { stack, paths }
+  shareStack(shared)
+  return shared
 }

@@ -2,12 +2,15 @@
 // globalSetup starts or adopts the engine and builds what is missing; teardown removes the
 // project and stops the engine it started, by PID.
 import { defineConfig } from 'vitest/config'
+import E2eSequencer from './harness/sequencer.ts'
 
 export default defineConfig({
   test: {
     include: ['test/e2e/**/*.e2e.test.ts'],
     globalSetup: ['test/e2e/global-setup.ts'],
-    // one stack, one engine: files run one after the other
+    // one stack, one engine: files run one after the other, the one that deploys first and the
+    // teardown last (harness/sequencer.ts); the files between reuse the stack (kit.ts ensureStack)
+    sequence: { sequencer: E2eSequencer },
     fileParallelism: false,
     pool: 'forks',
     setupFiles: ['test/helpers/quiet.ts'],

@@ -13,6 +13,8 @@ export const E2E_OVERRIDE = join(ROOT, 'test', 'e2e', 'compose.e2e.yml')
 /** `docker` first on PATH for the kit's scripts: adds the override after the production file. */
 export const E2E_BIN = join(ROOT, 'test', 'e2e', 'bin')
 export const E2E_DOMAIN = 'owp-e2e.test'
+/** The stack the first e2e file deployed, for the files after it (written by ensureStack/shareStack). */
+export const SHARED_STACK_FILE = join(ROOT, '.cache', 'e2e-shared-stack.json')
 /** How long the last e2e setup took, per phase (written by the globalSetup, read by the timings reporter). */
 export const SETUP_TIMINGS_FILE = join(ROOT, '.cache', 'e2e-setup-timings.json')
 
