@@ -1,0 +1,26 @@
+// The drivers' parsers: what a rendered chart asks of the cluster (kubectl), helm's flags and history.
+import { describe, it, expect } from 'vitest'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { parseManifests, renderFacts } from '../../scripts/lib/tools/kube.ts'
+import { upgradeSafetyFlags, checkDuration, parseHistory } from '../../scripts/lib/tools/helm.ts'
+import { UsageError } from '../../scripts/lib/core/errors.ts'
+import { FIXTURES } from '../deploy/helpers.ts'
+
+const facts = (name: string) => renderFacts(parseManifests(readFileSync(join(FIXTURES, `rendered-${name}.yaml`), 'utf8')), 'openwebui-prod')
+
+describe('render facts and helm helpers', () => {
+  it('reads GPUs, ingress classes, TLS, monitoring, gateways and storage from the manifests', () => {
+    expect(facts('ingress')).toMatchObject({ gpus: 1, ingress: true, ingressClasses: ['traefik'], tls: true, monitoring: true, gateway: false, cnpg: false, storageClasses: [null] })
+    expect(facts('gateway')).toMatchObject({ gpus: 0, gateway: true, gatewayClasses: ['traefik'], gatewayRefs: [], cnpg: true, storageClasses: ['fast-ssd'] })
+  })
+
+  it('helm flags, durations and history', () => {
+    expect(upgradeSafetyFlags({ bin: 'helm', version: '4.1.4', major: 4 })).toEqual(['--wait=watcher', '--rollback-on-failure', '--cleanup-on-fail'])
+    expect(upgradeSafetyFlags({ bin: 'helm', version: '3.17.2', major: 3 })).toEqual(['--atomic', '--wait'])
+    expect(checkDuration('1h30m')).toBe('1h30m')
+    expect(() => checkDuration('20 minutes')).toThrow(UsageError)
+    expect(parseHistory('[{"revision":2,"status":"deployed"},{"revision":1,"status":"superseded"}]').map((h) => h.revision)).toEqual([1, 2])
+    expect(parseHistory('not json')).toEqual([])
+  })
+})
