@@ -179,7 +179,7 @@ describe('failures', () => {
     ])
     expect(out.rolledBack).toBe(true)
     expect(out.summary).toMatch(/validation failed; roll back owp to revision 3/)
-    expect(ctx.stderr()).toMatch(/not ready: owp-graphrag-5c8b-fghij \(CrashLoopBackOff\)/)
+    expect(ctx.stderr()).toMatch(/deployment\/owp-graphrag-processor rollout failed \(ProgressDeadlineExceeded\).*CrashLoopBackOff/)
     expect(ctx.stderr()).toMatch(/undone\s+roll back owp to revision 3/)
   })
 
