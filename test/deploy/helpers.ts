@@ -13,6 +13,8 @@ import { K8S_DEFAULTS, type K8sOptions } from '../../scripts/lib/deploy/k8s.ts'
 import type { HistoryEntry } from '../../scripts/lib/tools/helm.ts'
 
 export const FIXTURES = join(ROOT, 'test', 'fixtures', 'deploy')
+/** `kubectl get <workload kinds> -o json` of whole releases, shaped as a cluster returns them. */
+export const K8S_FIXTURES = join(ROOT, 'test', 'fixtures', 'k8s')
 export const CHART = join(FIXTURES, 'chart')
 export const CANARY = 'canary-Zq81xPLmW4tY7vB2nR6sK0dJ3hF5gA9e'
 /** Published ports of the scenarios: free ones, so a stack running on this host cannot collide. */
@@ -83,10 +85,6 @@ export function helmAnswers(s: K8sScenario = {}): Answer[] {
 
 export function kubectlAnswers(s: K8sScenario = {}): Answer[] {
   const gpus = s.gpus ?? 1
-  const pod = (name: string, ready: boolean) => ({
-    metadata: { name },
-    status: { phase: 'Running', conditions: [{ type: 'Ready', status: ready ? 'True' : 'False' }], containerStatuses: [{ name: 'c', ready, restartCount: ready ? 0 : 4, state: ready ? { running: {} } : { waiting: { reason: 'CrashLoopBackOff' } } }] },
-  })
   if (s.reachable === false) {
     return [
       on('^config current-context', ok('test-cluster')),
@@ -109,7 +107,8 @@ export function kubectlAnswers(s: K8sScenario = {}): Answer[] {
     on('^get (ingressclass|gatewayclass|gateway|crd) ', fails(1, 'Error from server (NotFound): not found')),
     on('^get services', ok('{"items":[]}')),
     on('^get ingresses', ok('{"items":[]}')),
-    on('^get pods', ok(JSON.stringify({ items: [pod('owp-openwebui-7d9f-abcde', true), pod('owp-graphrag-5c8b-fghij', s.podsReady !== false)] }))),
+    // recorded-shape releases: healthy with a failed backup Job pod beside it, or a crash-looping Deployment
+    on('^get deployments,statefulsets,', ok(readFileSync(join(K8S_FIXTURES, s.podsReady === false ? 'crashloop-deployment.json' : 'failed-backup-job-pod.json'), 'utf8'))),
     on('^port-forward', fails(1, 'error: unable to forward port: service not found')),
     on('^apply', ok('secret/applied serverside-applied')),
     ok(),

@@ -179,7 +179,7 @@ describe('failures', () => {
     ])
     expect(out.rolledBack).toBe(true)
     expect(out.summary).toMatch(/validation failed; roll back owp to revision 3/)
-    expect(ctx.stderr()).toMatch(/not ready: owp-graphrag-5c8b-fghij \(CrashLoopBackOff\)/)
+    expect(ctx.stderr()).toMatch(/deployment\/owp-graphrag-processor rollout failed \(ProgressDeadlineExceeded\).*CrashLoopBackOff/)
     expect(ctx.stderr()).toMatch(/undone\s+roll back owp to revision 3/)
   })
 
@@ -288,12 +288,12 @@ describe('--dry-run', () => {
     expect(ctx.stdout() + ctx.stderr()).not.toContain('graf-Rk4Lm9Qz2Xw7')
   })
 
-  it('works with no cluster at all (--skip-checks): infra assumed missing, the chart as a first install', async () => {
+  it('works with no cluster at all (--skip-checks): infra assumed missing, the chart upgraded with no undo (state unknown)', async () => {
     const { bins, box } = setup({ reachable: false })
     const ctx = box.ctx({ dryRun: true })
     const out = await deployK8s(ctx, k8sOptions({ skipChecks: true }))
     expect(out.ok).toBe(true)
-    expect(ctx.stdout()).toContain('[dry-run]   on failure: helm uninstall owp')
+    expect(ctx.stdout()).toContain('[dry-run]   on failure: none: the release state was unknown before the deploy')
     expect(ctx.stderr()).toMatch(/cluster not reachable: assuming missing/)
     expect(bins.calls('helm').filter((c) => c[1] === 'upgrade')).toEqual([])
     expect(existsSync(join(box.env.OWP_STATE_DIR, 'locks'))).toBe(false) // a dry run takes no lock

@@ -10,7 +10,7 @@ import { testCtx } from '../helpers/context.ts'
 import { runScript } from '../helpers/run-script.ts'
 import { tmpDir } from '../helpers/tmp.ts'
 import { httpsServer, httpServer, health, selfSigned, type TestServer, type Cert } from '../deploy/servers.ts'
-import { FIXTURES, sandbox, composeFixture, realComposeConfig, composeFakes, type Sandbox } from '../deploy/helpers.ts'
+import { FIXTURES, K8S_FIXTURES, sandbox, composeFixture, realComposeConfig, composeFakes, type Sandbox } from '../deploy/helpers.ts'
 import { fakeBins, ok, on, type FakeBins } from '../helpers/fake-bins.ts'
 
 let cert3: Cert
@@ -184,10 +184,7 @@ describe('Kubernetes target: port-forward to each component', () => {
           svc('owp-openwebui', 'openwebui', 8080), svc('owp-lightllm', 'lightllm', 8000), svc('owp-graphrag-processor', 'graphrag-processor', 8010),
           svc('owp-postgres', 'postgres', 5432), { ...svc('owp-openwebui-headless', 'openwebui', 8080), spec: { clusterIP: 'None', ports: [{ name: 'http', port: 8080 }] } },
         ] }),
-        FAKE_KUBECTL_PODS: JSON.stringify({ items: [
-          { metadata: { name: 'owp-openwebui-1' }, status: { phase: 'Running', conditions: [{ type: 'Ready', status: 'True' }] } },
-          { metadata: { name: 'owp-test', annotations: { 'helm.sh/hook': 'test' } }, status: { phase: 'Failed' } },
-        ] }),
+        FAKE_KUBECTL_LIST_FILE: join(K8S_FIXTURES, 'evicted-pod-replaced.json'),
         FAKE_KUBECTL_INGRESSES: '{"items":[]}',
         FAKE_PF_owp_openwebui: String(healthy.port),
         FAKE_PF_owp_lightllm: String(openai.port),
@@ -196,7 +193,8 @@ describe('Kubernetes target: port-forward to each component', () => {
     })
     const report = await validateDeployment(ctx, { target: 'k8s', namespace: 'ai', release: 'owp', retries: 0, timeoutMs: 5000 })
     const by = Object.fromEntries(report.results.map((r) => [r.name, r]))
-    expect(by['pods of owp ready']!.detail).toBe('1 pods ready') // the finished test hook pod is not a workload
+    expect(by['workloads of owp rolled out']!.detail).toBe('12 workloads rolled out')
+    expect(by['pods of owp outside a rolled-out workload']!.status).toBe('ok') // the evicted pod was replaced
     expect(by['graphrag-processor /health (port-forward svc/owp-graphrag-processor)']!.component).toBe('graphrag')
     expect(report.results.filter((r) => r.name.includes('headless'))).toEqual([])
     expect(by['openwebui /health (port-forward svc/owp-openwebui)']!.status).toBe('ok')

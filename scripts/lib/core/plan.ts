@@ -144,7 +144,8 @@ async function runStep(ctx: Ctx, s: Step, rec: StepRecord): Promise<void> {
       await ctx.exec(s.argv, { mutates: s.mutates, timeout: s.timeoutMs, env: s.env, cwd: s.cwd, input: s.input, title: s.title })
     }
     if (s.input !== undefined && !ctx.json) ctx.out(`[dry-run]   stdin: ${s.title} (content not shown)`)
-    if (s.undo && !ctx.json) ctx.out(`[dry-run]   on failure: ${ctx.secrets.mask(shellQuote(s.undo.argv))}`)
+    // an undo that changes nothing ("none: report and stop") is shown by what it says, not its read-only argv
+    if (s.undo && !ctx.json) ctx.out(`[dry-run]   on failure: ${ctx.secrets.mask(s.undo.mutates ? shellQuote(s.undo.argv) : s.undo.title)}`)
     rec.status = 'skipped'
     return
   }

@@ -3,13 +3,13 @@
 import { existsSync, mkdirSync, writeFileSync, readFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml'
-import { probe } from '../core/exec.ts'
-import { UsageError, ConfigError } from '../core/errors.ts'
+import { probe, shellQuote } from '../core/exec.ts'
+import { UsageError, ConfigError, KitError, EXIT } from '../core/errors.ts'
 import { CHART_DIR } from '../core/paths.ts'
 import { loadConfig } from '../core/config.ts'
 import { runPreflight, toolCheck, kubeContextCheck, type Check } from '../core/preflight.ts'
 import {
-  requireHelm, upgradeArgv, rollbackArgv, uninstallArgv, templateArgv, releaseState, checkDuration, durationMs, MIN_HELM, HELM_INSTALL_HINT,
+  requireHelm, upgradeArgv, rollbackArgv, uninstallArgv, historyArgv, templateArgv, releaseState, checkDuration, durationMs, MIN_HELM, HELM_INSTALL_HINT,
   type HelmInfo, type ReleaseState,
 } from '../tools/helm.ts'
 import {
@@ -277,6 +277,30 @@ function existsCheck(name: string, satisfiedBy: string | null, kind: string, obj
   }
 }
 
+/**
+ * What undoes the chart when validation fails, from facts seen before the upgrade only: helm said
+ * "release: not found" -> uninstall; a deployed revision -> roll back to it; anything else (cluster
+ * unreachable, history failing, no deployed revision) -> nothing: report and stop, naming the commands.
+ */
+export function chartUndo(o: Pick<K8sOptions, 'release' | 'namespace' | 'timeout'>, p: Pick<Prepared, 'helm' | 'state'>): Step {
+  const timeoutMs = durationMs(o.timeout) + 60_000
+  if (!p.state.unknown && !p.state.exists) {
+    return { title: `uninstall ${o.release} (first install failed validation)`, argv: uninstallArgv(p.helm, o.release, o.namespace, o.timeout), mutates: true, timeoutMs }
+  }
+  if (!p.state.unknown && p.state.deployedRevision !== null) {
+    return { title: `roll back ${o.release} to revision ${p.state.deployedRevision}`, argv: rollbackArgv(p.helm, o.release, o.namespace, p.state.deployedRevision, o.timeout), mutates: true, timeoutMs }
+  }
+  const why = p.state.unknown ? `the release state was unknown before the deploy (${p.state.reason ?? 'helm history failed'})` : `${o.release} had no deployed revision before the deploy`
+  const history = historyArgv(p.helm, o.release, o.namespace)
+  const todo = `see ${shellQuote(history)}, then helm rollback ${o.release} REVISION --namespace ${o.namespace} (or helm uninstall only if the release did not exist before)`
+  return {
+    title: `none: ${why}; nothing undone. To undo by hand: ${todo}`,
+    argv: history,
+    mutates: false,
+    action: async () => { throw new KitError(`nothing undone: ${why}`, EXIT.failure, todo) },
+  }
+}
+
 /** The plan: infra phase (parallel), the chart with its undo, validation. */
 export function k8sPlan(ctx: Ctx, o: K8sOptions, p: Prepared): Phase[] {
   const plan: Phase[] = []
@@ -285,10 +309,7 @@ export function k8sPlan(ctx: Ctx, o: K8sOptions, p: Prepared): Phase[] {
     if (steps.length) plan.push({ title: 'infra releases (helm/infra.yaml)', parallel: true, steps })
   }
   if (o.app) {
-    const first = !p.state.unknown && p.state.deployedRevision === null
-    const undo: Step = first || p.state.deployedRevision === null
-      ? { title: `uninstall ${o.release} (first install failed validation)`, argv: uninstallArgv(p.helm, o.release, o.namespace, o.timeout), mutates: true, timeoutMs: durationMs(o.timeout) + 60_000 }
-      : { title: `roll back ${o.release} to revision ${p.state.deployedRevision}`, argv: rollbackArgv(p.helm, o.release, o.namespace, p.state.deployedRevision, o.timeout), mutates: true, timeoutMs: durationMs(o.timeout) + 60_000 }
+    const undo = chartUndo(o, p)
     plan.push({
       title: `platform chart (${o.release} in ${o.namespace})`,
       steps: [{
@@ -358,7 +379,8 @@ async function failK8s(
     const undone = await undoApplied(ctx, plan, report)
     printReport(ctx, 'deploy report', report, undone)
     const back = undone.every((u) => u.status === 'applied')
-    return outcome(back ? `validation failed; ${undone.map((u) => u.title).join(', ')}` : 'validation failed and the rollback failed too: see the report', false, undone,
+    const none = undone.find((u) => u.title.startsWith('none: '))
+    return outcome(none ? `validation failed; undo ${none.title}` : back ? `validation failed; ${undone.map((u) => u.title).join(', ')}` : 'validation failed and the rollback failed too: see the report', false, undone,
       { validation: (e.cause as ValidationFailed | undefined)?.report })
   }
   printReport(ctx, 'deploy report', report)

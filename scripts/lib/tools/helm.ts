@@ -134,15 +134,19 @@ export interface ReleaseState {
   pending: boolean
   /** The probe could not reach the cluster: unknown state. */
   unknown: boolean
+  /** Why the state is unknown (helm's last line), for the report. */
+  reason?: string
 }
 
 /** What the cluster knows about a release, from `helm history` (read-only). */
 export async function releaseState(ctx: Ctx, h: HelmInfo, name: string, namespace: string): Promise<ReleaseState> {
-  const r = await ctx.exec(historyArgv(h, name, namespace), { allowFailure: true, timeout: 30_000 }).catch(() => null)
-  if (!r) return { exists: false, deployedRevision: null, latest: null, pending: false, unknown: true }
+  const r = await ctx.exec(historyArgv(h, name, namespace), { allowFailure: true, timeout: 30_000 }).catch((e: Error) => e)
+  if (r instanceof Error) return { exists: false, deployedRevision: null, latest: null, pending: false, unknown: true, reason: r.message }
   if (r.exitCode !== 0) {
-    if (/not found/i.test(r.stderr)) return { exists: false, deployedRevision: null, latest: null, pending: false, unknown: false }
-    return { exists: false, deployedRevision: null, latest: null, pending: false, unknown: true }
+    // only helm's own answer proves there is no release; "not found" from the API server (a namespace, a CRD) does not
+    if (/^Error: release: not found\s*$/m.test(r.stderr)) return { exists: false, deployedRevision: null, latest: null, pending: false, unknown: false }
+    const reason = r.stderr.trim().split('\n').filter(Boolean).pop() ?? `helm history exited ${r.exitCode}`
+    return { exists: false, deployedRevision: null, latest: null, pending: false, unknown: true, reason }
   }
   const entries = parseHistory(r.stdout)
   const latest = entries.at(-1) ?? null

@@ -1,4 +1,4 @@
-// validate-prod on Kubernetes: the release's pods ready, the chart's helm test, each component
+// validate-prod on Kubernetes: the release's workloads rolled out (workloads.ts), the chart's helm test, each component
 // that serves HTTP through its own `kubectl port-forward`, a chat completion to LightLLM, the
 // ingress URL and certificate, kube-prometheus-stack's targets and Grafana.
 import { freePort, portFree } from '../core/net.ts'
@@ -10,6 +10,47 @@ import { componentOf, edgeChecks, } from './edges.ts'
 import type { TargetChecks } from './types.ts'
 import type { HealthCheck, ValidateOptions } from './types.ts'
 import type { Ctx } from '../core/context.ts'
+import { judgeRelease, WORKLOAD_KINDS, type KubeObject, type Verdict } from './workloads.ts'
+
+/** `kubectl get` of the release's workloads and everything that explains their pods, in one call. */
+export function workloadsArgv(ns: string, selector: string, timeoutS: number): string[] {
+  return kubectl('get', WORKLOAD_KINDS.join(','), '--namespace', ns, '--selector', selector, '--output', 'json', '--request-timeout', `${timeoutS}s`)
+}
+
+const rows = (vs: Verdict[]) => vs.slice(0, 6).map((v) => `${v.name} ${v.detail}`).join('; ') + (vs.length > 6 ? `; +${vs.length - 6} more` : '')
+
+/** The release judged by its workloads (critical), and the pods outside them reported (never fatal). */
+export function workloadChecks(ctx: Ctx, ns: string, release: string, selector: string): HealthCheck[] {
+  const judge = async (a: { timeoutMs: number }) => {
+    const list = await getJson<{ items?: KubeObject[] }>(ctx, workloadsArgv(ns, selector, Math.ceil(a.timeoutMs / 1000)), a.timeoutMs)
+    return list ? judgeRelease(list.items ?? []) : null
+  }
+  return [{
+    name: `workloads of ${release} rolled out`,
+    component: 'pods',
+    critical: true,
+    async run(a) {
+      const v = await judge(a)
+      if (!v) return { status: 'fail', detail: 'cannot list the workloads' }
+      if (!v.workloads.length) return { status: 'fail', detail: 'no Deployment, StatefulSet or DaemonSet of the release' }
+      const failed = v.workloads.filter((w) => w.status === 'fail')
+      const warned = v.workloads.filter((w) => w.status === 'warn')
+      if (failed.length) return { status: 'fail', detail: `${failed.length}/${v.workloads.length} not rolled out: ${rows(failed)}`, data: v }
+      if (warned.length) return { status: 'warn', detail: `${v.workloads.length - warned.length}/${v.workloads.length} rolled out; ${rows(warned)}`, data: v }
+      return { status: 'ok', detail: `${v.workloads.length} workloads rolled out`, data: v }
+    },
+  }, {
+    name: `pods of ${release} outside a rolled-out workload`,
+    component: 'pods',
+    critical: false,
+    async run(a) {
+      const v = await judge(a)
+      if (!v) return { status: 'warn', detail: 'cannot list the pods' }
+      if (!v.pods.length) return { status: 'ok', detail: 'none' }
+      return { status: v.pods.some((p) => p.status === 'warn') ? 'warn' : 'ok', detail: rows(v.pods), data: v.pods }
+    },
+  }]
+}
 
 /** Health path and port name of chart components that serve HTTP. */
 export const K8S_HEALTH: Record<string, { path: string; critical: boolean }> = {
@@ -21,10 +62,6 @@ export const K8S_HEALTH: Record<string, { path: string; critical: boolean }> = {
 }
 
 interface Svc { metadata: { name: string; labels?: Record<string, string> }; spec: { clusterIP?: string; ports?: Array<{ name?: string; port: number }> } }
-interface Pod {
-  metadata: { name: string; labels?: Record<string, string>; annotations?: Record<string, string> }
-  status?: { phase?: string; conditions?: Array<{ type: string; status: string }>; containerStatuses?: Array<{ name: string; ready: boolean; restartCount: number; state?: Record<string, { reason?: string }> }> }
-}
 interface Ingress { spec?: { rules?: Array<{ host?: string }>; tls?: Array<{ hosts?: string[] }> } }
 
 export interface Forward { port: number; stop(): void }
@@ -68,24 +105,7 @@ export async function k8sChecks(ctx: Ctx, o: ValidateOptions): Promise<TargetChe
   if (!svcs) throw new KitError(`cannot list the services of release ${release} in ${ns}`, 1, 'check the kube context (kubectl config current-context) and --namespace/--release')
 
   const helm = await detectHelm(ctx).catch(() => null)
-  const checks: HealthCheck[] = [{
-    name: `pods of ${release} ready`,
-    component: 'pods',
-    critical: true,
-    async run(a) {
-      const pods = await getJson<{ items?: Pod[] }>(ctx, kubectl('get', 'pods', '--namespace', ns, '--selector', selector, '--output', 'json', '--request-timeout', `${Math.ceil(a.timeoutMs / 1000)}s`), a.timeoutMs)
-      if (!pods) return { status: 'fail', detail: 'cannot list pods' }
-      // finished Jobs and helm hook pods (the chart's test pod) are not workloads
-      const live = (pods.items ?? []).filter((p) => p.status?.phase !== 'Succeeded' && !p.metadata.annotations?.['helm.sh/hook'])
-      const notReady = live.filter((p) => !p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'))
-      if (!live.length) return { status: 'fail', detail: 'no pods' }
-      if (notReady.length) {
-        const why = (p: Pod) => p.status?.containerStatuses?.map((c) => Object.values(c.state ?? {})[0]?.reason).filter(Boolean).join(',') || p.status?.phase
-        return { status: 'fail', detail: `${notReady.length}/${live.length} not ready: ${notReady.slice(0, 4).map((p) => `${p.metadata.name} (${why(p)})`).join(', ')}` }
-      }
-      return { status: 'ok', detail: `${live.length} pods ready` }
-    },
-  }]
+  const checks: HealthCheck[] = workloadChecks(ctx, ns, release, selector)
 
   if (helm) {
     // the chart's own test pod probes every enabled service from inside the namespace
