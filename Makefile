@@ -7,7 +7,7 @@ TSX := tsx
 ARGS ?=
 
 .PHONY: help setup test test-unit typecheck lint e2e deploy-prod deploy-k8s deploy-docker \
-        build-images helm-install validate-prod test-graphrag load-test backup restore scan \
+        build-images helm-install validate-prod test-graphrag load-test backup restore dr-drill scan \
         tls-selfsigned sync-monitoring bench e2e-setup
 
 help: ## list the targets
@@ -74,11 +74,14 @@ test-graphrag: node_modules/.stamp ## validate the GraphRAG component only
 load-test: node_modules/.stamp ## a safe HTTP and LLM load profile against the deployment
 	$(TSX) scripts/load-test.ts --profile default $(ARGS)
 
-backup: node_modules/.stamp ## back up every data store (cron-safe)
+backup: node_modules/.stamp ## one platform set of every store: databases, files, encrypted .env (cron-safe)
 	$(TSX) scripts/backup.ts $(ARGS)
 
 restore: node_modules/.stamp ## restore a backup set (ARGS="--from latest --yes")
 	$(TSX) scripts/restore.ts $(ARGS)
+
+dr-drill: node_modules/.stamp ## restore the newest platform set into a scratch project beside production, validate, tear down
+	$(TSX) scripts/dr-drill.ts $(ARGS)
 
 scan: node_modules/.stamp ## trivy config/image scan and npm audit
 	$(TSX) scripts/scan.ts $(ARGS)

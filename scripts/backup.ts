@@ -1,4 +1,4 @@
-// Back up PostgreSQL, Redis, Qdrant and Neo4j into verified, timestamped sets (cron-safe).
+// Back up the platform (databases, Open WebUI and GraphRAG files, the encrypted .env) into one verified platform set (cron-safe).
 import { run } from './lib/core/cli.ts'
 import { EXIT } from './lib/core/errors.ts'
 import { resolveShared, retentionFrom, sharedOptions, sharedUsage } from './lib/backup/settings.ts'
@@ -8,10 +8,12 @@ import { runBackup, renderReport } from './lib/backup/backup.ts'
 export const usage = `Usage: tsx scripts/backup.ts --store <postgres|redis|qdrant|neo4j|all> --target <compose|k8s|direct>
                             --dest <dir|s3://bucket/prefix> [--encrypt age1...] [--no-verify] [--json]
 
-Each store becomes one set <dest>/<store>/<UTC timestamp>/ with its files and manifest.json
-(written last: a set without it is incomplete and ignored). Every set is verified by default
-(PostgreSQL: restored into a scratch database, row counts compared). Old sets are pruned only
-after a verified set. An overlapping run exits 75.
+Without --store (or with all) the run is one platform set: every enabled store under one id,
+<dest>/<store>/<id>/ each with its files and manifest.json, then <dest>/platform/<id>.json listing
+every part with its size, checksum and tool versions, written last (a set without it is
+incomplete). --store S takes that store's set alone. Every set is verified by default (PostgreSQL:
+restored into a scratch database, row counts compared). Old sets are pruned only after a verified
+set, platform sets as a whole. An overlapping run exits 75.
 
 Backup:
       --encrypt R       age recipient(s), comma separated (default BACKUP_AGE_RECIPIENT)
@@ -22,7 +24,7 @@ Backup:
       --metrics-dir D   write node-exporter textfile metrics here (default BACKUP_METRICS_DIR)
       --pushgateway URL push the same metrics to a Prometheus Pushgateway (default BACKUP_PUSHGATEWAY_URL)
 ${sharedUsage}
-Exit codes: 0 every store backed up, 1 a store failed, 2 usage, 75 another run holds the lock.`
+Exit codes: 0 every store backed up, 1 a store failed (the platform set is then partial), 2 usage, 75 another run holds the lock.`
 
 await run(usage, {
   ...sharedOptions,
@@ -47,6 +49,7 @@ await run(usage, {
     retention: retentionFrom(flags),
     metricsDir: flags['metrics-dir'] ?? shared.env.BACKUP_METRICS_DIR,
     pushgateway: flags.pushgateway ?? shared.env.BACKUP_PUSHGATEWAY_URL,
+    platform: flags.store === undefined || flags.store === 'all',
   })
   if (!ctx.json) ctx.log.raw(renderReport(report))
   return { exitCode: report.ok ? EXIT.ok : EXIT.failure, data: report }

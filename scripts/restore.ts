@@ -1,20 +1,25 @@
-// Restore a verified backup set into PostgreSQL, Redis, Qdrant or Neo4j.
+// Restore one platform set (or one store's set) into the deployment; --list shows the sets.
 import { run } from './lib/core/cli.ts'
 import { EXIT } from './lib/core/errors.ts'
 import { resolveShared, sharedOptions, sharedUsage } from './lib/backup/settings.ts'
-import { runRestore, renderRestore, renderSets } from './lib/backup/restore.ts'
+import { runRestore, renderRestore } from './lib/backup/restore.ts'
+import { listSets } from './lib/backup/list.ts'
 
 export const usage = `Usage: tsx scripts/restore.ts --store <postgres|redis|qdrant|neo4j|all> --from <set id|path|latest>
                              --target <compose|k8s|direct> --dest <dir|s3://bucket/prefix> --yes
 
-Checks every file's sha256 against the set's manifest before anything changes, refuses a set
-without a manifest, and asks before overwriting (--yes without a terminal).
+Without --store (or with several) the restore takes every part of ONE platform set: --from latest
+is the newest complete platform set, --from <id> names one; a partial or incomplete set is refused
+without --allow-partial. A destination without platform sets (the per-store layout of earlier
+versions) restores each store's newest set. Checks every file's sha256 against the set's manifest
+before anything changes, refuses a set without a manifest, and asks before overwriting (--yes
+without a terminal).
 
 Restore:
-      --from F          latest (default: the newest verified set), a set id (2025-01-31T02-00-00Z),
-                        <store>/<id>, or the path of a local set directory
-      --identity F      age identity (key) file for encrypted sets (default BACKUP_AGE_IDENTITY)
-      --list            list the sets (complete and incomplete) and exit
+      --from F          latest (default), a set id (2025-01-31T02-00-00Z), <store>/<id>, or the
+                        path of a local set directory
+      --allow-partial   restore the parts a partial or incomplete platform set has
+      --list            list the platform sets (age, completeness, size) and per-store sets; exit
 ${sharedUsage}
 Exit codes: 0 restored, 1 failed, 2 usage (or no --yes without a terminal), 75 a backup holds the lock.`
 
@@ -23,16 +28,10 @@ await run(usage, {
   from: { type: 'string' },
   identity: { type: 'string' },
   list: { type: 'boolean' },
+  'allow-partial': { type: 'boolean' },
 }, async (ctx, flags) => {
   const shared = await resolveShared(ctx, flags)
-  if (flags.list) {
-    const all = await Promise.all(shared.stores.map(async (store) => ({ store, sets: await shared.dest.list(ctx, store) })))
-    const text = all.map(({ store, sets }) => renderSets(store, sets)).join('\n')
-    return {
-      text,
-      data: all.map(({ store, sets }) => ({ store, sets: sets.map((s) => ({ id: s.id, complete: Boolean(s.manifest), verified: Boolean(s.manifest?.verified?.ok), bytes: s.manifest?.bytes, location: s.location, incomplete: s.incomplete })) })),
-    }
-  }
+  if (flags.list) return listSets(ctx, shared.dest, shared.stores)
   const result = await runRestore(ctx, {
     stores: shared.stores,
     explicit: flags.store !== undefined && flags.store !== 'all',
@@ -41,6 +40,7 @@ await run(usage, {
     dest: shared.dest,
     settings: shared.settings,
     identity: flags.identity ?? shared.env.BACKUP_AGE_IDENTITY,
+    allowPartial: Boolean(flags['allow-partial']),
   })
   return { exitCode: result.ok ? EXIT.ok : EXIT.failure, data: result, text: renderRestore(result, ctx.dryRun) }
 })

@@ -17,7 +17,7 @@ describe('backup.ts and restore.ts command line', () => {
   it('stops with exit 2 and the reason on a bad store or target', async () => {
     const bad = await runScript('scripts/backup.ts', ['--store', 'mysql', '--target', 'direct', '--dest', '/nonexistent/x'])
     expect(bad.code).toBe(2)
-    expect(bad.stderr).toContain('--store must be one of postgres, redis, qdrant, neo4j or all, got mysql')
+    expect(bad.stderr).toContain('--store must be one of postgres, redis, qdrant, neo4j, files-openwebui, files-graphrag, config or all, got mysql')
     const target = await runScript('scripts/restore.ts', ['--store', 'redis', '--target', 'swarm'])
     expect(target.code).toBe(2)
     expect(target.stderr).toContain('--target must be one of compose, k8s, direct, got "swarm"')
@@ -35,7 +35,7 @@ describe('backup.ts and restore.ts command line', () => {
   })
 
   it('parses its values strictly', () => {
-    expect(parseStores(undefined)).toEqual(['postgres', 'redis', 'qdrant', 'neo4j'])
+    expect(parseStores(undefined)).toEqual(['postgres', 'redis', 'qdrant', 'neo4j', 'files-openwebui', 'files-graphrag', 'config'])
     expect(parseStores('redis,postgres')).toEqual(['redis', 'postgres'])
     expect(() => positiveInt('keep-daily', '-1', 7)).toThrow('--keep-daily must be a whole number >= 0, got "-1"')
     expect(positiveInt('keep-daily', '0', 7)).toBe(0)

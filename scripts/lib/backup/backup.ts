@@ -1,6 +1,7 @@
 // One backup run: for each store, under its lock: dump -> verify -> checksum (-> encrypt) ->
 // manifest last -> prune (only after a verified set) -> metrics. A store that fails leaves no
-// complete set and does not stop the others.
+// complete set and does not stop the others. A run of every store (`make backup`) is one platform
+// set: every part under one id, the platform manifest written after the last part (platform.ts).
 import { hostname, tmpdir } from 'node:os'
 import { rmSync, statSync } from 'node:fs'
 import { join } from 'node:path'
@@ -15,6 +16,9 @@ import { writeMetrics, type RunMetrics } from './metrics.ts'
 import { pushGroupUrl, pushMetrics } from './metrics-push.ts'
 import { planRetention, type RetentionPolicy } from './retention.ts'
 import { DRIVERS } from './stores/index.ts'
+import { configProblem } from './stores/config.ts'
+import { releaseClaims } from './claims.ts'
+import { writePlatformManifest, prunePlatform, platformIds, type PlatformOutcome } from './platform-run.ts'
 import type { Target } from './targets.ts'
 import { MANIFEST_FORMAT, type DriverRun, type Manifest, type SetFile, type StoreName, type StoreSettings } from './types.ts'
 
@@ -31,6 +35,8 @@ export interface BackupOptions {
   metricsDir?: string
   /** Prometheus Pushgateway base URL (CronJobs): the same metrics, pushed. */
   pushgateway?: string
+  /** One platform set: every store under one id and a platform manifest (the default of `make backup`). */
+  platform?: boolean
   now?: () => Date
 }
 
@@ -49,15 +55,18 @@ export interface StoreOutcome {
   error?: string
   metricsFile?: string
   metricsPushed?: string
+  /** The part's manifest (platform.ts builds the platform manifest from it); not in --json output. */
+  manifest?: Manifest
 }
 
-export interface BackupReport { ok: boolean; dest: string; target: string; stores: StoreOutcome[] }
+export interface BackupReport { ok: boolean; dest: string; target: string; stores: StoreOutcome[]; platform?: PlatformOutcome }
 
 /** Why a store cannot be backed up with these settings (null: it can). */
 export function skipReason(store: StoreName, s: StoreSettings): string | null {
   if (store === 'neo4j' && s.neo4jMode === 'offline' && !s.maintenanceWindow) {
     return 'Neo4j community can only be dumped offline: pass --maintenance-window (it stops Neo4j) or --neo4j-mode apoc'
   }
+  if (store === 'config') return configProblem(s)
   return null
 }
 
@@ -72,20 +81,38 @@ export async function runBackup(ctx: Ctx, o: BackupOptions): Promise<BackupRepor
   }
   // Take every lock first: an overlapping run exits 75 before anything is written.
   const releases = ctx.dryRun ? [] : runnable.map((store) => acquireLock(ctx, o.dest.lockPath(store), `backup of ${store}`))
+  let platform: PlatformOutcome | undefined
   try {
-    for (const store of runnable) outcomes.push(await backupStore(ctx, o, store))
+    const t0 = performance.now()
+    const started = await freeId(ctx, o, runnable)
+    const skipped = outcomes.filter((x) => x.skipped).map((x) => ({ store: x.store, reason: x.skipped! }))
+    if (o.platform && !ctx.dryRun && runnable.length) await o.dest.putMeta(ctx, `${setId(started)}.pending.json`, `${JSON.stringify({ format: 'owp-platform/1', id: setId(started), startedAt: started.toISOString(), expected: runnable }, null, 2)}\n`)
+    const protectedIds = ctx.dryRun ? new Set<string>() : await platformIds(ctx, o.dest)
+    for (const store of runnable) outcomes.push(await backupStore(ctx, o, store, started, protectedIds))
+    if (o.platform && runnable.length) {
+      platform = await writePlatformManifest(ctx, o.dest, { started, t0, target: o.target.kind, expected: runnable, skipped, outcomes })
+      if (platform.state !== 'incomplete' && !ctx.dryRun && o.verify) await prunePlatform(ctx, o.dest, o.retention, platform, (o.now ?? (() => new Date()))())
+    }
   } finally {
+    await releaseClaims()
     for (const release of releases) release()
   }
   const ordered = o.stores.map((s) => outcomes.find((x) => x.store === s)!)
-  return { ok: ordered.every((x) => x.ok), dest: o.dest.url, target: o.target.kind, stores: ordered }
+  return { ok: ordered.every((x) => x.ok), dest: o.dest.url, target: o.target.kind, stores: ordered, ...(platform ? { platform } : {}) }
 }
 
-async function backupStore(ctx: Ctx, o: BackupOptions, store: StoreName): Promise<StoreOutcome> {
-  const driver = DRIVERS[store]
+/** One id for every store of the run: set ids have one-second resolution, a run right after another takes the next free second. */
+async function freeId(ctx: Ctx, o: BackupOptions, stores: StoreName[]): Promise<Date> {
   let started = new Date((o.now ?? (() => new Date()))())
-  // Set ids have one-second resolution: a run right after another takes the next free second.
-  while (!ctx.dryRun && await o.dest.taken(ctx, store, setId(started))) started = new Date(started.getTime() + 1000)
+  if (ctx.dryRun) return started
+  const metas = new Set(await o.dest.listMeta(ctx))
+  const taken = async (id: string) => metas.has(`${id}.json`) || metas.has(`${id}.pending.json`) || (await Promise.all(stores.map((s) => o.dest.taken(ctx, s, id)))).some(Boolean)
+  while (await taken(setId(started))) started = new Date(started.getTime() + 1000)
+  return started
+}
+
+async function backupStore(ctx: Ctx, o: BackupOptions, store: StoreName, started: Date, protectedIds: Set<string>): Promise<StoreOutcome> {
+  const driver = DRIVERS[store]
   const t0 = performance.now()
   const id = setId(started)
   const step = ctx.log.step(`${store}: backup ${id} from ${o.target.where(store)}`)
@@ -117,7 +144,8 @@ async function backupStore(ctx: Ctx, o: BackupOptions, store: StoreName): Promis
     for (const f of dump.files) {
       const path = join(workDir, f.name)
       const plain = { bytes: statSync(path).size, sha256: await sha256File(path) }
-      if (o.recipients.length) {
+      // A file the driver encrypted itself (the configuration) is not encrypted twice.
+      if (o.recipients.length && f.kind !== 'age') {
         const name = await encryptFile(ctx, workDir, f.name, o.recipients)
         const enc = join(workDir, name)
         files.push({ name, bytes: statSync(enc).size, sha256: await sha256File(enc), kind: f.kind, of: f.of, durationMs: f.durationMs, plain })
@@ -141,8 +169,9 @@ async function backupStore(ctx: Ctx, o: BackupOptions, store: StoreName): Promis
     const outcome: StoreOutcome = {
       store, ok: true, id, location, bytes: manifest.bytes, durationMs, verified: Boolean(verified),
       files: files.map((f) => ({ name: f.name, bytes: f.bytes, sha256: f.sha256 })),
+      manifest,
     }
-    await prune(ctx, o, store, id, Boolean(verified), outcome)
+    await prune(ctx, o, store, id, Boolean(verified), outcome, protectedIds)
     await recordMetrics(ctx, o, outcome, { store, success: true, durationSeconds: durationMs / 1000, sizeBytes: manifest.bytes, at: new Date() })
     return outcome
   } catch (e) {
@@ -186,12 +215,13 @@ async function dryRun(ctx: Ctx, o: BackupOptions, store: StoreName, id: string, 
   return { store, ok: true, id, durationMs: Math.round(performance.now() - t0) }
 }
 
-async function prune(ctx: Ctx, o: BackupOptions, store: StoreName, id: string, verified: boolean, outcome: StoreOutcome): Promise<void> {
+/** Per-store retention; parts of platform sets are left to the platform retention (prunePlatform). */
+async function prune(ctx: Ctx, o: BackupOptions, store: StoreName, id: string, verified: boolean, outcome: StoreOutcome, protectedIds: Set<string>): Promise<void> {
   if (!verified) {
     ctx.log.info(`${store}: retention skipped: the new set is not verified (pruning waits for a verified set)`)
     return
   }
-  const sets = await o.dest.list(ctx, store)
+  const sets = (await o.dest.list(ctx, store)).filter((s) => !protectedIds.has(s.id))
   const plan = planRetention(sets, o.retention, (o.now ?? (() => new Date()))())
   outcome.kept = plan.keep.map((k) => ({ id: k.set.id, reasons: k.reasons }))
   outcome.pruned = []
@@ -220,5 +250,7 @@ export function renderReport(r: BackupReport): string {
   const rows = r.stores.map((s) => [s.store, s.skipped ? 'skipped' : s.ok ? 'ok' : 'FAILED', s.id ?? '', s.bytes !== undefined ? formatBytes(s.bytes) : '',
     formatDuration(s.durationMs), s.verified === undefined ? '' : s.verified ? 'yes' : 'no', s.pruned?.length ? String(s.pruned.length) : '',
     s.location ?? s.skipped ?? s.error?.split('\n')[0] ?? ''])
-  return table(['store', 'result', 'set', 'size', 'took', 'verified', 'pruned', 'where / why'], rows)
+  const t = table(['store', 'result', 'set', 'size', 'took', 'verified', 'pruned', 'where / why'], rows)
+  const p = r.platform
+  return p ? `${t}\nplatform set ${p.id}: ${p.state}, ${p.stores}/${p.expected} stores, ${formatBytes(p.bytes)}, ${p.location}${p.missing.length ? ` (missing: ${p.missing.map((m) => m.store).join(', ')})` : ''}` : t
 }

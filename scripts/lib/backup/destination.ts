@@ -1,15 +1,18 @@
 // Where backup sets live: a local directory, or an S3 bucket (see s3.ts). Layout, both alike:
-//   <dest>/<store>/<set id>/{files..., manifest.json}
-// A set is complete only when its manifest.json is there and valid; manifest.json is written last.
-import { mkdirSync, readdirSync, rmSync, statSync, existsSync, unlinkSync } from 'node:fs'
+//   <dest>/<store>/<set id>/{files..., manifest.json}     one part (a store's set)
+//   <dest>/platform/<set id>.json                          the platform manifest (platform.ts)
+// A part is complete only when its manifest.json is there and valid; manifest.json is written last.
+// A platform set is the parts of one id plus its platform manifest, written after every part.
+import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, existsSync, unlinkSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { KitError, UsageError } from '../core/errors.ts'
 import type { Ctx } from '../core/context.ts'
-import { idToDate, readManifest, writeManifest, fsyncPath } from './manifest.ts'
+import { atomicWrite, idToDate, readManifest, writeManifest, fsyncPath } from './manifest.ts'
 import { MANIFEST_NAME, type Manifest, type StoreName, type SetRef, type Destination, type DestinationSettings } from './types.ts'
-import { remoteLockPath } from './staging.ts'
+import { remoteLockPath, PLATFORM_DIR, META_NAME, checkMetaName } from './staging.ts'
 
 export type { SetRef, Destination, DestinationSettings } from './types.ts'
+export { PLATFORM_DIR } from './staging.ts'
 export { stagingRoot, remoteLockPath, privateTmp } from './staging.ts'
 
 export async function createDestination(s: DestinationSettings): Promise<Destination> {
@@ -67,6 +70,23 @@ export class LocalDestination implements Destination {
     const manifest = join(set.location, MANIFEST_NAME)
     if (existsSync(manifest)) { unlinkSync(manifest); fsyncPath(set.location) }
     rmSync(set.location, { recursive: true, force: true })
+  }
+  async putMeta(_ctx: Ctx, name: string, text: string): Promise<void> {
+    const dir = join(this.root, PLATFORM_DIR)
+    mkdirSync(dir, { recursive: true, mode: 0o700 })
+    atomicWrite(join(dir, checkMetaName(name)), text, 0o600)
+  }
+  async getMeta(_ctx: Ctx, name: string): Promise<string | null> {
+    const path = join(this.root, PLATFORM_DIR, checkMetaName(name))
+    return existsSync(path) ? readFileSync(path, 'utf8') : null
+  }
+  async listMeta(): Promise<string[]> {
+    const dir = join(this.root, PLATFORM_DIR)
+    return existsSync(dir) ? readdirSync(dir).filter((n) => META_NAME.test(n) && !n.endsWith('.tmp')).sort() : []
+  }
+  async removeMeta(_ctx: Ctx, name: string): Promise<void> {
+    const path = join(this.root, PLATFORM_DIR, checkMetaName(name))
+    if (existsSync(path)) { unlinkSync(path); fsyncPath(join(this.root, PLATFORM_DIR)) }
   }
   lockPath(store: StoreName): string {
     if (this.s.lockDir ?? this.s.env.BACKUP_LOCK_DIR) return remoteLockPath(this.s, store)

@@ -1,5 +1,7 @@
 // One restore run: pick a complete set, confirm, check every checksum before touching anything,
-// decrypt, hand the plain files to the store's driver, and say what was restored where.
+// decrypt, hand the plain files to the store's driver, and say what was restored where. A
+// whole-platform restore takes every part of one platform set (--from latest: the newest complete
+// one), never a mix; destinations with only per-store sets (earlier layout) restore as before.
 import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { tmpdir } from 'node:os'
@@ -14,6 +16,9 @@ import { DRIVERS } from './stores/index.ts'
 import type { Target } from './targets.ts'
 import { MANIFEST_NAME, type Manifest, type StoreName, type StoreSettings } from './types.ts'
 import { formatBytes } from './backup.ts'
+import { releaseClaims } from './claims.ts'
+import { choosePlatformSet, listPlatformSets, type PlatformRef } from './platform.ts'
+import { STORES } from './types.ts'
 
 export interface RestoreOptions {
   stores: StoreName[]
@@ -24,7 +29,11 @@ export interface RestoreOptions {
   dest: Destination
   settings: StoreSettings
   identity?: string
+  /** Restore the parts a partial or incomplete platform set has. */
+  allowPartial?: boolean
 }
+
+export interface RestoreRun { ok: boolean; stores: RestoreOutcome[]; platform?: { id: string; state: string; why?: string } }
 
 export interface RestoreOutcome {
   store: StoreName
@@ -70,10 +79,25 @@ export function localSet(path: string): SetRef | null {
   return { store: manifest.store, id: manifest.id, location: dir, manifest, time: new Date(manifest.startedAt) }
 }
 
-export async function runRestore(ctx: Ctx, o: RestoreOptions): Promise<{ ok: boolean; stores: RestoreOutcome[] }> {
-  const byPath = o.from !== 'latest' && (o.from.includes('/') || o.from.startsWith('.')) ? localSet(o.from) : null
+export async function runRestore(ctx: Ctx, o: RestoreOptions): Promise<RestoreRun> {
+  try {
+    return await restoreRun(ctx, o)
+  } finally {
+    await releaseClaims()
+  }
+}
+
+async function restoreRun(ctx: Ctx, o: RestoreOptions): Promise<RestoreRun> {
   // "<store>/<id>" names its store.
-  const named = /^(postgres|redis|qdrant|neo4j)\/\d{4}-[^/]*Z$/.exec(o.from)?.[1] as StoreName | undefined
+  const named = new RegExp(`^(${STORES.join('|')})/\\d{4}-[^/]*Z$`).exec(o.from)?.[1] as StoreName | undefined
+  const byPath = !named && o.from !== 'latest' && (o.from.includes('/') || o.from.startsWith('.')) ? localSet(o.from) : null
+  if (!byPath && !named && (!o.explicit || o.stores.length > 1)) {
+    const sets = await listPlatformSets(ctx, o.dest)
+    if (sets.length && (o.from === 'latest' || sets.some((s) => s.id === o.from))) {
+      return restorePlatform(ctx, o, choosePlatformSet(sets, o.from, o.dest.url, Boolean(o.allowPartial)))
+    }
+    if (!sets.length && o.from === 'latest') ctx.log.warn(`no platform set in ${o.dest.url}: restoring each store's newest set (the per-store layout of earlier versions)`)
+  }
   const stores = byPath ? [byPath.store] : named ? [named] : o.stores
   if (!byPath && o.from !== 'latest' && stores.length > 1) throw new UsageError('--from <set id> names one set: pass --store too')
   const outcomes: RestoreOutcome[] = []
@@ -108,6 +132,33 @@ export async function runRestore(ctx: Ctx, o: RestoreOptions): Promise<{ ok: boo
     return { ok: false, stores: outcomes }
   }
   return { ok: outcomes.every((x) => x.ok), stores: outcomes }
+}
+
+/** Every part of one platform set, in store order, each under its store's lock. */
+async function restorePlatform(ctx: Ctx, o: RestoreOptions, set: PlatformRef): Promise<RestoreRun> {
+  const wanted = o.explicit ? o.stores : STORES
+  const parts = STORES.filter((s) => wanted.includes(s)).map((s) => set.parts.find((p) => p.store === s)).filter((p): p is SetRef => Boolean(p))
+  const absent = wanted.filter((s) => set.expected.includes(s) && !parts.some((p) => p.store === s))
+  ctx.log.info(`platform set ${set.id} (${set.state}): ${parts.map((p) => p.store).join(', ')}`)
+  if (set.state !== 'complete') ctx.log.warn(`platform set ${set.id} is ${set.state}: ${set.why}`)
+  if (o.explicit && absent.length) throw new KitError(`platform set ${set.id} has no part of ${absent.join(', ')}`)
+  const outcomes: RestoreOutcome[] = []
+  for (const part of parts) {
+    const t0 = performance.now()
+    const release = ctx.dryRun ? () => {} : acquireLock(ctx, o.dest.lockPath(part.store), `backup or restore of ${part.store}`)
+    try {
+      outcomes.push(await restoreSet(ctx, o, part, t0))
+    } catch (e) {
+      if (e instanceof UsageError) throw e
+      const message = ctx.secrets.mask(e instanceof Error ? e.message : String(e))
+      ctx.log.error(`${part.store}: restore failed: ${message}`)
+      outcomes.push({ store: part.store, ok: false, error: message, durationMs: Math.round(performance.now() - t0) })
+    } finally {
+      release()
+    }
+  }
+  for (const store of absent) outcomes.push({ store, ok: true, skipped: `not in platform set ${set.id}`, durationMs: 0 })
+  return { ok: outcomes.every((x) => x.ok), stores: outcomes, platform: { id: set.id, state: set.state, ...(set.why ? { why: set.why } : {}) } }
 }
 
 async function restoreSet(ctx: Ctx, o: RestoreOptions, set: SetRef, t0: number): Promise<RestoreOutcome> {
@@ -147,7 +198,7 @@ async function restoreSet(ctx: Ctx, o: RestoreOptions, set: SetRef, t0: number):
       }
     }
     const rstep = ctx.log.step(`${store}: restore ${set.id} into ${into}`)
-    const result = await driver.restore(ctx, { target: o.target, dir, scratch, id: set.id, settings: o.settings, verify: true }, manifest)
+    const result = await driver.restore(ctx, { target: o.target, dir, scratch, id: set.id, settings: { ...o.settings, identity: o.identity ?? o.settings.identity }, verify: true }, manifest)
     rstep.ok()
     for (const w of result.warnings) ctx.log.warn(`${store}: ${w}`)
     return { store, ok: true, set: set.id, from: set.location, into, restored: result.restored, warnings: result.warnings, durationMs: Math.round(performance.now() - t0) }

@@ -11,7 +11,7 @@ import { Upload } from '@aws-sdk/lib-storage'
 import { KitError, UsageError } from '../core/errors.ts'
 import type { Ctx } from '../core/context.ts'
 import { idToDate, parseManifest } from './manifest.ts'
-import { remoteLockPath, stagingRoot, privateTmp } from './staging.ts'
+import { remoteLockPath, stagingRoot, privateTmp, PLATFORM_DIR, checkMetaName } from './staging.ts'
 import { MANIFEST_NAME, type Manifest, type StoreName, type Destination, type DestinationSettings, type SetRef } from './types.ts'
 
 export interface S3Location { bucket: string; prefix: string }
@@ -167,6 +167,22 @@ export class S3Destination implements Destination {
     }
   }
   lockPath(store: StoreName): string { return remoteLockPath(this.s, store) }
+  private metaKey(name: string): string { return [this.loc.prefix, PLATFORM_DIR, checkMetaName(name)].filter(Boolean).join('/') }
+  async putMeta(_ctx: Ctx, name: string, text: string): Promise<void> {
+    await this.attempt(`upload of ${name}`, (c) => c.send(new PutObjectCommand({ Bucket: this.loc.bucket, Key: this.metaKey(name), Body: text, ContentType: 'application/json' })))
+  }
+  async getMeta(_ctx: Ctx, name: string): Promise<string | null> {
+    const key = this.metaKey(name)
+    if (!(await this.keys(key)).includes(key)) return null
+    return this.getText(key)
+  }
+  async listMeta(): Promise<string[]> {
+    const base = [this.loc.prefix, PLATFORM_DIR].filter(Boolean).join('/') + '/'
+    return (await this.keys(base)).map((k) => k.slice(base.length)).filter((n) => n && !n.includes('/')).sort()
+  }
+  async removeMeta(_ctx: Ctx, name: string): Promise<void> {
+    await this.attempt(`delete of ${name}`, (c) => c.send(new DeleteObjectCommand({ Bucket: this.loc.bucket, Key: this.metaKey(name) })))
+  }
 
   private async attempt<T>(what: string, call: (c: S3Client) => Promise<T>): Promise<T> {
     try {

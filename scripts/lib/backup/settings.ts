@@ -11,6 +11,7 @@ import type { Ctx } from '../core/context.ts'
 import { createTarget, type Target } from './targets.ts'
 import { createDestination, type Destination } from './destination.ts'
 import { STORES, TARGETS, type StoreName, type StoreSettings, type TargetKind } from './types.ts'
+import { parseRecipients } from './encryption.ts'
 import type { RetentionPolicy } from './retention.ts'
 
 /** Flags shared by backup.ts and restore.ts. */
@@ -33,11 +34,14 @@ export const sharedOptions = {
   'redis-method': { type: 'string' },
   jobs: { type: 'string' },
   timeout: { type: 'string' },
+  'config-recipient': { type: 'string' },
+  identity: { type: 'string' },
 } as const
 
 export const sharedUsage = `
 Where:
-      --store S         postgres | redis | qdrant | neo4j | all (default all)
+      --store S         postgres | redis | qdrant | neo4j | files-openwebui | files-graphrag | config
+                        | all (default: every store, one platform set; config only with a recipient)
       --target T        compose (default) | k8s | direct (host tools, connection from env:
                         PGHOST/PGPORT/PGUSER/PGPASSWORD or POSTGRES_*; REDIS_HOST/REDIS_PORT/
                         REDIS_PASSWORD; QDRANT_URL/QDRANT_API_KEY; NEO4J_HOME/NEO4J_USERNAME/NEO4J_PASSWORD)
@@ -54,7 +58,12 @@ Where:
                         export); or BACKUP_NEO4J_MODE
       --redis-method M  rdb (default: redis-cli --rdb) | bgsave (BGSAVE, LASTSAVE polling, copy dump.rdb)
       --jobs N          pg_restore --jobs for verification and restore (default 1)
-      --timeout SEC     limit for each dump/restore command (default 21600)`
+      --timeout SEC     limit for each dump/restore command (default 21600)
+      --config-recipient R  age recipient(s) the .env (store config) is encrypted to (default
+                        BACKUP_CONFIG_RECIPIENT); without one the configuration is not backed up
+      --identity F      age identity (key) file for encrypted sets (default BACKUP_AGE_IDENTITY)
+Files: Open WebUI's data directory and GraphRAG's data volume through the running containers
+(compose), a Job mounting the claim (k8s), or OPENWEBUI_DATA_DIR / GRAPHRAG_DATA_DIR (direct).`
 
 export type SharedFlags = { [K in keyof typeof sharedOptions]?: (typeof sharedOptions)[K]['type'] extends 'boolean' ? boolean : string }
 
@@ -115,6 +124,9 @@ export async function resolveShared(ctx: Ctx, flags: SharedFlags): Promise<Resol
     redisMethod: oneOf('redis-method', flags['redis-method'], ['rdb', 'bgsave'] as const, 'rdb'),
     jobs: positiveInt('jobs', flags.jobs, 1, 1),
     timeoutMs: positiveInt('timeout', flags.timeout, 21_600, 1) * 1000,
+    configRecipients: parseRecipients(flags['config-recipient'] ?? env.BACKUP_CONFIG_RECIPIENT),
+    envFile: file,
+    identity: flags.identity ?? env.BACKUP_AGE_IDENTITY,
   }
   const target = createTarget({
     kind, env,

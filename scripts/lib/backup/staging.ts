@@ -3,7 +3,17 @@ import { mkdirSync, mkdtempSync } from 'node:fs'
 import { join } from 'node:path'
 import { tmpdir } from 'node:os'
 import { createHash } from 'node:crypto'
+import { KitError } from '../core/errors.ts'
 import type { DestinationSettings, StoreName } from './types.ts'
+
+/** The folder (local) or key prefix (S3) of platform manifests. */
+export const PLATFORM_DIR = 'platform'
+export const META_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/
+
+export function checkMetaName(name: string): string {
+  if (!META_NAME.test(name)) throw new KitError(`not a platform manifest name: ${JSON.stringify(name)}`)
+  return name
+}
 
 export function stagingRoot(s: { stagingDir?: string; env: Record<string, string> }): string {
   const root = s.stagingDir ?? s.env.BACKUP_STAGING_DIR ?? tmpdir()

@@ -7,7 +7,8 @@ import { basename } from 'node:path'
 import { KitError } from '../core/errors.ts'
 import type { Ctx } from '../core/context.ts'
 import type { ExecOptions, ExecResult } from '../core/exec.ts'
-import type { StoreName, TargetKind, Target, RunOptions, AdminRunner, OfflineIo } from './types.ts'
+import { FILE_STORES, SERVICE_OF, type FileStoreName, type StoreName, type TargetKind, type Target, type RunOptions, type AdminRunner, type OfflineIo } from './types.ts'
+import { claimPod } from './claims.ts'
 
 export type { Target, RunOptions, AdminRunner, OfflineIo } from './types.ts'
 
@@ -44,6 +45,9 @@ class DirectTarget implements Target {
       case 'redis': return `redis at ${e.REDIS_HOST ?? '127.0.0.1'}:${e.REDIS_PORT ?? '6379'}`
       case 'qdrant': return `qdrant at ${e.QDRANT_URL ?? 'http://127.0.0.1:6333'}`
       case 'neo4j': return `neo4j on this host${e.NEO4J_HOME ? ` (${e.NEO4J_HOME})` : ''}`
+      case 'files-openwebui': return `directory ${e.OPENWEBUI_DATA_DIR ?? '(OPENWEBUI_DATA_DIR)'}`
+      case 'files-graphrag': return `directory ${e.GRAPHRAG_DATA_DIR ?? '(GRAPHRAG_DATA_DIR)'}`
+      case 'config': return 'the .env of this host'
     }
   }
   run(ctx: Ctx, _store: StoreName, argv: string[], o: RunOptions = {}): Promise<ExecResult> {
@@ -75,11 +79,11 @@ class ComposeTarget implements Target {
     const file = this.s.composeFile!
     return ['docker', 'compose', '-p', this.s.project ?? 'owp', '-f', file, ...(this.s.envFile ? ['--env-file', this.s.envFile] : [])]
   }
-  where(store: StoreName): string { return `compose service ${store} (project ${this.s.project ?? 'owp'})` }
+  where(store: StoreName): string { return `compose service ${SERVICE_OF[store]} (project ${this.s.project ?? 'owp'})` }
   run(ctx: Ctx, store: StoreName, argv: string[], o: RunOptions = {}): Promise<ExecResult> {
     const names = [...Object.keys(o.env ?? {}), ...Object.keys(o.secretEnv ?? {})]
     // `-e NAME` without a value: compose takes the value from its own environment.
-    return ctx.exec([...this.base(), 'exec', '-T', ...names.flatMap((n) => ['-e', n]), store, ...argv], merge(o))
+    return ctx.exec([...this.base(), 'exec', '-T', ...names.flatMap((n) => ['-e', n]), SERVICE_OF[store], ...argv], merge(o))
   }
   // Copies stream through exec (cat): `docker compose cp` cannot reach tmpfs or read-only containers.
   copyFrom(ctx: Ctx, store: StoreName, remote: string, local: string): Promise<void> { return catFrom(ctx, this, store, remote, local) }
@@ -152,6 +156,13 @@ class K8sTarget implements Target {
     return { argv: this.kubectl('exec', ...(input !== undefined || o.stdinFile ? ['-i'] : []), '-n', this.ns(), pod, ...(container ? ['-c', container] : []), '--', ...inner), input }
   }
   async run(ctx: Ctx, store: StoreName, argv: string[], o: RunOptions = {}): Promise<ExecResult> {
+    // A file store's claim is reached through a Job that mounts it (the app's image may lack tar, or run elsewhere).
+    if ((FILE_STORES as readonly string[]).includes(store)) {
+      const pod = await claimPod(ctx, { store: store as FileStoreName, namespace: this.ns(), release: this.s.release ?? 'owp', kubeContext: this.s.kubeContext, env: this.s.env })
+      const { argv: full, input } = this.execArgv(pod, argv, o, 'files')
+      const { env: _e, secretEnv: _s, ...rest } = o
+      return ctx.exec(full, { ...rest, input })
+    }
     const { argv: full, input } = this.execArgv(await this.pod(ctx, store), argv, o, store)
     const { env: _e, secretEnv: _s, ...rest } = o
     return ctx.exec(full, { ...rest, input })

@@ -2,8 +2,19 @@
 import type { Ctx } from '../core/context.ts'
 import type { ExecOptions, ExecResult } from '../core/exec.ts'
 
-export const STORES = ['postgres', 'redis', 'qdrant', 'neo4j'] as const
+/** The databases (each a driver of its own) and the file stores (stores/files.ts, stores/config.ts). */
+export const DATABASE_STORES = ['postgres', 'redis', 'qdrant', 'neo4j'] as const
+export const FILE_STORES = ['files-openwebui', 'files-graphrag'] as const
+/** `config` is the deployment's .env, age-encrypted: only with a recipient, never in `all` without one. */
+export const STORES = [...DATABASE_STORES, ...FILE_STORES, 'config'] as const
 export type StoreName = (typeof STORES)[number]
+export type FileStoreName = (typeof FILE_STORES)[number]
+
+/** The compose service / Kubernetes component a store's commands run beside. */
+export const SERVICE_OF: Record<StoreName, string> = {
+  postgres: 'postgres', redis: 'redis', qdrant: 'qdrant', neo4j: 'neo4j',
+  'files-openwebui': 'openwebui', 'files-graphrag': 'graphrag-processor', config: 'config',
+}
 export const TARGETS = ['compose', 'k8s', 'direct'] as const
 export type TargetKind = (typeof TARGETS)[number]
 
@@ -96,6 +107,12 @@ export interface StoreSettings {
   jobs: number
   /** Per-command timeout in ms. */
   timeoutMs: number
+  /** config store: age recipients the .env is encrypted to (never stored in clear). */
+  configRecipients?: string[]
+  /** config store: the .env file it backs up. */
+  envFile?: string | null
+  /** age identity file (restore of encrypted parts, config store). */
+  identity?: string
 }
 
 export interface StoreDriver {
@@ -178,6 +195,12 @@ export interface Destination {
   remove(ctx: Ctx, set: SetRef): Promise<void>
   /** The lock file guarding this destination and store. */
   lockPath(store: StoreName): string
+  // Platform manifests: small JSON files under <dest>/platform/ (platform.ts gives them meaning).
+  putMeta(ctx: Ctx, name: string, text: string): Promise<void>
+  /** The file's text, or null when there is none. */
+  getMeta(ctx: Ctx, name: string): Promise<string | null>
+  listMeta(ctx: Ctx): Promise<string[]>
+  removeMeta(ctx: Ctx, name: string): Promise<void>
 }
 
 export interface DestinationSettings {

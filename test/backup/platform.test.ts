@@ -1,0 +1,210 @@
+// One platform set of a real PostgreSQL, a real Redis, two file stores and the encrypted .env:
+// one id, a platform manifest written last, `restore --list` showing age/completeness/size, a
+// whole-platform restore that takes one set and never a mix, and incomplete sets refused.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { execFileSync, spawnSync } from 'node:child_process'
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { startPostgres, type Postgres } from '../helpers/postgres.ts'
+import { startRedis, type Redis } from '../helpers/redis.ts'
+import { testCtx } from '../helpers/context.ts'
+import { tmpDir } from '../helpers/tmp.ts'
+import { runScript } from '../helpers/run-script.ts'
+import { resolveShared, retentionFrom } from '../../scripts/lib/backup/settings.ts'
+import { runBackup } from '../../scripts/lib/backup/backup.ts'
+import { runRestore } from '../../scripts/lib/backup/restore.ts'
+import { listPlatformSets } from '../../scripts/lib/backup/platform.ts'
+import { listSets } from '../../scripts/lib/backup/list.ts'
+import type { StoreName } from '../../scripts/lib/backup/types.ts'
+
+let pg: Postgres
+let redis: Redis
+const tmp = tmpDir('owp-platform-')
+const webui = join(tmp.path, 'webui-data')
+const graphrag = join(tmp.path, 'graphrag-data')
+const envFile = join(tmp.path, 'prod.env')
+const keyFile = join(tmp.path, 'age.key')
+let recipient = ''
+const STORES: StoreName[] = ['postgres', 'redis', 'files-openwebui', 'files-graphrag', 'config']
+
+function seedFiles(): void {
+  mkdirSync(join(webui, 'uploads'), { recursive: true })
+  writeFileSync(join(webui, 'uploads', 'report ✓.pdf'), Buffer.alloc(70_000, 7))
+  writeFileSync(join(webui, 'uploads', 'notes.txt'), 'naïve notes\n')
+  writeFileSync(join(webui, 'webui.db'), 'sqlite stand-in')
+  mkdirSync(join(webui, 'cache', 'embedding', 'models'), { recursive: true })
+  writeFileSync(join(webui, 'cache', 'embedding', 'models', 'model.bin'), Buffer.alloc(200_000, 1))
+  mkdirSync(join(webui, 'vector_db'), { recursive: true })
+  writeFileSync(join(webui, 'vector_db', 'chroma.sqlite3'), 'vectors live in qdrant')
+  mkdirSync(join(graphrag, 'output', 'deep', 'x'.repeat(120)), { recursive: true })
+  writeFileSync(join(graphrag, 'output', 'deep', 'x'.repeat(120), 'entities.parquet'), Buffer.alloc(3000, 3))
+  mkdirSync(join(graphrag, 'cache'), { recursive: true })
+  writeFileSync(join(graphrag, 'cache', 'llm.json'), '{}')
+}
+
+function treeOf(dir: string): Record<string, string> {
+  const out: Record<string, string> = {}
+  const walk = (d: string, rel: string) => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      const p = join(d, e.name)
+      const r = rel ? `${rel}/${e.name}` : e.name
+      if (e.isDirectory()) walk(p, r)
+      else out[r] = `${statSync(p).size}:${readFileSync(p).toString('base64').slice(0, 40)}`
+    }
+  }
+  walk(dir, '')
+  return out
+}
+
+async function shared(dest: string, extra: Record<string, string | boolean> = {}) {
+  const ctx = testCtx({ env: { ...pg.env, ...redis.env, OPENWEBUI_DATA_DIR: webui, GRAPHRAG_DATA_DIR: graphrag, BACKUP_STAGING_DIR: tmp.path }, yes: true })
+  const s = await resolveShared(ctx, { target: 'direct', dest, 'env-file': envFile, timeout: '120', 'config-recipient': recipient, ...extra })
+  return { ctx, s }
+}
+
+async function backupAll(dest: string, stores = STORES) {
+  const { ctx, s } = await shared(dest)
+  const report = await runBackup(ctx, { stores, explicit: false, platform: true, target: s.target, dest: s.dest, settings: s.settings, verify: true, recipients: [], retention: retentionFrom({ 'keep-daily': '0', 'keep-weekly': '0', 'keep-monthly': '0' }) })
+  return { ctx, report }
+}
+
+beforeAll(async () => {
+  execFileSync('age-keygen', ['-o', keyFile], { stdio: 'ignore' })
+  recipient = execFileSync('age-keygen', ['-y', keyFile]).toString().trim()
+  ;[pg, redis] = await Promise.all([startPostgres(), startRedis({ supervised: true })])
+  writeFileSync(envFile, `POSTGRES_PASSWORD=${pg.env.PGPASSWORD}\nDOMAIN=chat.example.com\nWEBUI_SECRET_KEY=not-in-clear-anywhere-0123456789\n`)
+  pg.sql('CREATE TABLE chats (id int PRIMARY KEY, body text); INSERT INTO chats SELECT i, md5(i::text) FROM generate_series(1, 300) i;')
+  redis.cli(['SET', 'session:1', 'x'])
+  redis.cli(['SET', 'session:2', 'y'])
+  seedFiles()
+}, 120_000)
+
+afterAll(async () => {
+  await Promise.all([pg?.stop(), redis?.stop()])
+  tmp.remove()
+})
+
+describe('platform sets with real PostgreSQL, Redis and files', () => {
+  it('takes every store under one id, the platform manifest last, files without caches, the .env never in clear', async () => {
+    const dest = join(tmp.path, 'one')
+    const { ctx, report } = await backupAll(dest)
+    expect(report.ok, ctx.stderr()).toBe(true)
+    const ids = new Set(report.stores.map((x) => x.id))
+    expect(ids.size).toBe(1)
+    const [id] = [...ids] as string[]
+    expect(report.platform).toMatchObject({ id, state: 'complete', stores: 5, expected: 5 })
+    const m = JSON.parse(readFileSync(join(dest, 'platform', `${id}.json`), 'utf8'))
+    expect(m.parts.map((p: { store: string }) => p.store)).toEqual(STORES)
+    for (const p of m.parts) expect(p).toMatchObject({ bytes: expect.any(Number), digest: expect.stringMatching(/^[0-9a-f]{64}$/), verified: true, tools: expect.any(Object) })
+    expect(existsSync(join(dest, 'platform', `${id}.pending.json`))).toBe(false)
+    // written last: no part's manifest is newer than the platform manifest
+    const pm = statSync(join(dest, 'platform', `${id}.json`)).mtimeMs
+    for (const s of STORES) expect(statSync(join(dest, s, id!, 'manifest.json')).mtimeMs).toBeLessThanOrEqual(pm)
+    const webuiPart = m.parts.find((p: { store: string }) => p.store === 'files-openwebui')
+    expect(webuiPart.content).toMatchObject({ files: 3, bytes: 70_000 + Buffer.byteLength('naïve notes\n') + 15 })
+    expect(webuiPart.content.excluded.map((e: { path: string }) => e.path)).toEqual(['cache', 'vector_db'])
+    expect(m.parts.find((p: { store: string }) => p.store === 'postgres').content.tables.postgres).toMatchObject({ 'public.chats': 300 })
+    // the configuration: only the age file, and no secret of it anywhere in the set or the log
+    expect(readdirSync(join(dest, 'config', id!)).sort()).toEqual(['env.age', 'manifest.json'])
+    const grep = spawnSync('grep', ['-r', '-l', 'not-in-clear-anywhere', dest], { encoding: 'utf8' })
+    expect([grep.status, grep.stdout]).toEqual([1, ''])
+    expect(ctx.stderr()).not.toContain('not-in-clear-anywhere')
+  })
+
+  it('restore --list shows platform sets with age, completeness and size; a set without its platform manifest is incomplete and refused', async () => {
+    const dest = join(tmp.path, 'list')
+    const first = await backupAll(dest)
+    const second = await backupAll(dest)
+    expect(second.report.platform!.state).toBe('complete')
+    // a run killed before its manifest: the pending marker stays, the manifest never came
+    const killedId = '2099-01-01T00-00-00Z'
+    mkdirSync(join(dest, 'platform'), { recursive: true })
+    writeFileSync(join(dest, 'platform', `${killedId}.pending.json`), JSON.stringify({ format: 'owp-platform/1', id: killedId, startedAt: '2099-01-01T00:00:00Z', expected: STORES }))
+    const { ctx, s } = await shared(dest)
+    const listed = await listSets(ctx, s.dest, s.stores, new Date('2099-01-01T01:00:00Z'))
+    const rows = (listed.data as { platform: Array<{ id: string; state: string; bytes: number; age: string }> }).platform
+    expect(rows.map((r) => [r.id, r.state])).toEqual([[killedId, 'incomplete'], [second.report.platform!.id, 'complete'], [first.report.platform!.id, 'complete']])
+    expect(rows[0]!.age).toBe('60m')
+    expect(rows[1]!.bytes).toBeGreaterThan(70_000)
+    expect(listed.text).toMatch(/INCOMPLETE +0\/5 .*no platform manifest \(the run did not finish\)/)
+    // the CLI: a table, and --json
+    const cli = await runScript('scripts/restore.ts', ['--list', '--target', 'direct', '--dest', dest, '--env-file', envFile, '--json'])
+    expect(cli.code, cli.stderr).toBe(0)
+    expect(JSON.parse(cli.stdout).platform.map((r: { state: string }) => r.state)).toEqual(['incomplete', 'complete', 'complete'])
+    // --from the killed set is refused; latest is the newest COMPLETE set
+    const refused = await runRestore(ctx, { stores: s.stores, explicit: false, from: killedId, target: s.target, dest: s.dest, settings: s.settings }).catch((e: Error) => e)
+    expect(String(refused)).toContain(`refusing to restore platform set ${killedId}: it is incomplete (no platform manifest`)
+    const sets = await listPlatformSets(ctx, s.dest)
+    expect(sets.find((x) => x.state === 'complete' && x.id === second.report.platform!.id)).toBeTruthy()
+  })
+
+  it('a platform set with a part removed is incomplete; with a failed store it is partial and refused without --allow-partial', async () => {
+    const dest = join(tmp.path, 'partial')
+    const { report } = await backupAll(dest, ['redis', 'files-graphrag'])
+    const id = report.platform!.id
+    rmSync(join(dest, 'files-graphrag', id, 'manifest.json'))
+    const { ctx, s } = await shared(dest)
+    const [set] = await listPlatformSets(ctx, s.dest)
+    expect(set).toMatchObject({ id, state: 'incomplete', why: 'files-graphrag part is gone or incomplete' })
+    const e = await runRestore(ctx, { stores: s.stores, explicit: false, from: 'latest', target: s.target, dest: s.dest, settings: s.settings }).catch((x: Error) => x)
+    expect(String(e)).toContain('no complete platform set in')
+    // a store that fails: the platform manifest records it, the set is partial
+    const broken = await shared(dest)
+    broken.s.settings.env.GRAPHRAG_DATA_DIR = join(tmp.path, 'no-such-dir')
+    const r2 = await runBackup(broken.ctx, { stores: ['redis', 'files-graphrag'], explicit: false, platform: true, target: broken.s.target, dest: broken.s.dest, settings: broken.s.settings, verify: true, recipients: [], retention: retentionFrom({}) })
+    expect(r2.ok).toBe(false)
+    expect(r2.platform).toMatchObject({ state: 'partial', stores: 1, expected: 2, missing: [{ store: 'files-graphrag', reason: expect.stringContaining('tar exited 2') }] })
+  })
+
+  it('restores the whole platform from one set, never a mix, even when a store has a newer single-store set', async () => {
+    const dest = join(tmp.path, 'restore')
+    const { report } = await backupAll(dest)
+    const id = report.platform!.id
+    const webuiBefore = treeOf(webui)
+    const graphragBefore = treeOf(graphrag)
+    // a newer single-store redis set with other data: a per-store "latest" would pick it
+    redis.cli(['SET', 'session:3', 'newer'])
+    await new Promise((r) => setTimeout(r, 1100))
+    const { ctx: c1, s: s1 } = await shared(dest, { store: 'redis' })
+    const single = await runBackup(c1, { stores: ['redis'], explicit: true, target: s1.target, dest: s1.dest, settings: s1.settings, verify: true, recipients: [], retention: retentionFrom({}) })
+    expect(single.stores[0]!.id).not.toBe(id)
+    // the disaster: data changed everywhere
+    pg.sql('DELETE FROM chats WHERE id > 10')
+    redis.cli(['FLUSHALL'])
+    rmSync(join(webui, 'uploads'), { recursive: true })
+    writeFileSync(join(graphrag, 'output', 'junk'), 'after the backup')
+    const { ctx, s } = await shared(dest)
+    const r = await runRestore(ctx, { stores: STORES, explicit: false, from: 'latest', target: s.target, dest: s.dest, settings: s.settings, identity: keyFile })
+    expect(r.ok, ctx.stderr()).toBe(true)
+    expect(r.platform).toMatchObject({ id, state: 'complete' })
+    expect(r.stores.map((x) => [x.store, x.set])).toEqual(STORES.map((st) => [st, id]))
+    expect(pg.sql('SELECT count(*) FROM chats')).toBe('300')
+    expect(redis.cli(['DBSIZE']).trim()).toBe('2')
+    // caches stay where they were; everything else is the set's; the previous data is kept aside
+    const kept = readdirSync(webui).filter((n) => n.startsWith('.owp-pre-restore-'))
+    expect(kept).toEqual([`.owp-pre-restore-${id}`])
+    const now = treeOf(webui)
+    for (const k of Object.keys(now)) if (k.startsWith('.owp-pre-restore-')) delete now[k]
+    expect(now).toEqual(webuiBefore)
+    const g = treeOf(graphrag)
+    for (const k of Object.keys(g)) if (k.startsWith('.owp-pre-restore-')) delete g[k]
+    expect(g).toEqual(graphragBefore)
+    // the .env came back beside the current one, decrypted, 0600
+    const restoredEnv = `${envFile}.restored-${id}`
+    expect(readFileSync(restoredEnv, 'utf8')).toBe(readFileSync(envFile, 'utf8'))
+    expect(statSync(restoredEnv).mode & 0o777).toBe(0o600)
+    // a second restore stops: the data set aside by the first is the last good copy
+    unlinkSync(restoredEnv)
+    const again = await runRestore(ctx, { stores: ['files-openwebui'], explicit: true, from: id, target: s.target, dest: s.dest, settings: s.settings })
+    expect(again.ok).toBe(false)
+    expect(again.stores[0]!.error).toContain('holds the data of an interrupted or earlier restore')
+  })
+
+  it('refuses to back up the configuration without a recipient, naming the flag', async () => {
+    const dest = join(tmp.path, 'norecipient')
+    const r = await runScript('scripts/backup.ts', ['--store', 'config', '--target', 'direct', '--dest', dest, '--env-file', envFile])
+    expect(r.code).toBe(2)
+    expect(r.stderr).toContain('the configuration (.env) is only backed up encrypted: pass --config-recipient age1...')
+    expect(existsSync(join(dest, 'config'))).toBe(false)
+  })
+})
