@@ -67,3 +67,26 @@
   {{- fail "backup.destination.type=s3 needs backup.destination.s3.url (s3://bucket/prefix) and backup.destination.s3.existingSecret" -}}
 {{- end -}}
 {{- end -}}
+
+{{/* openwebui.sso: combinations that would lock users out or let anyone pick an identity. */}}
+{{- define "owp.validate.identity" -}}
+{{- $ow := .Values.openwebui -}}
+{{- $sso := $ow.sso -}}
+{{- if and $ow.enabled $sso.oidc.enabled -}}
+  {{- if not $sso.oidc.providerUrl -}}
+    {{- fail "openwebui.sso.oidc.enabled needs openwebui.sso.oidc.providerUrl (the provider's .well-known/openid-configuration URL)" -}}
+  {{- end -}}
+  {{- if not $sso.oidc.clientId -}}
+    {{- fail "openwebui.sso.oidc.enabled needs openwebui.sso.oidc.clientId" -}}
+  {{- end -}}
+  {{- if not $sso.oidc.existingSecret -}}
+    {{- fail "openwebui.sso.oidc.enabled needs openwebui.sso.oidc.existingSecret (a Secret with the client secret under openwebui.sso.oidc.clientSecretKey)" -}}
+  {{- end -}}
+{{- end -}}
+{{- if and $ow.enabled (not $sso.loginForm) (not $sso.oidc.enabled) (not $sso.trustedHeader.enabled) -}}
+  {{- fail "openwebui.sso.loginForm=false leaves no way to log in: set openwebui.sso.oidc.enabled or openwebui.sso.trustedHeader.enabled (or openwebui.sso.loginForm=true)" -}}
+{{- end -}}
+{{- if and $ow.enabled $sso.trustedHeader.enabled (not .Values.networkPolicy.enabled) -}}
+  {{- fail "openwebui.sso.trustedHeader.enabled trusts whoever reaches Open WebUI to name the user: keep networkPolicy.enabled=true so only the ingress controller reaches it" -}}
+{{- end -}}
+{{- end -}}
