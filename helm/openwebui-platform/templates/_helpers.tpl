@@ -129,6 +129,7 @@ metadata:
   namespace: {{ $.Release.Namespace }}
   labels:
     {{- include "owp.labels" . | nindent 4 }}
+  {{- include "owp.serviceAccountAnnotations" . | nindent 2 }}
 automountServiceAccountToken: false
 {{- end -}}
 
