@@ -56,6 +56,7 @@ export const SCENARIOS: Scenario[] = [
   { name: 'gateway', file: 'gateway-values.yaml', intent: { pods: [...APP, ...STORES, 'celery-exporter', 'backup', ...MONITORING, 'test'], llm: 'lightllm', stores: ALL_INTERNAL, otel: 'chart' } },
   { name: 'sso', file: 'sso-values.yaml', intent: { pods: ['openwebui', 'otel-collector', 'blackbox-exporter', 'test'], llm: { external: 443 }, stores: {}, otel: 'chart', httpsEgress: false, idp: { external: 8443 } } },
   { name: 'cloud-identity', file: 'cloud-identity-values.yaml', intent: { pods: [...APP, ...STORES, 'celery-exporter', 'backup', ...MONITORING, 'test'], llm: 'lightllm', stores: ALL_INTERNAL, otel: 'chart', backupS3: true } },
+  { name: 'extensions', file: 'extensions-values.yaml', intent: { pods: [...APP, ...STORES, 'celery-exporter', 'backup', ...MONITORING, 'test'], llm: 'lightllm', stores: ALL_INTERNAL, otel: 'chart' } },
   { name: 'lightllm-tp2', file: 'lightllm-tp2-values.yaml', intent: { pods: [...APP, ...STORES, 'celery-exporter', 'backup', ...MONITORING, 'test'], llm: 'lightllm', stores: ALL_INTERNAL, otel: 'chart' } },
 ]
 
