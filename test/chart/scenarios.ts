@@ -19,6 +19,10 @@ export interface Intent {
   /** the blackbox exporter also probes the certificate served at the public address */
   probeTLS?: boolean
   backupS3?: boolean
+  /** Open WebUI's general HTTPS egress (networkPolicy.openwebuiHTTPSEgress); on unless false */
+  httpsEgress?: boolean
+  /** the OIDC provider Open WebUI reaches: outside on a port, or an in-cluster pod (keycloak) */
+  idp?: { external: number } | 'in-cluster'
 }
 
 export interface Scenario { name: string; file: string; intent: Intent }
@@ -50,6 +54,9 @@ export const SCENARIOS: Scenario[] = [
     },
   },
   { name: 'gateway', file: 'gateway-values.yaml', intent: { pods: [...APP, ...STORES, 'celery-exporter', 'backup', ...MONITORING, 'test'], llm: 'lightllm', stores: ALL_INTERNAL, otel: 'chart' } },
+  { name: 'sso', file: 'sso-values.yaml', intent: { pods: ['openwebui', 'otel-collector', 'blackbox-exporter', 'test'], llm: { external: 443 }, stores: {}, otel: 'chart', httpsEgress: false, idp: { external: 8443 } } },
+  { name: 'cloud-identity', file: 'cloud-identity-values.yaml', intent: { pods: [...APP, ...STORES, 'celery-exporter', 'backup', ...MONITORING, 'test'], llm: 'lightllm', stores: ALL_INTERNAL, otel: 'chart', backupS3: true } },
+  { name: 'extensions', file: 'extensions-values.yaml', intent: { pods: [...APP, ...STORES, 'celery-exporter', 'backup', ...MONITORING, 'test'], llm: 'lightllm', stores: ALL_INTERNAL, otel: 'chart' } },
   { name: 'lightllm-tp2', file: 'lightllm-tp2-values.yaml', intent: { pods: [...APP, ...STORES, 'celery-exporter', 'backup', ...MONITORING, 'test'], llm: 'lightllm', stores: ALL_INTERNAL, otel: 'chart' } },
 ]
 
@@ -88,7 +95,9 @@ export function intendedEdges(i: Intent): string[] {
     const q = store('qdrant'); if (q) add('openwebui', q[0], [q[1][0]]) // REST only
     if (has('mcp-server')) add('openwebui', 'mcp-server', [8020])
     if (has('graphrag-processor')) add('openwebui', 'graphrag-processor', [8010])
-    add('openwebui', 'internet', [443]) // embedding-model download, web search, S3 uploads
+    if (i.httpsEgress !== false) add('openwebui', 'internet', [443]) // embedding-model download, web search, S3 uploads
+    if (i.idp === 'in-cluster') add('openwebui', 'keycloak', [8443])
+    else if (i.idp) add('openwebui', 'internet', [i.idp.external])
     if (i.otel === 'chart') add('openwebui', 'otel-collector', [4317])
     if (i.otel === 'external') add('openwebui', 'otel-external', [4317])
   }
@@ -135,9 +144,10 @@ export function surroundings(): Endpoint[] {
     foreignPod('otel-external', 'monitoring', { 'app.kubernetes.io/name': 'otel-collector' }, [[4317], [4318]]),
     foreignPod('kube-dns', 'kube-system', { 'k8s-app': 'kube-dns' }, [[53, 'UDP'], [53, 'TCP']]),
     foreignPod('cnpg-operator', 'cnpg-system', { 'app.kubernetes.io/name': 'cloudnative-pg' }),
+    foreignPod('keycloak', 'keycloak', { 'app.kubernetes.io/name': 'keycloak' }, [[8443]]),
     foreignPod('intruder', NAMESPACE, { app: 'intruder' }, [[8080]]),
     foreignPod('outsider', 'default', { app: 'outsider' }, [[8080]]),
-    address('internet', '203.0.113.10', [80, 443, 4317, 5432, 6333, 6334, 6380, 6443, 7687, 8000]),
+    address('internet', '203.0.113.10', [80, 443, 4317, 5432, 6333, 6334, 6380, 6443, 7687, 8000, 8443]),
     address('kube-api', '10.96.0.1', [443, 6443]),
     address('cloud-metadata', '169.254.169.254', [80, 443]),
   ]

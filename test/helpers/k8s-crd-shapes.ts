@@ -1,5 +1,5 @@
 // Focused checks for the CRD kinds that have no kubernetes-models package: Gateway API HTTPRoute and
-// Gateway, CloudNativePG Cluster. A shape lists the fields the API defines (the parts the chart may
+// Gateway, CloudNativePG Cluster, VerticalPodAutoscaler. A shape lists the fields the API defines (the parts the chart may
 // render); a key ending in "!" is required. Unknown fields, wrong types and bad enum values fail.
 import type { K8sObject } from './k8s-render.ts'
 
@@ -79,7 +79,24 @@ const cnpgCluster: Shape = {
   },
 }
 
+// VerticalPodAutoscaler (autoscaling.k8s.io/v1, the VPA project's CRD): the fields the chart writes and their siblings
+const vpa: Shape = {
+  'apiVersion!': 'string', 'kind!': 'string', 'metadata!': metadata,
+  'spec!': {
+    'targetRef!': { 'apiVersion!': 'string', 'kind!': 'string', 'name!': 'string' },
+    updatePolicy: { updateMode: { enum: ['Off', 'Initial', 'Recreate', 'InPlaceOrRecreate', 'Auto'] }, minReplicas: 'integer' },
+    resourcePolicy: {
+      containerPolicies: [{
+        containerName: 'string', mode: { enum: ['Auto', 'Off'] }, minAllowed: 'map', maxAllowed: 'map',
+        controlledResources: ['string'], controlledValues: { enum: ['RequestsAndLimits', 'RequestsOnly'] },
+      }],
+    },
+    recommenders: [{ 'name!': 'string' }],
+  },
+}
+
 export const CRD_SHAPES: Record<string, Shape> = {
+  'autoscaling.k8s.io/v1/VerticalPodAutoscaler': vpa,
   'gateway.networking.k8s.io/v1/HTTPRoute': httpRoute,
   'gateway.networking.k8s.io/v1/Gateway': gateway,
   'postgresql.cnpg.io/v1/Cluster': cnpgCluster,

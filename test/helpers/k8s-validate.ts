@@ -1,5 +1,5 @@
 // Offline validation of rendered objects: types and required fields from kubernetes-models (plus the
-// prometheus-operator and cert-manager models), and unknown field names, which those models let
+// prometheus-operator, cert-manager and external-secrets models), and unknown field names, which those models let
 // through: core kinds are walked against @kubernetes/client-node attribute maps, CRD models against
 // their own TypeScript declarations. Kinds without models (HTTPRoute, Gateway, CNPG Cluster) get a
 // focused shape check (k8s-crd-shapes.ts).
@@ -18,6 +18,8 @@ export function modelModule(apiVersion: string, kind: string): string | undefine
   if (group === '') return `kubernetes-models/${version}/${kind}`
   if (group === 'monitoring.coreos.com') return `@kubernetes-models/prometheus-operator/${group}/${version}/${kind}`
   if (group === 'cert-manager.io') return `@kubernetes-models/cert-manager/${group}/${version}/${kind}`
+  // the Node 20 line of the models stops at v1beta1; external-secrets.io/v1 promoted it unchanged for the fields the chart writes
+  if (group === 'external-secrets.io') return `@kubernetes-models/external-secrets/${group}/v1beta1/${kind}`
   if (group.endsWith('.k8s.io') && !group.startsWith('gateway.networking')) return `kubernetes-models/${group}/${version}/${kind}`
   if (['apps', 'batch', 'autoscaling', 'policy'].includes(group)) return `kubernetes-models/${group}/${version}/${kind}`
   return undefined
@@ -45,7 +47,7 @@ export async function validateObject(obj: K8sObject): Promise<string[]> {
   const Model = mod ? await loadModel(mod, obj.kind) : undefined
   if (!Model) return [`${id}: no model for ${obj.apiVersion} ${obj.kind} (unknown kind or apiVersion)`]
   try {
-    new Model(obj).validate()
+    new Model(obj.apiVersion === 'external-secrets.io/v1' ? { ...obj, apiVersion: 'external-secrets.io/v1beta1' } : obj).validate()
   } catch (e) {
     problems.push(`${id}: ${(e as Error).message}`)
   }
@@ -118,6 +120,7 @@ export const CRD_DECLARATIONS = [
   '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PrometheusRule',
   '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/Probe',
   '@kubernetes-models/cert-manager/cert-manager.io/v1/Certificate',
+  '@kubernetes-models/external-secrets/external-secrets.io/v1beta1/ExternalSecret',
 ]
 
 let program: Promise<ts.Program> | undefined

@@ -5,7 +5,7 @@ import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { parse } from 'yaml'
 import { loadCompose, type ComposeDoc } from '../../scripts/lib/stack/env.ts'
-import { chartContainers, compareComposeWithChart, renderChart, type ChartContainer } from '../../scripts/lib/stack/chart-compose.ts'
+import { FEATURE_ENV, chartContainers, compareComposeWithChart, renderChart, type ChartContainer } from '../../scripts/lib/stack/chart-compose.ts'
 import { readSchema } from '../../scripts/lib/core/config.ts'
 import { CHART_DIR, ROOT, TOOLS_BIN } from '../../scripts/lib/core/paths.ts'
 import { testCtx } from '../helpers/context.ts'
@@ -39,6 +39,16 @@ describe('compose mirrors the chart', () => {
     expect(`${props.IMAGE_REGISTRY!.default}/mcp-server`).toBe(values.mcp.image.repository)
     expect(`${props.IMAGE_REGISTRY!.default}/ops`).toBe(values.backup.image.repository)
     expect(String(props.IMAGE_TAG!.default)).toBe(values.graphrag.image.tag)
+  })
+
+  it('sets every feature variable compose always passes once the chart turns that feature on (SSO)', async () => {
+    const on = chartContainers(await renderChart(testCtx(), { valuesFiles: [join(CHART_DIR, 'ci', 'sso-values.yaml'), join(import.meta.dirname, 'fixtures', 'trusted-header-values.yaml')] }))
+    const composeEnv = Object.keys(compose.services.openwebui!.environment as Record<string, string>)
+    expect(Object.keys(FEATURE_ENV).filter((n) => !on.get('openwebui')!.envNames.has(n))).toEqual([])
+    expect(Object.keys(FEATURE_ENV).filter((n) => !composeEnv.includes(n))).toEqual([])
+    const identity = composeEnv.filter((n) => /^(OAUTH_|OPENID_|ENABLE_OAUTH_|ENABLE_LOGIN_FORM|WEBUI_AUTH_TRUSTED_)/.test(n))
+    expect(identity.length).toBeGreaterThan(15)
+    expect(identity.filter((n) => !on.get('openwebui')!.envNames.has(n))).toEqual([])
   })
 
   it('reports every kind of drift (the comparison can fail)', () => {

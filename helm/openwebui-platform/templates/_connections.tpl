@@ -114,7 +114,7 @@ valueFrom:
 - name: GRAPHRAG_API_KEY
   {{- include "owp.secretRef" (list (include "owp.graphrag.secretName" .) "api-key") | nindent 2 }}
 - name: OPENAI_API_KEY
-  {{- include "owp.secretRef" (list (include "owp.componentName" (list . "llm")) "api-key") | nindent 2 }}
+  {{- include "owp.llm.apiKeyRef" . | nindent 2 }}
 - name: DATABASE_URL
   value: {{ include "owp.postgres.url" . | quote }}
 - name: REDIS_URL

@@ -54,10 +54,11 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end -}}
 {{- end -}}
 
-{{/* Container image lines: (image dict) */}}
+{{/* Container image lines: (list $ image-dict); global.imageRegistry applies */}}
 {{- define "owp.imageLines" -}}
-image: {{ include "owp.image" . | quote }}
-imagePullPolicy: {{ .pullPolicy }}
+{{- $img := index . 1 -}}
+image: {{ include "owp.image" (merge (dict "repository" (include "owp.repository" (list (index . 0) $img.repository))) $img) | quote }}
+imagePullPolicy: {{ $img.pullPolicy }}
 {{- end -}}
 
 {{/* Pod security context: PSS restricted base + the component's user/group values. */}}
@@ -77,12 +78,13 @@ imagePullPolicy: {{ .pullPolicy }}
 {{- $ := index . 0 -}}
 {{- $v := index . 1 -}}
 automountServiceAccountToken: false
-{{- with $.Values.global.imagePullSecrets }}
+{{- with concat ($.Values.global.imagePullSecrets | default list) ($v.imagePullSecrets | default list) | uniq }}
 imagePullSecrets:
 {{- range . }}
   - name: {{ . }}
 {{- end }}
 {{- end }}
+{{- include "owp.podExtras" (list $ $v) }}
 securityContext:
   {{- include "owp.podSecurityContext" $v.podSecurityContext | nindent 2 }}
 {{- with $v.nodeSelector }}
@@ -129,6 +131,7 @@ metadata:
   namespace: {{ $.Release.Namespace }}
   labels:
     {{- include "owp.labels" . | nindent 4 }}
+  {{- include "owp.serviceAccountAnnotations" . | nindent 2 }}
 automountServiceAccountToken: false
 {{- end -}}
 

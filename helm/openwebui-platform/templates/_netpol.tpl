@@ -2,7 +2,8 @@
 The intended traffic of the release as data: a list of edges {from, to, ports}. networkpolicy.yaml
 turns it into one policy per component (its ingress from every edge ending there, its egress to
 every edge starting there). Peers that are not components: ingress-controller, monitoring, otel
-(an OTLP collector of your own, in the monitoring namespace), dns, kube-api, external, cnpg-operator.
+(an OTLP collector of your own, in the monitoring namespace), dns, kube-api, external, cnpg-operator,
+idp (openwebui.sso.oidc.networkPolicyPeers).
 */}}
 {{- define "owp.netpol.edges" -}}
 {{- $v := .Values -}}
@@ -33,6 +34,10 @@ every edge starting there). Peers that are not components: ingress-controller, m
   {{- if has "mcp-server" $pods }}{{ $edges = append $edges (dict "from" "openwebui" "to" "mcp-server" "ports" (list (int $v.mcp.port))) }}{{ end }}
   {{- if has "graphrag-processor" $pods }}{{ $edges = append $edges (dict "from" "openwebui" "to" "graphrag-processor" "ports" (list (int $v.graphrag.port))) }}{{ end }}
   {{- if $v.networkPolicy.openwebuiHTTPSEgress }}{{ $edges = append $edges (dict "from" "openwebui" "to" "external" "ports" (list 443)) }}{{ end }}
+  {{- /* the OIDC provider: discovery, token and keys endpoints, on the port of its URL */ -}}
+  {{- if $v.openwebui.sso.oidc.enabled }}
+  {{- $edges = append $edges (dict "from" "openwebui" "to" (include "owp.openwebui.idpPeer" .) "ports" (list (int (include "owp.urlPort" $v.openwebui.sso.oidc.providerUrl)))) }}
+  {{- end }}
   {{- if eq $v.openwebui.storage.provider "s3" }}
   {{- $edges = append $edges (dict "from" "openwebui" "to" "external" "ports" (list (int (ternary (include "owp.urlPort" $v.openwebui.storage.s3.endpointUrl) "443" (ne $v.openwebui.storage.s3.endpointUrl ""))))) }}
   {{- end }}
@@ -150,6 +155,8 @@ every edge starting there). Peers that are not components: ingress-controller, m
 - ipBlock:
     cidr: {{ . }}
 {{- end }}
+{{- else if eq $name "idp" -}}
+{{ toYaml $.Values.openwebui.sso.oidc.networkPolicyPeers }}
 {{- else if eq $name "external" -}}
 {{ toYaml $np.externalPeers }}
 {{- else -}}

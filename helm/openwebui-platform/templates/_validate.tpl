@@ -19,8 +19,8 @@
     {{- fail (printf "openwebui.persistence.accessMode=%s cannot be mounted by several replicas on several nodes: set it to ReadWriteMany, or openwebui.persistence.enabled=false with openwebui.storage.provider=s3" $ow.persistence.accessMode) -}}
   {{- end -}}
 {{- end -}}
-{{- if and $ow.enabled (eq $ow.storage.provider "s3") (or (not $ow.storage.s3.bucket) (not $ow.storage.s3.existingSecret)) -}}
-  {{- fail "openwebui.storage.provider=s3 needs openwebui.storage.s3.bucket and openwebui.storage.s3.existingSecret" -}}
+{{- if and $ow.enabled (eq $ow.storage.provider "s3") (or (not $ow.storage.s3.bucket) (and (not $ow.storage.s3.existingSecret) (not $ow.serviceAccount.annotations))) -}}
+  {{- fail "openwebui.storage.provider=s3 needs openwebui.storage.s3.bucket and openwebui.storage.s3.existingSecret (or openwebui.serviceAccount.annotations for a cloud identity)" -}}
 {{- end -}}
 {{- if and $ow.enabled (not $v.lightllm.enabled) (not $ow.llm.baseUrl) -}}
   {{- fail "lightllm.enabled=false leaves Open WebUI without a model: set openwebui.llm.baseUrl to an OpenAI-compatible endpoint" -}}
@@ -63,7 +63,30 @@
 {{- if and $ow.enabled $ow.otel.enabled (not $ow.otel.endpoint) (not $v.monitoring.otelCollector.enabled) -}}
   {{- fail "openwebui.otel.enabled with an empty openwebui.otel.endpoint exports to the chart's collector: set monitoring.otelCollector.enabled=true, or openwebui.otel.endpoint to your collector (or openwebui.otel.enabled=false)" -}}
 {{- end -}}
-{{- if and $v.backup.enabled (eq $v.backup.destination.type "s3") (or (not $v.backup.destination.s3.url) (not $v.backup.destination.s3.existingSecret)) -}}
-  {{- fail "backup.destination.type=s3 needs backup.destination.s3.url (s3://bucket/prefix) and backup.destination.s3.existingSecret" -}}
+{{- if and $v.backup.enabled (eq $v.backup.destination.type "s3") (or (not $v.backup.destination.s3.url) (and (not $v.backup.destination.s3.existingSecret) (not $v.backup.serviceAccount.annotations))) -}}
+  {{- fail "backup.destination.type=s3 needs backup.destination.s3.url (s3://bucket/prefix) and backup.destination.s3.existingSecret (or backup.serviceAccount.annotations for a cloud identity)" -}}
+{{- end -}}
+{{- end -}}
+
+{{/* openwebui.sso: combinations that would lock users out or let anyone pick an identity. */}}
+{{- define "owp.validate.identity" -}}
+{{- $ow := .Values.openwebui -}}
+{{- $sso := $ow.sso -}}
+{{- if and $ow.enabled $sso.oidc.enabled -}}
+  {{- if not $sso.oidc.providerUrl -}}
+    {{- fail "openwebui.sso.oidc.enabled needs openwebui.sso.oidc.providerUrl (the provider's .well-known/openid-configuration URL)" -}}
+  {{- end -}}
+  {{- if not $sso.oidc.clientId -}}
+    {{- fail "openwebui.sso.oidc.enabled needs openwebui.sso.oidc.clientId" -}}
+  {{- end -}}
+  {{- if not $sso.oidc.existingSecret -}}
+    {{- fail "openwebui.sso.oidc.enabled needs openwebui.sso.oidc.existingSecret (a Secret with the client secret under openwebui.sso.oidc.clientSecretKey)" -}}
+  {{- end -}}
+{{- end -}}
+{{- if and $ow.enabled (not $sso.loginForm) (not $sso.oidc.enabled) (not $sso.trustedHeader.enabled) -}}
+  {{- fail "openwebui.sso.loginForm=false leaves no way to log in: set openwebui.sso.oidc.enabled or openwebui.sso.trustedHeader.enabled (or openwebui.sso.loginForm=true)" -}}
+{{- end -}}
+{{- if and $ow.enabled $sso.trustedHeader.enabled (not .Values.networkPolicy.enabled) -}}
+  {{- fail "openwebui.sso.trustedHeader.enabled trusts whoever reaches Open WebUI to name the user: keep networkPolicy.enabled=true so only the ingress controller reaches it" -}}
 {{- end -}}
 {{- end -}}

@@ -92,13 +92,27 @@ export function loadConfig(ctx: Ctx, o: LoadOptions = {}): LoadedConfig {
 
 /** Schema problems, one readable line each, naming the variable. */
 export function validateEnv(schema: EnvSchema, raw: Record<string, string>): string[] {
-  const ajv = new Ajv({ allErrors: true, coerceTypes: true, useDefaults: false, strict: true })
+  // strictRequired off: the rules in allOf require variables that `properties` declares at the root
+  const ajv = new Ajv({ allErrors: true, coerceTypes: true, useDefaults: false, strict: true, strictRequired: false })
   addFormats(ajv)
   ajv.addKeyword({ keyword: 'x-secret' })
+  ajv.addKeyword({ keyword: 'x-when' })
+  ajv.addKeyword({ keyword: 'x-message' })
   const validate = ajv.compile(schema)
   const copy: Record<string, unknown> = { ...raw }
   if (validate(copy)) return []
-  return (validate.errors ?? []).map((e) => describe(e, raw))
+  const lines = (validate.errors ?? []).map((e) => describeRule(e, schema) ?? describe(e, raw)).filter((l): l is string => l !== '')
+  return [...new Set(lines)]
+}
+
+/** A rule between variables (schema allOf: if/then with x-when or x-message), in its own words; '' hides ajv's "must match then". */
+function describeRule(e: ErrorObject, schema: EnvSchema): string | undefined {
+  const m = /^#\/allOf\/(\d+)\//.exec(e.schemaPath)
+  if (!m) return undefined
+  if (e.keyword === 'if') return ''
+  const rule = (schema.allOf as { 'x-when'?: string; 'x-message'?: string }[] | undefined)?.[Number(m[1])]
+  if (e.keyword === 'required' && rule?.['x-when']) return `${(e.params as { missingProperty: string }).missingProperty} is required when ${rule['x-when']}`
+  return rule?.['x-message']
 }
 
 function describe(e: ErrorObject, raw: Record<string, string>): string {

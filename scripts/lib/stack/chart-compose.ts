@@ -41,6 +41,16 @@ export const CHART_ONLY_ENV: Record<string, string> = {
   PGDATA: 'the data directory is a sub-directory of the PVC (lost+found sits at its root)',
 }
 
+/**
+ * Environment compose always sets (an empty value leaves the feature off) and the chart sets only
+ * when the feature is on, by the value that turns it on.
+ */
+export const FEATURE_ENV: Record<string, string> = Object.fromEntries([
+  ...['OPENID_PROVIDER_URL', 'OAUTH_PROVIDER_NAME', 'OAUTH_CLIENT_ID', 'OAUTH_CLIENT_SECRET', 'OAUTH_SCOPES', 'OPENID_REDIRECT_URI',
+    'OAUTH_ROLES_CLAIM', 'OAUTH_ALLOWED_ROLES', 'OAUTH_ADMIN_ROLES', 'OAUTH_GROUP_CLAIM'].map((n) => [n, 'openwebui.sso.oidc.enabled']),
+  ...['WEBUI_AUTH_TRUSTED_EMAIL_HEADER', 'WEBUI_AUTH_TRUSTED_NAME_HEADER'].map((n) => [n, 'openwebui.sso.trustedHeader.enabled']),
+])
+
 /** Services whose start command must match the chart's word for word. */
 export const SAME_COMMAND = ['lightllm', 'celery-worker', 'celery-beat']
 
@@ -120,7 +130,7 @@ export function compareComposeWithChart(c: ChartComparison): string[] {
     if (!svc) continue
     // Environment names
     const mine = new Set(Object.keys((svc.environment as Record<string, unknown> | undefined) ?? {}))
-    const onlyCompose = [...mine].filter((n) => !ctr.envNames.has(n))
+    const onlyCompose = [...mine].filter((n) => !ctr.envNames.has(n) && !(n in FEATURE_ENV))
     const onlyChart = [...ctr.envNames].filter((n) => !mine.has(n) && !(n in CHART_ONLY_ENV))
     if (onlyCompose.length) problems.push(`${service}: only compose sets ${onlyCompose.sort().join(', ')}`)
     if (onlyChart.length) problems.push(`${service}: only the chart sets ${onlyChart.sort().join(', ')}`)

@@ -123,7 +123,8 @@ export function activeServices(doc: ComposeDoc, profiles: string[] = []): string
 /**
  * The environment a deploy hands to `docker compose` (on top of the validated .env): the values
  * the compose file cannot derive itself. PUBLIC_URL defaults to https://DOMAIN (plus the port when
- * HTTPS_PORT is not 443), and LIGHTLLM_ENABLED=true turns on the `lightllm` profile.
+ * HTTPS_PORT is not 443), LIGHTLLM_ENABLED=true turns on the `lightllm` profile, and the OIDC
+ * client is blanked unless SSO_OIDC_ENABLED=true.
  */
 export function composeEnvironment(env: Record<string, string>): Record<string, string> {
   const out = { ...env }
@@ -138,8 +139,16 @@ export function composeEnvironment(env: Record<string, string>): Record<string, 
   if (profiles.size) out.COMPOSE_PROFILES = [...profiles].join(',')
   else delete out.COMPOSE_PROFILES
   out.COMPOSE_PROJECT_NAME ||= 'owp'
+  // OIDC is on only when asked for: a half-filled client must not register a login button
+  if (!/^(true|1|yes)$/i.test(out.SSO_OIDC_ENABLED ?? 'false')) {
+    for (const name of OIDC_CLIENT_VARIABLES) out[name] = ''
+    out.SSO_OIDC_SIGNUP = 'false'
+  }
   return out
 }
+
+/** The variables that register an OIDC client with Open WebUI (blanked unless SSO_OIDC_ENABLED). */
+export const OIDC_CLIENT_VARIABLES = ['SSO_OIDC_PROVIDER_URL', 'SSO_OIDC_CLIENT_ID', 'SSO_OIDC_CLIENT_SECRET']
 
 /**
  * Where a host path from .env lands: compose resolves relative paths from the compose file's
