@@ -51,6 +51,9 @@ export const SCENARIOS: Scenario[] = [
   },
   { name: 'gateway', file: 'gateway-values.yaml', intent: { pods: [...APP, ...STORES, 'celery-exporter', 'backup', ...MONITORING, 'test'], llm: 'lightllm', stores: ALL_INTERNAL, otel: 'chart' } },
   { name: 'lightllm-tp2', file: 'lightllm-tp2-values.yaml', intent: { pods: [...APP, ...STORES, 'celery-exporter', 'backup', ...MONITORING, 'test'], llm: 'lightllm', stores: ALL_INTERNAL, otel: 'chart' } },
+  // Argo Rollouts (argoproj.io/v1alpha1 is among the API versions every scenario renders with)
+  { name: 'rollout-bluegreen', file: 'rollout-bluegreen-values.yaml', intent: { pods: [...APP, ...STORES, 'celery-exporter', 'backup', ...MONITORING, 'test'], llm: 'lightllm', stores: ALL_INTERNAL, otel: 'chart' } },
+  { name: 'rollout-canary', file: 'rollout-canary-values.yaml', intent: { pods: [...APP, ...STORES, 'celery-exporter', 'backup', ...MONITORING, 'test'], llm: 'lightllm', stores: ALL_INTERNAL, otel: 'chart' } },
 ]
 
 export const scenarioFile = (s: Scenario) => join(CHART_DIR, 'ci', s.file)

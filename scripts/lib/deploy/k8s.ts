@@ -46,7 +46,7 @@ export interface K8sOptions {
 export const K8S_DEFAULTS = { release: 'owp', namespace: 'openwebui-prod', timeout: '20m', historyMax: 10 }
 
 /** API versions the offline render assumes, so every optional object shows up in the facts. */
-export const RENDER_API_VERSIONS = ['monitoring.coreos.com/v1', 'cert-manager.io/v1', 'gateway.networking.k8s.io/v1', 'postgresql.cnpg.io/v1']
+export const RENDER_API_VERSIONS = ['monitoring.coreos.com/v1', 'cert-manager.io/v1', 'gateway.networking.k8s.io/v1', 'postgresql.cnpg.io/v1', 'argoproj.io/v1alpha1']
 
 /** The flags deploy.ts and helm-install.ts share for the Kubernetes path. */
 export const K8S_FLAGS = {
