@@ -37,6 +37,13 @@ describe('NOTES.txt', () => {
     expect(n).not.toContain('LightLLM loads')
   })
 
+  it('warns that an upgrade recreates Open WebUI on a ReadWriteOnce volume, and that blue-green without Argo Rollouts rolls', async () => {
+    expect(await notes()).toContain('Open WebUI keeps its data on a ReadWriteOnce volume: every upgrade recreates its pod (a short outage)')
+    const n = await notes(['--values', scenarioFile(SCENARIOS.find((s) => s.name === 'rollout-bluegreen')!)])
+    expect(n).toContain('rollout.strategy=blueGreen needs Argo Rollouts (argoproj.io/v1alpha1), which this cluster does not serve')
+    expect(n).not.toContain('every upgrade recreates its pod')
+  })
+
   it('shows port-forward instructions when nothing exposes the UI', async () => {
     const n = await notes(['--set', 'ingress.enabled=false'])
     expect(n).toContain(`kubectl -n ${NAMESPACE} port-forward svc/owp-openwebui 8080:8080`)

@@ -58,6 +58,9 @@ export const SCENARIOS: Scenario[] = [
   { name: 'cloud-identity', file: 'cloud-identity-values.yaml', intent: { pods: [...APP, ...STORES, 'celery-exporter', 'backup', ...MONITORING, 'test'], llm: 'lightllm', stores: ALL_INTERNAL, otel: 'chart', backupS3: true } },
   { name: 'extensions', file: 'extensions-values.yaml', intent: { pods: [...APP, ...STORES, 'celery-exporter', 'backup', ...MONITORING, 'test'], llm: 'lightllm', stores: ALL_INTERNAL, otel: 'chart' } },
   { name: 'lightllm-tp2', file: 'lightllm-tp2-values.yaml', intent: { pods: [...APP, ...STORES, 'celery-exporter', 'backup', ...MONITORING, 'test'], llm: 'lightllm', stores: ALL_INTERNAL, otel: 'chart' } },
+  // Argo Rollouts (argoproj.io/v1alpha1 is among the API versions every scenario renders with)
+  { name: 'rollout-bluegreen', file: 'rollout-bluegreen-values.yaml', intent: { pods: [...APP, ...STORES, 'celery-exporter', 'backup', ...MONITORING, 'test'], llm: 'lightllm', stores: ALL_INTERNAL, otel: 'chart' } },
+  { name: 'rollout-canary', file: 'rollout-canary-values.yaml', intent: { pods: [...APP, ...STORES, 'celery-exporter', 'backup', ...MONITORING, 'test'], llm: 'lightllm', stores: ALL_INTERNAL, otel: 'chart' } },
 ]
 
 export const scenarioFile = (s: Scenario) => join(CHART_DIR, 'ci', s.file)

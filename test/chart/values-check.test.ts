@@ -32,8 +32,8 @@ describe.each(HELM_VERSIONS)('helm %s', (v) => {
 })
 
 // Runs after the rejections above (tests in a file run in order): each rule must have fired once.
-it('has a fixture for every render-time rule in templates/_validate.tpl', () => {
-  const tpl = readFileSync(join(CHART_DIR, 'templates', '_validate.tpl'), 'utf8')
+it('has a fixture for every render-time rule in templates/_validate.tpl and _rollout.tpl', () => {
+  const tpl = ['_validate.tpl', '_rollout.tpl'].map((f) => readFileSync(join(CHART_DIR, 'templates', f), 'utf8')).join('\n')
   const rules = [...tpl.matchAll(/fail (?:\(printf )?"([^"]+)"/g)].map((m) => m[1])
   expect(rules.length).toBeGreaterThan(10)
   const escape = (t: string) => t.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace(/%s/g, '.+')

@@ -37,7 +37,9 @@ export interface K8sScenario {
   helm?: 3 | 4
   /** The release's history before the deploy: none = first install. */
   history?: HistoryEntry[] | 'none'
-  rendered?: 'ingress' | 'gateway'
+  rendered?: 'ingress' | 'gateway' | 'rollout'
+  /** Answers of `kubectl get rollouts.argoproj.io NAME` in call order, per Rollout (JSON fixtures or failures); absent: Argo is not installed. */
+  rollouts?: Record<string, Answer[]>
   upgradeFails?: boolean
   podsReady?: boolean
   /** helm list / get values answers for infra releases: already installed at the pinned version. */
@@ -104,6 +106,8 @@ export function kubectlAnswers(s: K8sScenario = {}): Answer[] {
     on('^get nodes', ok(JSON.stringify({ items: [{ metadata: { name: 'gpu-1' }, status: { allocatable: { 'nvidia.com/gpu': String(gpus) } } }, { metadata: { name: 'cpu-1' }, status: { allocatable: {} } }] }))),
     ...(s.ingressClasses ?? []).map((c) => on(`^get ingressclass ${c} `, ok(`ingressclass.networking.k8s.io/${c}`))),
     ...(s.crds ?? []).map((c) => on(`^get crd ${c.replace(/\./g, '\\.')} `, ok(JSON.stringify({ metadata: { name: c } })))),
+    ...Object.entries(s.rollouts ?? {}).flatMap(([name, answers]) => answers.map((a) => ({ ...a, match: `^get rollouts\\.argoproj\\.io ${name} ` }))),
+    on('^get rollouts\\.argoproj\\.io', fails(1, 'error: the server doesn\'t have a resource type "rollouts"')),
     on('^get (ingressclass|gatewayclass|gateway|crd) ', fails(1, 'Error from server (NotFound): not found')),
     on('^get services', ok('{"items":[]}')),
     on('^get ingresses', ok('{"items":[]}')),

@@ -2,7 +2,7 @@
 import { describe, it, expect } from 'vitest'
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { loadInfra, parseCondition, evalCondition, mergeValues, INFRA_FILE } from '../../scripts/lib/deploy/infra.ts'
+import { loadInfra, parseCondition, evalCondition, mergeValues, desiredValues, INFRA_FILE } from '../../scripts/lib/deploy/infra.ts'
 import { parseManifests, renderFacts } from '../../scripts/lib/tools/kube.ts'
 import { ConfigError } from '../../scripts/lib/core/errors.ts'
 import { tmpDir } from '../helpers/tmp.ts'
@@ -54,8 +54,20 @@ describe('helm/infra.yaml', () => {
     expect(want(ingress)).toEqual(['cert-manager', 'kube-prometheus-stack', 'traefik'])
     expect(want(gateway)).toEqual(['cloudnative-pg', 'gateway-api-crds', 'traefik'])
     expect(evalCondition('!(tls || gpu) && always', gateway)).toBe(true)
+    // Argo Rollouts only when the chart renders a Rollout (rollout.strategy blueGreen | canary)
+    expect(want(facts('rollout'))).toEqual(['argo-rollouts', 'cert-manager', 'kube-prometheus-stack', 'traefik'])
     expect(() => parseCondition('tls &&')).toThrow(/unexpected end/)
     expect(() => parseCondition('monitoring == yes')).toThrow(/cannot be compared/)
+  })
+
+  it('argo-rollouts is pinned, keeps its CRDs, and gets the Gateway API traffic plugin only with an HTTPRoute', () => {
+    const argo = loadInfra().find((r) => r.name === 'argo-rollouts')!
+    expect(argo).toMatchObject({ repo: 'https://argoproj.github.io/argo-helm', chart: 'argo-rollouts', version: '2.41.0', condition: 'rollouts' })
+    expect(argo.values).toMatchObject({ installCRDs: true, keepCRDs: true })
+    const rollout = facts('rollout')
+    expect(desiredValues(argo, rollout)).not.toHaveProperty('controller.trafficRouterPlugins')
+    const plugins = (desiredValues(argo, { ...rollout, gateway: true }) as { controller: { trafficRouterPlugins: Array<{ name: string; location: string }> } }).controller.trafficRouterPlugins
+    expect(plugins).toEqual([{ name: 'argoproj-labs/gatewayAPI', location: expect.stringMatching(/^https:\/\/github\.com\/argoproj-labs\/rollouts-plugin-trafficrouter-gatewayapi\/releases\/download\/v\d+\.\d+\.\d+\//) }])
   })
 
   it('merges valuesWhen like helm merges values files', () => {

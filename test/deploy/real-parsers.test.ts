@@ -3,7 +3,7 @@
 // the parser (`unknown flag`) before any connection is tried, so flag mistakes cannot hide here.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest'
 import { spawnSync, spawn } from 'node:child_process'
-import { existsSync, writeFileSync, mkdirSync } from 'node:fs'
+import { existsSync, writeFileSync, mkdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { TOOLS_BIN } from '../../scripts/lib/core/paths.ts'
 import { deployK8s } from '../../scripts/lib/deploy/k8s.ts'
@@ -12,6 +12,7 @@ import { closedPort } from '../helpers/net.ts'
 import { tmpDir } from '../helpers/tmp.ts'
 import { k8sFakes, k8sOptions, sandbox, HISTORY_3, type K8sScenario } from './helpers.ts'
 
+const ROLLOUT_FIXTURES = join(import.meta.dirname, '..', 'fixtures', 'k8s', 'rollouts')
 const PARSE_ERROR = /unknown (flag|command|shorthand flag)|flag needs an argument|invalid argument ".*" for|accepts \d+ arg|requires (at least|exactly) \d+ arg|unknown command/i
 
 const REAL = { 4: join(TOOLS_BIN, 'helm'), 3: join(TOOLS_BIN, 'helm3'), kubectl: join(TOOLS_BIN, 'kubectl') }
@@ -24,6 +25,11 @@ async function collect(major: 3 | 4): Promise<{ helm: string[][]; kubectl: strin
     [{ helm: major, history: HISTORY_3, podsReady: false, ingressClasses: ['traefik'] }, { validate: true }],
     [{ helm: major, history: 'none', podsReady: false, ingressClasses: ['traefik'], crds: ['certificates.cert-manager.io'] }, { validate: true, infra: false, timeout: '1h30m', historyMax: 4, release: 'chat', namespace: 'ai' }],
     [{ helm: major, history: HISTORY_3, rendered: 'gateway', gpus: 0 }, {}],
+    // Argo Rollouts: the wait reads each Rollout, the one still progressing at the deadline is aborted
+    [{ helm: major, history: HISTORY_3, rendered: 'rollout', ingressClasses: ['traefik'], crds: ['certificates.cert-manager.io', 'rollouts.argoproj.io'], rollouts: {
+      'owp-openwebui': [{ exitCode: 0, stdout: readFileSync(join(ROLLOUT_FIXTURES, 'progressing-canary.json'), 'utf8') }],
+      'owp-graphrag-processor': [{ exitCode: 0, stdout: readFileSync(join(ROLLOUT_FIXTURES, 'paused-canary-step.json'), 'utf8') }],
+    } }, { infra: false, timeout: '1s', rolloutPollMs: 20 }],
   ]
   const helm: string[][] = []
   const kubectl: string[][] = []
@@ -128,6 +134,8 @@ describe('kubectl', () => {
     expect(await parseErrors(REAL.kubectl, all)).toEqual([])
     const subs = new Set(all.map((c) => c[1]))
     for (const s of ['apply', 'config', 'get', 'port-forward', 'version']) expect(subs).toContain(s)
+    // the Rollout abort (status subresource) is among them
+    expect(all.some((c) => c[1] === 'patch' && c[2] === 'rollouts.argoproj.io' && c.includes('--subresource'))).toBe(true)
   })
 })
 

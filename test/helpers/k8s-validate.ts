@@ -1,5 +1,5 @@
 // Offline validation of rendered objects: types and required fields from kubernetes-models (plus the
-// prometheus-operator, cert-manager and external-secrets models), and unknown field names, which those models let
+// prometheus-operator, cert-manager, external-secrets and argo-rollouts models), and unknown field names, which those models let
 // through: core kinds are walked against @kubernetes/client-node attribute maps, CRD models against
 // their own TypeScript declarations. Kinds without models (HTTPRoute, Gateway, CNPG Cluster) get a
 // focused shape check (k8s-crd-shapes.ts).
@@ -20,6 +20,7 @@ export function modelModule(apiVersion: string, kind: string): string | undefine
   if (group === 'cert-manager.io') return `@kubernetes-models/cert-manager/${group}/${version}/${kind}`
   // the Node 20 line of the models stops at v1beta1; external-secrets.io/v1 promoted it unchanged for the fields the chart writes
   if (group === 'external-secrets.io') return `@kubernetes-models/external-secrets/${group}/v1beta1/${kind}`
+  if (group === 'argoproj.io') return `@kubernetes-models/argo-rollouts/${group}/${version}/${kind}`
   if (group.endsWith('.k8s.io') && !group.startsWith('gateway.networking')) return `kubernetes-models/${group}/${version}/${kind}`
   if (['apps', 'batch', 'autoscaling', 'policy'].includes(group)) return `kubernetes-models/${group}/${version}/${kind}`
   return undefined
@@ -121,6 +122,8 @@ export const CRD_DECLARATIONS = [
   '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/Probe',
   '@kubernetes-models/cert-manager/cert-manager.io/v1/Certificate',
   '@kubernetes-models/external-secrets/external-secrets.io/v1beta1/ExternalSecret',
+  '@kubernetes-models/argo-rollouts/argoproj.io/v1alpha1/Rollout',
+  '@kubernetes-models/argo-rollouts/argoproj.io/v1alpha1/AnalysisTemplate',
 ]
 
 let program: Promise<ts.Program> | undefined

@@ -13,6 +13,7 @@ describe('render facts and helm helpers', () => {
   it('reads GPUs, ingress classes, TLS, monitoring, gateways and storage from the manifests', () => {
     expect(facts('ingress')).toMatchObject({ gpus: 1, ingress: true, ingressClasses: ['traefik'], tls: true, monitoring: true, gateway: false, cnpg: false, storageClasses: [null] })
     expect(facts('gateway')).toMatchObject({ gpus: 0, gateway: true, gatewayClasses: ['traefik'], gatewayRefs: [], cnpg: true, storageClasses: ['fast-ssd'] })
+    expect([facts('ingress').rollouts, facts('rollout').rollouts]).toEqual([false, true])
   })
 
   it('helm flags, durations and history', () => {

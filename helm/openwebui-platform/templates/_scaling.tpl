@@ -15,8 +15,14 @@ metadata:
     {{- include "owp.labels" (list $ $c) | nindent 4 }}
 spec:
   scaleTargetRef:
+    {{- if include "owp.rollout.argo" (list $ $c) }}
+    # the Rollout owns the pods (its Deployment stays at 0)
+    apiVersion: argoproj.io/v1alpha1
+    kind: Rollout
+    {{- else }}
     apiVersion: apps/v1
     kind: {{ index . 3 }}
+    {{- end }}
     name: {{ $name }}
   minReplicas: {{ $v.autoscaling.minReplicas }}
   maxReplicas: {{ $v.autoscaling.maxReplicas }}

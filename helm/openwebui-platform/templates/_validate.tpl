@@ -1,5 +1,6 @@
 {{/* Combinations the schema cannot express: fail at render time, saying what to set. */}}
 {{- define "owp.validate" -}}
+{{- include "owp.rollout.validate" . -}}
 {{- $v := .Values -}}
 {{- $ow := $v.openwebui -}}
 {{- if and $ow.enabled (or $ow.autoscaling.enabled (gt (int $ow.replicas) 1)) -}}

@@ -117,7 +117,7 @@ type Cond =
   | { op: 'not'; a: Cond }
   | { op: 'and' | 'or'; a: Cond; b: Cond }
 
-export const FACTS = ['tls', 'ingress', 'gateway', 'monitoring', 'cnpg', 'gpu', 'always', 'never'] as const
+export const FACTS = ['tls', 'ingress', 'gateway', 'monitoring', 'cnpg', 'rollouts', 'gpu', 'always', 'never'] as const
 const EQ_FACTS = ['ingressClass', 'gatewayClass', 'gateway']
 
 /** A small boolean grammar: fact, fact == value, !, &&, ||, parentheses. */
@@ -161,7 +161,7 @@ export function evalCondition(text: string, f: RenderFacts): boolean {
           case 'always': return true
           case 'never': return false
           case 'gpu': return f.gpus > 0
-          default: return Boolean(f[c.name as 'tls' | 'ingress' | 'gateway' | 'monitoring' | 'cnpg'])
+          default: return Boolean(f[c.name as 'tls' | 'ingress' | 'gateway' | 'monitoring' | 'cnpg' | 'rollouts'])
         }
     }
   }

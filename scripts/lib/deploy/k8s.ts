@@ -17,6 +17,7 @@ import {
   type RenderFacts,
 } from '../tools/kube.ts'
 import { loadInfra, decideInfra, infraSteps, provided, INFRA_FILE, type InfraDecision } from './infra.ts'
+import { renderedRollouts, rolloutSteps, abortSeen, type RolloutRef, type SeenRollouts } from './rollouts.ts'
 import { runPlan, newReport, undoApplied, PlanError, type Phase, type Step, type PlanReport, type StepRecord } from '../core/plan.ts'
 import { stateDir, lockTarget, printReport, reportOnInterrupt, outcomeOf, type DeployOutcome } from './target.ts'
 import { validateDeployment, ValidationFailed, type ValidateOptions } from '../validate/index.ts'
@@ -41,12 +42,14 @@ export interface K8sOptions {
   infraFile?: string
   /** validate-prod settings passed through (insecure, ca file, url, timeouts). */
   validateArgs?: Partial<ValidateOptions>
+  /** Time between two reads of a Rollout's status (default 5 s). */
+  rolloutPollMs?: number
 }
 
 export const K8S_DEFAULTS = { release: 'owp', namespace: 'openwebui-prod', timeout: '20m', historyMax: 10 }
 
 /** API versions the offline render assumes, so every optional object shows up in the facts. */
-export const RENDER_API_VERSIONS = ['monitoring.coreos.com/v1', 'cert-manager.io/v1', 'gateway.networking.k8s.io/v1', 'postgresql.cnpg.io/v1']
+export const RENDER_API_VERSIONS = ['monitoring.coreos.com/v1', 'cert-manager.io/v1', 'gateway.networking.k8s.io/v1', 'postgresql.cnpg.io/v1', 'argoproj.io/v1alpha1']
 
 /** The flags deploy.ts and helm-install.ts share for the Kubernetes path. */
 export const K8S_FLAGS = {
@@ -101,6 +104,9 @@ interface Prepared {
   valuesFiles: string[]
   context: string | null
   env: Record<string, string>
+  /** Argo Rollouts the chart renders, and what the wait saw of each (the facts the abort path uses). */
+  rollouts: RolloutRef[]
+  seen: SeenRollouts
 }
 
 /** Everything read-only: helm version, .env, the offline render, release state, infra drift. */
@@ -119,15 +125,17 @@ async function prepare(ctx: Ctx, o: K8sOptions, context: string | null): Promise
     const lines = rendered.stderr.trim().split('\n').filter(Boolean).map((l) => l.replace(/^Error: /, ''))
     throw new ConfigError(lines.length ? lines : ['helm template failed'], 'chart values (helm template)')
   }
-  const facts = renderFacts(parseManifests(rendered.stdout), o.namespace)
-  step.ok(`${facts.objects} objects${facts.gpus ? `, ${facts.gpus} GPU(s)` : ''}${facts.ingress ? `, Ingress (${facts.ingressClasses.join(', ') || 'default class'})` : ''}${facts.gateway ? ', HTTPRoute' : ''}`)
+  const objects = parseManifests(rendered.stdout)
+  const facts = renderFacts(objects, o.namespace)
+  const rollouts = renderedRollouts(objects, o.namespace)
+  step.ok(`${facts.objects} objects${facts.gpus ? `, ${facts.gpus} GPU(s)` : ''}${facts.ingress ? `, Ingress (${facts.ingressClasses.join(', ') || 'default class'})` : ''}${facts.gateway ? ', HTTPRoute' : ''}${rollouts.length ? `, ${rollouts.length} Argo Rollout(s)` : ''}`)
 
   const [state, decisions] = await Promise.all([
     o.app ? releaseState(ctx, helm, o.release, o.namespace) : Promise.resolve({ exists: false, deployedRevision: null, latest: null, pending: false, unknown: true }),
     o.infra ? decideInfra(ctx, helm, loadInfra(o.infraFile ?? INFRA_FILE), facts, { skip: o.skipInfra }) : Promise.resolve([] as InfraDecision[]),
   ])
   for (const d of decisions) ctx.log.info(`infra ${d.release.name}: ${d.wanted ? d.action : d.action === 'ok' ? 'up to date' : 'skipped'} (${d.reason})`)
-  return { helm, facts, state, decisions, valuesFiles, context, env }
+  return { helm, facts, state, decisions, valuesFiles, context, env, rollouts, seen: new Map() }
 }
 
 /**
@@ -253,6 +261,10 @@ export function k8sChecks(o: K8sOptions, p: Prepared): Check[] {
       'install kube-prometheus-stack (drop --no-infra); without it the chart skips ServiceMonitors and alert rules')
     checks.push({ ...c, optional: true })
   }
+  if (p.facts.rollouts) {
+    checks.push(existsCheck('Argo Rollouts CRDs', infraNote('crd:rollouts.argoproj.io'), 'crd', 'rollouts.argoproj.io', undefined,
+      'let the deploy install argo-rollouts (drop --no-infra), or set rollout.strategy: rolling in your values'))
+  }
   if (o.app) {
     checks.push({
       name: `release ${o.release} not locked by helm`,
@@ -323,6 +335,13 @@ export function k8sPlan(ctx: Ctx, o: K8sOptions, p: Prepared): Phase[] {
       }],
     })
   }
+  if (o.app && p.rollouts.length) {
+    plan.push({
+      title: 'Argo Rollouts (blue-green / canary)',
+      parallel: true,
+      steps: rolloutSteps(p.rollouts, { timeoutMs: durationMs(o.timeout), intervalMs: o.rolloutPollMs, seen: p.seen }),
+    })
+  }
   if (o.validate) {
     const args = ['--target', 'k8s', '--namespace', o.namespace, '--release', o.release, ...(o.validateArgs?.url ? ['--url', o.validateArgs.url] : [])]
     plan.push({
@@ -360,7 +379,7 @@ export async function deployK8s(ctx: Ctx, o: K8sOptions): Promise<DeployOutcome>
   } catch (e) {
     if (ctx.signal.aborted) throw e
     if (!(e instanceof PlanError)) throw e
-    return failK8s(ctx, o, plan, report, e, outcome)
+    return failK8s(ctx, o, p, plan, report, e, outcome)
   } finally {
     if (!ctx.signal.aborted) unregister()
   }
@@ -370,13 +389,30 @@ export async function deployK8s(ctx: Ctx, o: K8sOptions): Promise<DeployOutcome>
 }
 
 async function failK8s(
-  ctx: Ctx, o: K8sOptions, plan: Phase[], report: PlanReport, e: PlanError,
+  ctx: Ctx, o: K8sOptions, p: Prepared, plan: Phase[], report: PlanReport, e: PlanError,
   outcome: (summary: string, ok: boolean, undone?: StepRecord[], extra?: Partial<DeployOutcome>) => DeployOutcome,
 ): Promise<DeployOutcome> {
   report.ok = false
+  // a finished Rollout is not aborted: the chart rollback gives Argo the previous template to roll to
+  const chartOnly = withoutRolloutUndo(plan)
+  if (e.step.id.startsWith('rollout:')) {
+    ctx.log.error(`${e.step.title} failed: aborting what is still rolling, then rolling the chart back`)
+    const aborts = await abortSeen(ctx, p.rollouts, p.seen)
+    for (const a of aborts) {
+      if (a.action === 'abort failed') ctx.log.error(`Rollout ${a.name}: ${a.action} (${a.detail})`)
+      else ctx.log.info(`Rollout ${a.name}: ${a.action} (${a.detail})`)
+    }
+    const undone = await undoApplied(ctx, chartOnly, report)
+    printReport(ctx, 'deploy report', report, undone)
+    const back = undone.every((u) => u.status === 'applied') && aborts.every((a) => a.action !== 'abort failed')
+    const what = [...aborts.filter((a) => a.action !== 'not touched').map((a) => `Rollout ${a.name} ${a.action}`), ...undone.map((u) => u.title)].join(', ')
+    const cause = (e.cause as Error | undefined)?.message ?? e.message
+    return outcome(back ? `rollout failed (${cause}); ${what}` : `rollout failed and the way back failed too: ${what}; see the report`, false, undone,
+      { rollouts: aborts })
+  }
   if (e.step.id === 'validate') {
     ctx.log.error('validation failed after the upgrade: rolling back')
-    const undone = await undoApplied(ctx, plan, report)
+    const undone = await undoApplied(ctx, chartOnly, report)
     printReport(ctx, 'deploy report', report, undone)
     const back = undone.every((u) => u.status === 'applied')
     const none = undone.find((u) => u.title.startsWith('none: '))
@@ -388,6 +424,11 @@ async function failK8s(
     return outcome(`helm upgrade failed; helm undid it itself (--rollback-on-failure / --atomic): see helm history ${o.release} -n ${o.namespace}`, false)
   }
   return outcome(`${e.step.title} failed; the chart was not touched`, false)
+}
+
+/** The plan with the Rollout waits' aborts left out (they serve the failed-rollout path only). */
+function withoutRolloutUndo(plan: Phase[]): Phase[] {
+  return plan.map((ph) => ({ ...ph, steps: ph.steps.map((s) => (s.id?.startsWith('rollout:') ? { ...s, undo: undefined } : s)) }))
 }
 
 export const DEFAULT_CHART = CHART_DIR

@@ -59,6 +59,8 @@ export interface DeployOutcome {
   undone: StepRecord[]
   rolledBack: boolean
   validation?: unknown
+  /** Argo Rollouts after a failed rollout: which were aborted, which Argo had aborted itself. */
+  rollouts?: unknown
   plan?: string[]
 }
 

@@ -34,6 +34,8 @@ export interface RenderFacts {
   tls: boolean
   monitoring: boolean
   cnpg: boolean
+  /** An Argo Rollout is rendered (rollout.strategy blueGreen | canary). */
+  rollouts: boolean
   /** The most GPUs one pod asks for (nvidia.com/gpu limit): 0 when LightLLM is off. */
   gpus: number
   /** StorageClasses named by PVCs; null entries are PVCs that rely on the default class. */
@@ -83,6 +85,7 @@ export function renderFacts(objects: K8sObject[], releaseNamespace: string): Ren
     tls,
     monitoring: objects.some((o) => o.apiVersion?.startsWith('monitoring.coreos.com/')),
     cnpg: objects.some((o) => o.apiVersion?.startsWith('postgresql.cnpg.io/')),
+    rollouts: objects.some((o) => o.apiVersion?.startsWith('argoproj.io/') && o.kind === 'Rollout'),
     gpus,
     storageClasses: claims.map((c) => c.storageClassName ?? null),
   }

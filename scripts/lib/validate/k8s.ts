@@ -7,6 +7,7 @@ import { kubectl, getJson } from '../tools/kube.ts'
 import { detectHelm, testArgv } from '../tools/helm.ts'
 import { httpCheck, httpRequest, chatOutcome, chatBody, targetsOutcome, grafanaOutcome } from './probes.ts'
 import { componentOf, edgeChecks, } from './edges.ts'
+import { rolloutsCheck } from './rollouts.ts'
 import type { TargetChecks } from './types.ts'
 import type { HealthCheck, ValidateOptions } from './types.ts'
 import type { Ctx } from '../core/context.ts'
@@ -106,6 +107,8 @@ export async function k8sChecks(ctx: Ctx, o: ValidateOptions): Promise<TargetChe
 
   const helm = await detectHelm(ctx).catch(() => null)
   const checks: HealthCheck[] = workloadChecks(ctx, ns, release, selector)
+
+  checks.push(rolloutsCheck(ctx, ns, selector))
 
   if (helm) {
     // the chart's own test pod probes every enabled service from inside the namespace
