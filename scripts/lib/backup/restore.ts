@@ -1,7 +1,7 @@
 // One restore run: pick a complete set, confirm, check every checksum before touching anything,
 // decrypt, hand the plain files to the store's driver, and say what was restored where.
 import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs'
-import { join, resolve } from 'node:path'
+import { dirname, join, resolve } from 'node:path'
 import { tmpdir } from 'node:os'
 import { KitError, UsageError } from '../core/errors.ts'
 import { acquireLock } from '../core/lock.ts'
@@ -14,6 +14,7 @@ import { DRIVERS } from './stores/index.ts'
 import type { Target } from './targets.ts'
 import { MANIFEST_NAME, type Manifest, type StoreName, type StoreSettings } from './types.ts'
 import { formatBytes } from './backup.ts'
+import { resumeWriters, stopWriters } from './writers.ts'
 
 export interface RestoreOptions {
   stores: StoreName[]
@@ -77,6 +78,18 @@ export async function runRestore(ctx: Ctx, o: RestoreOptions): Promise<{ ok: boo
   const stores = byPath ? [byPath.store] : named ? [named] : o.stores
   if (!byPath && o.from !== 'latest' && stores.length > 1) throw new UsageError('--from <set id> names one set: pass --store too')
   const outcomes: RestoreOutcome[] = []
+  // Writers stay stopped for the whole restore and start again in every path (writers.ts).
+  const stateFile = join(dirname(o.dest.lockPath(stores[0] ?? 'postgres')), 'writers-stopped.json')
+  if (!ctx.dryRun) await resumeWriters(ctx, stateFile)
+  let startWriters = async () => {}
+  let writersStopped = false
+  // Called once the set is confirmed and checked, right before the first store changes.
+  const quiesce = async () => {
+    if (ctx.dryRun || writersStopped) return
+    writersStopped = true
+    startWriters = await stopWriters(ctx, o.target, stateFile)
+  }
+  try {
   for (const store of stores) {
     const t0 = performance.now()
     const release = ctx.dryRun ? () => {} : acquireLock(ctx, o.dest.lockPath(store), `backup or restore of ${store}`)
@@ -91,7 +104,7 @@ export async function runRestore(ctx: Ctx, o: RestoreOptions): Promise<{ ok: boo
         }
         set = chooseSet(store, sets, o.from, o.dest.url)
       }
-      outcomes.push(await restoreSet(ctx, o, set, t0))
+      outcomes.push(await restoreSet(ctx, o, set, t0, quiesce))
     } catch (e) {
       const message = ctx.secrets.mask(e instanceof Error ? e.message : String(e))
       if (e instanceof UsageError) throw e
@@ -102,6 +115,9 @@ export async function runRestore(ctx: Ctx, o: RestoreOptions): Promise<{ ok: boo
       release()
     }
   }
+  } finally {
+    await startWriters()
+  }
   // Nothing at all to restore is a wrong --dest, not a success.
   if (outcomes.length && outcomes.every((x) => x.skipped)) {
     ctx.log.error(`no backup set of any store in ${o.dest.url}: nothing was restored`)
@@ -110,7 +126,7 @@ export async function runRestore(ctx: Ctx, o: RestoreOptions): Promise<{ ok: boo
   return { ok: outcomes.every((x) => x.ok), stores: outcomes }
 }
 
-async function restoreSet(ctx: Ctx, o: RestoreOptions, set: SetRef, t0: number): Promise<RestoreOutcome> {
+async function restoreSet(ctx: Ctx, o: RestoreOptions, set: SetRef, t0: number, quiesce: () => Promise<void> = async () => {}): Promise<RestoreOutcome> {
   const manifest = set.manifest as Manifest
   const store = set.store
   const driver = DRIVERS[store]
@@ -146,6 +162,7 @@ async function restoreSet(ctx: Ctx, o: RestoreOptions, set: SetRef, t0: number):
         }
       }
     }
+    await quiesce()
     const rstep = ctx.log.step(`${store}: restore ${set.id} into ${into}`)
     const result = await driver.restore(ctx, { target: o.target, dir, scratch, id: set.id, settings: o.settings, verify: true }, manifest)
     rstep.ok()

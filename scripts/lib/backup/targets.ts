@@ -7,7 +7,7 @@ import { basename } from 'node:path'
 import { KitError } from '../core/errors.ts'
 import type { Ctx } from '../core/context.ts'
 import type { ExecOptions, ExecResult } from '../core/exec.ts'
-import type { StoreName, TargetKind, Target, RunOptions, AdminRunner, OfflineIo } from './types.ts'
+import type { StoreName, TargetKind, Target, RunOptions, AdminRunner, OfflineIo, WriterControl } from './types.ts'
 
 export type { Target, RunOptions, AdminRunner, OfflineIo } from './types.ts'
 
@@ -76,6 +76,7 @@ class ComposeTarget implements Target {
     return ['docker', 'compose', '-p', this.s.project ?? 'owp', '-f', file, ...(this.s.envFile ? ['--env-file', this.s.envFile] : [])]
   }
   where(store: StoreName): string { return `compose service ${store} (project ${this.s.project ?? 'owp'})` }
+  writerControl(): WriterControl { return { kind: 'compose', compose: this.base() } }
   run(ctx: Ctx, store: StoreName, argv: string[], o: RunOptions = {}): Promise<ExecResult> {
     const names = [...Object.keys(o.env ?? {}), ...Object.keys(o.secretEnv ?? {})]
     // `-e NAME` without a value: compose takes the value from its own environment.
@@ -121,6 +122,7 @@ class K8sTarget implements Target {
   private selector(store: StoreName, component: string = store): string {
     return `app.kubernetes.io/instance=${this.s.release ?? 'owp'},app.kubernetes.io/component=${component}`
   }
+  writerControl(): WriterControl { return { kind: 'k8s', kubectl: this.kubectl(), namespace: this.ns(), release: this.s.release ?? 'owp' } }
   where(store: StoreName): string { return `pod of ${store} in namespace ${this.ns()} (release ${this.s.release ?? 'owp'})` }
   async pod(ctx: Ctx, store: StoreName): Promise<string> {
     const known = this.pods.get(store)
