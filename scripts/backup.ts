@@ -4,6 +4,8 @@ import { EXIT } from './lib/core/errors.ts'
 import { resolveShared, retentionFrom, sharedOptions, sharedUsage } from './lib/backup/settings.ts'
 import { parseRecipients } from './lib/backup/encryption.ts'
 import { runBackup, renderReport } from './lib/backup/backup.ts'
+import { defaultMetricsSinks } from './lib/backup/metrics.ts'
+import { COMPOSE_FILE } from './lib/core/paths.ts'
 
 export const usage = `Usage: tsx scripts/backup.ts --store <postgres|redis|qdrant|neo4j|all> --target <compose|k8s|direct>
                             --dest <dir|s3://bucket/prefix> [--encrypt age1...] [--no-verify] [--json]
@@ -21,8 +23,11 @@ Backup:
       --keep-daily N    keep the newest set of each of the last N days (default 7)
       --keep-weekly N   ... of the last N ISO weeks (default 4)
       --keep-monthly N  ... of the last N months (default 6); all three 0: prune nothing
-      --metrics-dir D   write node-exporter textfile metrics here (default BACKUP_METRICS_DIR)
-      --pushgateway URL push the same metrics to a Prometheus Pushgateway (default BACKUP_PUSHGATEWAY_URL)
+      --metrics-dir D   write node-exporter textfile metrics here (default BACKUP_METRICS_DIR, else for
+                        --target compose the directory the compose node-exporter reads:
+                        compose/.generated/textfile beside the compose file)
+      --pushgateway URL push the same metrics to a Prometheus Pushgateway (default BACKUP_PUSHGATEWAY_URL,
+                        which the chart sets for its CronJobs)
 ${sharedUsage}
 Exit codes: 0 every store backed up, 1 a store failed (the platform set is then partial), 2 usage, 75 another run holds the lock.`
 
@@ -38,6 +43,10 @@ await run(usage, {
   pushgateway: { type: 'string' },
 }, async (ctx, flags) => {
   const shared = await resolveShared(ctx, flags)
+  const sinks = defaultMetricsSinks(shared.target.kind, flags['compose-file'] ?? COMPOSE_FILE, shared.env)
+  const metricsDir = flags['metrics-dir'] ?? sinks.metricsDir
+  const pushgateway = flags.pushgateway ?? sinks.pushgateway
+  if (!metricsDir && !pushgateway) ctx.log.warn('no backup metrics will be written (set BACKUP_METRICS_DIR or BACKUP_PUSHGATEWAY_URL): a backup that stops would go unnoticed')
   const report = await runBackup(ctx, {
     stores: shared.stores,
     explicit: flags.store !== undefined && flags.store !== 'all',
@@ -47,8 +56,8 @@ await run(usage, {
     verify: !flags['no-verify'],
     recipients: parseRecipients(flags.encrypt ?? shared.env.BACKUP_AGE_RECIPIENT),
     retention: retentionFrom(flags),
-    metricsDir: flags['metrics-dir'] ?? shared.env.BACKUP_METRICS_DIR,
-    pushgateway: flags.pushgateway ?? shared.env.BACKUP_PUSHGATEWAY_URL,
+    metricsDir,
+    pushgateway,
     platform: flags.store === undefined || flags.store === 'all',
   })
   if (!ctx.json) ctx.log.raw(renderReport(report))

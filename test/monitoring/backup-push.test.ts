@@ -38,12 +38,14 @@ const samples = async (store: string) => (await scrape()).split('\n').filter((l)
 describe('pushing backup metrics to a Pushgateway', () => {
   const at = new Date('2025-09-01T02:05:00Z')
 
-  it('a successful run publishes the four series of the textfile, labelled job="backup" and its store', async () => {
+  it('a successful run publishes the series of the textfile, labelled job="backup" and its store', async () => {
     const group = await pushMetrics(url, { store: 'postgres', success: true, durationSeconds: 12.3456, sizeBytes: 4096, at })
     expect(group).toBe(`${url}/metrics/job/backup/store/postgres`)
     expect(await samples('postgres')).toEqual([
       'backup_duration_seconds{instance="",job="backup",store="postgres"} 12.346',
+      'backup_last_run_locked{instance="",job="backup",store="postgres"} 0',
       'backup_last_run_success{instance="",job="backup",store="postgres"} 1',
+      `backup_last_run_timestamp_seconds{instance="",job="backup",store="postgres"} ${at.getTime() / 1000}`,
       `backup_last_success_timestamp_seconds{instance="",job="backup",store="postgres"} ${at.getTime() / 1000}`,
       'backup_size_bytes{instance="",job="backup",store="postgres"} 4096',
     ])
@@ -53,7 +55,9 @@ describe('pushing backup metrics to a Pushgateway', () => {
     await pushMetrics(url, { store: 'postgres', success: false, durationSeconds: 3, sizeBytes: 0, at: new Date(at.getTime() + 86_400_000) })
     expect(await samples('postgres')).toEqual([
       'backup_duration_seconds{instance="",job="backup",store="postgres"} 3',
+      'backup_last_run_locked{instance="",job="backup",store="postgres"} 0',
       'backup_last_run_success{instance="",job="backup",store="postgres"} 0',
+      `backup_last_run_timestamp_seconds{instance="",job="backup",store="postgres"} ${at.getTime() / 1000 + 86_400}`,
       `backup_last_success_timestamp_seconds{instance="",job="backup",store="postgres"} ${at.getTime() / 1000}`,
       'backup_size_bytes{instance="",job="backup",store="postgres"} 4096',
     ])
@@ -64,7 +68,7 @@ describe('pushing backup metrics to a Pushgateway', () => {
     expect(await samples('redis')).toContain('backup_last_success_timestamp_seconds{instance="",job="backup",store="redis"} 0')
     expect(await samples('redis')).toContain('backup_last_run_success{instance="",job="backup",store="redis"} 0')
     // one group per store: redis did not touch postgres
-    expect(await samples('postgres')).toHaveLength(4)
+    expect(await samples('postgres')).toHaveLength(6)
   })
 
   it('reads a group back as the textfile renderMetrics knows (only that job and store)', () => {

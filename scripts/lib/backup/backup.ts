@@ -5,7 +5,7 @@
 import { hostname, tmpdir } from 'node:os'
 import { rmSync, statSync } from 'node:fs'
 import { join } from 'node:path'
-import { KitError, UsageError } from '../core/errors.ts'
+import { KitError, LockedError, UsageError } from '../core/errors.ts'
 import { acquireLock } from '../core/lock.ts'
 import type { Ctx } from '../core/context.ts'
 import { formatDuration, table } from '../core/log.ts'
@@ -80,8 +80,16 @@ export async function runBackup(ctx: Ctx, o: BackupOptions): Promise<BackupRepor
     else runnable.push(store)
   }
   // Take every lock first: an overlapping run exits 75 before anything is written.
-  const releases = ctx.dryRun ? [] : runnable.map((store) => acquireLock(ctx, o.dest.lockPath(store), `backup of ${store}`))
   let platform: PlatformOutcome | undefined
+  const releases: (() => void)[] = []
+  try {
+    if (!ctx.dryRun) for (const store of runnable) releases.push(acquireLock(ctx, o.dest.lockPath(store), `backup of ${store}`))
+  } catch (e) {
+    for (const release of releases) release()
+    // A run that could not take the lock still counts: without a metric, a lock that never frees goes unseen.
+    if (e instanceof LockedError) for (const store of runnable) await recordMetrics(ctx, o, { store, ok: false, durationMs: 0 }, { store, success: false, locked: true, durationSeconds: 0, sizeBytes: 0, at: new Date() })
+    throw e
+  }
   try {
     const t0 = performance.now()
     const started = await freeId(ctx, o, runnable)

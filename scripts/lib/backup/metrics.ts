@@ -1,7 +1,7 @@
 // Backup metrics for node-exporter's textfile collector, one file per store, written atomically
 // (node-exporter must never read half a file). A failed run keeps the last success timestamp.
 import { existsSync, readFileSync, mkdirSync } from 'node:fs'
-import { join } from 'node:path'
+import { dirname, join, resolve } from 'node:path'
 import { atomicWrite } from './manifest.ts'
 import type { StoreName } from './types.ts'
 
@@ -13,6 +13,8 @@ export interface RunMetrics {
   sizeBytes: number
   /** When this run finished. */
   at: Date
+  /** The run could not take the store's lock (exit 75): counted as a run that did not back up. */
+  locked?: boolean
 }
 
 const HELP: Record<string, string> = {
@@ -20,6 +22,8 @@ const HELP: Record<string, string> = {
   backup_last_run_success: '1 if the last backup run of the store succeeded, 0 if it failed.',
   backup_duration_seconds: 'Duration of the last backup run of the store.',
   backup_size_bytes: 'Size in bytes of the last successful backup set of the store.',
+  backup_last_run_timestamp_seconds: 'Unix time the last backup run of the store ended, whatever its outcome.',
+  backup_last_run_locked: '1 if the last backup run of the store could not take its lock (another run holds it).',
 }
 
 export function metricsFile(dir: string, store: StoreName): string {
@@ -40,10 +44,22 @@ export function renderMetrics(m: RunMetrics, previous = ''): string {
     backup_last_run_success: m.success ? 1 : 0,
     backup_duration_seconds: Math.round(m.durationSeconds * 1000) / 1000,
     backup_size_bytes: size,
+    backup_last_run_timestamp_seconds: Math.round(m.at.getTime() / 1000),
+    backup_last_run_locked: m.locked ? 1 : 0,
   }
   return Object.entries(values)
     .map(([name, v]) => `# HELP ${name} ${HELP[name]}\n# TYPE ${name} gauge\n${name}{store="${m.store}"} ${v}\n`)
     .join('')
+}
+
+/**
+ * Where a run's metrics go when no flag says: compose writes the textfile the compose node-exporter
+ * mounts (BACKUP_METRICS_DIR, else compose/.generated/textfile beside the compose file); CronJobs
+ * push to the chart's Pushgateway (BACKUP_PUSHGATEWAY_URL, set by the chart).
+ */
+export function defaultMetricsSinks(kind: string, composeFile: string, env: Record<string, string>): { metricsDir?: string; pushgateway?: string } {
+  const metricsDir = env.BACKUP_METRICS_DIR || (kind === 'compose' ? join(dirname(resolve(composeFile)), '.generated', 'textfile') : undefined)
+  return { metricsDir, pushgateway: env.BACKUP_PUSHGATEWAY_URL || undefined }
 }
 
 export function writeMetrics(dir: string, m: RunMetrics): string {

@@ -3,7 +3,7 @@
 // whole-platform restore takes every part of one platform set (--from latest: the newest complete
 // one), never a mix; destinations with only per-store sets (earlier layout) restore as before.
 import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs'
-import { join, resolve } from 'node:path'
+import { dirname, join, resolve } from 'node:path'
 import { tmpdir } from 'node:os'
 import { KitError, UsageError } from '../core/errors.ts'
 import { acquireLock } from '../core/lock.ts'
@@ -19,6 +19,7 @@ import { formatBytes } from './backup.ts'
 import { releaseClaims } from './claims.ts'
 import { choosePlatformSet, listPlatformSets, type PlatformRef } from './platform.ts'
 import { STORES } from './types.ts'
+import { resumeWriters, stopWriters } from './writers.ts'
 
 export interface RestoreOptions {
   stores: StoreName[]
@@ -94,13 +95,15 @@ async function restoreRun(ctx: Ctx, o: RestoreOptions): Promise<RestoreRun> {
   if (!byPath && !named && (!o.explicit || o.stores.length > 1)) {
     const sets = await listPlatformSets(ctx, o.dest)
     if (sets.length && (o.from === 'latest' || sets.some((s) => s.id === o.from))) {
-      return restorePlatform(ctx, o, choosePlatformSet(sets, o.from, o.dest.url, Boolean(o.allowPartial)))
+      const set = choosePlatformSet(sets, o.from, o.dest.url, Boolean(o.allowPartial))
+      return withWritersStopped(ctx, o, 'postgres', (quiesce) => restorePlatform(ctx, o, set, quiesce))
     }
     if (!sets.length && o.from === 'latest') ctx.log.warn(`no platform set in ${o.dest.url}: restoring each store's newest set (the per-store layout of earlier versions)`)
   }
   const stores = byPath ? [byPath.store] : named ? [named] : o.stores
   if (!byPath && o.from !== 'latest' && stores.length > 1) throw new UsageError('--from <set id> names one set: pass --store too')
   const outcomes: RestoreOutcome[] = []
+  await withWritersStopped(ctx, o, stores[0] ?? 'postgres', async (quiesce) => {
   for (const store of stores) {
     const t0 = performance.now()
     const release = ctx.dryRun ? () => {} : acquireLock(ctx, o.dest.lockPath(store), `backup or restore of ${store}`)
@@ -115,7 +118,7 @@ async function restoreRun(ctx: Ctx, o: RestoreOptions): Promise<RestoreRun> {
         }
         set = chooseSet(store, sets, o.from, o.dest.url)
       }
-      outcomes.push(await restoreSet(ctx, o, set, t0))
+      outcomes.push(await restoreSet(ctx, o, set, t0, quiesce))
     } catch (e) {
       const message = ctx.secrets.mask(e instanceof Error ? e.message : String(e))
       if (e instanceof UsageError) throw e
@@ -126,6 +129,7 @@ async function restoreRun(ctx: Ctx, o: RestoreOptions): Promise<RestoreRun> {
       release()
     }
   }
+  })
   // Nothing at all to restore is a wrong --dest, not a success.
   if (outcomes.length && outcomes.every((x) => x.skipped)) {
     ctx.log.error(`no backup set of any store in ${o.dest.url}: nothing was restored`)
@@ -134,8 +138,29 @@ async function restoreRun(ctx: Ctx, o: RestoreOptions): Promise<RestoreRun> {
   return { ok: outcomes.every((x) => x.ok), stores: outcomes }
 }
 
+/**
+ * Writers stay stopped for the whole restore and start again in every path (writers.ts): `run`
+ * calls quiesce once the set is confirmed and checked, right before the first store changes.
+ */
+async function withWritersStopped<T>(ctx: Ctx, o: RestoreOptions, store: StoreName, run: (quiesce: () => Promise<void>) => Promise<T>): Promise<T> {
+  const stateFile = join(dirname(o.dest.lockPath(store)), 'writers-stopped.json')
+  if (!ctx.dryRun) await resumeWriters(ctx, stateFile)
+  let startWriters = async () => {}
+  let stopped = false
+  const quiesce = async () => {
+    if (ctx.dryRun || stopped) return
+    stopped = true
+    startWriters = await stopWriters(ctx, o.target, stateFile)
+  }
+  try {
+    return await run(quiesce)
+  } finally {
+    await startWriters()
+  }
+}
+
 /** Every part of one platform set, in store order, each under its store's lock. */
-async function restorePlatform(ctx: Ctx, o: RestoreOptions, set: PlatformRef): Promise<RestoreRun> {
+async function restorePlatform(ctx: Ctx, o: RestoreOptions, set: PlatformRef, quiesce: () => Promise<void>): Promise<RestoreRun> {
   const wanted = o.explicit ? o.stores : STORES
   const parts = STORES.filter((s) => wanted.includes(s)).map((s) => set.parts.find((p) => p.store === s)).filter((p): p is SetRef => Boolean(p))
   const absent = wanted.filter((s) => set.expected.includes(s) && !parts.some((p) => p.store === s))
@@ -147,7 +172,7 @@ async function restorePlatform(ctx: Ctx, o: RestoreOptions, set: PlatformRef): P
     const t0 = performance.now()
     const release = ctx.dryRun ? () => {} : acquireLock(ctx, o.dest.lockPath(part.store), `backup or restore of ${part.store}`)
     try {
-      outcomes.push(await restoreSet(ctx, o, part, t0))
+      outcomes.push(await restoreSet(ctx, o, part, t0, quiesce))
     } catch (e) {
       if (e instanceof UsageError) throw e
       const message = ctx.secrets.mask(e instanceof Error ? e.message : String(e))
@@ -161,7 +186,7 @@ async function restorePlatform(ctx: Ctx, o: RestoreOptions, set: PlatformRef): P
   return { ok: outcomes.every((x) => x.ok), stores: outcomes, platform: { id: set.id, state: set.state, ...(set.why ? { why: set.why } : {}) } }
 }
 
-async function restoreSet(ctx: Ctx, o: RestoreOptions, set: SetRef, t0: number): Promise<RestoreOutcome> {
+async function restoreSet(ctx: Ctx, o: RestoreOptions, set: SetRef, t0: number, quiesce: () => Promise<void> = async () => {}): Promise<RestoreOutcome> {
   const manifest = set.manifest as Manifest
   const store = set.store
   const driver = DRIVERS[store]
@@ -197,6 +222,7 @@ async function restoreSet(ctx: Ctx, o: RestoreOptions, set: SetRef, t0: number):
         }
       }
     }
+    await quiesce()
     const rstep = ctx.log.step(`${store}: restore ${set.id} into ${into}`)
     const result = await driver.restore(ctx, { target: o.target, dir, scratch, id: set.id, settings: { ...o.settings, identity: o.identity ?? o.settings.identity }, verify: true }, manifest)
     rstep.ok()

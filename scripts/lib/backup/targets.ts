@@ -7,7 +7,7 @@ import { basename } from 'node:path'
 import { KitError } from '../core/errors.ts'
 import type { Ctx } from '../core/context.ts'
 import type { ExecOptions, ExecResult } from '../core/exec.ts'
-import { FILE_STORES, SERVICE_OF, type FileStoreName, type StoreName, type TargetKind, type Target, type RunOptions, type AdminRunner, type OfflineIo } from './types.ts'
+import { FILE_STORES, SERVICE_OF, type FileStoreName, type StoreName, type TargetKind, type Target, type RunOptions, type AdminRunner, type OfflineIo, type WriterControl } from './types.ts'
 import { claimPod } from './claims.ts'
 
 export type { Target, RunOptions, AdminRunner, OfflineIo } from './types.ts'
@@ -80,6 +80,7 @@ class ComposeTarget implements Target {
     return ['docker', 'compose', '-p', this.s.project ?? 'owp', '-f', file, ...(this.s.envFile ? ['--env-file', this.s.envFile] : [])]
   }
   where(store: StoreName): string { return `compose service ${SERVICE_OF[store]} (project ${this.s.project ?? 'owp'})` }
+  writerControl(): WriterControl { return { kind: 'compose', compose: this.base() } }
   run(ctx: Ctx, store: StoreName, argv: string[], o: RunOptions = {}): Promise<ExecResult> {
     const names = [...Object.keys(o.env ?? {}), ...Object.keys(o.secretEnv ?? {})]
     // `-e NAME` without a value: compose takes the value from its own environment.
@@ -125,6 +126,7 @@ class K8sTarget implements Target {
   private selector(store: StoreName, component: string = store): string {
     return `app.kubernetes.io/instance=${this.s.release ?? 'owp'},app.kubernetes.io/component=${component}`
   }
+  writerControl(): WriterControl { return { kind: 'k8s', kubectl: this.kubectl(), namespace: this.ns(), release: this.s.release ?? 'owp' } }
   where(store: StoreName): string { return `pod of ${store} in namespace ${this.ns()} (release ${this.s.release ?? 'owp'})` }
   async pod(ctx: Ctx, store: StoreName): Promise<string> {
     const known = this.pods.get(store)

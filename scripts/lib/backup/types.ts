@@ -147,8 +147,19 @@ export interface OfflineIo {
 /** Run an admin command while the store is stopped; `ioPath` is localDir as the command sees it. */
 export type AdminRunner = (argv: string[], o?: RunOptions) => Promise<ExecResult>
 
+/** How to reach the services around the stores (writers.ts): compose argv base, or kubectl and the release. */
+export interface WriterControl {
+  kind: 'compose' | 'k8s'
+  compose?: string[]
+  kubectl?: string[]
+  namespace?: string
+  release?: string
+}
+
 export interface Target {
   kind: TargetKind
+  /** The writers' controls (absent for direct: the kit does not manage them there). */
+  writerControl?(): WriterControl
   /** Human description of where the store is, for logs and the restore question. */
   where(store: StoreName): string
   run(ctx: Ctx, store: StoreName, argv: string[], o?: RunOptions): Promise<ExecResult>

@@ -2,83 +2,18 @@
 // each dump into a scratch database and compares per-table row counts with counts taken in the
 // very snapshot the dump used (pg_dump --snapshot), so concurrent writes cannot cause false alarms.
 // `pg_restore --list` is not enough: it passes on a truncated dump.
-import { readFileSync, existsSync, writeFileSync } from 'node:fs'
+import { readFileSync, existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { KitError } from '../../core/errors.ts'
 import type { Ctx } from '../../core/context.ts'
 import type { ExecResult } from '../../core/exec.ts'
 import { finishFile, partialPath } from '../manifest.ts'
-import type { DriverRun, DumpResult, Manifest, ProducedFile, RestoreResult, StoreDriver, VerifyResult } from '../types.ts'
-
-interface PgConn { env: Record<string, string>; secretEnv: Record<string, string>; user: string }
-
-export interface PgDatabase { file: string; encoding: string; collate: string; ctype: string; tables: Record<string, number> | null }
-interface PgDetails { databases: Record<string, PgDatabase>; superuser: boolean; globalsWithoutPasswords?: boolean }
-
-/** Direct: libpq variables from the environment (PG* or the .env POSTGRES_*). Containers: local socket as the image's superuser. */
-export function pgConnection(run: DriverRun): PgConn {
-  const e = run.settings.env
-  const user = e.PGUSER ?? e.POSTGRES_USER ?? 'postgres'
-  if (run.target.kind !== 'direct') return { env: { PGUSER: user }, secretEnv: {}, user }
-  const env: Record<string, string> = { PGUSER: user, PGHOST: e.PGHOST ?? e.POSTGRES_HOST ?? '127.0.0.1', PGPORT: e.PGPORT ?? e.POSTGRES_PORT ?? '5432' }
-  for (const k of ['PGSSLMODE', 'PGSSLROOTCERT', 'PGCONNECT_TIMEOUT']) if (e[k]) env[k] = e[k]!
-  const password = e.PGPASSWORD ?? e.POSTGRES_PASSWORD
-  return { env, secretEnv: password ? { PGPASSWORD: password } : {}, user }
-}
-
-/** A database argument: the plain name when safe, else a conninfo string (a name with = would be parsed as one). */
-export function dbArg(db: string): string {
-  return /^[A-Za-z0-9_]+$/.test(db) ? db : `dbname='${db.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`
-}
-export const ident = (s: string) => `"${s.replace(/"/g, '""')}"`
-export const literal = (s: string) => `'${s.replace(/'/g, "''")}'`
-
-/** File name of a database's dump: readable, unique, safe in paths and S3 keys. */
-export function dumpName(db: string): string {
-  const safe = db.replace(/[^A-Za-z0-9_.-]/g, '_')
-  return safe === db ? `db-${db}.dump` : `db-${safe}-${Buffer.from(db).toString('hex').slice(0, 16)}.dump`
-}
-
-/** Row counts of every table whose data pg_dump writes (extension members and system schemas excluded), plus large objects. */
-export const COUNT_SQL = `SELECT 'count ' || format('%I.%I', n.nspname, c.relname) || '|' ||
-  (xpath('/row/c/text()', query_to_xml(format('SELECT count(*) AS c FROM ONLY %I.%I', n.nspname, c.relname), false, true, '')))[1]::text
-FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema')
-  AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%'
-  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
-UNION ALL SELECT 'count pg_largeobject_metadata|' || count(*) FROM pg_largeobject_metadata
-ORDER BY 1;`
-
-export function parseCounts(lines: string[]): Record<string, number> {
-  const out: Record<string, number> = {}
-  for (const line of lines) {
-    if (!line.startsWith('count ')) continue
-    const body = line.slice(6)
-    const bar = body.lastIndexOf('|')
-    out[body.slice(0, bar)] = Number(body.slice(bar + 1))
-  }
-  return out
-}
-
-export function compareCounts(expected: Record<string, number>, actual: Record<string, number>): string[] {
-  const problems: string[] = []
-  for (const [t, n] of Object.entries(expected)) {
-    if (!(t in actual)) problems.push(`table ${t} is missing after the restore`)
-    else if (actual[t] !== n) problems.push(`table ${t} has ${actual[t]} rows after the restore, ${n} in the backup`)
-  }
-  for (const t of Object.keys(actual)) if (!(t in expected)) problems.push(`table ${t} appeared after the restore`)
-  return problems
-}
-
-function psqlArgv(db: string, extra: string[] = []): string[] {
-  return ['psql', '-X', '-q', '-At', '-v', 'ON_ERROR_STOP=1', '-d', dbArg(db), ...extra]
-}
-
-async function psql(ctx: Ctx, run: DriverRun, db: string, sql: string, o: { mutates?: boolean } = {}): Promise<string[]> {
-  const conn = pgConnection(run)
-  const r = await run.target.run(ctx, 'postgres', psqlArgv(db, ['-c', sql]), { env: conn.env, secretEnv: conn.secretEnv, mutates: o.mutates, timeout: run.settings.timeoutMs })
-  return r.stdout.split('\n').filter((l) => l !== '')
-}
+import { COUNT_SQL, compareCounts, dbArg, dumpName, fileInput, ident, literal, parseCounts, pgConnection, pgRestoreArgv, psql, psqlArgv, type PgDatabase, type PgDetails } from './pg-common.ts'
+import { dataDirectory, restorePostgres } from './postgres-restore.ts'
+import { ensureSpace } from '../space.ts'
+export { COUNT_SQL, compareCounts, dbArg, dumpName, filterGlobals, ident, literal, parseCounts, pgConnection, type PgDatabase } from './pg-common.ts'
+export { recoverPostgres } from './postgres-restore.ts'
+import type { DriverRun, DumpResult, ProducedFile, StoreDriver, VerifyResult } from '../types.ts'
 
 const delay = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
@@ -178,15 +113,6 @@ async function scratchDatabase<T>(ctx: Ctx, run: DriverRun, like: PgDatabase, us
 }
 
 /** A dump as a tool's input: a path on the host (direct, allows --jobs), streamed on stdin into a container. */
-function fileInput(run: DriverRun, path: string): { args: string[]; stdinFile?: string } {
-  return run.target.kind === 'direct' ? { args: [path] } : { args: [], stdinFile: path }
-}
-
-function pgRestoreArgv(run: DriverRun, superuser: boolean): string[] {
-  return ['pg_restore', '--exit-on-error', ...(superuser ? [] : ['--no-owner', '--no-privileges']),
-    ...(run.settings.jobs > 1 && run.target.kind === 'direct' ? [`--jobs=${run.settings.jobs}`] : [])]
-}
-
 async function verify(ctx: Ctx, run: DriverRun, dump: DumpResult): Promise<VerifyResult> {
   const details = dump.details as unknown as PgDetails
   const conn = pgConnection(run)
@@ -195,6 +121,9 @@ async function verify(ctx: Ctx, run: DriverRun, dump: DumpResult): Promise<Verif
     throw new KitError('globals.sql is incomplete: it lacks the "cluster dump complete" trailer')
   }
   const checked: string[] = []
+  // The scratch copies land on the production server's volume: refuse before filling it.
+  const [size] = await psql(ctx, run, 'postgres', `SELECT coalesce(max(pg_database_size(datname)), 0) FROM pg_database WHERE datname IN (${Object.keys(details.databases).map(literal).join(', ') || "''"})`)
+  await ensureSpace(ctx, run.target, 'postgres', await dataDirectory(ctx, run), Number(size ?? 0), 'the scratch database of the verification')
   for (const [db, info] of Object.entries(details.databases)) {
     await scratchDatabase(ctx, run, info, async (scratch) => {
       const input = fileInput(run, join(run.dir, info.file))
@@ -210,72 +139,11 @@ async function verify(ctx: Ctx, run: DriverRun, dump: DumpResult): Promise<Verif
   return { method: 'pg_restore into a scratch database, per-table row counts equal to the dump snapshot', detail: checked.join(', ') }
 }
 
-/** Globals without the connecting role's own statements: restoring its old password would lock the restore out. */
-export function filterGlobals(sql: string, user: string): string {
-  const own = new RegExp(`^(CREATE|ALTER) ROLE ${user.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}( |;)`)
-  return sql.split('\n').filter((l) => !own.test(l)).join('\n')
-}
-
-async function restore(ctx: Ctx, run: DriverRun, manifest: Manifest): Promise<RestoreResult> {
-  const details = manifest.details as unknown as PgDetails
-  const conn = pgConnection(run)
-  const opts = { env: conn.env, secretEnv: conn.secretEnv }
-  const result: RestoreResult = { restored: [], warnings: [] }
-  const globalsFile = join(run.scratch, 'globals.sql')
-  writeFileSync(globalsFile, filterGlobals(readFileSync(join(run.dir, 'globals.sql'), 'utf8'), conn.user), { mode: 0o600 })
-  const gin = fileInput(run, globalsFile)
-  const g = await run.target.run(ctx, 'postgres', ['psql', '-X', '-q', '-v', 'ON_ERROR_STOP=0', '-d', 'postgres', ...gin.args.flatMap((f) => ['-f', f])],
-    { ...opts, stdinFile: gin.stdinFile, mutates: true, allowFailure: true, timeout: run.settings.timeoutMs })
-  const errors = g.stderr.split('\n').filter((l) => /ERROR:/.test(l) && !/already exists/.test(l))
-  for (const e of errors) result.warnings.push(`globals: ${e.replace(/^.*?ERROR:\s*/, '')}`)
-  result.restored.push(`roles and tablespaces (globals.sql${errors.length ? `, ${errors.length} statement(s) failed` : ''})`)
-
-  for (const [db, info] of Object.entries(details.databases)) {
-    const maint = db === 'postgres' ? 'template1' : 'postgres'
-    const aside = `${db.slice(0, 40)}_pre_restore_${run.id.replace(/\W/g, '').toLowerCase()}`.slice(0, 63)
-    const [exists] = await psql(ctx, run, maint, `SELECT count(*) FROM pg_database WHERE datname = ${literal(db)}`)
-    const moved = exists === '1'
-    if (moved) {
-      // Keep the current database until the restore is proven: set it aside, restore, then drop it.
-      await psql(ctx, run, maint, `ALTER DATABASE ${ident(db)} ALLOW_CONNECTIONS false`, { mutates: true })
-      await psql(ctx, run, maint, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = ${literal(db)} AND pid <> pg_backend_pid()`, { mutates: true })
-      await psql(ctx, run, maint, `ALTER DATABASE ${ident(db)} RENAME TO ${ident(aside)}`, { mutates: true })
-    }
-    const undo = async () => {
-      await psql(ctx, run, maint, `DROP DATABASE IF EXISTS ${ident(db)} WITH (FORCE)`, { mutates: true })
-      if (moved) {
-        await psql(ctx, run, maint, `ALTER DATABASE ${ident(aside)} RENAME TO ${ident(db)}`, { mutates: true })
-        await psql(ctx, run, maint, `ALTER DATABASE ${ident(db)} ALLOW_CONNECTIONS true`, { mutates: true })
-      }
-    }
-    const unregister = ctx.cleanups.add(undo)
-    try {
-      const input = fileInput(run, join(run.dir, info.file))
-      const r = await run.target.run(ctx, 'postgres', [...pgRestoreArgv(run, details.superuser), '--create', '-d', dbArg(maint), ...input.args],
-        { ...opts, stdinFile: input.stdinFile, mutates: true, allowFailure: true, timeout: run.settings.timeoutMs, title: `pg_restore ${db}` })
-      if (r.exitCode !== 0) throw new KitError(`pg_restore of database ${db} failed (exit ${r.exitCode}):\n${ctx.secrets.mask(r.stderr.trim().split('\n').slice(-6).join('\n'))}`)
-      if (!ctx.dryRun && info.tables) {
-        const problems = compareCounts(info.tables, parseCounts(await psql(ctx, run, db, COUNT_SQL)))
-        if (problems.length) throw new KitError(`restored database ${db} does not match the backup:\n  ${problems.slice(0, 20).join('\n  ')}`)
-      }
-    } catch (e) {
-      ctx.log.warn(`restore of ${db} failed: putting the previous database back`)
-      await undo().catch((u) => ctx.log.error(`could not put ${db} back: ${(u as Error).message}${moved ? ` (it is kept as ${aside})` : ''}`))
-      unregister()
-      throw e
-    }
-    unregister()
-    if (moved) await psql(ctx, run, maint, `DROP DATABASE IF EXISTS ${ident(aside)} WITH (FORCE)`, { mutates: true })
-    const tables = info.tables ? ` (${Object.keys(info.tables).length - 1} tables${ctx.dryRun ? '' : ', row counts checked'})` : ''
-    result.restored.push(`database ${db}${tables}`)
-  }
-  return result
-}
 
 export const postgresDriver: StoreDriver = {
   name: 'postgres',
   backup,
   verify,
-  restore,
+  restore: restorePostgres,
   describeRestore: (m) => `roles and the databases ${Object.keys((m.details as unknown as PgDetails).databases).join(', ')} (each is replaced)`,
 }

@@ -1,0 +1,90 @@
+// PostgreSQL pieces shared by the backup, verification and restore halves: connection, quoting,
+// psql, row counts, pg_restore argv.
+import type { Ctx } from '../../core/context.ts'
+import type { DriverRun } from '../types.ts'
+
+export interface PgConn { env: Record<string, string>; secretEnv: Record<string, string>; user: string }
+
+export interface PgDatabase { file: string; encoding: string; collate: string; ctype: string; tables: Record<string, number> | null }
+export interface PgDetails { databases: Record<string, PgDatabase>; superuser: boolean; globalsWithoutPasswords?: boolean }
+
+/** Direct: libpq variables from the environment (PG* or the .env POSTGRES_*). Containers: local socket as the image's superuser. */
+export function pgConnection(run: DriverRun): PgConn {
+  const e = run.settings.env
+  const user = e.PGUSER ?? e.POSTGRES_USER ?? 'postgres'
+  if (run.target.kind !== 'direct') return { env: { PGUSER: user }, secretEnv: {}, user }
+  const env: Record<string, string> = { PGUSER: user, PGHOST: e.PGHOST ?? e.POSTGRES_HOST ?? '127.0.0.1', PGPORT: e.PGPORT ?? e.POSTGRES_PORT ?? '5432' }
+  for (const k of ['PGSSLMODE', 'PGSSLROOTCERT', 'PGCONNECT_TIMEOUT']) if (e[k]) env[k] = e[k]!
+  const password = e.PGPASSWORD ?? e.POSTGRES_PASSWORD
+  return { env, secretEnv: password ? { PGPASSWORD: password } : {}, user }
+}
+
+/** A database argument: the plain name when safe, else a conninfo string (a name with = would be parsed as one). */
+export function dbArg(db: string): string {
+  return /^[A-Za-z0-9_]+$/.test(db) ? db : `dbname='${db.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`
+}
+export const ident = (s: string) => `"${s.replace(/"/g, '""')}"`
+export const literal = (s: string) => `'${s.replace(/'/g, "''")}'`
+
+/** File name of a database's dump: readable, unique, safe in paths and S3 keys. */
+export function dumpName(db: string): string {
+  const safe = db.replace(/[^A-Za-z0-9_.-]/g, '_')
+  return safe === db ? `db-${db}.dump` : `db-${safe}-${Buffer.from(db).toString('hex').slice(0, 16)}.dump`
+}
+
+/** Row counts of every table whose data pg_dump writes (extension members and system schemas excluded), plus large objects. */
+export const COUNT_SQL = `SELECT 'count ' || format('%I.%I', n.nspname, c.relname) || '|' ||
+  (xpath('/row/c/text()', query_to_xml(format('SELECT count(*) AS c FROM ONLY %I.%I', n.nspname, c.relname), false, true, '')))[1]::text
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+  AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%'
+  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
+UNION ALL SELECT 'count pg_largeobject_metadata|' || count(*) FROM pg_largeobject_metadata
+ORDER BY 1;`
+
+export function parseCounts(lines: string[]): Record<string, number> {
+  const out: Record<string, number> = {}
+  for (const line of lines) {
+    if (!line.startsWith('count ')) continue
+    const body = line.slice(6)
+    const bar = body.lastIndexOf('|')
+    out[body.slice(0, bar)] = Number(body.slice(bar + 1))
+  }
+  return out
+}
+
+export function compareCounts(expected: Record<string, number>, actual: Record<string, number>): string[] {
+  const problems: string[] = []
+  for (const [t, n] of Object.entries(expected)) {
+    if (!(t in actual)) problems.push(`table ${t} is missing after the restore`)
+    else if (actual[t] !== n) problems.push(`table ${t} has ${actual[t]} rows after the restore, ${n} in the backup`)
+  }
+  for (const t of Object.keys(actual)) if (!(t in expected)) problems.push(`table ${t} appeared after the restore`)
+  return problems
+}
+
+export function psqlArgv(db: string, extra: string[] = []): string[] {
+  return ['psql', '-X', '-q', '-At', '-v', 'ON_ERROR_STOP=1', '-d', dbArg(db), ...extra]
+}
+
+export async function psql(ctx: Ctx, run: DriverRun, db: string, sql: string, o: { mutates?: boolean } = {}): Promise<string[]> {
+  const conn = pgConnection(run)
+  const r = await run.target.run(ctx, 'postgres', psqlArgv(db, ['-c', sql]), { env: conn.env, secretEnv: conn.secretEnv, mutates: o.mutates, timeout: run.settings.timeoutMs })
+  return r.stdout.split('\n').filter((l) => l !== '')
+}
+
+
+export function fileInput(run: DriverRun, path: string): { args: string[]; stdinFile?: string } {
+  return run.target.kind === 'direct' ? { args: [path] } : { args: [], stdinFile: path }
+}
+
+export function pgRestoreArgv(run: DriverRun, superuser: boolean): string[] {
+  return ['pg_restore', '--exit-on-error', ...(superuser ? [] : ['--no-owner', '--no-privileges']),
+    ...(run.settings.jobs > 1 && run.target.kind === 'direct' ? [`--jobs=${run.settings.jobs}`] : [])]
+}
+
+/** Globals without the connecting role's own statements: restoring its old password would lock the restore out. */
+export function filterGlobals(sql: string, user: string): string {
+  const own = new RegExp(`^(CREATE|ALTER) ROLE ${user.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}( |;)`)
+  return sql.split('\n').filter((l) => !own.test(l)).join('\n')
+}

@@ -1,0 +1,197 @@
+// PostgreSQL restore that never destroys before it proves: every database of the set is restored
+// into a scratch database beside the live one and its row counts are checked; only when ALL are
+// proven does one transaction rename each live database aside and each scratch database into its
+// name (renames are transactional: a kill leaves either every old or every new database under the
+// production names). The old copies are dropped after the commit (kept with
+// BACKUP_RESTORE_KEEP_PREVIOUS=true). Objects of a run are marked by a database comment
+// "owp-restore:<new|old>:<database>:<set id>", so the next run recognises and clears a killed run's
+// leftovers instead of failing with "already exists".
+import { readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { createHash } from 'node:crypto'
+import { KitError } from '../../core/errors.ts'
+import type { Ctx } from '../../core/context.ts'
+import type { DriverRun, Manifest, RestoreResult } from '../types.ts'
+import { ensureSpace } from '../space.ts'
+import { COUNT_SQL, compareCounts, dbArg, fileInput, filterGlobals, ident, literal, parseCounts, pgConnection, pgRestoreArgv, psql, type PgDetails } from './pg-common.ts'
+
+const MARK = 'owp-restore'
+// Admin statements connect to template1: "postgres" itself may be one of the databases swapped.
+const MAINT = 'template1'
+const delay = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+/** A marked name: short, valid for any database name length (63 bytes), unique per run and database. */
+function markedName(kind: 'new' | 'old', db: string, id: string): string {
+  const h = createHash('sha256').update(`${db}\0${id}`).digest('hex').slice(0, 10)
+  return `${db.replace(/[^a-z0-9_]/gi, '').slice(0, 30).toLowerCase()}_owp_${kind}_${h}`
+}
+
+interface Leftover { name: string; kind: 'new' | 'old'; of: string; id: string; allowconn: boolean }
+
+async function leftovers(ctx: Ctx, run: DriverRun): Promise<Leftover[]> {
+  const rows = await psql(ctx, run, MAINT, `SELECT datname || '|' || datallowconn || '|' || shobj_description(oid, 'pg_database')
+    FROM pg_database WHERE shobj_description(oid, 'pg_database') LIKE '${MARK}:%'`)
+  return rows.map((r) => {
+    const [name, allow, comment] = r.split('|')
+    const [, kind, of, ...id] = comment!.split(':')
+    return { name: name!, kind: kind as 'new' | 'old', of: of!, id: id.join(':'), allowconn: allow === 't' || allow === 'true' }
+  })
+}
+
+async function exists(ctx: Ctx, run: DriverRun, db: string): Promise<{ allowconn: boolean; owner: string } | null> {
+  const [row] = await psql(ctx, run, MAINT, `SELECT datallowconn || '|' || pg_get_userbyid(datdba) FROM pg_database WHERE datname = ${literal(db)}`)
+  if (!row) return null
+  const [allow, owner] = row.split('|')
+  return { allowconn: allow === 't' || allow === 'true', owner: owner! }
+}
+
+const mutate = (ctx: Ctx, run: DriverRun, sql: string) => psql(ctx, run, MAINT, sql, { mutates: true })
+
+/** Where the server keeps its data (superuser or pg_read_all_settings), or null. */
+export async function dataDirectory(ctx: Ctx, run: DriverRun): Promise<string | null> {
+  return (await psql(ctx, run, MAINT, 'SHOW data_directory').catch(() => []))[0] ?? null
+}
+
+/**
+ * Converge after a killed restore: scratch databases are dropped (they were never swapped in);
+ * a set-aside copy whose production name is empty goes back under it; one whose production
+ * database exists (the swap committed) is dropped as the run would have. A production database
+ * left refusing connections by the run is opened again.
+ */
+export async function recoverPostgres(ctx: Ctx, run: DriverRun): Promise<string[]> {
+  const done: string[] = []
+  for (const l of await leftovers(ctx, run)) {
+    if (l.kind === 'new') {
+      await mutate(ctx, run, `DROP DATABASE IF EXISTS ${ident(l.name)} WITH (FORCE)`)
+      const live = await exists(ctx, run, l.of)
+      if (live && !live.allowconn) await mutate(ctx, run, `ALTER DATABASE ${ident(l.of)} ALLOW_CONNECTIONS true`)
+      done.push(`dropped the scratch database ${l.name} of an interrupted restore of ${l.of}`)
+    } else if (!(await exists(ctx, run, l.of))) {
+      await mutate(ctx, run, `BEGIN; ALTER DATABASE ${ident(l.name)} RENAME TO ${ident(l.of)}; COMMENT ON DATABASE ${ident(l.of)} IS NULL; ALTER DATABASE ${ident(l.of)} ALLOW_CONNECTIONS true; COMMIT;`)
+      done.push(`put ${l.of} back under its name (it was set aside by an interrupted restore)`)
+    } else {
+      await mutate(ctx, run, `DROP DATABASE IF EXISTS ${ident(l.name)} WITH (FORCE)`)
+      done.push(`dropped ${l.name}, the copy of ${l.of} an interrupted restore had replaced`)
+    }
+  }
+  // The kit before marks: "<db>_pre_restore_<id>" with no database under its name goes back.
+  for (const name of await psql(ctx, run, MAINT, `SELECT datname FROM pg_database WHERE datname ~ '_pre_restore_[0-9a-z]+$'`)) {
+    const of = name.replace(/_pre_restore_[0-9a-z]+$/, '')
+    if (await exists(ctx, run, of)) { ctx.log.warn(`postgres: ${name} (set aside by an earlier restore) is kept: drop it when it is not needed`); continue }
+    await mutate(ctx, run, `BEGIN; ALTER DATABASE ${ident(name)} RENAME TO ${ident(of)}; ALTER DATABASE ${ident(of)} ALLOW_CONNECTIONS true; COMMIT;`)
+    done.push(`put ${of} back under its name (${name} was left by an interrupted restore)`)
+  }
+  for (const d of done) ctx.log.warn(`postgres: ${d}`)
+  return done
+}
+
+async function terminate(ctx: Ctx, run: DriverRun, dbs: string[]): Promise<void> {
+  if (!dbs.length) return
+  await mutate(ctx, run, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname IN (${dbs.map(literal).join(', ')}) AND pid <> pg_backend_pid()`)
+}
+
+export async function restorePostgres(ctx: Ctx, run: DriverRun, manifest: Manifest): Promise<RestoreResult> {
+  const details = manifest.details as unknown as PgDetails
+  const conn = pgConnection(run)
+  const opts = { env: conn.env, secretEnv: conn.secretEnv }
+  const result: RestoreResult = { restored: [], warnings: [] }
+  if (!ctx.dryRun) for (const d of await recoverPostgres(ctx, run)) result.warnings.push(d)
+  const dbs = Object.entries(details.databases)
+  const live = new Map<string, { allowconn: boolean; owner: string } | null>()
+  for (const [db] of dbs) live.set(db, ctx.dryRun ? null : await exists(ctx, run, db))
+  if (!ctx.dryRun) {
+    // Every scratch database lives beside its live one until the swap: the server needs room for all.
+    const sizes = await psql(ctx, run, MAINT, `SELECT coalesce(sum(pg_database_size(datname)), 0) FROM pg_database WHERE datname IN (${dbs.map(([d]) => literal(d)).join(', ') || "''"})`)
+    const dumpBytes = manifest.files.filter((f) => f.kind === 'database').reduce((n, f) => n + (f.plain?.bytes ?? f.bytes), 0)
+    await ensureSpace(ctx, run.target, 'postgres', await dataDirectory(ctx, run), Math.max(Number(sizes[0] ?? 0), dumpBytes * 3), 'the scratch databases of the restore')
+  }
+
+  // Globals first: roles the databases' owners and grants need (existing ones are left as they are).
+  const globalsFile = join(run.scratch, 'globals.sql')
+  writeFileSync(globalsFile, filterGlobals(readFileSync(join(run.dir, 'globals.sql'), 'utf8'), conn.user), { mode: 0o600 })
+  const gin = fileInput(run, globalsFile)
+  const g = await run.target.run(ctx, 'postgres', ['psql', '-X', '-q', '-v', 'ON_ERROR_STOP=0', '-d', 'postgres', ...gin.args.flatMap((f) => ['-f', f])],
+    { ...opts, stdinFile: gin.stdinFile, mutates: true, allowFailure: true, timeout: run.settings.timeoutMs })
+  const errors = g.stderr.split('\n').filter((l) => /ERROR:/.test(l) && !/already exists/.test(l))
+  for (const e of errors) result.warnings.push(`globals: ${e.replace(/^.*?ERROR:\s*/, '')}`)
+  result.restored.push(`roles and tablespaces (globals.sql${errors.length ? `, ${errors.length} statement(s) failed` : ''})`)
+
+  // 1. Restore every database beside the live one and prove it. Nothing live changes here.
+  const scratch = new Map<string, string>()
+  const dropScratch = async () => {
+    for (const name of scratch.values()) await mutate(ctx, run, `DROP DATABASE IF EXISTS ${ident(name)} WITH (FORCE)`).catch((e) => ctx.log.warn(`could not drop ${name}: ${(e as Error).message}`))
+  }
+  let unregister = ctx.cleanups.add(dropScratch)
+  try {
+    for (const [db, info] of dbs) {
+      const name = markedName('new', db, run.id)
+      scratch.set(db, name)
+      const owner = live.get(db)?.owner
+      await mutate(ctx, run, `CREATE DATABASE ${ident(name)} TEMPLATE template0 ENCODING ${literal(info.encoding)} LC_COLLATE ${literal(info.collate)} LC_CTYPE ${literal(info.ctype)}${owner ? ` OWNER ${ident(owner)}` : ''}`)
+      await mutate(ctx, run, `COMMENT ON DATABASE ${ident(name)} IS ${literal(`${MARK}:new:${db}:${run.id}`)}`)
+      const input = fileInput(run, join(run.dir, info.file))
+      const r = await run.target.run(ctx, 'postgres', [...pgRestoreArgv(run, details.superuser), '-d', dbArg(name), ...input.args],
+        { ...opts, stdinFile: input.stdinFile, mutates: true, allowFailure: true, timeout: run.settings.timeoutMs, title: `pg_restore ${db}` })
+      if (r.exitCode !== 0) throw new KitError(`pg_restore of database ${db} failed (exit ${r.exitCode}); the live database is untouched:\n${ctx.secrets.mask(r.stderr.trim().split('\n').slice(-6).join('\n'))}`)
+      if (!ctx.dryRun && info.tables) {
+        const problems = compareCounts(info.tables, parseCounts(await psql(ctx, run, name, COUNT_SQL)))
+        if (problems.length) throw new KitError(`the restored copy of database ${db} does not match the backup; the live database is untouched:\n  ${problems.slice(0, 20).join('\n  ')}`)
+      }
+      ctx.log.info(`postgres: ${db} restored beside the live database and proven${info.tables ? ' (row counts equal)' : ''}`)
+    }
+  } catch (e) {
+    unregister()
+    await dropScratch()
+    throw e
+  }
+
+  // 2. The swap: one transaction renames every live database aside and every proven copy into its name.
+  const aside = new Map<string, string>()
+  for (const [db] of dbs) if (live.get(db)) aside.set(db, markedName('old', db, run.id))
+  const swap = ['BEGIN;']
+  for (const [db] of dbs) {
+    const old = aside.get(db)
+    if (old) swap.push(`ALTER DATABASE ${ident(db)} RENAME TO ${ident(old)};`, `COMMENT ON DATABASE ${ident(old)} IS ${literal(`${MARK}:old:${db}:${run.id}`)};`)
+    swap.push(`ALTER DATABASE ${ident(scratch.get(db)!)} RENAME TO ${ident(db)};`, `COMMENT ON DATABASE ${ident(db)} IS NULL;`)
+  }
+  swap.push('COMMIT;')
+  const liveNames = [...aside.keys()]
+  try {
+    // New sessions would block the rename: refuse them, end the open ones, swap; retry a busy rename.
+    for (const db of liveNames) await mutate(ctx, run, `ALTER DATABASE ${ident(db)} ALLOW_CONNECTIONS false`)
+    for (let attempt = 1; ; attempt++) {
+      await terminate(ctx, run, liveNames)
+      try {
+        await mutate(ctx, run, swap.join(' '))
+        break
+      } catch (e) {
+        if (attempt >= 20 || !/being accessed by other users/.test((e as Error).message)) throw e
+        await delay(250)
+      }
+    }
+  } catch (e) {
+    for (const db of liveNames) await mutate(ctx, run, `ALTER DATABASE ${ident(db)} ALLOW_CONNECTIONS true`).catch(() => {})
+    unregister()
+    await dropScratch()
+    throw new KitError(`could not swap the restored databases in; the live databases are untouched: ${(e as Error).message}`)
+  }
+  unregister()
+  unregister = () => {}
+
+  // 3. The old copies are no longer needed (kept on request, with their names in the report).
+  const keep = run.settings.env.BACKUP_RESTORE_KEEP_PREVIOUS === 'true'
+  for (const [db, old] of aside) {
+    if (keep) {
+      await mutate(ctx, run, `COMMENT ON DATABASE ${ident(old)} IS ${literal(`previous ${db}, set aside by the restore of set ${run.id}`)}`)
+      await mutate(ctx, run, `ALTER DATABASE ${ident(old)} ALLOW_CONNECTIONS true`)
+      result.warnings.push(`the previous ${db} is kept as ${old} (BACKUP_RESTORE_KEEP_PREVIOUS=true): drop it when you no longer need it`)
+    } else {
+      await mutate(ctx, run, `DROP DATABASE IF EXISTS ${ident(old)} WITH (FORCE)`)
+    }
+  }
+  for (const [db, info] of dbs) {
+    const tables = info.tables ? ` (${Object.keys(info.tables).length - 1} tables${ctx.dryRun ? '' : ', row counts checked'})` : ''
+    result.restored.push(`database ${db}${tables}`)
+  }
+  return result
+}
