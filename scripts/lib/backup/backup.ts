@@ -5,7 +5,7 @@ import { hostname, tmpdir } from 'node:os'
 import { rmSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { KitError, UsageError } from '../core/errors.ts'
-import { acquireLock } from '../core/lock.ts'
+import { lockStore } from './locks.ts'
 import type { Ctx } from '../core/context.ts'
 import { formatDuration, table } from '../core/log.ts'
 import { sha256File, setId } from './manifest.ts'
@@ -71,7 +71,13 @@ export async function runBackup(ctx: Ctx, o: BackupOptions): Promise<BackupRepor
     else runnable.push(store)
   }
   // Take every lock first: an overlapping run exits 75 before anything is written.
-  const releases = ctx.dryRun ? [] : runnable.map((store) => acquireLock(ctx, o.dest.lockPath(store), `backup of ${store}`))
+  const releases: Array<() => void> = []
+  try {
+    for (const store of runnable) releases.push(lockStore(ctx, o.dest, o.target, store, `backup of ${store} (${o.target.where(store)})`))
+  } catch (e) {
+    for (const release of releases) release() // all or none: a refused run holds nothing
+    throw e
+  }
   try {
     for (const store of runnable) outcomes.push(await backupStore(ctx, o, store))
   } finally {

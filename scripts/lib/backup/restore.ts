@@ -4,7 +4,7 @@ import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { tmpdir } from 'node:os'
 import { KitError, UsageError } from '../core/errors.ts'
-import { acquireLock } from '../core/lock.ts'
+import { lockStore } from './locks.ts'
 import { confirm, type Ctx } from '../core/context.ts'
 import { table } from '../core/log.ts'
 import { checkFiles, readManifest, sha256File } from './manifest.ts'
@@ -79,7 +79,7 @@ export async function runRestore(ctx: Ctx, o: RestoreOptions): Promise<{ ok: boo
   const outcomes: RestoreOutcome[] = []
   for (const store of stores) {
     const t0 = performance.now()
-    const release = ctx.dryRun ? () => {} : acquireLock(ctx, o.dest.lockPath(store), `backup or restore of ${store}`)
+    const release = lockStore(ctx, o.dest, o.target, store, `restore of ${store} (${o.target.where(store)})`)
     try {
       let set = byPath
       if (!set) {
