@@ -20,8 +20,10 @@ const tmp = tmpDir('owp-pg-backup-')
 let baseline: { dest: string; id: string; sums: Record<string, string> }
 
 function env(extra: Record<string, string> = {}): Record<string, string> {
-  return { ...pg.env, BACKUP_STAGING_DIR: join(tmp.path, 'staging'), ...extra }
+  return { ...pg.env, BACKUP_STAGING_DIR: join(tmp.path, 'staging'), OWP_LOCK_DIR: join(tmp.path, 'locks'), ...extra }
 }
+/** The postgres store's lease files in the kit lock dir of these runs. */
+const pgLocks = () => existsSync(join(tmp.path, 'locks')) ? readdirSync(join(tmp.path, 'locks')).filter((f) => /^store-postgres-.*\.lock$/.test(f)) : []
 // An empty env file: the repository's own .env (if any) must not leak into these runs.
 const emptyEnv = () => join(tmp.path, 'empty.env')
 const backup = (args: string[], extra: Record<string, string> = {}, o: Parameters<typeof runScript>[2] = {}) =>
@@ -153,7 +155,7 @@ describe('backup.ts / restore.ts with a real PostgreSQL 15', () => {
     expect(refused.ok).toBe(false)
     expect(refused.stores[0]!.error).toContain('it is incomplete (no manifest.json')
     // The killed run's lock was left behind; the next run finds its pid gone and takes over.
-    expect(ctx.stderr()).toMatch(/removing stale lock .*postgres\.lock \(pid \d+ on .* is gone\)/)
+    expect(ctx.stderr()).toMatch(/took over the stale lock .*store-postgres-direct-\w+\.lock \(backup of postgres .*, pid \d+ on .*: pid \d+ on .* is gone\)/)
     // "latest" is the newest complete set, not the killed one.
     const { restore: restoreLatest } = await inProcess(dest)
     const latest = await restoreLatest('latest')
@@ -168,7 +170,7 @@ describe('backup.ts / restore.ts with a real PostgreSQL 15', () => {
     let pid = 0
     const first = backup(['--dest', dest, '--no-verify'], { PATH: `${bin}:${process.env.PATH}` }, { onSpawn: (p) => { pid = p } })
     try {
-      await waitFor('the first run to hold the lock', () => existsSync(join(dest, '.locks', 'postgres.lock')) && existsSync(pids))
+      await waitFor('the first run to hold the lock', () => pgLocks().length === 1 && existsSync(pids))
       const second = await backup(['--dest', dest])
       expect(second.code).toBe(75)
       expect(second.stderr).toMatch(new RegExp(`another backup of postgres is running \\(pid ${pid} on `))
@@ -179,7 +181,7 @@ describe('backup.ts / restore.ts with a real PostgreSQL 15', () => {
       killPidFile(pids)
     }
     expect(listSets(dest, 'postgres')).toEqual([]) // the interrupted run removed its incomplete set on the way out
-    expect(existsSync(join(dest, '.locks', 'postgres.lock'))).toBe(false)
+    expect(pgLocks()).toEqual([])
   })
 
   it('encrypts with age and restores with the identity; a tampered file is refused before anything changes', async () => {

@@ -109,7 +109,7 @@ describe('lock', () => {
     writeFileSync(path, JSON.stringify({ pid: 2 ** 22 + 7, host: hostname(), startedAt: 'x', what: 'deploy' }))
     const ctx = testCtx()
     acquireLock(ctx, path, 'deploy')()
-    expect(ctx.stderr()).toContain('removing stale lock')
+    expect(ctx.stderr()).toContain('took over the stale lock')
     dir.remove()
   })
 })

@@ -6,7 +6,7 @@ import { hostname, tmpdir } from 'node:os'
 import { rmSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { KitError, LockedError, UsageError } from '../core/errors.ts'
-import { acquireLock } from '../core/lock.ts'
+import { lockStore } from './locks.ts'
 import type { Ctx } from '../core/context.ts'
 import { formatDuration, table } from '../core/log.ts'
 import { sha256File, setId } from './manifest.ts'
@@ -81,11 +81,11 @@ export async function runBackup(ctx: Ctx, o: BackupOptions): Promise<BackupRepor
   }
   // Take every lock first: an overlapping run exits 75 before anything is written.
   let platform: PlatformOutcome | undefined
-  const releases: (() => void)[] = []
+  const releases: Array<() => void> = []
   try {
-    if (!ctx.dryRun) for (const store of runnable) releases.push(acquireLock(ctx, o.dest.lockPath(store), `backup of ${store}`))
+    for (const store of runnable) releases.push(lockStore(ctx, o.dest, o.target, store, `backup of ${store} (${o.target.where(store)})`))
   } catch (e) {
-    for (const release of releases) release()
+    for (const release of releases) release() // all or none: a refused run holds nothing
     // A run that could not take the lock still counts: without a metric, a lock that never frees goes unseen.
     if (e instanceof LockedError) for (const store of runnable) await recordMetrics(ctx, o, { store, ok: false, durationMs: 0 }, { store, success: false, locked: true, durationSeconds: 0, sizeBytes: 0, at: new Date() })
     throw e

@@ -8,12 +8,13 @@ import { join, resolve } from 'node:path'
 import { KitError, UsageError } from '../core/errors.ts'
 import type { Ctx } from '../core/context.ts'
 import { atomicWrite, idToDate, readManifest, writeManifest, fsyncPath } from './manifest.ts'
-import { MANIFEST_NAME, type Manifest, type StoreName, type SetRef, type Destination, type DestinationSettings } from './types.ts'
-import { remoteLockPath, PLATFORM_DIR, META_NAME, checkMetaName } from './staging.ts'
+import { MANIFEST_NAME, type Manifest, type StoreName, type SetRef, type Destination, type DestinationSettings, type TargetKind } from './types.ts'
+import { PLATFORM_DIR, META_NAME, checkMetaName } from './staging.ts'
+import { lockDir as kitLockDir } from '../core/lock.ts'
 
 export type { SetRef, Destination, DestinationSettings } from './types.ts'
 export { PLATFORM_DIR } from './staging.ts'
-export { stagingRoot, remoteLockPath, privateTmp } from './staging.ts'
+export { stagingRoot, privateTmp } from './staging.ts'
 
 export async function createDestination(s: DestinationSettings): Promise<Destination> {
   if (s.dest.startsWith('s3://')) {
@@ -88,8 +89,7 @@ export class LocalDestination implements Destination {
     const path = join(this.root, PLATFORM_DIR, checkMetaName(name))
     if (existsSync(path)) { unlinkSync(path); fsyncPath(join(this.root, PLATFORM_DIR)) }
   }
-  lockPath(store: StoreName): string {
-    if (this.s.lockDir ?? this.s.env.BACKUP_LOCK_DIR) return remoteLockPath(this.s, store)
-    return join(this.root, '.locks', `${store}.lock`)
+  lockDir(target: TargetKind): string {
+    return this.s.lockDir ?? this.s.env.BACKUP_LOCK_DIR ?? (target === 'k8s' ? join(this.root, '.locks') : kitLockDir(this.s.env))
   }
 }

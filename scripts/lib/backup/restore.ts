@@ -3,10 +3,10 @@
 // whole-platform restore takes every part of one platform set (--from latest: the newest complete
 // one), never a mix; destinations with only per-store sets (earlier layout) restore as before.
 import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs'
-import { dirname, join, resolve } from 'node:path'
+import { join, resolve } from 'node:path'
 import { tmpdir } from 'node:os'
 import { KitError, UsageError } from '../core/errors.ts'
-import { acquireLock } from '../core/lock.ts'
+import { lockStore, storeLockPath } from './locks.ts'
 import { confirm, type Ctx } from '../core/context.ts'
 import { table } from '../core/log.ts'
 import { checkFiles, readManifest, sha256File } from './manifest.ts'
@@ -96,17 +96,17 @@ async function restoreRun(ctx: Ctx, o: RestoreOptions): Promise<RestoreRun> {
     const sets = await listPlatformSets(ctx, o.dest)
     if (sets.length && (o.from === 'latest' || sets.some((s) => s.id === o.from))) {
       const set = choosePlatformSet(sets, o.from, o.dest.url, Boolean(o.allowPartial))
-      return withWritersStopped(ctx, o, 'postgres', (quiesce) => restorePlatform(ctx, o, set, quiesce))
+      return withWritersStopped(ctx, o, (quiesce) => restorePlatform(ctx, o, set, quiesce))
     }
     if (!sets.length && o.from === 'latest') ctx.log.warn(`no platform set in ${o.dest.url}: restoring each store's newest set (the per-store layout of earlier versions)`)
   }
   const stores = byPath ? [byPath.store] : named ? [named] : o.stores
   if (!byPath && o.from !== 'latest' && stores.length > 1) throw new UsageError('--from <set id> names one set: pass --store too')
   const outcomes: RestoreOutcome[] = []
-  await withWritersStopped(ctx, o, stores[0] ?? 'postgres', async (quiesce) => {
+  await withWritersStopped(ctx, o, async (quiesce) => {
   for (const store of stores) {
     const t0 = performance.now()
-    const release = ctx.dryRun ? () => {} : acquireLock(ctx, o.dest.lockPath(store), `backup or restore of ${store}`)
+    const release = lockStore(ctx, o.dest, o.target, store, `restore of ${store} (${o.target.where(store)})`)
     try {
       let set = byPath
       if (!set) {
@@ -142,8 +142,9 @@ async function restoreRun(ctx: Ctx, o: RestoreOptions): Promise<RestoreRun> {
  * Writers stay stopped for the whole restore and start again in every path (writers.ts): `run`
  * calls quiesce once the set is confirmed and checked, right before the first store changes.
  */
-async function withWritersStopped<T>(ctx: Ctx, o: RestoreOptions, store: StoreName, run: (quiesce: () => Promise<void>) => Promise<T>): Promise<T> {
-  const stateFile = join(dirname(o.dest.lockPath(store)), 'writers-stopped.json')
+async function withWritersStopped<T>(ctx: Ctx, o: RestoreOptions, run: (quiesce: () => Promise<void>) => Promise<T>): Promise<T> {
+  // beside the target's leases, named after the target: another project's restore never resumes these writers
+  const stateFile = storeLockPath(o.dest, o.target, 'postgres').replace(/\.lock$/, '.writers-stopped.json')
   if (!ctx.dryRun) await resumeWriters(ctx, stateFile)
   let startWriters = async () => {}
   let stopped = false
@@ -170,7 +171,7 @@ async function restorePlatform(ctx: Ctx, o: RestoreOptions, set: PlatformRef, qu
   const outcomes: RestoreOutcome[] = []
   for (const part of parts) {
     const t0 = performance.now()
-    const release = ctx.dryRun ? () => {} : acquireLock(ctx, o.dest.lockPath(part.store), `backup or restore of ${part.store}`)
+    const release = lockStore(ctx, o.dest, o.target, part.store, `restore of ${part.store} (${o.target.where(part.store)})`)
     try {
       outcomes.push(await restoreSet(ctx, o, part, t0, quiesce))
     } catch (e) {

@@ -11,8 +11,9 @@ import { Upload } from '@aws-sdk/lib-storage'
 import { KitError, UsageError } from '../core/errors.ts'
 import type { Ctx } from '../core/context.ts'
 import { idToDate, parseManifest } from './manifest.ts'
-import { remoteLockPath, stagingRoot, privateTmp, PLATFORM_DIR, checkMetaName } from './staging.ts'
-import { MANIFEST_NAME, type Manifest, type StoreName, type Destination, type DestinationSettings, type SetRef } from './types.ts'
+import { stagingRoot, privateTmp, PLATFORM_DIR, checkMetaName } from './staging.ts'
+import { lockDir as kitLockDir } from '../core/lock.ts'
+import { MANIFEST_NAME, type Manifest, type StoreName, type Destination, type DestinationSettings, type SetRef, type TargetKind } from './types.ts'
 
 export interface S3Location { bucket: string; prefix: string }
 
@@ -166,7 +167,7 @@ export class S3Destination implements Destination {
       if (r.Errors?.length) throw new KitError(`S3 delete failed for ${r.Errors.map((e) => `${e.Key}: ${e.Code}`).join(', ')}`)
     }
   }
-  lockPath(store: StoreName): string { return remoteLockPath(this.s, store) }
+  lockDir(_target: TargetKind): string { return this.s.lockDir ?? this.s.env.BACKUP_LOCK_DIR ?? kitLockDir(this.s.env) }
   private metaKey(name: string): string { return [this.loc.prefix, PLATFORM_DIR, checkMetaName(name)].filter(Boolean).join('/') }
   async putMeta(_ctx: Ctx, name: string, text: string): Promise<void> {
     await this.attempt(`upload of ${name}`, (c) => c.send(new PutObjectCommand({ Bucket: this.loc.bucket, Key: this.metaKey(name), Body: text, ContentType: 'application/json' })))

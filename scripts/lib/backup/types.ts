@@ -204,14 +204,18 @@ export interface Destination {
   fetch(ctx: Ctx, set: SetRef): Promise<{ dir: string; done(): void }>
   /** Delete a set, manifest first: an interrupted delete leaves an incomplete set, never a broken complete one. */
   remove(ctx: Ctx, set: SetRef): Promise<void>
-  /** The lock file guarding this destination and store. */
-  lockPath(store: StoreName): string
   // Platform manifests: small JSON files under <dest>/platform/ (platform.ts gives them meaning).
   putMeta(ctx: Ctx, name: string, text: string): Promise<void>
   /** The file's text, or null when there is none. */
   getMeta(ctx: Ctx, name: string): Promise<string | null>
   listMeta(ctx: Ctx): Promise<string[]>
   removeMeta(ctx: Ctx, name: string): Promise<void>
+  /**
+   * The directory of the store locks of a target: --lock-dir / BACKUP_LOCK_DIR; for a Kubernetes
+   * target backing up to a directory, <dest>/.locks (the PVC every Job pod mounts: a new pod sees
+   * the lease of a killed one); else the kit's lock dir on this host (backup/locks.ts names the file).
+   */
+  lockDir(target: TargetKind): string
 }
 
 export interface DestinationSettings {

@@ -1,9 +1,30 @@
-// A lock file holding PID and host, with stale-lock detection: overlapping runs exit 75.
-import { openSync, writeSync, closeSync, readFileSync, unlinkSync, mkdirSync } from 'node:fs'
-import { hostname } from 'node:os'
-import { dirname } from 'node:path'
+// A lease, not a pid lock: the holder renews it (mtime) every <= 10 s; a lease not renewed for 60 s
+// is stale on any host (a Kubernetes Job pod killed by OOM or its deadline never comes back).
+// Creation is atomic (complete temp file, then link: O_EXCL semantics, never a half-written lock);
+// a takeover is guarded per stale lease so it can never replace a fresh one; release deletes only ours.
+import { writeFileSync, readFileSync, unlinkSync, mkdirSync, linkSync, renameSync, statSync, utimesSync, openSync, fsyncSync, closeSync } from 'node:fs'
+import { hostname, homedir } from 'node:os'
+import { dirname, join } from 'node:path'
+import { randomBytes } from 'node:crypto'
 import { LockedError } from './errors.ts'
 import type { Ctx } from './context.ts'
+
+/** A lease not renewed for this long is stale (OWP_LOCK_LEASE_S shortens it, for tests only). */
+export const LEASE_MS = 60_000
+
+/** Where the kit keeps its locks: OWP_LOCK_DIR, else <OWP_STATE_DIR>/locks, else $XDG_STATE_HOME/owp/locks (one per host, not per checkout). */
+export function lockDir(env: Record<string, string | undefined>): string {
+  if (env.OWP_LOCK_DIR) return env.OWP_LOCK_DIR
+  if (env.OWP_STATE_DIR) return join(env.OWP_STATE_DIR, 'locks')
+  return join(env.XDG_STATE_HOME || join(env.HOME || homedir(), '.local', 'state'), 'owp', 'locks')
+}
+
+/** A lock file name from what it protects (`compose-owp`, `helm-openwebui-prod-owp`, `backup-<target>-postgres`). */
+export function lockFile(dir: string, key: string): string {
+  return join(dir, `${key.replace(/[^\w.-]+/g, '_')}.lock`)
+}
+
+export interface LeaseInfo { id: string; pid: number; host: string; startedAt: string; what: string; leaseMs: number }
 
 // One exit handler for every lock this process holds (one listener per lock would pile up).
 const held = new Set<() => void>()
@@ -15,47 +36,141 @@ function releaseOnExit(release: () => void): void {
   process.once('exit', () => { for (const r of held) r() })
 }
 
-interface LockInfo { pid: number; host: string; startedAt: string; what: string }
+function leaseMs(ctx: Ctx): number {
+  const s = Number(ctx.env.OWP_LOCK_LEASE_S)
+  return Number.isFinite(s) && s > 0 ? s * 1000 : LEASE_MS
+}
 
-/** Take the lock or throw LockedError; returns the release function (also registered as a cleanup). */
+/** Read a lease; null when absent or unreadable (a lock of an older kit: judged by its age alone). */
+export function readLease(path: string): { info: LeaseInfo | null; mtimeMs: number; ino: number } | null {
+  let st
+  try { st = statSync(path) } catch { return null }
+  let info: LeaseInfo | null = null
+  try { info = JSON.parse(readFileSync(path, 'utf8')) as LeaseInfo } catch { /* legacy or foreign content */ }
+  return { info, mtimeMs: st.mtimeMs, ino: st.ino }
+}
+
+/** Stale: not renewed within the lease (any host), or its process is gone (this host only). */
+export function staleness(l: LeaseSnapshot, lease: number): string | null {
+  const age = Date.now() - l.mtimeMs
+  const limit = l.info?.leaseMs ?? lease
+  if (age > limit) return `not renewed for ${Math.round(age / 1000)}s`
+  if (l.info && l.info.host === hostname() && !pidAlive(l.info.pid)) return `pid ${l.info.pid} on ${l.info.host} is gone`
+  return null
+}
+
+function pidAlive(pid: number): boolean {
+  try { process.kill(pid, 0); return true } catch (e) { return (e as NodeJS.ErrnoException).code === 'EPERM' }
+}
+
+/** Write the whole lease to a private temp file first: only complete files are ever linked or renamed into place. */
+function writeTemp(path: string, info: LeaseInfo, tag = ''): string {
+  const tmp = `${path}.${info.id}${tag}.tmp`
+  const fd = openSync(tmp, 'wx', 0o644)
+  try { writeFileSync(fd, JSON.stringify(info)); fsyncSync(fd) } finally { closeSync(fd) }
+  return tmp
+}
+
+const rm = (p: string) => { try { unlinkSync(p) } catch { /* gone */ } }
+
+/** Take the lease or throw LockedError (exit 75); returns the release function (also a cleanup). */
 export function acquireLock(ctx: Ctx, path: string, what: string): () => void {
   mkdirSync(dirname(path), { recursive: true })
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      const fd = openSync(path, 'wx', 0o644)
-      const info: LockInfo = { pid: process.pid, host: hostname(), startedAt: new Date().toISOString(), what }
-      writeSync(fd, JSON.stringify(info))
-      closeSync(fd)
-      let released = false
-      const release = () => {
-        if (released) return
-        released = true
-        held.delete(release)
-        try { unlinkSync(path) } catch { /* already gone */ }
+  const lease = leaseMs(ctx)
+  const info: LeaseInfo = { id: randomBytes(8).toString('hex'), pid: process.pid, host: hostname(), startedAt: new Date().toISOString(), what, leaseMs: lease }
+  const tmp = writeTemp(path, info)
+  try {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      try {
+        linkSync(tmp, path) // atomic create: fails with EEXIST when any lease is there
+        return hold(ctx, path, info)
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e
       }
-      ctx.cleanups.add(release)
-      releaseOnExit(release)
-      return release
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e
-      const holder = readLock(path)
-      if (holder && isAlive(holder)) {
-        throw new LockedError(`another ${holder.what} is running (pid ${holder.pid} on ${holder.host}, since ${holder.startedAt})`,
-          `wait for it to finish; if it is gone, remove ${path}`)
+      const current = readLease(path)
+      if (!current) continue // released between our link and our read: try again
+      const why = staleness(current, lease)
+      const h = current.info
+      if (!why) {
+        throw new LockedError(`another ${h?.what ?? 'run'} is running (${h ? `pid ${h.pid} on ${h.host}, since ${h.startedAt}` : `lock ${path}`})`,
+          `wait for it to finish; if it died, its lock ${path} is taken over once not renewed for ${Math.round((h?.leaseMs ?? lease) / 1000)}s`)
       }
-      ctx.log.warn(`removing stale lock ${path}${holder ? ` (pid ${holder.pid} on ${holder.host} is gone)` : ''}`)
-      try { unlinkSync(path) } catch { /* raced */ }
+      if (takeOver(path, tmp, current, lease)) {
+        ctx.log.warn(`took over the stale lock ${path} (${h ? `${h.what}, pid ${h.pid} on ${h.host}` : 'unreadable'}: ${why})`)
+        return hold(ctx, path, info)
+      }
     }
+    throw new LockedError(`could not take the lock ${path}: other runs are racing for it`, 'try again')
+  } finally {
+    rm(tmp)
   }
-  throw new LockedError(`could not take the lock ${path}`)
 }
 
-function readLock(path: string): LockInfo | null {
-  try { return JSON.parse(readFileSync(path, 'utf8')) as LockInfo } catch { return null }
+export type LeaseSnapshot = NonNullable<ReturnType<typeof readLease>>
+
+/** Replace a lease judged stale by `judged` with `info`, unless it was renewed or replaced since (tests race it). */
+export function replaceStaleLease(path: string, judged: LeaseSnapshot, info: LeaseInfo): boolean {
+  const tmp = writeTemp(path, info, '.takeover')
+  try { return takeOver(path, tmp, judged, info.leaseMs) } finally { rm(tmp) }
 }
 
-/** A lock from another host cannot be checked: treat it as alive. */
-function isAlive(info: LockInfo): boolean {
-  if (info.host !== hostname()) return true
-  try { process.kill(info.pid, 0); return true } catch (e) { return (e as NodeJS.ErrnoException).code === 'EPERM' }
+/**
+ * Replace the stale lease we judged, and nothing else: one guard file per stale lease (named by its
+ * id or inode, created with O_EXCL) lets a single racer through; it re-checks under the guard that
+ * the same lease is still there and still stale, then renames its complete lease over it.
+ */
+function takeOver(path: string, tmp: string, judged: LeaseSnapshot, lease: number): boolean {
+  const guard = `${path}.takeover-${judged.info?.id ?? `ino${judged.ino}`}`
+  try {
+    linkSync(tmp, guard)
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e
+    // another racer is taking this lease over; its guard is abandoned only if it died mid-takeover
+    const g = readLease(guard)
+    if (g && Date.now() - g.mtimeMs > Math.min(lease, 10_000)) rm(guard)
+    return false
+  }
+  try {
+    const now = readLease(path)
+    if (!now || now.ino !== judged.ino || !staleness(now, lease)) return false // renewed or already replaced: not ours to take
+    renameSync(tmp, path) // atomic replace: readers see the old lease or ours, never none
+    return true
+  } finally {
+    rm(guard)
+  }
+}
+
+/** Renew the lease on a timer (unref'd); release deletes it only while it is still ours. */
+function hold(ctx: Ctx, path: string, info: LeaseInfo): () => void {
+  const ours = () => readLease(path)?.info?.id === info.id
+  const every = Math.min(10_000, Math.max(200, Math.floor(info.leaseMs / 6)))
+  const timer = setInterval(() => {
+    try {
+      if (!ours()) {
+        clearInterval(timer)
+        ctx.log.error(`lost the lock ${path}: another run took it over (this run stalled past its ${Math.round(info.leaseMs / 1000)}s lease)`)
+        return
+      }
+      const now = new Date()
+      utimesSync(path, now, now)
+    } catch { /* a renewal that fails is retried by the next tick */ }
+  }, every)
+  timer.unref()
+  let released = false
+  const release = () => {
+    if (released) return
+    released = true
+    clearInterval(timer)
+    held.delete(release)
+    if (!ours()) return
+    // move it aside first so a lease that changed hands in between is put back, not deleted
+    const aside = `${path}.release-${info.id}`
+    try { renameSync(path, aside) } catch { return }
+    if (readLease(aside)?.info?.id === info.id) { rm(aside); return }
+    try { linkSync(aside, path) } catch { /* someone else's lease is back or a newer one replaced it */ }
+    rm(aside)
+  }
+  ctx.cleanups.add(release)
+  releaseOnExit(release)
+  return release
 }

@@ -1,7 +1,8 @@
 // The Compose flow: preflight -> .env -> compose config -> monitoring config -> pull/build ->
 // up --wait (a health loop on v1) -> validate -> on failure: logs, then the image tags that ran
 // before (recorded before the upgrade), or `down` after a first deploy.
-import { mkdirSync, writeFileSync, existsSync } from 'node:fs'
+import { mkdirSync, writeFileSync, existsSync, readFileSync } from 'node:fs'
+import dotenv from 'dotenv'
 import { dirname, join, resolve } from 'node:path'
 import { stringify as stringifyYaml } from 'yaml'
 import { probe } from '../core/exec.ts'
@@ -12,6 +13,8 @@ import { detectCompose, composeArgv, composeProfiles, composeServices, container
 import { checkDuration, durationMs } from '../tools/helm.ts'
 import { writeMonitoringConfig } from '../monitoring/config.ts'
 import { runPlan, newReport, undoApplied, PlanError, type Phase, type Step, type PlanReport, type StepRecord } from '../core/plan.ts'
+import { acquireLock } from '../core/lock.ts'
+import { composeStoreLockPaths } from '../backup/locks.ts'
 import { stateDir, lockTarget, printReport, reportOnInterrupt, outcomeOf, type DeployOutcome } from './target.ts'
 import { validateDeployment, ValidationFailed, type ValidateOptions } from '../validate/index.ts'
 import type { Ctx } from '../core/context.ts'
@@ -41,7 +44,7 @@ interface Prepared {
   profiles: string[]
 }
 
-async function prepare(ctx: Ctx, o: ComposeOptions): Promise<Prepared> {
+async function prepare(ctx: Ctx, o: ComposeOptions, lock: (project: string, env: Record<string, string | undefined>) => void): Promise<Prepared> {
   const file = resolve(ctx.cwd, o.file)
   if (!existsSync(file)) throw new UsageError(`compose file not found: ${file}`)
   let cli = await detectCompose(ctx)
@@ -57,6 +60,9 @@ async function prepare(ctx: Ctx, o: ComposeOptions): Promise<Prepared> {
   const profiles = composeProfiles(env)
   const withProfiles: ComposeProject = { cli, file, name: env.COMPOSE_PROJECT_NAME || 'owp', envFile: cfg.file ? resolve(cfg.file) : null, profiles }
   const haveCli = cli.version !== 'unknown'
+  // the lock before the "before" state: a racing deploy must not carry an undo read before ours ran
+  // the env a backup of this project reads (.env, then the environment): its lock dir settings
+  lock(withProfiles.name, { ...(cfg.file ? dotenv.parse(readFileSync(cfg.file)) : {}), ...ctx.env })
   const services = await composeServices(ctx, haveCli ? withProfiles : null, file, env)
   const before = haveCli ? await containers(ctx, withProfiles, env) : null
 
@@ -217,8 +223,16 @@ async function logsOfUnhealthy(ctx: Ctx, p: Prepared): Promise<string[]> {
 
 export async function deployCompose(ctx: Ctx, o: ComposeOptions): Promise<DeployOutcome> {
   checkDuration(o.timeout)
-  const p = await prepare(ctx, o)
-  lockTarget(ctx, `compose-${p.project.name}`, `deploy of compose project ${p.project.name}`)
+  const p = await prepare(ctx, o, (name, env) => {
+    const taken = [lockTarget(ctx, `compose-${name}`, `deploy of compose project ${name}`)]
+    try {
+      // the deploy restarts the stores: a backup or restore of one of them must not run meanwhile
+      if (!ctx.dryRun) for (const path of composeStoreLockPaths(env, name)) taken.push(acquireLock(ctx, path, `deploy of compose project ${name}`))
+    } catch (e) {
+      for (const release of taken.reverse()) release() // all or none: a refused deploy holds nothing
+      throw e
+    }
+  })
   await runPreflight(ctx, composeChecks(p, ctx.env.OWP_MIN_FREE_GIB ? Number(ctx.env.OWP_MIN_FREE_GIB) : undefined), { skip: o.skipChecks })
   const plan = composePlan(ctx, o, p)
   const report = newReport(ctx, plan)

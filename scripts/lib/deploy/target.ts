@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import { probe } from '../core/exec.ts'
 import { KitError, UsageError, EXIT } from '../core/errors.ts'
 import { ROOT } from '../core/paths.ts'
-import { acquireLock } from '../core/lock.ts'
+import { acquireLock, lockDir, lockFile } from '../core/lock.ts'
 import { formatReport, undoHints, type PlanReport, type StepRecord } from '../core/plan.ts'
 import type { Ctx } from '../core/context.ts'
 
@@ -43,11 +43,13 @@ export async function detectTarget(ctx: Ctx, o: { kubernetes?: boolean; compose?
     'Docker Compose: start the Docker engine (systemctl start docker) and pass --docker-compose')
 }
 
-/** One lock per target: a second deploy of the same target stops with a clear message (exit 75). */
+/**
+ * One lease per deployed thing (the compose project, the Helm release in its namespace), in the
+ * kit's lock dir: a second deploy of the same thing stops with a clear message (exit 75).
+ */
 export function lockTarget(ctx: Ctx, key: string, what: string): () => void {
   if (ctx.dryRun) return () => {}
-  const safe = key.replace(/[^\w.-]+/g, '_')
-  return acquireLock(ctx, join(stateDir(ctx), 'locks', `${safe}.lock`), what)
+  return acquireLock(ctx, lockFile(lockDir(ctx.env), key), what)
 }
 
 export interface DeployOutcome {
