@@ -32,7 +32,7 @@ await run(usage, {
   wait: { type: 'string' },
   'metrics-dir': { type: 'string' },
 }, async (ctx, flags) => {
-  if (flags.target && flags.target !== 'compose') throw new UsageError('dr-drill runs on compose; on Kubernetes the chart\'s drill CronJob runs it (docs/disaster-recovery.md)')
+  if (flags.target && flags.target !== 'compose') throw new UsageError('dr-drill runs on compose; the Kubernetes drill (a scratch namespace) is not built yet (docs/disaster-recovery.md)')
   const shared = await resolveShared(ctx, { ...flags, target: 'compose' })
   const report = await runDrill(ctx, {
     dest: shared.dest,

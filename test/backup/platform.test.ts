@@ -200,6 +200,19 @@ describe('platform sets with real PostgreSQL, Redis and files', () => {
     expect(again.stores[0]!.error).toContain('holds the data of an interrupted or earlier restore')
   })
 
+  it('a whole-platform restore without an age identity restores the rest and leaves the escrowed .env in the set', async () => {
+    const dest = join(tmp.path, 'noidentity')
+    const { report } = await backupAll(dest, ['redis', 'config'])
+    const { ctx, s } = await shared(dest)
+    const r = await runRestore(ctx, { stores: STORES, explicit: false, from: 'latest', target: s.target, dest: s.dest, settings: { ...s.settings, identity: undefined } })
+    expect(r.ok, ctx.stderr()).toBe(true)
+    expect(r.stores.map((x) => [x.store, x.set ?? x.skipped])).toEqual([
+      ['redis', report.platform!.id],
+      ['config', 'no --identity: the configuration stays in the set (restore it with --store config --identity <key>)'],
+    ])
+    expect(existsSync(`${envFile}.restored-${report.platform!.id}`)).toBe(false)
+  })
+
   it('refuses to back up the configuration without a recipient, naming the flag', async () => {
     const dest = join(tmp.path, 'norecipient')
     const r = await runScript('scripts/backup.ts', ['--store', 'config', '--target', 'direct', '--dest', dest, '--env-file', envFile])

@@ -171,6 +171,11 @@ async function restorePlatform(ctx: Ctx, o: RestoreOptions, set: PlatformRef, qu
   const outcomes: RestoreOutcome[] = []
   for (const part of parts) {
     const t0 = performance.now()
+    // The escrowed .env needs the operator's key: without one it stays in the set, the rest restores.
+    if (part.store === 'config' && !o.explicit && !(o.identity ?? o.settings.identity)) {
+      outcomes.push({ store: 'config', ok: true, skipped: 'no --identity: the configuration stays in the set (restore it with --store config --identity <key>)', durationMs: 0 })
+      continue
+    }
     const release = lockStore(ctx, o.dest, o.target, part.store, `restore of ${part.store} (${o.target.where(part.store)})`)
     try {
       outcomes.push(await restoreSet(ctx, o, part, t0, quiesce))
