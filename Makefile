@@ -6,7 +6,7 @@ export PATH := $(CURDIR)/.tools/bin:$(CURDIR)/node_modules/.bin:$(PATH)
 TSX := tsx
 ARGS ?=
 
-.PHONY: help setup test test-unit typecheck lint e2e deploy-prod deploy-k8s deploy-docker \
+.PHONY: help setup test test-unit typecheck lint e2e deploy-prod deploy-k8s deploy-docker mirror-images \
         build-images helm-install validate-prod test-graphrag load-test backup restore dr-drill scan \
         tls-selfsigned sync-monitoring bench e2e-setup
 
@@ -61,6 +61,9 @@ deploy-docker: node_modules/.stamp ## deploy with Docker Compose on this host
 
 build-images: node_modules/.stamp ## build (and with ARGS=--push push) the custom images
 	$(TSX) scripts/build-images.ts $(ARGS)
+
+mirror-images: node_modules/.stamp ## copy every pinned image into a private registry (ARGS="--registry R [--dry-run]")
+	$(TSX) scripts/mirror-images.ts $(ARGS)
 
 helm-install: node_modules/.stamp ## helm upgrade --install of infra releases and the chart
 	$(TSX) scripts/helm-install.ts $(ARGS)

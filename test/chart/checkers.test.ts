@@ -225,7 +225,7 @@ describe('NetworkPolicy reachability', () => {
     findObject(objs, 'NetworkPolicy', 'owp-postgres')!.spec.ingress.push({ ports: [{ port: 5432, protocol: 'TCP' }] })
     const extra = edges(objs).filter((e) => !intendedEdges(intent).includes(e))
     // every pod of the release still has its own egress policy: only outsiders gain
-    expect(extra).toEqual(['cloud-metadata', 'cnpg-operator', 'ingress-controller', 'internet', 'intruder', 'keycloak', 'kube-api', 'kube-dns', 'otel-external', 'outsider', 'prometheus']
+    expect(extra).toEqual(['cloud-metadata', 'cnpg-operator', 'corp-proxy', 'ingress-controller', 'internet', 'intruder', 'keycloak', 'kube-api', 'kube-dns', 'otel-external', 'outsider', 'prometheus']
       .map((src) => `${src} -> postgres:5432/TCP`))
   })
 

@@ -23,6 +23,8 @@ export interface Intent {
   httpsEgress?: boolean
   /** the OIDC provider Open WebUI reaches: outside on a port, or an in-cluster pod (keycloak) */
   idp?: { external: number } | 'in-cluster'
+  /** the corporate proxy (corp-proxy, 10.20.0.5) the outbound components reach on this port */
+  proxy?: number
 }
 
 export interface Scenario { name: string; file: string; intent: Intent }
@@ -57,6 +59,7 @@ export const SCENARIOS: Scenario[] = [
   { name: 'sso', file: 'sso-values.yaml', intent: { pods: ['openwebui', 'otel-collector', 'blackbox-exporter', 'test'], llm: { external: 443 }, stores: {}, otel: 'chart', httpsEgress: false, idp: { external: 8443 } } },
   { name: 'cloud-identity', file: 'cloud-identity-values.yaml', intent: { pods: [...APP, ...STORES, 'celery-exporter', 'backup', ...MONITORING, 'test'], llm: 'lightllm', stores: ALL_INTERNAL, otel: 'chart', backupS3: true } },
   { name: 'extensions', file: 'extensions-values.yaml', intent: { pods: [...APP, ...STORES, 'celery-exporter', 'backup', ...MONITORING, 'test'], llm: 'lightllm', stores: ALL_INTERNAL, otel: 'chart' } },
+  { name: 'airgap', file: 'airgap-values.yaml', intent: { pods: [...APP, ...STORES, 'celery-exporter', 'backup', ...MONITORING, 'test'], llm: 'lightllm', stores: ALL_INTERNAL, otel: 'chart', httpsEgress: false, proxy: 3128 } },
   { name: 'lightllm-tp2', file: 'lightllm-tp2-values.yaml', intent: { pods: [...APP, ...STORES, 'celery-exporter', 'backup', ...MONITORING, 'test'], llm: 'lightllm', stores: ALL_INTERNAL, otel: 'chart' } },
   // Argo Rollouts (argoproj.io/v1alpha1 is among the API versions every scenario renders with)
   { name: 'rollout-bluegreen', file: 'rollout-bluegreen-values.yaml', intent: { pods: [...APP, ...STORES, 'celery-exporter', 'backup', ...MONITORING, 'test'], llm: 'lightllm', stores: ALL_INTERNAL, otel: 'chart' } },
@@ -109,6 +112,7 @@ export function intendedEdges(i: Intent): string[] {
     for (const s of ['postgres', 'redis', 'qdrant', 'neo4j'] as const) { const t = store(s); if (t) add(c, ...t) }
     llm(c)
   }
+  if (i.proxy) for (const c of ['openwebui', 'lightllm', 'graphrag-processor', 'celery-worker', 'celery-beat', 'mcp-server', 'backup']) if (has(c)) add(c, 'corp-proxy', [i.proxy])
   if (has('celery-beat')) { const t = store('redis'); if (t) add('celery-beat', ...t) }
   if (has('celery-exporter')) { const t = store('redis'); if (t) add('celery-exporter', ...t) }
   if (has('mcp-server')) add('mcp-server', 'graphrag-processor', [8010])
@@ -152,6 +156,7 @@ export function surroundings(): Endpoint[] {
     foreignPod('outsider', 'default', { app: 'outsider' }, [[8080]]),
     address('internet', '203.0.113.10', [80, 443, 4317, 5432, 6333, 6334, 6380, 6443, 7687, 8000, 8443]),
     address('kube-api', '10.96.0.1', [443, 6443]),
+    address('corp-proxy', '10.20.0.5', [3128]),
     address('cloud-metadata', '169.254.169.254', [80, 443]),
   ]
 }

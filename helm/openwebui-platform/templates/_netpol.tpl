@@ -33,7 +33,8 @@ idp (openwebui.sso.oidc.networkPolicyPeers).
   {{- with $stores.qdrant }}{{ $edges = append $edges (dict "from" "openwebui" "to" .to "ports" (list (first .ports))) }}{{ end }}
   {{- if has "mcp-server" $pods }}{{ $edges = append $edges (dict "from" "openwebui" "to" "mcp-server" "ports" (list (int $v.mcp.port))) }}{{ end }}
   {{- if has "graphrag-processor" $pods }}{{ $edges = append $edges (dict "from" "openwebui" "to" "graphrag-processor" "ports" (list (int $v.graphrag.port))) }}{{ end }}
-  {{- if $v.networkPolicy.openwebuiHTTPSEgress }}{{ $edges = append $edges (dict "from" "openwebui" "to" "external" "ports" (list 443)) }}{{ end }}
+  {{- /* air-gapped: nothing to download, so no general HTTPS egress */ -}}
+  {{- if and $v.networkPolicy.openwebuiHTTPSEgress (not $v.global.airGapped) }}{{ $edges = append $edges (dict "from" "openwebui" "to" "external" "ports" (list 443)) }}{{ end }}
   {{- /* the OIDC provider: discovery, token and keys endpoints, on the port of its URL */ -}}
   {{- if $v.openwebui.sso.oidc.enabled }}
   {{- $edges = append $edges (dict "from" "openwebui" "to" (include "owp.openwebui.idpPeer" .) "ports" (list (int (include "owp.urlPort" $v.openwebui.sso.oidc.providerUrl)))) }}
@@ -53,6 +54,14 @@ idp (openwebui.sso.oidc.networkPolicyPeers).
       {{- with index $stores $s }}{{ $edges = append $edges (dict "from" $c "to" .to "ports" .ports) }}{{ end }}
     {{- end }}
     {{- $edges = append $edges (dict "from" $c "to" $llm.to "ports" $llm.ports) }}
+  {{- end }}
+{{- end }}
+{{- /* the HTTP(S) proxy, for every component given the proxy variables */ -}}
+{{- $proxyPorts := include "owp.proxyPorts" . | fromYamlArray -}}
+{{- if $proxyPorts }}
+  {{- $to := ternary "proxy" "external" (not (empty $v.global.proxy.networkPolicyPeers)) }}
+  {{- range $c := list "openwebui" "lightllm" "graphrag-processor" "celery-worker" "celery-beat" "mcp-server" "backup" }}
+    {{- if has $c $pods }}{{ $edges = append $edges (dict "from" $c "to" $to "ports" $proxyPorts) }}{{ end }}
   {{- end }}
 {{- end }}
 {{- if has "celery-beat" $pods }}
@@ -155,6 +164,8 @@ idp (openwebui.sso.oidc.networkPolicyPeers).
 - ipBlock:
     cidr: {{ . }}
 {{- end }}
+{{- else if eq $name "proxy" -}}
+{{ toYaml $.Values.global.proxy.networkPolicyPeers }}
 {{- else if eq $name "idp" -}}
 {{ toYaml $.Values.openwebui.sso.oidc.networkPolicyPeers }}
 {{- else if eq $name "external" -}}
