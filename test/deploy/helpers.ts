@@ -40,6 +40,10 @@ export interface K8sScenario {
   rendered?: 'ingress' | 'gateway' | 'rollout'
   /** Answers of `kubectl get rollouts.argoproj.io NAME` in call order, per Rollout (JSON fixtures or failures); absent: Argo is not installed. */
   rollouts?: Record<string, Answer[]>
+  /** The Open WebUI image the release runs now (`kubectl get deployment owp-openwebui`); absent: NotFound. */
+  runningOpenwebui?: string
+  /** `kubectl wait` of the pre-upgrade backup job fails. */
+  backupFails?: boolean
   upgradeFails?: boolean
   podsReady?: boolean
   /** helm list / get values answers for infra releases: already installed at the pinned version. */
@@ -108,6 +112,11 @@ export function kubectlAnswers(s: K8sScenario = {}): Answer[] {
     ...(s.crds ?? []).map((c) => on(`^get crd ${c.replace(/\./g, '\\.')} `, ok(JSON.stringify({ metadata: { name: c } })))),
     ...Object.entries(s.rollouts ?? {}).flatMap(([name, answers]) => answers.map((a) => ({ ...a, match: `^get rollouts\\.argoproj\\.io ${name} ` }))),
     on('^get rollouts\\.argoproj\\.io', fails(1, 'error: the server doesn\'t have a resource type "rollouts"')),
+    s.runningOpenwebui
+      ? on('^get deployment owp-openwebui ', ok(JSON.stringify({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'owp-openwebui', namespace: 'openwebui-prod', generation: 7 }, spec: { replicas: 0, template: { spec: { containers: [{ name: 'openwebui', image: s.runningOpenwebui }] } } } })))
+      : on('^get deployment ', fails(1, 'Error from server (NotFound): deployments.apps "owp-openwebui" not found')),
+    on('^create job ', ok('job.batch/created')),
+    ...(s.backupFails ? [on('^wait job/', fails(1, 'error: timed out waiting for the condition on jobs/owp-pre-upgrade'))] : []),
     on('^get (ingressclass|gatewayclass|gateway|crd) ', fails(1, 'Error from server (NotFound): not found')),
     on('^get services', ok('{"items":[]}')),
     on('^get ingresses', ok('{"items":[]}')),

@@ -136,6 +136,9 @@ describe('kubectl', () => {
     for (const s of ['apply', 'config', 'get', 'port-forward', 'version']) expect(subs).toContain(s)
     // the Rollout abort (status subresource) is among them
     expect(all.some((c) => c[1] === 'patch' && c[2] === 'rollouts.argoproj.io' && c.includes('--subresource'))).toBe(true)
+    // and the pre-upgrade backup job (an Open WebUI image the kit could not read counts as a change)
+    expect(all.some((c) => c[1] === 'create' && c[2] === 'job')).toBe(true)
+    expect(all.some((c) => c[1] === 'wait')).toBe(true)
   })
 })
 

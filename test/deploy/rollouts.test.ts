@@ -55,7 +55,7 @@ describe('deploy --kubernetes with Argo Rollouts', () => {
     const out = await deployK8s(box.ctx(), k8sOptions(opts))
     expect(out.summary).toBe('owp is deployed in openwebui-prod')
     expect(out.ok).toBe(true)
-    expect(bins.calls('kubectl').filter((c) => c[1] === 'get' && c[3] === 'owp-openwebui').length).toBe(5)
+    expect(bins.calls('kubectl').filter((c) => c[1] === 'get' && c[2] === 'rollouts.argoproj.io' && c[3] === 'owp-openwebui').length).toBe(5)
     expect(out.steps.filter((s) => s.id.startsWith('rollout:')).map((s) => s.status)).toEqual(['applied', 'applied'])
     expect(patches(bins)).toEqual([])
   })

@@ -18,6 +18,7 @@ import {
 } from '../tools/kube.ts'
 import { loadInfra, decideInfra, infraSteps, provided, INFRA_FILE, type InfraDecision } from './infra.ts'
 import { renderedRollouts, rolloutSteps, abortSeen, type RolloutRef, type SeenRollouts } from './rollouts.ts'
+import { planPreUpgradeBackup, preUpgradeSteps, type PreUpgradeBackup } from './preupgrade.ts'
 import { runPlan, newReport, undoApplied, PlanError, type Phase, type Step, type PlanReport, type StepRecord } from '../core/plan.ts'
 import { stateDir, lockTarget, printReport, reportOnInterrupt, outcomeOf, type DeployOutcome } from './target.ts'
 import { validateDeployment, ValidationFailed, type ValidateOptions } from '../validate/index.ts'
@@ -107,6 +108,8 @@ interface Prepared {
   /** Argo Rollouts the chart renders, and what the wait saw of each (the facts the abort path uses). */
   rollouts: RolloutRef[]
   seen: SeenRollouts
+  /** A PostgreSQL backup before an upgrade that changes the Open WebUI image. */
+  preUpgrade: PreUpgradeBackup | null
 }
 
 /** Everything read-only: helm version, .env, the offline render, release state, infra drift. */
@@ -135,7 +138,9 @@ async function prepare(ctx: Ctx, o: K8sOptions, context: string | null): Promise
     o.infra ? decideInfra(ctx, helm, loadInfra(o.infraFile ?? INFRA_FILE), facts, { skip: o.skipInfra }) : Promise.resolve([] as InfraDecision[]),
   ])
   for (const d of decisions) ctx.log.info(`infra ${d.release.name}: ${d.wanted ? d.action : d.action === 'ok' ? 'up to date' : 'skipped'} (${d.reason})`)
-  return { helm, facts, state, decisions, valuesFiles, context, env, rollouts, seen: new Map() }
+  const preUpgrade = o.app ? await planPreUpgradeBackup(ctx, objects, { namespace: o.namespace, release: o.release, firstInstall: !state.unknown && state.deployedRevision === null }) : null
+  if (preUpgrade) ctx.log.info(`Open WebUI image changes (${preUpgrade.from} -> ${preUpgrade.to}): a PostgreSQL backup runs before the upgrade`)
+  return { helm, facts, state, decisions, valuesFiles, context, env, rollouts, seen: new Map(), preUpgrade }
 }
 
 /**
@@ -319,6 +324,9 @@ export function k8sPlan(ctx: Ctx, o: K8sOptions, p: Prepared): Phase[] {
   if (o.infra) {
     const steps = infraSteps(p.helm, p.decisions, { stateDir: stateDir(ctx), timeout: o.timeout, env: p.env, dryRun: ctx.dryRun, warn: (m) => ctx.log.warn(m) })
     if (steps.length) plan.push({ title: 'infra releases (helm/infra.yaml)', parallel: true, steps })
+  }
+  if (o.app && p.preUpgrade) {
+    plan.push({ title: 'pre-upgrade backup (the Open WebUI image changes)', steps: preUpgradeSteps(p.preUpgrade, o.namespace, o.timeout, durationMs(o.timeout)) })
   }
   if (o.app) {
     const undo = chartUndo(o, p)
