@@ -9,6 +9,7 @@ import { httpCheck, httpRequest, chatOutcome, chatBody, targetsOutcome, grafanaO
 import { componentOf, edgeChecks, } from './edges.ts'
 import type { TargetChecks } from './types.ts'
 import type { HealthCheck, ValidateOptions } from './types.ts'
+import { maintenanceCheck } from './k8s-maintenance.ts'
 import type { Ctx } from '../core/context.ts'
 
 /** Health path and port name of chart components that serve HTTP. */
@@ -87,6 +88,7 @@ export async function k8sChecks(ctx: Ctx, o: ValidateOptions): Promise<TargetChe
     },
   }]
 
+  checks.push(maintenanceCheck(ctx, ns, release))
   if (helm) {
     // the chart's own test pod probes every enabled service from inside the namespace
     checks.push({
