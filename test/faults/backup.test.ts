@@ -1,7 +1,8 @@
 // Fault rows of the backup half (docs/reliability.md, "Backup and restore"): a backup whose lock is
 // held, killed, or whose destination fills up, with a real Redis; what the operator sees after.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs'
+import { mkdirSync, readFileSync, readdirSync, writeFileSync, existsSync } from 'node:fs'
+import { execFileSync } from 'node:child_process'
 import { dirname, join, resolve } from 'node:path'
 import { parse } from 'yaml'
 import { startRedis, type Redis } from '../helpers/redis.ts'
@@ -11,9 +12,11 @@ import { tmpDir } from '../helpers/tmp.ts'
 import { acquireLock } from '../../scripts/lib/core/lock.ts'
 import { COMPOSE_FILE } from '../../scripts/lib/core/paths.ts'
 import { defaultMetricsSinks } from '../../scripts/lib/backup/metrics.ts'
+import { listSets, which, wrapper } from '../backup/support.ts'
 
 const tmp = tmpDir('owp-fault-backup-')
 let redis: Redis
+const set0 = (dest: string) => listSets(dest, 'redis')[0]!.dir
 const emptyEnv = () => join(tmp.path, 'empty.env')
 const backup = (dest: string, extra: string[] = [], env: Record<string, string> = {}) =>
   runScript('scripts/backup.ts', ['--store', 'redis', '--target', 'direct', '--env-file', emptyEnv(), '--dest', dest, ...extra],
@@ -70,5 +73,25 @@ describe('backup faults (real Redis)', () => {
       for (const l of cron) expect(l).not.toMatch(/METRICS_DIR=|--metrics-dir/)
     }
     expect(existsSync(COMPOSE_FILE)).toBe(true)
+  })
+
+  it('F-BACKUP-ENCRYPT-1: --encrypt to a local destination never puts plaintext in the backup tree', async () => {
+    const dest = join(tmp.path, 'encrypted')
+    const key = join(tmp.path, 'age.key')
+    execFileSync('age-keygen', ['-o', key], { stdio: 'pipe' })
+    const recipient = execFileSync('age-keygen', ['-y', key]).toString().trim()
+    // age itself reports what the set directory holds at the moment it encrypts.
+    const seen = join(tmp.path, 'seen-by-age.txt')
+    const bin = wrapper(join(tmp.path, 'bin-age'), 'age', `out=; prev=; for a in "$@"; do [ "$prev" = -o ] && out=$a; prev=$a; done
+[ -n "$out" ] && { echo "-- age -o $out" >> "${seen}"; ls -A "$(dirname "$out")" >> "${seen}"; }
+exec "${which('age')}" "$@"`)
+    const r = await backup(dest, ['--encrypt', recipient, '--metrics-dir', join(tmp.path, 'metrics-enc')], { PATH: `${bin}:${process.env.PATH}` })
+    expect(r.code, r.stderr).toBe(0)
+    const listed = readFileSync(seen, 'utf8').split('\n').filter(Boolean)
+    expect(listed.filter((l) => l.startsWith('-- age -o '))).toEqual([`-- age -o ${join(set0(dest), 'dump.rdb.age.partial')}`])
+    expect(listed.filter((f) => !f.startsWith('-- ') && !/\.age(\.partial)?$/.test(f))).toEqual([])
+    expect(listSets(dest, 'redis')[0]!.files).toEqual(['dump.rdb.age', 'manifest.json'])
+    // and the private staging directory is gone
+    expect(readdirSync(join(tmp.path, 'staging'))).toEqual([])
   })
 })

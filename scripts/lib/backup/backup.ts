@@ -3,7 +3,7 @@
 // complete set and does not stop the others. A run of every store (`make backup`) is one platform
 // set: every part under one id, the platform manifest written after the last part (platform.ts).
 import { hostname, tmpdir } from 'node:os'
-import { rmSync, statSync } from 'node:fs'
+import { copyFileSync, mkdirSync, rmSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { KitError, LockedError, UsageError } from '../core/errors.ts'
 import { lockStore } from './locks.ts'
@@ -134,13 +134,16 @@ async function backupStore(ctx: Ctx, o: BackupOptions, store: StoreName, started
     const dir = workDir
     // Interrupted (Ctrl-C, SIGTERM from a CronJob deadline): remove the incomplete set on the way out.
     unregisterDiscard = ctx.cleanups.add(() => o.dest.discard(ctx, store, id, dir))
-    const dump = await driver.backup(ctx, run(workDir))
+    // Encrypted sets: the plaintext stays in the private scratch directory (outside the destination,
+    // removed on any exit); only .age files are written into the set.
+    const plainDir = o.recipients.length ? plaintextDir(ctx, scratch) : workDir
+    const dump = await driver.backup(ctx, run(plainDir))
     let verified: Manifest['verified'] = null
     if (o.verify) {
       const v0 = performance.now()
       const vstep = ctx.log.step(`${store}: verify`)
       try {
-        const v = await driver.verify(ctx, run(workDir), dump)
+        const v = await driver.verify(ctx, run(plainDir), dump)
         verified = { ok: true, method: v.method, durationMs: Math.round(performance.now() - v0), detail: v.detail }
         vstep.ok(v.detail)
       } catch (e) {
@@ -150,14 +153,16 @@ async function backupStore(ctx: Ctx, o: BackupOptions, store: StoreName, started
     }
     const files: SetFile[] = []
     for (const f of dump.files) {
-      const path = join(workDir, f.name)
+      const path = join(plainDir, f.name)
       const plain = { bytes: statSync(path).size, sha256: await sha256File(path) }
       // A file the driver encrypted itself (the configuration) is not encrypted twice.
       if (o.recipients.length && f.kind !== 'age') {
-        const name = await encryptFile(ctx, workDir, f.name, o.recipients)
+        const name = await encryptFile(ctx, plainDir, f.name, o.recipients, workDir)
         const enc = join(workDir, name)
         files.push({ name, bytes: statSync(enc).size, sha256: await sha256File(enc), kind: f.kind, of: f.of, durationMs: f.durationMs, plain })
       } else {
+        // already ciphertext when it sits in the private plaintext directory: it joins the set as it is
+        if (plainDir !== workDir) copyFileSync(path, join(workDir, f.name))
         files.push({ name: f.name, bytes: plain.bytes, sha256: plain.sha256, kind: f.kind, of: f.of, durationMs: f.durationMs })
       }
     }
@@ -196,6 +201,14 @@ async function backupStore(ctx: Ctx, o: BackupOptions, store: StoreName, started
   } finally {
     rmSync(scratch, { recursive: true, force: true })
   }
+}
+
+/** A 0700 directory for plaintext inside the run's scratch; removed also on Ctrl-C/SIGTERM. */
+function plaintextDir(ctx: Ctx, scratch: string): string {
+  const dir = join(scratch, 'plain')
+  mkdirSync(dir, { mode: 0o700 })
+  ctx.cleanups.add(() => rmSync(scratch, { recursive: true, force: true }))
+  return dir
 }
 
 /** Textfile and/or Pushgateway; a metrics problem is logged loudly but does not fail the backup. */

@@ -1,5 +1,5 @@
 // age encryption of set files: to public recipients (age1...) on backup, with an identity file on
-// restore. The plaintext is encrypted after verification and then removed from the set.
+// restore. The plaintext is staged outside the set (backup.ts) and removed once encrypted.
 import { existsSync, unlinkSync } from 'node:fs'
 import { join } from 'node:path'
 import { UsageError, KitError } from '../core/errors.ts'
@@ -16,11 +16,14 @@ export function parseRecipients(value: string | undefined): string[] {
   return list
 }
 
-/** Encrypt dir/name to dir/name.age (through .partial), remove the plaintext; returns the new name. */
-export async function encryptFile(ctx: Ctx, dir: string, name: string, recipients: string[]): Promise<string> {
+/**
+ * Encrypt dir/name to outDir/name.age (through .partial), remove the plaintext; returns the new name.
+ * The backup stages plaintext outside the destination (outDir is the set): no plaintext lands in the set.
+ */
+export async function encryptFile(ctx: Ctx, dir: string, name: string, recipients: string[], outDir = dir): Promise<string> {
   const out = `${name}.age`
-  await ctx.exec(['age', ...recipients.flatMap((r) => ['-r', r]), '-o', partialPath(dir, out), join(dir, name)], { mutates: true, timeout: 6 * 3_600_000, title: `age ${name}` })
-  finishFile(dir, out)
+  await ctx.exec(['age', ...recipients.flatMap((r) => ['-r', r]), '-o', partialPath(outDir, out), join(dir, name)], { mutates: true, timeout: 6 * 3_600_000, title: `age ${name}` })
+  finishFile(outDir, out)
   unlinkSync(join(dir, name))
   return out
 }

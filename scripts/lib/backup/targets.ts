@@ -4,6 +4,8 @@
 // environment (compose: `exec -e NAME`, value from docker's own env) or on stdin (kubectl exec
 // has no env flag): never in argv.
 import { basename } from 'node:path'
+import { hostname } from 'node:os'
+import { SCALED_DOWN_ANNOTATION, repairScaledDown, scaledDownNote } from '../tools/kube-maintenance.ts'
 import { KitError } from '../core/errors.ts'
 import type { Ctx } from '../core/context.ts'
 import type { ExecOptions, ExecResult } from '../core/exec.ts'
@@ -187,13 +189,17 @@ class K8sTarget implements Target {
     if (!owner) throw new KitError(`pod ${pod} is not part of a StatefulSet: cannot stop ${store} safely`)
     const replicas = (await ctx.exec(this.kubectl('get', 'statefulset', owner, '-n', ns, '-o', 'jsonpath={.spec.replicas}'))).stdout.trim() || '1'
     const container = spec.spec.containers.find((c) => c.name === store) ?? spec.spec.containers[0]!
+    // A run killed in an earlier window may have left the store at 0 replicas: bring it back first.
+    await repairScaledDown(ctx, this.kubectl(), ns, this.s.release ?? 'owp')
     const maint = `owp-${store}-maint-${Date.now().toString(36)}`
+    // PID 1 of the pod ends on SIGTERM at once (plain sleep ignores it: the delete waited the whole grace period).
+    const hold = ['sh', '-c', 'trap "exit 0" TERM INT; sleep 86400 & wait']
     const overrides = {
       spec: {
         securityContext: spec.spec.securityContext,
         volumes: spec.spec.volumes?.filter((v) => v.persistentVolumeClaim),
         containers: [{
-          name: 'maintenance', image: container.image, command: ['sleep', '86400'],
+          name: 'maintenance', image: container.image, command: hold,
           securityContext: container.securityContext,
           volumeMounts: container.volumeMounts?.filter((m) => spec.spec.volumes?.some((v) => v.name === m.name && v.persistentVolumeClaim)),
         }],
@@ -202,15 +208,18 @@ class K8sTarget implements Target {
     const ioPath = '/tmp/owp-io'
     return withRestart(ctx, store,
       async () => {
+        // Marked first: if this run dies, the next run or validate-prod knows whom to scale back, and to what.
+        await ctx.exec(this.kubectl('annotate', `statefulset/${owner}`, '-n', ns, '--overwrite', `${SCALED_DOWN_ANNOTATION}=${scaledDownNote(`${process.pid}@${hostname()}`, Number(replicas) || 1)}`), { mutates: true })
         await ctx.exec(this.kubectl('scale', `statefulset/${owner}`, '-n', ns, '--replicas=0'), { mutates: true })
         await ctx.exec(this.kubectl('wait', '--for=delete', `pod/${pod}`, '-n', ns, '--timeout=600s'), { mutates: true, timeout: 660_000 })
         await ctx.exec(this.kubectl('run', maint, '-n', ns, `--image=${container.image}`, '--restart=Never',
-          `--labels=${this.selector(store, `${store}-maintenance`)}`, `--overrides=${JSON.stringify(overrides)}`, '--command', '--', 'sleep', '86400'), { mutates: true })
+          `--labels=${this.selector(store, `${store}-maintenance`)},owp.io/maintenance-of=${owner}`, `--overrides=${JSON.stringify(overrides)}`, '--command', '--', ...hold), { mutates: true })
         await ctx.exec(this.kubectl('wait', '--for=condition=Ready', `pod/${maint}`, '-n', ns, '--timeout=300s'), { mutates: true, timeout: 360_000 })
       },
       async () => {
         await ctx.exec(this.kubectl('delete', 'pod', maint, '-n', ns, '--ignore-not-found', '--wait=true'), { mutates: true, timeout: 300_000 })
         await ctx.exec(this.kubectl('scale', `statefulset/${owner}`, '-n', ns, `--replicas=${replicas}`), { mutates: true })
+        await ctx.exec(this.kubectl('annotate', `statefulset/${owner}`, '-n', ns, `${SCALED_DOWN_ANNOTATION}-`), { mutates: true })
         await ctx.exec(this.kubectl('rollout', 'status', `statefulset/${owner}`, '-n', ns, '--timeout=600s'), { mutates: true, timeout: 660_000 })
         this.pods.delete(store)
       },

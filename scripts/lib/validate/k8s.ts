@@ -10,6 +10,7 @@ import { componentOf, edgeChecks, } from './edges.ts'
 import { rolloutsCheck } from './rollouts.ts'
 import type { TargetChecks } from './types.ts'
 import type { HealthCheck, ValidateOptions } from './types.ts'
+import { maintenanceCheck } from './k8s-maintenance.ts'
 import type { Ctx } from '../core/context.ts'
 import { judgeRelease, WORKLOAD_KINDS, type KubeObject, type Verdict } from './workloads.ts'
 
@@ -110,6 +111,7 @@ export async function k8sChecks(ctx: Ctx, o: ValidateOptions): Promise<TargetChe
 
   checks.push(rolloutsCheck(ctx, ns, selector))
 
+  checks.push(maintenanceCheck(ctx, ns, release))
   if (helm) {
     // the chart's own test pod probes every enabled service from inside the namespace
     checks.push({

@@ -121,7 +121,7 @@ export async function restorePostgres(ctx: Ctx, run: DriverRun, manifest: Manife
   const dropScratch = async () => {
     for (const name of scratch.values()) await mutate(ctx, run, `DROP DATABASE IF EXISTS ${ident(name)} WITH (FORCE)`).catch((e) => ctx.log.warn(`could not drop ${name}: ${(e as Error).message}`))
   }
-  let unregister = ctx.cleanups.add(dropScratch)
+  const unregister = ctx.cleanups.add(dropScratch)
   try {
     for (const [db, info] of dbs) {
       const name = markedName('new', db, run.id)
@@ -176,7 +176,7 @@ export async function restorePostgres(ctx: Ctx, run: DriverRun, manifest: Manife
     throw new KitError(`could not swap the restored databases in; the live databases are untouched: ${(e as Error).message}`)
   }
   unregister()
-  unregister = () => {}
+  ctx.log.info(`postgres: swapped in ${dbs.map(([d]) => d).join(', ')} (the previous copies are set aside until the end)`)
 
   // 3. The old copies are no longer needed (kept on request, with their names in the report).
   const keep = run.settings.env.BACKUP_RESTORE_KEEP_PREVIOUS === 'true'

@@ -130,7 +130,15 @@ if [ "$5" = yes ]; then
 fi
 chmod 0644 "$2.owp-restore"
 chown "$owner" "$2.owp-restore" 2>/dev/null || true
+if [ -e "$2" ]; then mv -f "$2" "$2.pre-restore-$6"; fi
 mv "$2.owp-restore" "$2"
+`
+
+/** Puts back what SWAP_SCRIPT set aside (same positional parameters): the previous RDB and AOF. */
+export const UNDO_SCRIPT = `set -e
+cd "$1"
+if [ -e "$2.pre-restore-$6" ]; then mv -f "$2.pre-restore-$6" "$2"; fi
+if [ "$5" = yes ] && [ -e "$3.pre-restore-$6" ]; then rm -rf "$3"; mv "$3.pre-restore-$6" "$3"; fi
 `
 
 async function waitForRedis(ctx: Ctx, run: DriverRun): Promise<void> {
@@ -159,11 +167,23 @@ async function restore(ctx: Ctx, run: DriverRun, manifest: Manifest): Promise<Re
     }
   }
   const result: RestoreResult = { restored: [], warnings: [] }
-  await run.target.copyTo(ctx, 'redis', join(run.dir, RDB), `${dir}/${cfg.dbfilename ?? RDB}.owp-restore`)
+  const incoming = `${dir}/${cfg.dbfilename ?? RDB}.owp-restore`
+  await run.target.copyTo(ctx, 'redis', join(run.dir, RDB), incoming)
+  // Prove the new file where the server will read it, before the live RDB is touched.
+  if (!ctx.dryRun) {
+    const check = await run.target.run(ctx, 'redis', ['redis-check-rdb', incoming], { mutates: true, allowFailure: true, timeout: run.settings.timeoutMs })
+    const sums = parseCheck(check.stdout)
+    const problem = check.exitCode !== 0 || !/RDB looks OK/.test(check.stdout) ? `redis-check-rdb exited ${check.exitCode}`
+      : details.keys !== undefined && sums && sums.keys !== details.keys ? `it holds ${sums.keys} keys, the manifest says ${details.keys}` : null
+    if (problem) {
+      await run.target.run(ctx, 'redis', ['rm', '-f', incoming], { mutates: true, allowFailure: true })
+      throw new KitError(`the ${RDB} to restore failed its check (${problem}); the live Redis data is untouched`)
+    }
+  }
+  const params = ['sh', dir, cfg.dbfilename ?? RDB, cfg.appenddirname ?? 'appendonlydir', cfg.appendfilename ?? 'appendonly.aof', aof ? 'yes' : 'no', run.id]
   // AOF off first: while it is on, the server would keep writing it, and at startup it wins over the RDB.
   if (aof) await redisCli(ctx, run, ['CONFIG', 'SET', 'appendonly', 'no'], { mutates: true })
-  await run.target.run(ctx, 'redis', ['sh', '-c', SWAP_SCRIPT, 'sh', dir, cfg.dbfilename ?? RDB, cfg.appenddirname ?? 'appendonlydir', cfg.appendfilename ?? 'appendonly.aof', aof ? 'yes' : 'no', run.id],
-    { mutates: true, timeout: 600_000 })
+  await run.target.run(ctx, 'redis', ['sh', '-c', SWAP_SCRIPT, ...params], { mutates: true, timeout: 600_000 })
   // NOSAVE: a save on shutdown would overwrite the RDB we just put in place.
   await redisCli(ctx, run, ['SHUTDOWN', 'NOSAVE'], { mutates: true, allowFailure: true })
   if (ctx.dryRun) return { restored: [`${RDB} into ${dir}`], warnings: [] }
@@ -171,11 +191,18 @@ async function restore(ctx: Ctx, run: DriverRun, manifest: Manifest): Promise<Re
   await run.target.restarted(ctx, 'redis')
   await waitForRedis(ctx, run)
   const keys = keyspaceKeys(await redisCli(ctx, run, ['INFO', 'keyspace']))
-  if (details.keys !== undefined) {
-    // Keys whose expiry passed since the backup are dropped at load: only those may be missing.
-    const min = details.keys - (details.expires ?? 0)
-    if (keys < min || keys > details.keys) throw new KitError(`redis holds ${keys} keys after the restore, the backup has ${details.keys} (${details.expires ?? 0} with an expiry)`)
+  // Keys whose expiry passed since the backup are dropped at load: only those may be missing.
+  const min = (details.keys ?? 0) - (details.expires ?? 0)
+  if (details.keys !== undefined && (keys < min || keys > details.keys)) {
+    // The server did not load what was proven: put the previous data back and restart on it.
+    await run.target.run(ctx, 'redis', ['sh', '-c', UNDO_SCRIPT, ...params], { mutates: true, timeout: 600_000 })
+    await redisCli(ctx, run, ['SHUTDOWN', 'NOSAVE'], { mutates: true, allowFailure: true })
+    await delay(300)
+    await run.target.restarted(ctx, 'redis')
+    await waitForRedis(ctx, run)
+    throw new KitError(`redis held ${keys} keys after the restore, the backup has ${details.keys} (${details.expires ?? 0} with an expiry): the previous data was put back`)
   }
+  result.warnings.push(`the previous ${cfg.dbfilename ?? RDB} is kept as ${cfg.dbfilename ?? RDB}.pre-restore-${run.id} in ${dir}`)
   result.restored.push(`${RDB} into ${dir}: ${keys} keys loaded${aof ? `; AOF rebuilt on the restored RDB (the previous AOF is kept as ${cfg.appenddirname ?? 'appendonlydir'}.pre-restore-${run.id})` : ''}`)
   return result
 }

@@ -1,0 +1,62 @@
+// Fault rows of the Redis restore (docs/reliability.md, "Backup and restore"), with a real
+// redis-server under a restart loop (as a container restart policy or systemd would run it).
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { startRedis, type Redis } from '../helpers/redis.ts'
+import { testCtx } from '../helpers/context.ts'
+import { tmpDir } from '../helpers/tmp.ts'
+import { resolveShared, retentionFrom } from '../../scripts/lib/backup/settings.ts'
+import { runBackup } from '../../scripts/lib/backup/backup.ts'
+import { runRestore } from '../../scripts/lib/backup/restore.ts'
+import { listSets } from '../backup/support.ts'
+
+const tmp = tmpDir('owp-fault-redis-')
+const dest = join(tmp.path, 'dest')
+let redis: Redis
+
+async function kit() {
+  const ctx = testCtx({ yes: true, env: { ...redis.env, BACKUP_STAGING_DIR: tmp.path } })
+  const shared = await resolveShared(ctx, { store: 'redis', target: 'direct', dest, 'env-file': join(tmp.path, 'empty.env'), timeout: '60' })
+  const common = { stores: ['redis' as const], explicit: true, target: shared.target, dest: shared.dest, settings: shared.settings }
+  return {
+    ctx,
+    backup: () => runBackup(ctx, { ...common, verify: true, recipients: [], retention: retentionFrom({}) }),
+    restore: () => runRestore(ctx, { ...common, from: 'latest' }),
+  }
+}
+
+beforeAll(async () => {
+  writeFileSync(join(tmp.path, 'empty.env'), '')
+  redis = await startRedis({ supervised: true })
+  for (let i = 0; i < 50; i++) redis.cli(['SET', `backed-up:${i}`, String(i)])
+})
+afterAll(async () => {
+  await redis?.stop()
+  tmp.remove()
+})
+
+describe('redis restore faults (real redis-server)', { timeout: 120_000 }, () => {
+  it('F-RESTORE-REDIS-1: the RDB to restore fails its check (key count differs from the manifest): the live data and dump.rdb are untouched', async () => {
+    const b = await kit()
+    const report = await b.backup()
+    expect(report.ok, b.ctx.stderr()).toBe(true)
+    const [set] = listSets(dest, 'redis')
+    for (let i = 0; i < 5; i++) redis.cli(['SET', `live:${i}`, 'now'])
+    redis.cli(['SAVE'])
+    const rdbBefore = readFileSync(join(redis.dir, 'dump.rdb'))
+    const file = join(set!.dir, 'manifest.json')
+    const m = JSON.parse(readFileSync(file, 'utf8'))
+    m.details.keys += 1
+    writeFileSync(file, JSON.stringify(m))
+
+    const r = await kit()
+    const result = await r.restore()
+    expect(result.ok).toBe(false)
+    expect(result.stores[0]!.error).toMatch(/the dump\.rdb to restore failed its check \(it holds 50 keys, the manifest says 51\); the live Redis data is untouched/)
+    expect(redis.cli(['DBSIZE']).trim()).toBe('55')
+    expect(redis.cli(['GET', 'live:3']).trim()).toBe('now')
+    expect(readFileSync(join(redis.dir, 'dump.rdb'))).toEqual(rdbBefore)
+    expect(readdirSync(redis.dir).filter((f) => f.includes('owp-restore') || f.includes('pre-restore'))).toEqual([])
+  })
+})

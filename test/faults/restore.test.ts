@@ -1,0 +1,130 @@
+// Fault rows of the restore half (docs/reliability.md, "Backup and restore"): restores killed with
+// SIGKILL (whole tree) at several points, and restores whose new data fails its proof. A real
+// PostgreSQL; the compose target through the docker shim (test/fixtures/backup/shims), whose
+// `stop`/`start`/`ps` keep the writers' running state in files, so "the writers run again" is seen.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { startPostgres, type Postgres } from '../helpers/postgres.ts'
+import { runScript } from '../helpers/run-script.ts'
+import { tmpDir } from '../helpers/tmp.ts'
+import { ROOT } from '../../scripts/lib/core/paths.ts'
+import { WRITERS } from '../../scripts/lib/backup/writers.ts'
+import { contentChecksums, listSets } from '../backup/support.ts'
+import { killWhen, startScript } from './support.ts'
+
+const SHIMS = join(ROOT, 'test', 'fixtures', 'backup', 'shims')
+const tmp = tmpDir('owp-fault-restore-')
+const state = join(tmp.path, 'services')
+const dest = join(tmp.path, 'dest')
+let pg: Postgres
+let setId = ''
+let backedUp: Record<string, Record<string, string>> = {}
+
+function env(extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    PATH: `${SHIMS}:${process.env.PATH}`, SHIM_CALLS: join(tmp.path, 'calls'), SHIM_STATE: state,
+    SHIM_POSTGRES_ENV: `PGHOST=127.0.0.1 PGPORT=${pg.port} PGPASSWORD=${pg.password}`,
+    BACKUP_STAGING_DIR: join(tmp.path, 'staging'), ...extra,
+  }
+}
+const args = (script: 'backup' | 'restore') => ['--store', 'postgres', '--target', 'compose', '--env-file', join(tmp.path, 'empty.env'), '--dest', dest,
+  ...(script === 'restore' ? ['--from', 'latest', '--yes'] : ['--metrics-dir', join(tmp.path, 'metrics')])]
+const restore = () => runScript('scripts/restore.ts', args('restore'), { env: env(), timeoutMs: 180_000 })
+const running = () => readdirSync(state).filter((f) => f.endsWith('.running')).map((f) => f.replace(/\.running$/, '')).sort()
+const sums = () => ({ app: contentChecksums(pg, 'app'), crm: contentChecksums(pg, 'crm') })
+const kitDatabases = () => pg.sql("SELECT string_agg(datname, ',' ORDER BY datname) FROM pg_database WHERE datname LIKE '%owp_%' OR datname LIKE '%pre_restore%'")
+const allWriters = [...WRITERS].sort()
+
+/** Live data that differs from the backup, so that "intact" and "restored" can be told apart. */
+function changeLive(tag: string): void {
+  pg.sql(`UPDATE notes SET body = '${tag} ' || id`, 'app')
+  pg.sql(`DELETE FROM leads WHERE id > 1500; INSERT INTO leads VALUES (99999, '${tag}')`, 'crm')
+}
+
+beforeAll(async () => {
+  mkdirSync(state)
+  mkdirSync(join(tmp.path, 'calls'))
+  mkdirSync(join(tmp.path, 'staging'))
+  writeFileSync(join(tmp.path, 'empty.env'), '')
+  for (const w of WRITERS) writeFileSync(join(state, `${w}.running`), '')
+  pg = await startPostgres()
+  pg.sql('CREATE DATABASE app')
+  pg.sql('CREATE DATABASE crm')
+  pg.sql("CREATE TABLE notes (id int PRIMARY KEY, body text); INSERT INTO notes SELECT g, repeat('note ✓ ', 20) || g FROM generate_series(1, 20000) g", 'app')
+  pg.sql("CREATE TABLE leads (id int PRIMARY KEY, name text); INSERT INTO leads SELECT g, 'lead ' || g FROM generate_series(1, 2000) g", 'crm')
+  const b = await runScript('scripts/backup.ts', args('backup'), { env: env(), timeoutMs: 180_000 })
+  expect(b.code, b.stderr).toBe(0)
+  setId = listSets(dest, 'postgres')[0]!.id
+  backedUp = sums()
+})
+
+afterAll(async () => {
+  await pg?.stop()
+  tmp.remove()
+})
+
+describe('restore faults (real PostgreSQL, compose target)', { timeout: 300_000 }, () => {
+  it('F-RESTORE-PG-1: killed while the second database is restored beside the live ones: live data untouched, the next run converges', async () => {
+    changeLive('live-1')
+    const live = sums()
+    const k = startScript('scripts/restore.ts', args('restore'), env())
+    await killWhen(k, /postgres: (app|crm) restored beside the live database and proven/)
+    expect(sums()).toEqual(live)
+    // The killed run left its writers stopped and its state file: the next run starts them first.
+    expect(running()).toEqual([])
+    const again = await restore()
+    expect(again.code, again.stderr).toBe(0)
+    expect(again.stderr).toMatch(/interrupted restore .* left writers stopped/)
+    expect(again.stderr).toMatch(/dropped the scratch database .* of an interrupted restore/)
+    expect(sums()).toEqual(backedUp)
+    expect(kitDatabases()).toBe('')
+    expect(running()).toEqual(allWriters)
+  })
+
+  it('F-RESTORE-PG-2: killed right after the swap: every production name holds a database, the next run clears the old copies', async () => {
+    changeLive('live-2')
+    const k = startScript('scripts/restore.ts', args('restore'), env())
+    await killWhen(k, /postgres: swapped in/)
+    expect(pg.sql("SELECT string_agg(datname, ',' ORDER BY datname) FROM pg_database WHERE datname IN ('app', 'crm')")).toBe('app,crm')
+    expect(sums()).toEqual(backedUp)
+    expect(kitDatabases()).toMatch(/_owp_old_/)
+    const again = await restore()
+    expect(again.code, again.stderr).toBe(0)
+    expect(sums()).toEqual(backedUp)
+    expect(kitDatabases()).toBe('')
+    expect(running()).toEqual(allWriters)
+  })
+
+  it('F-RESTORE-PG-3: the restored copy fails its proof (row counts differ from the manifest): old data intact, writers running again', async () => {
+    changeLive('live-3')
+    const live = sums()
+    const manifestFile = join(dest, 'postgres', setId, 'manifest.json')
+    const original = readFileSync(manifestFile, 'utf8')
+    const m = JSON.parse(original)
+    m.details.databases.crm.tables['public.leads'] += 1
+    writeFileSync(manifestFile, JSON.stringify(m))
+    try {
+      const r = await restore()
+      expect(r.code).toBe(1)
+      expect(r.stderr).toMatch(/the restored copy of database crm does not match the backup; the live database is untouched/)
+      expect(r.stderr).toContain('table public.leads has 2000 rows after the restore, 2001 in the backup')
+    } finally {
+      writeFileSync(manifestFile, original)
+    }
+    expect(sums()).toEqual(live)
+    expect(kitDatabases()).toBe('')
+    expect(running()).toEqual(allWriters)
+  })
+
+  it('F-RESTORE-PG-4: a database left set aside by an older kit (<name>_pre_restore_<time>, no database under its name) is put back, not "already exists"', async () => {
+    pg.sql('ALTER DATABASE app RENAME TO app_pre_restore_20250101t000000z')
+    const r = await restore()
+    expect(r.code, r.stderr).toBe(0)
+    expect(r.stderr).toContain('put app back under its name')
+    expect(sums()).toEqual(backedUp)
+    expect(kitDatabases()).toBe('')
+    expect(existsSync(join(dest, '.locks', 'writers-stopped.json'))).toBe(false)
+    rmSync(join(tmp.path, 'calls'), { recursive: true, force: true }); mkdirSync(join(tmp.path, 'calls'))
+  })
+})
