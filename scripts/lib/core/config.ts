@@ -98,13 +98,16 @@ export function validateEnv(schema: EnvSchema, raw: Record<string, string>): str
   const validate = ajv.compile(schema)
   const copy: Record<string, unknown> = { ...raw }
   if (validate(copy)) return []
-  return (validate.errors ?? []).map((e) => describe(e, raw))
+  const secrets = secretNames(schema)
+  return (validate.errors ?? []).map((e) => describe(e, raw, secrets))
 }
 
-function describe(e: ErrorObject, raw: Record<string, string>): string {
+// A secret's value is never quoted back, masked or not: a short one would not even be masked.
+function describe(e: ErrorObject, raw: Record<string, string>, secrets: Map<string, SecretKind>): string {
   if (e.keyword === 'required') return `${(e.params as { missingProperty: string }).missingProperty} is required`
   const name = e.instancePath.replace(/^\//, '')
-  const shown = name in raw && !/PASSWORD|SECRET|KEY|TOKEN/.test(name) ? ` (got "${raw[name]}")` : ''
+  const secret = secrets.has(name) || /PASSWORD|PASSWD|SECRET|KEY|TOKEN|AUTH|CREDENTIAL/.test(name)
+  const shown = name in raw && !secret ? ` (got "${raw[name]}")` : ''
   if (e.keyword === 'enum') return `${name} must be one of ${(e.params as { allowedValues: unknown[] }).allowedValues.join(', ')}${shown}`
   return `${name} ${e.message}${shown}`
 }
