@@ -21,8 +21,7 @@ Backup:
       --keep-monthly N  ... of the last N months (default 6); all three 0: prune nothing
       --metrics-dir D   write node-exporter textfile metrics here (default BACKUP_METRICS_DIR)
       --pushgateway URL push the same metrics to a Prometheus Pushgateway (default BACKUP_PUSHGATEWAY_URL)
-${sharedUsage}
-Exit codes: 0 every store backed up, 1 a store failed, 2 usage, 75 another run holds the lock.`
+${sharedUsage}`
 
 await run(usage, {
   ...sharedOptions,
@@ -50,4 +49,6 @@ await run(usage, {
   })
   if (!ctx.json) ctx.log.raw(renderReport(report))
   return { exitCode: report.ok ? EXIT.ok : EXIT.failure, data: report }
-})
+}, { examples: ['make backup ARGS="--store all --target compose --dest ./backups"',
+  'tsx scripts/backup.ts -- --store postgres --target compose --dest s3://bucket/owp --json',
+  'make backup ARGS="--store all --target compose --dest ./backups --dry-run"'], exitCodes: {75: 'another backup or restore holds the lock (cron retries later)'} })

@@ -15,8 +15,7 @@ Restore:
                         <store>/<id>, or the path of a local set directory
       --identity F      age identity (key) file for encrypted sets (default BACKUP_AGE_IDENTITY)
       --list            list the sets (complete and incomplete) and exit
-${sharedUsage}
-Exit codes: 0 restored, 1 failed, 2 usage (or no --yes without a terminal), 75 a backup holds the lock.`
+${sharedUsage}`
 
 await run(usage, {
   ...sharedOptions,
@@ -43,4 +42,6 @@ await run(usage, {
     identity: flags.identity ?? shared.env.BACKUP_AGE_IDENTITY,
   })
   return { exitCode: result.ok ? EXIT.ok : EXIT.failure, data: result, text: renderRestore(result, ctx.dryRun) }
-})
+}, { examples: ['make restore ARGS="--store all --target compose --dest ./backups --list"',
+  'make restore ARGS="--store postgres --from latest --target compose --dest ./backups --yes"',
+  'make restore ARGS="--store all --from latest --target compose --dest ./backups --dry-run"'], exitCodes: {75: 'a backup holds the lock'} })

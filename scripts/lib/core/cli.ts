@@ -73,9 +73,19 @@ export async function run<O extends Options>(
   main: (ctx: Ctx, flags: Values<O>, positionals: string[]) => Promise<Outcome | void>,
   settings: RunSettings = {},
 ): Promise<never> {
+  if (specProbe.capture) {
+    // The docs-drift test imports scripts to read their flags: hand them over, run nothing.
+    specProbe.capture(helpData(usage, { ...options, ...commonOptions }, settings))
+    throw new SpecCaptured()
+  }
   const code = await runMain(usage, options, main, settings)
   process.exit(code)
 }
+
+/** Set by the docs-drift test: run() gives its flag spec to capture instead of running. */
+export const specProbe: { capture?: (spec: HelpData) => void } = {}
+export class SpecCaptured extends Error {}
+export type HelpData = ReturnType<typeof helpData>
 
 export async function runMain<O extends Options>(
   usage: string,

@@ -78,7 +78,7 @@ export function loadConfig(ctx: Ctx, o: LoadOptions = {}): LoadedConfig {
   for (const name of secrets.keys()) ctx.secrets.add(raw[name])
 
   const production = o.production ?? (raw.DEPLOY_ENV ?? String(schema.properties.DEPLOY_ENV?.default ?? '')) === 'production'
-  problems.push(...validateEnv(schema, raw))
+  problems.push(...validateEnv(schema, raw), ...chatProblems(raw))
   if (production) problems.push(...weakSecrets(raw, secrets, placeholderValues(o.examplePath)))
   if (problems.length) throw new ConfigError(problems, `configuration${file ? ` in ${file}` : ''}`)
 
@@ -88,6 +88,13 @@ export function loadConfig(ctx: Ctx, o: LoadOptions = {}): LoadedConfig {
     if (value !== undefined) env[name] = value
   }
   return { env, production, file }
+}
+
+/** A deployment nothing answers chats on is no deployment: LightLLM off needs an external endpoint. */
+export function chatProblems(raw: Record<string, string>): string[] {
+  const lightllm = !/^(false|0|no|off)$/i.test(raw.LIGHTLLM_ENABLED ?? 'true')
+  if (lightllm || raw.OPENAI_API_BASE_URL) return []
+  return ['LIGHTLLM_ENABLED=false and no OPENAI_API_BASE_URL: nothing would answer chats (set OPENAI_API_BASE_URL to an OpenAI-compatible endpoint, or enable LightLLM)']
 }
 
 /** Schema problems, one readable line each, naming the variable. */
