@@ -70,7 +70,7 @@ export function answerValues(a: InitAnswers): Record<string, string> {
   return {
     DEPLOY_ENV: 'production',
     DOMAIN: a.domain,
-    PUBLIC_URL: '', // derived from DOMAIN and HTTPS_PORT
+    PUBLIC_URL: `https://${a.domain}`,
     LIGHTLLM_ENABLED: a.llm === 'lightllm' ? 'true' : 'false',
     OPENAI_API_BASE_URL: a.llm === 'external' ? a.openaiUrl! : '',
     OPENAI_API_KEY: a.llm === 'external' && a.openaiKey ? a.openaiKey : 'none',
