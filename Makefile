@@ -1,4 +1,5 @@
 # The deploy kit's entry points. Pass flags through with ARGS, e.g. make deploy-prod ARGS="--dry-run".
+# "--" after each script: Node 20 reads --env-file anywhere before a "--" and would take it for itself.
 SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
@@ -6,7 +7,8 @@ export PATH := $(CURDIR)/.tools/bin:$(CURDIR)/node_modules/.bin:$(PATH)
 TSX := tsx
 ARGS ?=
 
-.PHONY: help setup test test-unit typecheck lint e2e deploy-prod deploy-k8s deploy-docker mirror-images \
+
+.PHONY: help init setup test test-unit typecheck lint e2e deploy-prod deploy-k8s deploy-docker mirror-images \
         build-images helm-install validate-prod test-graphrag load-test backup restore dr-drill scan \
         tls-selfsigned sync-monitoring bench e2e-setup
 
@@ -17,8 +19,11 @@ node_modules/.stamp: package.json package-lock.json
 	npm ci --no-audit --no-fund
 	@touch $@
 
+init: node_modules/.stamp ## write .env with strong random secrets (asks the domain and the LLM on a terminal)
+	$(TSX) scripts/init.ts -- $(ARGS)
+
 setup: node_modules/.stamp ## install npm deps, helm v4/v3 and the Debian tools the tests use
-	$(TSX) scripts/setup.ts
+	$(TSX) scripts/setup.ts -- $(ARGS)
 
 typecheck: node_modules/.stamp ## TypeScript strict check
 	npm run --silent typecheck
@@ -42,58 +47,58 @@ test-unit: node_modules/.stamp ## every suite but the e2e stack suite, without s
 	npx vitest run
 
 lint: setup typecheck ## helm lint, promtool, amtool, compose config
-	$(TSX) scripts/lint.ts $(ARGS)
+	$(TSX) scripts/lint.ts -- $(ARGS)
 
 e2e: setup ## the end-to-end stack suite alone, on its own Docker engine (root)
 	npx vitest run --config test/e2e/vitest.config.ts
 
 e2e-setup: setup ## prepare the e2e engine, Compose v2 and stand-in images (cached); --keep/--stop
-	$(TSX) test/e2e/harness/setup.ts $(ARGS)
+	$(TSX) test/e2e/harness/setup.ts -- $(ARGS)
 
 deploy-prod: node_modules/.stamp ## deploy, auto-detecting Kubernetes or Docker Compose
-	$(TSX) scripts/deploy.ts $(ARGS)
+	$(TSX) scripts/deploy.ts -- $(ARGS)
 
 deploy-k8s: node_modules/.stamp ## deploy to the current Kubernetes context
-	$(TSX) scripts/deploy.ts --kubernetes $(ARGS)
+	$(TSX) scripts/deploy.ts -- --kubernetes $(ARGS)
 
 deploy-docker: node_modules/.stamp ## deploy with Docker Compose on this host
-	$(TSX) scripts/deploy.ts --docker-compose $(ARGS)
+	$(TSX) scripts/deploy.ts -- --docker-compose $(ARGS)
 
 build-images: node_modules/.stamp ## build (and with ARGS=--push push) the custom images
-	$(TSX) scripts/build-images.ts $(ARGS)
+	$(TSX) scripts/build-images.ts -- $(ARGS)
 
 mirror-images: node_modules/.stamp ## copy every pinned image into a private registry (ARGS="--registry R [--dry-run]")
-	$(TSX) scripts/mirror-images.ts $(ARGS)
+	$(TSX) scripts/mirror-images.ts -- $(ARGS)
 
 helm-install: node_modules/.stamp ## helm upgrade --install of infra releases and the chart
-	$(TSX) scripts/helm-install.ts $(ARGS)
+	$(TSX) scripts/helm-install.ts -- $(ARGS)
 
 validate-prod: node_modules/.stamp ## health and smoke checks of a running deployment
-	$(TSX) scripts/validate-prod.ts $(ARGS)
+	$(TSX) scripts/validate-prod.ts -- $(ARGS)
 
 test-graphrag: node_modules/.stamp ## validate the GraphRAG component only
-	$(TSX) scripts/validate-prod.ts --component graphrag $(ARGS)
+	$(TSX) scripts/validate-prod.ts -- --component graphrag $(ARGS)
 
 load-test: node_modules/.stamp ## a safe HTTP and LLM load profile against the deployment
-	$(TSX) scripts/load-test.ts --profile default $(ARGS)
+	$(TSX) scripts/load-test.ts -- --profile default $(ARGS)
 
 backup: node_modules/.stamp ## one platform set of every store: databases, files, encrypted .env (cron-safe)
-	$(TSX) scripts/backup.ts $(ARGS)
+	$(TSX) scripts/backup.ts -- $(ARGS)
 
 restore: node_modules/.stamp ## restore a backup set (ARGS="--from latest --yes")
-	$(TSX) scripts/restore.ts $(ARGS)
+	$(TSX) scripts/restore.ts -- $(ARGS)
 
 dr-drill: node_modules/.stamp ## restore the newest platform set into a scratch project beside production, validate, tear down
-	$(TSX) scripts/dr-drill.ts $(ARGS)
+	$(TSX) scripts/dr-drill.ts -- $(ARGS)
 
 scan: node_modules/.stamp ## trivy config/image scan and npm audit
-	$(TSX) scripts/scan.ts $(ARGS)
+	$(TSX) scripts/scan.ts -- $(ARGS)
 
 tls-selfsigned: ## a self-signed certificate for a first run (compose/nginx/certs)
-	$(TSX) scripts/tls-selfsigned.ts $(ARGS)
+	$(TSX) scripts/tls-selfsigned.ts -- $(ARGS)
 
 sync-monitoring: ## copy rules and dashboards from config/ into the chart
-	$(TSX) scripts/sync-monitoring.ts $(ARGS)
+	$(TSX) scripts/sync-monitoring.ts -- $(ARGS)
 
 bench: setup ## benchmarks: ratios against peers, never asserted
 	for f in bench/*.bench.ts; do $(TSX) $$f; done

@@ -28,8 +28,7 @@ Backup:
                         compose/.generated/textfile beside the compose file)
       --pushgateway URL push the same metrics to a Prometheus Pushgateway (default BACKUP_PUSHGATEWAY_URL,
                         which the chart sets for its CronJobs)
-${sharedUsage}
-Exit codes: 0 every store backed up, 1 a store failed (the platform set is then partial), 2 usage, 75 another run holds the lock.`
+${sharedUsage}`
 
 await run(usage, {
   ...sharedOptions,
@@ -62,4 +61,6 @@ await run(usage, {
   })
   if (!ctx.json) ctx.log.raw(renderReport(report))
   return { exitCode: report.ok ? EXIT.ok : EXIT.failure, data: report }
-})
+}, { examples: ['make backup ARGS="--store all --target compose --dest ./backups"',
+  'tsx scripts/backup.ts -- --store postgres --target compose --dest s3://bucket/owp --json',
+  'make backup ARGS="--store all --target compose --dest ./backups --dry-run"'], exitCodes: {75: 'another backup or restore holds the lock (cron retries later)'} })

@@ -63,4 +63,6 @@ await run(usage, {
     ctx.log.raw(table(['image', 'tags', 'pushed'], built.map((b) => [b.name, b.tags.join(' '), b.pushed ? 'yes' : 'no'])))
   }
   return { data: { images: built, dryRun: ctx.dryRun }, text: ctx.dryRun ? undefined : built.flatMap((b) => b.tags).join('\n') }
-})
+}, { examples: ['make build-images',
+  'make build-images ARGS="--push"',
+  'make build-images ARGS="--dry-run"'] })

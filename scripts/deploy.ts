@@ -61,4 +61,6 @@ await run(usage, {
     })
   if (!ctx.dryRun) (outcome.ok ? ctx.log.info : ctx.log.error).call(ctx.log, outcome.summary)
   return { exitCode: outcome.ok ? 0 : 1, data: outcome, text: ctx.dryRun ? undefined : outcome.summary }
-})
+}, { examples: ['make init && make deploy-prod',
+  'make deploy-docker ARGS="--dry-run --skip-checks"',
+  'make deploy-k8s ARGS="--values prod.yaml --timeout 30m"'] })

@@ -36,4 +36,6 @@ await run(usage, {
   }))
   if (!ctx.dryRun) (outcome.ok ? ctx.log.info : ctx.log.error).call(ctx.log, outcome.summary)
   return { exitCode: outcome.ok ? 0 : 1, data: outcome, text: ctx.dryRun ? undefined : outcome.summary }
-})
+}, { examples: ['make helm-install ARGS="--dry-run --skip-checks"',
+  'make helm-install ARGS="--infra-only"',
+  'make helm-install ARGS="--chart-only --values prod.yaml"'] })

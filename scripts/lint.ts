@@ -13,4 +13,5 @@ await run(usage, {}, async (ctx) => {
   const report = await lintAll(ctx)
   logChecks(ctx, report.checks)
   return { exitCode: report.ok ? 0 : 1, data: report, text: report.ok ? 'lint: every check passed' : 'lint: problems found' }
-})
+}, { examples: ['make lint',
+  'tsx scripts/lint.ts -- --json'] })

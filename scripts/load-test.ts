@@ -5,4 +5,9 @@ import { loadTestOptions, usage } from './lib/load/options.ts'
 
 export { usage }
 
-await run(usage, loadTestOptions, (ctx, flags, positionals) => loadTest(ctx, flags, positionals), { positionals: true })
+
+const LOAD_TEST_EXAMPLES = ['make load-test ARGS=https://chat.example.com',
+  'make load-test ARGS="--profile smoke --url https://127.0.0.1 --insecure"',
+  'tsx scripts/load-test.ts -- -c 20 -z 30s http://127.0.0.1:8080/health']
+
+await run(usage, loadTestOptions, (ctx, flags, positionals) => loadTest(ctx, flags, positionals), { positionals: true, examples: LOAD_TEST_EXAMPLES })

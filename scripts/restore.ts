@@ -20,8 +20,7 @@ Restore:
                         path of a local set directory
       --allow-partial   restore the parts a partial or incomplete platform set has
       --list            list the platform sets (age, completeness, size) and per-store sets; exit
-${sharedUsage}
-Exit codes: 0 restored, 1 failed, 2 usage (or no --yes without a terminal), 75 a backup holds the lock.`
+${sharedUsage}`
 
 await run(usage, {
   ...sharedOptions,
@@ -43,4 +42,6 @@ await run(usage, {
     allowPartial: Boolean(flags['allow-partial']),
   })
   return { exitCode: result.ok ? EXIT.ok : EXIT.failure, data: result, text: renderRestore(result, ctx.dryRun) }
-})
+}, { examples: ['make restore ARGS="--store all --target compose --dest ./backups --list"',
+  'make restore ARGS="--store postgres --from latest --target compose --dest ./backups --yes"',
+  'make restore ARGS="--store all --from latest --target compose --dest ./backups --dry-run"'], exitCodes: {75: 'a backup holds the lock'} })

@@ -43,4 +43,6 @@ await run(usage, {
     if ((r.findings?.length ?? 0) > 10) ctx.log.info(`${r.name}: ... ${r.findings!.length - 10} more (--json lists them all)`)
   }
   return { exitCode: report.ok ? 0 : 1, data: report, text: report.ok ? 'scan ok' : 'scan FAILED' }
-})
+}, { examples: ['make scan',
+  'make scan ARGS="--require-trivy --severity CRITICAL"',
+  'make scan ARGS="--skip-npm --json"'] })

@@ -15,4 +15,5 @@ await run(usage, {}, async (ctx) => {
   await installDebianPackages(ctx, missing)
   step.ok(`${unzipped.length ? `unzipped ${unzipped.join(', ')}; ` : ''}${missing.length ? `installed ${missing.join(' ')}` : 'Debian packages present'}`)
   return { data: { unzipped, installed: missing } }
-})
+}, { examples: ['make setup',
+  'make setup ARGS=--dry-run'] })

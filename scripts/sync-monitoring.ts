@@ -34,4 +34,6 @@ await run(usage, { check: { type: 'boolean' }, lint: { type: 'boolean' } }, asyn
   const result = syncMonitoring(ctx)
   step.ok(`${result.copied.length} copied, ${result.removed.length} removed, ${result.unchanged} unchanged`)
   return { data: { ok: true, dryRun: ctx.dryRun, ...result } }
-})
+}, { examples: ['make sync-monitoring',
+  'make sync-monitoring ARGS=--check',
+  'make sync-monitoring ARGS=--lint'] })

@@ -37,7 +37,9 @@ await run(usage, {
   const result = await makeSelfSignedCert(ctx, { domain, days, dir: flags.dir, force: flags.force, altNames: flags.san })
   step.ok(result.action)
   return { data: result, text: `${result.action}: ${result.cert} ${result.key}` }
-})
+}, { examples: ['make tls-selfsigned',
+  'make tls-selfsigned ARGS="--domain chat.example.com --days 30"',
+  'make tls-selfsigned ARGS="--force --san 10.0.0.5"'] })
 
 // Only DOMAIN is needed here: a half-filled .env must not stop a first run.
 function domainFromEnv(ctx: Ctx, envFile?: string): string | undefined {

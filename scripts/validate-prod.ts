@@ -83,4 +83,6 @@ await run(usage, {
     data: report,
     text: report.ok ? `ok: ${report.results.length} checks passed or warned` : `FAILED: ${failed} critical check(s)`,
   }
-})
+}, { examples: ['make validate-prod',
+  'make validate-prod ARGS="--target compose --insecure --json"',
+  'make test-graphrag'] })

@@ -34,12 +34,12 @@ describe('help and usage errors', () => {
     }
   })
 
-  it('rejects an unknown flag with the problem and the usage on stderr, exit 2', async () => {
+  it('rejects an unknown flag with the problem and a pointer to --help on stderr, exit 2', async () => {
     const r = await runScript(DEMO, ['--frobnicate'])
     expect(r.code).toBe(2)
     expect(r.stdout).toBe('')
-    expect(r.stderr).toMatch(/Unknown option '--frobnicate'/)
-    expect(r.stderr).toContain('Usage: ')
+    expect(r.stderr).toMatch(/^error: unknown flag --frobnicate\n/)
+    expect(r.stderr).toContain('--help')
   })
 
   it('rejects a malformed --log-format value, exit 2', async () => {

@@ -1,6 +1,6 @@
 // The Compose flow with a fake docker on a fixture compose file (parsed by the real docker-compose).
 import { describe, it, expect, afterEach } from 'vitest'
-import { readFileSync, existsSync } from 'node:fs'
+import { readFileSync, existsSync, rmSync, mkdirSync } from 'node:fs'
 import { join, dirname } from 'node:path'
 import { parse as parseYaml } from 'yaml'
 import { deployCompose, type ComposeOptions } from '../../scripts/lib/deploy/compose.ts'
@@ -165,6 +165,21 @@ describe('preflight failures print their hint', () => {
     const err = await deployCompose(box.ctx({ env }), opts()).catch((e: unknown) => e)
     expect(err).toBeInstanceOf(PreflightError)
     expect((err as Error).message).toMatch(message)
+    expect(bins.calls('docker').some((c) => c.includes('up'))).toBe(false)
+  })
+
+  it('a missing certificate, a directory where the key should be, no model weights: each named before up', async () => {
+    const { bins, box, file, opts } = setup()
+    const d = dirname(file)
+    rmSync(join(d, 'nginx', 'certs', 'tls.crt'))
+    rmSync(join(d, 'nginx', 'certs', 'tls.key'))
+    mkdirSync(join(d, 'nginx', 'certs', 'tls.key')) // what Docker leaves at a missing bind source
+    rmSync(join(box.dir, 'models', 'tiny-model'), { recursive: true })
+    const err = await deployCompose(box.ctx(), opts()).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(PreflightError)
+    const msg = (err as Error).message
+    expect(msg).toMatch(/TLS certificate and key: .*tls\.crt does not exist; .*tls\.key is a directory, not a file\n\s+hint: make tls-selfsigned/)
+    expect(msg).toMatch(/LightLLM model directory: .*models\/tiny-model does not exist/)
     expect(bins.calls('docker').some((c) => c.includes('up'))).toBe(false)
   })
 

@@ -168,10 +168,17 @@ export function chartUpgrade(bins: FakeBins): string[] | undefined {
 // ---- compose -------------------------------------------------------------------------------------
 
 /** The fixture compose file copied into dir (the deploy writes .generated/ beside it). */
-export function composeFixture(dir: string): string {
+export function composeFixture(dir: string, o: { bare?: boolean } = {}): string {
   const d = join(dir, 'compose')
   mkdirSync(d, { recursive: true })
   copyFileSync(join(FIXTURES, 'compose', 'docker-compose.yml'), join(d, 'docker-compose.yml'))
+  if (!o.bare) {
+    // the host paths the stack binds, at the .env defaults: a certificate pair and the model weights
+    mkdirSync(join(d, 'nginx', 'certs'), { recursive: true })
+    writeFileSync(join(d, 'nginx', 'certs', 'tls.crt'), '-----BEGIN CERTIFICATE-----\n')
+    writeFileSync(join(d, 'nginx', 'certs', 'tls.key'), '-----BEGIN PRIVATE KEY-----\n')
+    mkdirSync(join(dir, 'models', 'tiny-model'), { recursive: true })
+  }
   return join(d, 'docker-compose.yml')
 }
 

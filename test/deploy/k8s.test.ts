@@ -88,6 +88,14 @@ describe('infra releases from helm/infra.yaml', () => {
     expect(JSON.stringify(bins.allCalls())).not.toContain('graf-Rk4Lm9Qz2Xw7')
   })
 
+  it('--history-max applies to the infra releases too', async () => {
+    const { bins, box } = setup({ history: HISTORY_3 })
+    await deployK8s(box.ctx(), k8sOptions({ historyMax: 4 }))
+    const upgrades = bins.calls('helm').filter((c) => c[1] === 'upgrade')
+    expect(upgrades.length).toBeGreaterThan(1)
+    for (const u of upgrades) expect(u.slice(u.indexOf('--history-max'), u.indexOf('--history-max') + 2)).toEqual(['--history-max', '4'])
+  })
+
   it('skips a release that is up to date (same chart version and values) and upgrades a drifted one', async () => {
     const cmValues = infra['cert-manager']!.values
     const { bins, box } = setup({

@@ -1,10 +1,11 @@
 // deploy.ts as a user runs it: Ctrl-C mid-step, two deploys of one target, the auto-detect matrix.
 import { describe, it, expect, afterEach } from 'vitest'
-import { existsSync, readdirSync } from 'node:fs'
+import { existsSync, readdirSync, mkdtempSync, writeFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { runScript, type ScriptResult } from '../helpers/run-script.ts'
 import { fakeBins, ok, fails, on, type FakeBins } from '../helpers/fake-bins.ts'
-import { detectTarget } from '../../scripts/lib/deploy/target.ts'
+import { detectTarget, noTargetHint } from '../../scripts/lib/deploy/target.ts'
 import { helmAnswers, kubectlAnswers, sandbox, CHART, HISTORY_3, type Sandbox } from './helpers.ts'
 
 let bins: FakeBins | undefined
@@ -81,6 +82,17 @@ describe('two deploys of the same target', () => {
 })
 
 describe('auto-detect', () => {
+  it('no target: the hint names this OS\'s engine and Compose v2 packages, or says the engine is down', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'owp-os-'))
+    const os = (text: string) => { writeFileSync(join(dir, 'os-release'), text); return join(dir, 'os-release') }
+    expect(noTargetHint(false, os('ID=ubuntu\nVERSION_CODENAME=noble\n'))).toContain('apt-get install docker.io docker-compose-v2')
+    expect(noTargetHint(false, os('ID=debian\nVERSION_CODENAME=bookworm\n'))).toMatch(/apt-get install docker.io; Compose v2 is not packaged in bookworm: use Docker's packages docker-ce docker-compose-plugin/)
+    expect(noTargetHint(false, os('ID=debian\nVERSION_CODENAME=trixie\n'))).toContain('apt-get install docker.io docker-compose')
+    expect(noTargetHint(true, os('ID=debian\n'))).toContain('the docker CLI is installed but no engine answers: start it (systemctl start docker)')
+    expect(noTargetHint(false, join(dir, 'missing'))).toContain('https://docs.docker.com/engine/install/')
+    rmSync(dir, { recursive: true })
+  })
+
   const matrix: Array<[string, boolean, boolean, 'k8s' | 'compose' | 'error']> = [
     ['kube context reachable, docker too -> k8s', true, true, 'k8s'],
     ['kube context reachable, no docker -> k8s', true, false, 'k8s'],
@@ -104,7 +116,9 @@ describe('auto-detect', () => {
     const env = { ...box.env, PATH: bins.path }
     const none = await runScript('scripts/deploy.ts', ['--dry-run', '--env-file', join(box.dir, '.env')], { env })
     expect(none.code).toBe(1)
-    expect(none.stderr).toMatch(/hint: Kubernetes: point KUBECONFIG at a cluster .* --kubernetes; Docker Compose: start the Docker engine .* --docker-compose/)
+    expect(none.stderr).toMatch(/hint: Docker Compose on this host: .*(install|docker-compose).*make deploy-docker/)
+    expect(none.stderr).toMatch(/Kubernetes: point kubectl at a cluster .*make deploy-k8s/)
+    expect(none.stderr).toContain('make e2e-setup ARGS=--keep')
     const both = await runScript('scripts/deploy.ts', ['--kubernetes', '--docker-compose'], { env })
     expect(both.code).toBe(2)
     expect(both.stderr).toContain('--kubernetes and --docker-compose exclude each other')
@@ -119,6 +133,9 @@ describe('bad flag values', () => {
     const history = await runScript('scripts/deploy.ts', args(box, ['--history-max', 'ten']), { env })
     expect(history.code).toBe(2)
     expect(history.stderr).toContain('--history-max must be a whole number >= 0, got "ten"')
+    const empty = await runScript('scripts/deploy.ts', args(box, ['--history-max', '']), { env })
+    expect(empty.code).toBe(2)
+    expect(empty.stderr).toContain('--history-max must be a whole number >= 0, got ""')
     const timeout = await runScript('scripts/helm-install.ts', ['--chart-only', '--chart', CHART, '--skip-checks', '--timeout', 'soon'], { env })
     expect(timeout.code).toBe(2)
     expect(timeout.stderr).toMatch(/--timeout/)

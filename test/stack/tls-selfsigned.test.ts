@@ -1,6 +1,6 @@
 // make tls-selfsigned as a user runs it: a real openssl, a real process, real files.
 import { describe, it, expect, afterAll } from 'vitest'
-import { existsSync, readFileSync, statSync } from 'node:fs'
+import { existsSync, readFileSync, statSync, mkdirSync, writeFileSync } from 'node:fs'
 import { execFileSync } from 'node:child_process'
 import { join } from 'node:path'
 import { runScript } from '../helpers/run-script.ts'
@@ -40,6 +40,20 @@ describe('tls-selfsigned', () => {
     const forced = await runScript(SCRIPT, ['--domain', 'other.example.test', '--dir', dir, '--force', '--json'])
     expect(forced.code, forced.stderr).toBe(0)
     expect(x509(join(dir, 'tls.crt'))).toContain('CN = other.example.test')
+  })
+
+  it('refuses to keep half a pair or a directory Docker made at the key path; --force replaces the empty directory', async () => {
+    const half = join(tmp.path, 'half')
+    mkdirSync(join(half, 'tls.key'), { recursive: true })
+    writeFileSync(join(half, 'tls.crt'), 'not a pair')
+    const r = await runScript(SCRIPT, ['--domain', 'chat.example.test', '--dir', half])
+    expect(r.code).toBe(1)
+    expect(r.stderr).toMatch(/holds no usable pair: .*tls\.key is a directory, not a file/)
+    expect(r.stderr).toContain('--force')
+    expect(readFileSync(join(half, 'tls.crt'), 'utf8')).toBe('not a pair')
+    const forced = await runScript(SCRIPT, ['--domain', 'chat.example.test', '--dir', half, '--force', '--json'])
+    expect(forced.code, forced.stderr).toBe(0)
+    expect(statSync(join(half, 'tls.key')).isFile()).toBe(true)
   })
 
   it('prints the openssl command under --dry-run and writes nothing', async () => {

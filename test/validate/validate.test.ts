@@ -10,6 +10,7 @@ import { testCtx } from '../helpers/context.ts'
 import { runScript } from '../helpers/run-script.ts'
 import { tmpDir } from '../helpers/tmp.ts'
 import { httpsServer, httpServer, health, selfSigned, type TestServer, type Cert } from '../deploy/servers.ts'
+import { loadConfig } from '../../scripts/lib/core/config.ts'
 import { FIXTURES, K8S_FIXTURES, sandbox, composeFixture, realComposeConfig, composeFakes, type Sandbox } from '../deploy/helpers.ts'
 import { fakeBins, ok, on, type FakeBins } from '../helpers/fake-bins.ts'
 
@@ -244,6 +245,32 @@ describe('Compose target: healthchecks through compose exec, the edge through NG
     expect(edge!.hits).toContain('GET /health host=chat.test.local')
     // read-only: nothing started, stopped or pulled
     expect(bins!.calls('docker').filter((c) => ['up', 'down', 'pull', 'rm', 'stop'].some((x) => c.includes(x)))).toEqual([])
+  })
+
+  it('no engine: one error naming the reason at once, no check tried (no retries against a dead socket)', async () => {
+    const b = sandbox(null, { DOMAIN: 'chat.test.local' })
+    box = b
+    const file = composeFixture(b.dir)
+    const envFile = join(b.dir, '.env')
+    bins = composeFakes({ config: realComposeConfig(file, envFile), daemon: false })
+    const err = await validateDeployment(b.ctx({ path: bins.path }), { target: 'compose', composeFile: file, envFile, retries: 2 }).then(() => null, (e: Error) => e)
+    expect(err?.message).toBe('no Docker engine answers: Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?')
+    expect(bins.calls('docker').filter((c) => c.includes('exec'))).toEqual([])
+  })
+
+  it('LightLLM off and no endpoint: the chat check is there and fails (critical)', async () => {
+    const b = sandbox(null, { DOMAIN: 'chat.test.local' })
+    box = b
+    const file = composeFixture(b.dir)
+    const envFile = join(b.dir, '.env')
+    bins = composeFakes({ config: realComposeConfig(file, envFile) })
+    const ctx = b.ctx({ path: bins.path })
+    const env = { ...loadConfig(ctx, { envFile }).env, LIGHTLLM_ENABLED: 'false', OPENAI_API_BASE_URL: '' }
+    const report = await validateDeployment(ctx, { target: 'compose', composeFile: file, envFile, env, retries: 0, timeoutMs: 3000 })
+    const chat = report.results.find((r) => r.name.startsWith('chat completion'))
+    expect(chat).toMatchObject({ status: 'fail', critical: true })
+    expect(chat!.detail).toContain('nothing answers chats')
+    expect(report.ok).toBe(false)
   })
 
   it('--component graphrag: GraphRAG and the data stores it needs, nothing else', async () => {

@@ -78,7 +78,7 @@ export function loadConfig(ctx: Ctx, o: LoadOptions = {}): LoadedConfig {
   for (const name of secrets.keys()) ctx.secrets.add(raw[name])
 
   const production = o.production ?? (raw.DEPLOY_ENV ?? String(schema.properties.DEPLOY_ENV?.default ?? '')) === 'production'
-  problems.push(...validateEnv(schema, raw))
+  problems.push(...validateEnv(schema, raw), ...chatProblems(raw))
   if (production) problems.push(...weakSecrets(raw, secrets, placeholderValues(o.examplePath)))
   if (problems.length) throw new ConfigError(problems, `configuration${file ? ` in ${file}` : ''}`)
 
@@ -88,6 +88,13 @@ export function loadConfig(ctx: Ctx, o: LoadOptions = {}): LoadedConfig {
     if (value !== undefined) env[name] = value
   }
   return { env, production, file }
+}
+
+/** A deployment nothing answers chats on is no deployment: LightLLM off needs an external endpoint. */
+export function chatProblems(raw: Record<string, string>): string[] {
+  const lightllm = !/^(false|0|no|off)$/i.test(raw.LIGHTLLM_ENABLED ?? 'true')
+  if (lightllm || raw.OPENAI_API_BASE_URL) return []
+  return ['LIGHTLLM_ENABLED=false and no OPENAI_API_BASE_URL: nothing would answer chats (set OPENAI_API_BASE_URL to an OpenAI-compatible endpoint, or enable LightLLM)']
 }
 
 /** Schema problems, one readable line each, naming the variable. */
@@ -101,7 +108,8 @@ export function validateEnv(schema: EnvSchema, raw: Record<string, string>): str
   const validate = ajv.compile(schema)
   const copy: Record<string, unknown> = { ...raw }
   if (validate(copy)) return []
-  const lines = (validate.errors ?? []).map((e) => describeRule(e, schema) ?? describe(e, raw)).filter((l): l is string => l !== '')
+  const secrets = secretNames(schema)
+  const lines = (validate.errors ?? []).map((e) => describeRule(e, schema) ?? describe(e, raw, secrets)).filter((l): l is string => l !== '')
   return [...new Set(lines)]
 }
 
@@ -115,10 +123,12 @@ function describeRule(e: ErrorObject, schema: EnvSchema): string | undefined {
   return rule?.['x-message']
 }
 
-function describe(e: ErrorObject, raw: Record<string, string>): string {
+// A secret's value is never quoted back, masked or not: a short one would not even be masked.
+function describe(e: ErrorObject, raw: Record<string, string>, secrets: Map<string, SecretKind>): string {
   if (e.keyword === 'required') return `${(e.params as { missingProperty: string }).missingProperty} is required`
   const name = e.instancePath.replace(/^\//, '')
-  const shown = name in raw && !/PASSWORD|SECRET|KEY|TOKEN/.test(name) ? ` (got "${raw[name]}")` : ''
+  const secret = secrets.has(name) || /PASSWORD|PASSWD|SECRET|KEY|TOKEN|AUTH|CREDENTIAL/.test(name)
+  const shown = name in raw && !secret ? ` (got "${raw[name]}")` : ''
   if (e.keyword === 'enum') return `${name} must be one of ${(e.params as { allowedValues: unknown[] }).allowedValues.join(', ')}${shown}`
   return `${name} ${e.message}${shown}`
 }

@@ -67,9 +67,13 @@ export class Logger {
     return { ok: (d) => end('ok', d), fail: (d) => end('fail', d), warn: (d) => end('warn', d), update }
   }
 
-  /** Write a raw, already-formatted block (tables) to the log stream, masked. */
+  /** Write a raw, already-formatted block (tables) to the log stream, masked; JSON lines in json format. */
   raw(text: string): void {
     this.clearSpinner()
+    if (this.format === 'json') {
+      for (const line of text.split('\n')) if (line.trim()) this.emit('info', line, { raw: true })
+      return
+    }
     this.stream.write(this.masker.mask(text.endsWith('\n') ? text : `${text}\n`))
   }
 
@@ -116,9 +120,36 @@ export function formatDuration(ms: number): string {
   return `${Math.floor(ms / 60_000)}m${Math.round((ms % 60_000) / 1000)}s`
 }
 
-/** A plain text table (no colour codes inside cells, so widths line up). */
-export function table(header: string[], rows: string[][]): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)))
-  const line = (r: string[]) => r.map((cell, i) => (cell ?? '').padEnd(widths[i]!)).join('  ').trimEnd()
-  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n') + '\n'
+/** The width tables must fit: the terminal's, else COLUMNS, else none (a file keeps whole rows). */
+export function terminalWidth(stream: NodeJS.WriteStream = process.stderr): number | undefined {
+  if (stream.isTTY && stream.columns) return stream.columns
+  const env = Number(process.env.COLUMNS)
+  return Number.isInteger(env) && env > 0 ? env : undefined
+}
+
+/**
+ * A plain text table (no colour codes inside cells, so widths line up). A row never breaks across
+ * lines: newlines in a cell become " | ", and with a width the widest cells are cut with an ellipsis.
+ */
+export function table(header: string[], rows: string[][], width: number | undefined = terminalWidth()): string {
+  const clean = (cell: string | undefined) => (cell ?? '').replace(/\s*\r?\n\s*/g, ' | ').replace(/\t/g, ' ')
+  const body = rows.map((r) => header.map((_, i) => clean(r[i])))
+  const widths = header.map((h, i) => Math.max(h.length, ...body.map((r) => r[i]!.length)))
+  if (width) fitWidths(widths, header, width)
+  const cut = (cell: string, w: number) => (cell.length > w ? `${cell.slice(0, Math.max(0, w - 1))}…` : cell)
+  const line = (r: string[]) => r.map((cell, i) => cut(cell, widths[i]!).padEnd(widths[i]!)).join('  ').trimEnd()
+  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...body.map(line)].join('\n') + '\n'
+}
+
+// Shrink the widest columns, one character at a time, until the row fits (never below the header's
+// first letters): the last column, usually a detail, gives first.
+function fitWidths(widths: number[], header: string[], width: number): void {
+  const total = () => widths.reduce((a, b) => a + b, 0) + 2 * (widths.length - 1)
+  const floor = header.map((h) => Math.min(Math.max(h.length, 4), 12))
+  while (total() > width) {
+    let widest = -1
+    for (let i = widths.length - 1; i >= 0; i--) if (widths[i]! > floor[i]! && (widest < 0 || widths[i]! > widths[widest]!)) widest = i
+    if (widest < 0) return
+    widths[widest]!--
+  }
 }

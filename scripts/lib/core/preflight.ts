@@ -1,4 +1,5 @@
 // Declarative preflight checks, run concurrently, each with its own timeout and an install hint.
+import { statSync, accessSync, constants } from 'node:fs'
 import { statfs } from 'node:fs/promises'
 import { portFree } from './net.ts'
 import { KitError } from './errors.ts'
@@ -142,4 +143,27 @@ export function portsFreeCheck(ports: number[], host = '0.0.0.0'): Check {
 /** A check from a plain predicate, for things like "env is valid". */
 export function predicateCheck(name: string, hint: string, fn: (ctx: Ctx) => Promise<CheckResult> | CheckResult): Check {
   return { name, hint, run: async (ctx) => fn(ctx) }
+}
+
+export type PathKind = 'file' | 'dir'
+
+/** What stands at a host path, as a problem, or null when it is a readable file/directory as wanted. */
+export function pathProblem(path: string, want: PathKind): string | null {
+  let st
+  try { st = statSync(path) } catch { return `${path} does not exist` }
+  if (want === 'file' && !st.isFile()) return `${path} is ${st.isDirectory() ? 'a directory' : 'not a regular file'}, not a file`
+  if (want === 'dir' && !st.isDirectory()) return `${path} is a file, not a directory`
+  try { accessSync(path, constants.R_OK) } catch { return `${path} is not readable` }
+  return null
+}
+
+/** Host paths a bind mount needs (Docker creates a directory at a missing path, silently). */
+export function hostPathsCheck(name: string, hint: string, paths: Array<[string, PathKind]>): Check {
+  return {
+    name, hint,
+    async run() {
+      const problems = paths.map(([p, k]) => pathProblem(p, k)).filter((x): x is string => x !== null)
+      return problems.length ? { ok: false, detail: problems.join('; ') } : { ok: true, detail: paths.map(([p]) => p).join(', ') }
+    },
+  }
 }

@@ -7,13 +7,25 @@ const FLAG_SECRET = /(?<![\w-])(--?(?:[\w-]*[-_])?(?:password|passwd|secret|toke
 const URL_CREDENTIALS = /\b([a-z][a-z0-9+.-]*:\/\/[^/\s:@]*:)([^@\s/]+)(@)/gi
 const ENV_SECRET = /\b([A-Z0-9_]*(?:PASSWORD|PASSWD|SECRET|TOKEN|API_KEY|SECRET_KEY|ACCESS_KEY|AUTH)=)(\S+)/g
 
+/** Shorter values are ordinary words or numbers: masking them would garble text, not protect it. */
+export const MIN_MASKED_LENGTH = 6
+// Values a .env holds where no secret is meant ("none", "admin"): never masked, never a secret.
+const NOT_SECRETS = new Set(['none', 'null', 'nil', 'true', 'false', 'yes', 'no', 'on', 'off', 'admin', 'root', 'user',
+  'default', 'empty', 'unset', 'changeme', 'change-me', 'password', 'secret', 'example', 'localhost', 'disabled', 'enabled',
+  'undefined', 'openwebui', 'postgres', 'redis', 'neo4j', 'qdrant', 'grafana', 'lightllm', 'sk-none', 'not-needed', 'dummy'])
+
+/** A value worth masking: long enough and not a word any config or report also uses. */
+export function isMaskable(value: string | undefined | null): value is string {
+  return Boolean(value) && value!.length >= MIN_MASKED_LENGTH && !NOT_SECRETS.has(value!.toLowerCase()) && !/^\d{1,8}$/.test(value!)
+}
+
 export class SecretMasker {
   private values = new Set<string>()
   private pattern: RegExp | null = null
 
-  /** Register a value that must never be printed. Very short values would mask ordinary text. */
+  /** Register a value that must never be printed; short or common values are not secrets. */
   add(value: string | undefined | null): void {
-    if (!value || value.length < 4 || this.values.has(value)) return
+    if (!isMaskable(value) || this.values.has(value)) return
     this.values.add(value)
     // Also the URL-encoded form: secrets land in DATABASE_URL and friends.
     const encoded = encodeURIComponent(value)
@@ -27,8 +39,9 @@ export class SecretMasker {
     if (!text) return text
     let out = text
     if (this.values.size) {
-      this.pattern ??= new RegExp(
-        [...this.values].sort((a, b) => b.length - a.length).map(escapeRegExp).join('|'), 'g')
+      // Whole tokens only: a value is masked where no letter or digit continues it on either side.
+      this.pattern ??= new RegExp(`(?<![A-Za-z0-9])(?:${
+        [...this.values].sort((a, b) => b.length - a.length).map(escapeRegExp).join('|')})(?![A-Za-z0-9])`, 'g')
       out = out.replace(this.pattern, MASK)
     }
     return out

@@ -8,7 +8,8 @@ import { stringify as stringifyYaml } from 'yaml'
 import { probe } from '../core/exec.ts'
 import { KitError, UsageError } from '../core/errors.ts'
 import { loadConfig } from '../core/config.ts'
-import { runPreflight, dockerDaemonCheck, diskCheck, portsFreeCheck, compareVersions, type Check } from '../core/preflight.ts'
+import { runPreflight, dockerDaemonCheck, diskCheck, portsFreeCheck, compareVersions, hostPathsCheck, type Check } from '../core/preflight.ts'
+import { resolveHostPath } from '../stack/env.ts'
 import { detectCompose, composeArgv, composeProfiles, composeServices, containers, waitHealthy, isHealthy, MIN_COMPOSE_V2, COMPOSE_INSTALL_HINT, type ComposeProject, type ComposeCli, type ComposeService, type ContainerState } from '../tools/compose.ts'
 import { checkDuration, durationMs } from '../tools/helm.ts'
 import { writeMonitoringConfig } from '../monitoring/config.ts'
@@ -121,7 +122,15 @@ export function composeChecks(p: Prepared, minFreeGiB?: number): Check[] {
   checks.push(ours
     ? { name: `ports ${ports.join(', ')}`, hint: '', run: async () => ({ ok: true, detail: "held by this project's nginx (an upgrade)" }) }
     : portsFreeCheck(ports))
+  const hostPath = (v: string | undefined, def: string) => resolveHostPath(v || def, p.project.file)
+  if (p.services.some((s) => s.name === 'nginx')) {
+    checks.push(hostPathsCheck('TLS certificate and key', 'make tls-selfsigned writes a first-run pair; or set TLS_CERT_PATH and TLS_KEY_PATH in .env to a real one',
+      [[hostPath(p.env.TLS_CERT_PATH, './nginx/certs/tls.crt'), 'file'], [hostPath(p.env.TLS_KEY_PATH, './nginx/certs/tls.key'), 'file']]))
+  }
   if (lightllm) {
+    const models = hostPath(p.env.LLM_MODEL_DIR, '../models')
+    checks.push(hostPathsCheck('LightLLM model directory', 'put the weights in LLM_MODEL_DIR/LLM_MODEL_NAME, or set LIGHTLLM_ENABLED=false and OPENAI_API_BASE_URL',
+      [[models, 'dir'], [join(models, p.env.LLM_MODEL_NAME || 'qwen2.5-7b-instruct'), 'dir']]))
     checks.push({
       name: 'NVIDIA container runtime',
       hint: 'install nvidia-container-toolkit and run nvidia-ctk runtime configure --runtime=docker, or set LIGHTLLM_ENABLED=false (and OPENAI_API_BASE_URL)',

@@ -244,7 +244,7 @@ export function valuesPath(stateDir: string, name: string): string {
  * The steps of the infra phase: per wanted release, its secrets (manifest on stdin) then its helm
  * upgrade or kubectl apply. `after` only orders releases that are in this run.
  */
-export function infraSteps(h: HelmInfo, decisions: InfraDecision[], o: { stateDir: string; timeout: string; env: Record<string, string>; dryRun?: boolean; warn?: (m: string) => void }): Step[] {
+export function infraSteps(h: HelmInfo, decisions: InfraDecision[], o: { stateDir: string; timeout: string; historyMax?: number; env: Record<string, string>; dryRun?: boolean; warn?: (m: string) => void }): Step[] {
   const wanted = decisions.filter((d) => d.wanted)
   const inRun = new Set(wanted.map((d) => d.release.name))
   const missing: string[] = []
@@ -281,7 +281,7 @@ export function infraSteps(h: HelmInfo, decisions: InfraDecision[], o: { stateDi
       id: `infra:${r.name}`, title: `${action === 'upgrade' ? 'upgrade' : 'install'} ${r.name} ${r.version}`, mutates: true, stream: false,
       after: [...after, ...secretIds],
       timeoutMs: 45 * 60_000,
-      argv: upgradeArgv(h, { name: r.name, namespace: r.namespace!, chart: r.chart!, repo: r.repo, version: r.version, valuesFiles: [file], timeout: o.timeout }),
+      argv: upgradeArgv(h, { name: r.name, namespace: r.namespace!, chart: r.chart!, repo: r.repo, version: r.version, valuesFiles: [file], timeout: o.timeout, historyMax: o.historyMax }),
     })
   }
   if (missing.length && o.dryRun) o.warn?.(`not set, a real run stops here: ${missing.join('; ')}`)

@@ -72,7 +72,8 @@ export interface K8sFlagValues {
 
 /** K8sOptions from the shared flags, paths resolved against the caller's directory. */
 export function k8sOptionsFrom(ctx: Ctx, f: K8sFlagValues, o: Pick<K8sOptions, 'infra' | 'app' | 'validate'> & Partial<K8sOptions>): K8sOptions {
-  const historyMax = f['history-max'] === undefined ? K8S_DEFAULTS.historyMax : Number(f['history-max'])
+  // Number('') is 0: an empty value (ARGS="--history-max $UNSET") must not mean "keep every revision"
+  const historyMax = f['history-max'] === undefined ? K8S_DEFAULTS.historyMax : /^\d+$/.test(f['history-max']) ? Number(f['history-max']) : NaN
   if (!Number.isInteger(historyMax) || historyMax < 0) throw new UsageError(`--history-max must be a whole number >= 0, got "${f['history-max']}"`)
   return {
     release: f.release ?? K8S_DEFAULTS.release,
@@ -322,7 +323,7 @@ export function chartUndo(o: Pick<K8sOptions, 'release' | 'namespace' | 'timeout
 export function k8sPlan(ctx: Ctx, o: K8sOptions, p: Prepared): Phase[] {
   const plan: Phase[] = []
   if (o.infra) {
-    const steps = infraSteps(p.helm, p.decisions, { stateDir: stateDir(ctx), timeout: o.timeout, env: p.env, dryRun: ctx.dryRun, warn: (m) => ctx.log.warn(m) })
+    const steps = infraSteps(p.helm, p.decisions, { stateDir: stateDir(ctx), timeout: o.timeout, historyMax: o.historyMax, env: p.env, dryRun: ctx.dryRun, warn: (m) => ctx.log.warn(m) })
     if (steps.length) plan.push({ title: 'infra releases (helm/infra.yaml)', parallel: true, steps })
   }
   if (o.app && p.preUpgrade) {

@@ -1,5 +1,6 @@
 // What deploy.ts does before either flow: pick the target, take its lock, report the outcome.
 import { join } from 'node:path'
+import { readFileSync } from 'node:fs'
 import { probe } from '../core/exec.ts'
 import { KitError, UsageError, EXIT } from '../core/errors.ts'
 import { ROOT } from '../core/paths.ts'
@@ -37,10 +38,33 @@ export async function detectTarget(ctx: Ctx, o: { kubernetes?: boolean; compose?
   if (context) { step.ok(`Kubernetes (context ${context})`); return { target: 'k8s', reason: `kube context ${context} is reachable` } }
   if (docker) { step.ok(`Docker Compose (engine ${docker})`); return { target: 'compose', reason: `no reachable kube context; Docker engine ${docker} answers` } }
   step.fail()
+  const dockerCli = (await probe(ctx, ['docker', '--version'])) !== null
   throw new KitError('no deployment target found: no reachable Kubernetes context and no Docker engine',
-    EXIT.failure,
-    'Kubernetes: point KUBECONFIG at a cluster (kubectl config use-context NAME) and pass --kubernetes; ' +
-    'Docker Compose: start the Docker engine (systemctl start docker) and pass --docker-compose')
+    EXIT.failure, noTargetHint(dockerCli))
+}
+
+/** How to get an engine (packages for this OS) or a cluster, and how to try the kit on a private engine. */
+export function noTargetHint(dockerCli: boolean, osRelease = '/etc/os-release'): string {
+  let id = ''
+  let codename = ''
+  try {
+    const text = readFileSync(osRelease, 'utf8')
+    id = /^ID="?([^"\n]+)/m.exec(text)?.[1] ?? ''
+    codename = /^VERSION_CODENAME="?([^"\n]+)/m.exec(text)?.[1] ?? ''
+  } catch { /* not Linux, or no os-release: the generic hint */ }
+  const engine = dockerCli
+    ? 'the docker CLI is installed but no engine answers: start it (systemctl start docker) or check DOCKER_HOST'
+    : id === 'ubuntu' ? 'install the engine and Compose v2: apt-get install docker.io docker-compose-v2 (or Docker\'s packages docker-ce docker-compose-plugin)'
+    : id === 'debian' && (codename === 'bookworm' || codename === 'bullseye')
+      ? `install the engine: apt-get install docker.io; Compose v2 is not packaged in ${codename}: use Docker's packages docker-ce docker-compose-plugin (https://docs.docker.com/engine/install/debian/)`
+    : id === 'debian' ? 'install the engine and Compose v2: apt-get install docker.io docker-compose'
+    : 'install Docker Engine with the Compose v2 plugin (https://docs.docker.com/engine/install/)'
+  return [
+    `Docker Compose on this host: ${engine}; then make deploy-docker`,
+    'Kubernetes: point kubectl at a cluster (KUBECONFIG, kubectl config use-context NAME); then make deploy-k8s',
+    'to try the kit first on a private engine with stand-in images (root): make e2e-setup ARGS=--keep, export the DOCKER_HOST and DOCKER_CONFIG it prints, then make deploy-docker ARGS=--insecure',
+    'without either, the whole plan: make deploy-docker ARGS="--dry-run --skip-checks"',
+  ].join('\n      ')
 }
 
 /**

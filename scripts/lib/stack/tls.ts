@@ -1,5 +1,7 @@
 // A self-signed certificate for a first run of the compose stack (openssl through ctx.exec).
-import { chmodSync, chownSync, existsSync, mkdirSync } from 'node:fs'
+import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, rmdirSync, statSync } from 'node:fs'
+import { pathProblem } from '../core/preflight.ts'
+import { KitError } from '../core/errors.ts'
 import { isIP } from 'node:net'
 import { join } from 'node:path'
 import { ROOT } from '../core/paths.ts'
@@ -41,10 +43,18 @@ export async function makeSelfSignedCert(ctx: Ctx, o: SelfSignedOptions): Promis
   for (const n of names) if (!HOSTNAME.test(n) && !isIP(n)) throw new UsageError(`not a host name or IP address: ${n}`)
   const subjectAltNames = names.map((n) => (isIP(n) ? `IP:${n}` : `DNS:${n}`))
 
-  const have = existsSync(cert) && existsSync(key)
-  if (have && !o.force) {
+  const problems = [pathProblem(cert, 'file'), pathProblem(key, 'file')].filter((x): x is string => x !== null)
+  const nothing = !existsSync(cert) && !existsSync(key)
+  if (!problems.length && !o.force) {
     ctx.log.info(`keeping the existing pair in ${dir} (--force replaces it)`)
     return { cert, key, action: 'kept', subjectAltNames }
+  }
+  // Half a pair, or a directory Docker made at a missing bind path, is no pair to keep.
+  if (!nothing && problems.length && !o.force) throw new KitError(`${dir} holds no usable pair: ${problems.join('; ')}`, 1, 'remove what is there, or pass --force to write a new pair')
+  for (const p of [cert, key]) {
+    if (!existsSync(p) || !statSync(p).isDirectory()) continue
+    if (readdirSync(p).length) throw new KitError(`${p} is a directory with files in it: not replaced`, 1, 'move it away, then run again')
+    if (!ctx.dryRun) rmdirSync(p) // the empty directory Docker created for a missing bind source
   }
   if (!ctx.dryRun) mkdirSync(dir, { recursive: true })
   const r = await ctx.exec([

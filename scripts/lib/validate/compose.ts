@@ -19,6 +19,7 @@ export async function composeChecks(ctx: Ctx, o: ValidateOptions): Promise<Targe
   const env = o.env ?? loadConfig(ctx, { envFile: o.envFile ?? undefined }).env
   const cli = await detectCompose(ctx)
   if (!cli) throw new KitError('no Docker Compose CLI found', 1, 'install the Docker Compose v2 plugin (docker compose)')
+  await requireEngine(ctx)
   const project: ComposeProject = { cli, file, name: env.COMPOSE_PROJECT_NAME || 'owp', envFile: o.envFile, profiles: composeProfiles(env) }
   const services = await composeServices(ctx, project, file, env)
   const running = (await containers(ctx, project, env)) ?? []
@@ -114,6 +115,12 @@ export async function composeChecks(ctx: Ctx, o: ValidateOptions): Promise<Targe
         return chatOutcome(r.status, r.body, r.ms)
       },
     })
+  } else {
+    // A stack nothing answers chats on is not valid: say so instead of skipping the check.
+    checks.push({
+      name: 'chat completion', component: 'llm', critical: true,
+      async run() { return { status: 'fail', detail: `nothing answers chats: ${lightllm ? 'Open WebUI is not in the stack' : 'LightLLM is off (or not in the stack) and OPENAI_API_BASE_URL is empty'}` } },
+    })
   }
 
   if (names.has('prometheus')) {
@@ -144,4 +151,12 @@ export async function composeChecks(ctx: Ctx, o: ValidateOptions): Promise<Targe
     })
   }
   return { checks, cleanup: async () => { for (const t of temps) t.remove() } }
+}
+
+/** No engine: one line at once, instead of every check retrying against a socket nobody listens on. */
+async function requireEngine(ctx: Ctx): Promise<void> {
+  const r = await ctx.exec(['docker', 'version', '--format', '{{.Server.Version}}'], { allowFailure: true, timeout: 8_000 }).catch(() => null)
+  if (!r || r.exitCode === 0 || r.exitCode === 127) return // no docker CLI (Compose v1 alone): compose itself will tell
+  const why = r.stderr.trim().split('\n').filter(Boolean).at(-1) ?? `docker version exit ${r.exitCode}`
+  throw new KitError(`no Docker engine answers: ${why}`, 1, 'start it (systemctl start docker) or point DOCKER_HOST at one; make e2e-setup ARGS=--keep starts a private one')
 }

@@ -54,6 +54,7 @@ await run(usage, {
   const exports = `export DOCKER_HOST=${p.env.DOCKER_HOST} DOCKER_CONFIG=${p.env.DOCKER_CONFIG}`
   return {
     data: { engine: { ...p.engine, running: Boolean(flags.keep) || !p.engine.owned }, env: p.env, compose: p.compose, base: p.base, images: p.images, timings: t },
-    text: flags.keep && p.engine.owned ? `${exports}\n# stop it with: tsx test/e2e/harness/setup.ts --stop` : undefined,
+    text: flags.keep && p.engine.owned ? `${exports}\n# stop it with: make e2e-setup ARGS=--stop` : undefined,
   }
-})
+}, { examples: ['make e2e-setup', 'make e2e-setup ARGS=--keep', 'make e2e-setup ARGS=--stop'],
+  exitCodes: { 75: 'another e2e setup or suite holds the engine lock' } })
