@@ -8,12 +8,15 @@ import { probe } from '../core/exec.ts'
 import { KitError, UsageError } from '../core/errors.ts'
 import { loadConfig } from '../core/config.ts'
 import { runPreflight, dockerDaemonCheck, diskCheck, portsFreeCheck, compareVersions, type Check } from '../core/preflight.ts'
-import { detectCompose, composeArgv, composeProfiles, composeServices, containers, waitHealthy, isHealthy, MIN_COMPOSE_V2, COMPOSE_INSTALL_HINT, type ComposeProject, type ComposeCli, type ComposeService, type ContainerState } from '../tools/compose.ts'
+import { detectCompose, composeArgv, composeProfiles, composeServices, containers, waitHealthy, isHealthy, configHashes, MIN_COMPOSE_V2, COMPOSE_INSTALL_HINT, type ComposeProject, type ComposeCli, type ComposeService, type ContainerState } from '../tools/compose.ts'
 import { checkDuration, durationMs } from '../tools/helm.ts'
 import { writeMonitoringConfig } from '../monitoring/config.ts'
 import { runPlan, newReport, undoApplied, PlanError, type Phase, type Step, type PlanReport, type StepRecord } from '../core/plan.ts'
 import { stateDir, lockTarget, printReport, reportOnInterrupt, outcomeOf, type DeployOutcome } from './target.ts'
 import { validateDeployment, ValidationFailed, type ValidateOptions } from '../validate/index.ts'
+import { NGINX_BACKENDS } from '../stack/nginx.ts'
+import { checkUpgradeOptions, splitServices, type Strategy, type BlueGreenService, type UpgradeReport } from './strategies.ts'
+import { blueGreenPhases } from './bluegreen.ts'
 import type { Ctx } from '../core/context.ts'
 
 export interface ComposeOptions {
@@ -23,6 +26,10 @@ export interface ComposeOptions {
   skipChecks: boolean
   validate: boolean
   validateArgs?: Partial<ValidateOptions>
+  /** bluegreen (default): the stateless services start beside the old ones; recreate: compose's own. */
+  strategy?: Strategy
+  /** How long old NGINX workers may finish their requests after a switch (default 2m). */
+  drainTimeout?: string
 }
 
 /** Free space the images and first volumes need (LightLLM's image alone is ~10 GiB). */
@@ -39,6 +46,11 @@ interface Prepared {
   /** The image (tag, or ID when the tag moved) each service ran before: the rollback target. */
   previous: Record<string, string>
   profiles: string[]
+  /** Services upgraded blue-green (empty: every service goes through the plain `up`). */
+  blueGreen: BlueGreenService[]
+  /** Services the plain `up` converges when some go blue-green. */
+  plain: string[]
+  upgrade: UpgradeReport
 }
 
 async function prepare(ctx: Ctx, o: ComposeOptions): Promise<Prepared> {
@@ -70,7 +82,21 @@ async function prepare(ctx: Ctx, o: ComposeOptions): Promise<Prepared> {
     // the tag still points at the image that ran: roll back by tag; it moved: by image ID
     previous[c.service] = local.get(normalizeRef(c.image)) === c.imageId ? c.image : c.imageId
   }
-  return { cli, project: withProfiles, env, services, before, missing, previous, profiles }
+  const upgrade: UpgradeReport = { strategy: o.strategy ?? 'bluegreen', services: [] }
+  if (upgrade.strategy === 'bluegreen' && cli.kind === 'v1' && before?.length) {
+    ctx.log.warn('blue-green upgrades need Compose v2 (config hashes, scale beside the old): this upgrade recreates the containers')
+    upgrade.strategy = 'recreate'
+  }
+  let blueGreen: BlueGreenService[] = []
+  let plain = services.map((s) => s.name)
+  if (upgrade.strategy === 'bluegreen' && before?.length) {
+    const split = splitServices(services, before, await configHashes(ctx, withProfiles), local, (svc) => svc in NGINX_BACKENDS && services.some((s) => s.name === 'nginx'))
+    blueGreen = split.blueGreen
+    plain = split.plain
+    upgrade.services = blueGreen.map((s) => s.name)
+    if (blueGreen.length) ctx.log.info(`blue-green: ${upgrade.services.join(', ')}${split.unchanged.length ? `; unchanged: ${split.unchanged.join(', ')}` : ''}`)
+  }
+  return { cli, project: withProfiles, env, services, before, missing, previous, profiles, blueGreen, plain, upgrade }
 }
 
 /** Local images, `repo:tag` -> image ID (`docker image ls`, one call). Empty without an engine. */
@@ -140,6 +166,8 @@ export function composePlan(ctx: Ctx, o: ComposeOptions, p: Prepared): Phase[] {
   const up = (project: ComposeProject, ...extra: string[]) => composeArgv(project, 'up', '--detach', ...(p.cli.kind === 'v2' ? ['--wait', '--wait-timeout', String(waitSecs)] : []), '--remove-orphans', ...extra)
   const first = (p.before ?? []).length === 0
   const gen = generatedDir(P.file)
+  // with services upgraded blue-green, the plain `up` touches only the others (--no-deps: not their dependencies either)
+  const only = p.blueGreen.length ? ['--no-deps', ...p.plain] : []
 
   let undo: Step
   if (first) {
@@ -148,7 +176,7 @@ export function composePlan(ctx: Ctx, o: ComposeOptions, p: Prepared): Phase[] {
     const override = join(stateDir(ctx), 'compose', `${P.name}-rollback.yml`)
     mkdirSync(dirname(override), { recursive: true })
     writeFileSync(override, `# the images that ran before the last deploy (written by the deploy kit)\n${stringifyYaml({ services: Object.fromEntries(Object.entries(p.previous).map(([s, image]) => [s, { image }])) })}`)
-    const argv = up(P, '--no-build')
+    const argv = up(P, '--no-build', ...only)
     // the override file goes right after the main --file
     const at = argv.indexOf(P.file) + 1
     argv.splice(at, 0, '--file', override)
@@ -163,7 +191,11 @@ export function composePlan(ctx: Ctx, o: ComposeOptions, p: Prepared): Phase[] {
       argv: ['write', join(gen, 'alertmanager.yml'), join(gen, 'prometheus.yml')],
       mutates: true,
       dryRunAction: true, // writeMonitoringConfig prints its own [dry-run] lines
-      action: async (c) => { writeMonitoringConfig(c, p.env, gen) },
+      action: async (c) => {
+        writeMonitoringConfig(c, p.env, gen)
+        // NGINX mounts the switch directory of blue-green upgrades (empty: service names)
+        if (!c.dryRun) mkdirSync(join(gen, 'nginx'), { recursive: true, mode: 0o755 })
+      },
     }],
   }]
   const imageSteps: Step[] = []
@@ -173,7 +205,7 @@ export function composePlan(ctx: Ctx, o: ComposeOptions, p: Prepared): Phase[] {
   if (buildServices.length) imageSteps.push({ id: 'build', title: `build ${buildServices.join(', ')}`, argv: composeArgv(P, 'build', ...buildServices), mutates: true, timeoutMs: 3_600_000 })
   if (imageSteps.length) plan.push({ title: 'images', parallel: true, steps: imageSteps })
 
-  const startSteps: Step[] = [{ id: 'up', title: `up ${P.name}`, argv: up(P), mutates: true, stream: true, timeoutMs: waitSecs * 1000 + 300_000, undo }]
+  const startSteps: Step[] = [{ id: 'up', title: `up ${P.name}${only.length ? ` (all but ${p.blueGreen.map((s) => s.name).join(', ')})` : ''}`, argv: up(P, ...only), mutates: true, stream: true, timeoutMs: waitSecs * 1000 + 300_000, undo }]
   if (p.cli.kind === 'v1') {
     const names = p.services.map((s) => s.name)
     startSteps.push({
@@ -187,6 +219,15 @@ export function composePlan(ctx: Ctx, o: ComposeOptions, p: Prepared): Phase[] {
     })
   }
   plan.push({ title: 'start', steps: startSteps })
+  let finish: Phase[] = []
+  if (p.blueGreen.length) {
+    const bg = blueGreenPhases({
+      project: P, services: p.blueGreen, switchFile: join(gen, 'nginx', 'switch.conf'), report: p.upgrade,
+      drainMs: durationMs(o.drainTimeout ?? '2m'), healthTimeoutMs: waitSecs * 1000,
+    })
+    plan.push(...bg.upgrade)
+    finish = bg.finish
+  }
 
   if (o.validate) {
     plan.push({
@@ -202,6 +243,7 @@ export function composePlan(ctx: Ctx, o: ComposeOptions, p: Prepared): Phase[] {
       }],
     })
   }
+  plan.push(...finish)
   return plan
 }
 
@@ -217,6 +259,7 @@ async function logsOfUnhealthy(ctx: Ctx, p: Prepared): Promise<string[]> {
 
 export async function deployCompose(ctx: Ctx, o: ComposeOptions): Promise<DeployOutcome> {
   checkDuration(o.timeout)
+  checkUpgradeOptions({ strategy: o.strategy, drainTimeout: o.drainTimeout })
   const p = await prepare(ctx, o)
   lockTarget(ctx, `compose-${p.project.name}`, `deploy of compose project ${p.project.name}`)
   await runPreflight(ctx, composeChecks(p, ctx.env.OWP_MIN_FREE_GIB ? Number(ctx.env.OWP_MIN_FREE_GIB) : undefined), { skip: o.skipChecks })
@@ -232,9 +275,11 @@ export async function deployCompose(ctx: Ctx, o: ComposeOptions): Promise<Deploy
   } finally {
     if (!ctx.signal.aborted) unregister()
   }
-  if (ctx.dryRun) return outcome('dry run: nothing was changed', true)
+  const upgrade = p.blueGreen.length ? { upgrade: p.upgrade } : {}
+  if (ctx.dryRun) return outcome('dry run: nothing was changed', true, [], upgrade)
   printReport(ctx, 'deploy report', report)
-  return outcome(`compose project ${p.project.name} is up${o.validate ? ' and validated' : ''}`, true)
+  const how = p.blueGreen.length ? ` (blue-green: ${p.upgrade.services.join(', ')}${p.upgrade.switchMs !== undefined ? `, switch ${p.upgrade.switchMs} ms` : ''})` : ''
+  return outcome(`compose project ${p.project.name} is up${o.validate ? ' and validated' : ''}${how}`, true, [], upgrade)
 }
 
 async function failCompose(
@@ -242,7 +287,7 @@ async function failCompose(
   outcome: (summary: string, ok: boolean, undone?: StepRecord[], extra?: Partial<DeployOutcome>) => DeployOutcome,
 ): Promise<DeployOutcome> {
   report.ok = false
-  if (!['up', 'wait', 'validate'].includes(e.step.id)) {
+  if (['config', 'pull', 'build'].includes(e.step.id)) {
     printReport(ctx, 'deploy report', report)
     const hint = e.step.id === 'pull' ? ' (custom images: run make build-images first, and --push them if this host pulls from the registry)' : ''
     return outcome(`${e.step.title} failed before anything started${hint}`, false)
@@ -257,5 +302,5 @@ async function failCompose(
   const what = e.step.id === 'validate' ? 'validation failed' : `${e.step.title} failed${unhealthy.length ? ` (unhealthy: ${unhealthy.join(', ')})` : ''}`
   const back = undone.length && undone.every((u) => u.status === 'applied')
   return outcome(`${what}; ${back ? undone.map((u) => u.title).join(', ') : 'the rollback failed too: see the report'}`, false, undone,
-    { validation: (e.cause as ValidationFailed | undefined)?.report })
+    { validation: (e.cause as ValidationFailed | undefined)?.report, ...(p.blueGreen.length ? { upgrade: p.upgrade } : {}) })
 }

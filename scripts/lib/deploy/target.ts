@@ -60,6 +60,8 @@ export interface DeployOutcome {
   rolledBack: boolean
   validation?: unknown
   plan?: string[]
+  /** What an upgrade strategy did (compose blue-green: services, switch and drain times). */
+  upgrade?: unknown
 }
 
 export type OutcomeOf = (summary: string, ok: boolean, undone?: StepRecord[], extra?: Partial<DeployOutcome>) => DeployOutcome
