@@ -180,7 +180,7 @@ export function blueGreenPhases(b: BlueGreenPlan): { upgrade: Phase[]; finish: P
     steps: [
       {
         id: 'remove-old', title: 'remove the old containers',
-        argv: ['docker', 'rm', ...names(leftovers, '<old containers>')], mutates: true,
+        argv: ['docker', 'rm', '--force', ...names(leftovers, '<old containers>')], mutates: true,
         action: async (c) => {
           // a leftover is harmless (stopped): warn, the next deploy removes it as stale
           const r = await c.exec(['docker', 'rm', '--force', ...ids(leftovers)], { mutates: true, allowFailure: true, timeout: 120_000 })
