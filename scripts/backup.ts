@@ -21,6 +21,7 @@ Backup:
       --keep-monthly N  ... of the last N months (default 6); all three 0: prune nothing
       --metrics-dir D   write node-exporter textfile metrics here (default BACKUP_METRICS_DIR)
       --pushgateway URL push the same metrics to a Prometheus Pushgateway (default BACKUP_PUSHGATEWAY_URL)
+      --label L         a label kept in the manifest (e.g. pre-upgrade:<deploy>: what the deploy takes before an upgrade)
 ${sharedUsage}
 Exit codes: 0 every store backed up, 1 a store failed, 2 usage, 75 another run holds the lock.`
 
@@ -34,6 +35,7 @@ await run(usage, {
   'keep-monthly': { type: 'string' },
   'metrics-dir': { type: 'string' },
   pushgateway: { type: 'string' },
+  label: { type: 'string' },
 }, async (ctx, flags) => {
   const shared = await resolveShared(ctx, flags)
   const report = await runBackup(ctx, {
@@ -47,6 +49,7 @@ await run(usage, {
     retention: retentionFrom(flags),
     metricsDir: flags['metrics-dir'] ?? shared.env.BACKUP_METRICS_DIR,
     pushgateway: flags.pushgateway ?? shared.env.BACKUP_PUSHGATEWAY_URL,
+    label: flags.label,
   })
   if (!ctx.json) ctx.log.raw(renderReport(report))
   return { exitCode: report.ok ? EXIT.ok : EXIT.failure, data: report }

@@ -31,6 +31,8 @@ export interface BackupOptions {
   metricsDir?: string
   /** Prometheus Pushgateway base URL (CronJobs): the same metrics, pushed. */
   pushgateway?: string
+  /** Kept in the manifest: why this set was taken (e.g. `pre-upgrade:<deploy id>`). */
+  label?: string
   now?: () => Date
 }
 
@@ -49,6 +51,7 @@ export interface StoreOutcome {
   error?: string
   metricsFile?: string
   metricsPushed?: string
+  label?: string
 }
 
 export interface BackupReport { ok: boolean; dest: string; target: string; stores: StoreOutcome[] }
@@ -132,6 +135,7 @@ async function backupStore(ctx: Ctx, o: BackupOptions, store: StoreName): Promis
       host: hostname(), target: { kind: o.target.kind, where: o.target.where(store) },
       tools: dump.tools, server: dump.server, files, bytes: files.reduce((n, f) => n + f.bytes, 0),
       verified, encryption: o.recipients.length ? { tool: 'age', recipients: o.recipients } : null, details: dump.details,
+      ...(o.label ? { label: o.label } : {}),
     }
     const location = await o.dest.publish(ctx, store, id, workDir, manifest)
     unregisterDiscard()
@@ -139,7 +143,7 @@ async function backupStore(ctx: Ctx, o: BackupOptions, store: StoreName): Promis
     const durationMs = Math.round(performance.now() - t0)
     step.ok(`${formatBytes(manifest.bytes)} in ${location}${verified ? ', verified' : ', NOT verified'}`)
     const outcome: StoreOutcome = {
-      store, ok: true, id, location, bytes: manifest.bytes, durationMs, verified: Boolean(verified),
+      store, ok: true, id, location, bytes: manifest.bytes, durationMs, verified: Boolean(verified), label: o.label,
       files: files.map((f) => ({ name: f.name, bytes: f.bytes, sha256: f.sha256 })),
     }
     await prune(ctx, o, store, id, Boolean(verified), outcome)
