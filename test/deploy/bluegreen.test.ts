@@ -16,7 +16,8 @@ const OLD = 'hash-old'
 const NEW = 'hash-new'
 interface C { id: string; service: string; name: string; hash: string; image: string; health?: string; state?: string }
 const old: C[] = [
-  { id: 'o-openwebui', service: 'openwebui', name: 'owptest-openwebui-1', hash: OLD, image: 'ghcr.io/open-webui/open-webui:v0.8.10' },
+  // the same Open WebUI image, another config (a changed variable): no migration to guard
+  { id: 'o-openwebui', service: 'openwebui', name: 'owptest-openwebui-1', hash: OLD, image: 'ghcr.io/open-webui/open-webui:v0.8.11' },
   { id: 'o-graphrag', service: 'graphrag-processor', name: 'owptest-graphrag-processor-1', hash: OLD, image: 'registry.test/owp/graphrag-processor:1.2.2' },
   { id: 'o-postgres', service: 'postgres', name: 'owptest-postgres-1', hash: 'pg', image: 'postgres:15.14' },
   { id: 'o-nginx', service: 'nginx', name: 'owptest-nginx-1', hash: 'nx', image: 'nginxinc/nginx-unprivileged:1.28.0-alpine' },
@@ -32,24 +33,25 @@ const inspect = (cs: C[]) => JSON.stringify(cs.map((c) => ({
 })))
 const workers = (...ps: Array<[number, boolean?]>) => ok(ps.map(([pid, down]) => `${pid} nginx: worker process${down ? ' is shutting down' : ''}`).join('\n') + '\n1 nginx: master process nginx\n')
 
-interface Scenario { smokeFails?: string; newUnhealthy?: string; validationFails?: boolean }
+interface Scenario { smokeFails?: string; newUnhealthy?: string; validationFails?: boolean; oldOpenWebui?: string }
 
 function setup(s: Scenario = {}) {
   const b = sandbox(null)
   const file = composeFixture(b.dir)
   const envFile = join(b.dir, '.env')
   const config = realComposeConfig(file, envFile)
-  const all = [...old, ...fresh.map((c) => (c.service === s.newUnhealthy ? { ...c, health: 'unhealthy' } : c))]
+  const before = old.map((c) => (c.service === 'openwebui' && s.oldOpenWebui ? { ...c, image: s.oldOpenWebui } : c))
+  const all = [...before, ...fresh.map((c) => (c.service === s.newUnhealthy ? { ...c, health: 'unhealthy' } : c))]
   const hashes = ['openwebui', 'graphrag-processor', 'postgres', 'nginx', 'lightllm', 'prometheus', 'redis-exporter']
     .map((svc) => `${svc} ${['openwebui', 'graphrag-processor'].includes(svc) ? NEW : old.find((c) => c.service === svc)?.hash ?? 'x'}`).join('\n')
   const mine: Answer[] = [
     on('^compose .* config --hash', ok(hashes)),
     // before the new containers exist: the first `ps` (the deploy's look at the project)
-    { ...on('^compose .* ps --all --quiet', ok(old.map((c) => c.id).join('\n'))), times: 1 },
+    { ...on('^compose .* ps --all --quiet', ok(before.map((c) => c.id).join('\n'))), times: 1 },
     on('^compose .* ps --all --quiet', ok(all.map((c) => c.id).join('\n'))),
     ...all.filter((c) => c.id.startsWith('n-')).map((c) => on(`^inspect ${c.id}$`, ok(inspect([c])))),
     on('^inspect .*n-', ok(inspect(all))),
-    on('^inspect', ok(inspect(old))),
+    on('^inspect', ok(inspect(before))),
     // NGINX's workers: before the reload, right after it (old ones shutting down), drained, ...
     { ...on('^compose .* exec -T nginx sh -c', workers([10], [11])), times: 1 },
     { ...on('^compose .* exec -T nginx sh -c', workers([10, true], [11, true], [20], [21])), times: 1 },
@@ -179,5 +181,36 @@ describe('blue-green upgrade (Compose v2): running it', () => {
     expect(m.filter((c) => c.startsWith('docker rm')).join()).not.toContain('o-')
     expect(readFileSync(switchFile, 'utf8')).toContain('set $openwebui_backend owptest-openwebui-1:8080;')
     expect(readFileSync(switchFile, 'utf8')).toContain('set $graphrag_backend owptest-graphrag-processor-1:8010;')
+  })
+})
+
+describe('an upgrade that changes the Open WebUI image (its schema may migrate)', () => {
+  const v10 = 'ghcr.io/open-webui/open-webui:v0.8.10'
+
+  it('without a terminal and without --yes: refused before anything runs (a rollback may need to restore the database)', async () => {
+    const { box, opts } = setup({ oldOpenWebui: v10 })
+    const err = await deployCompose(box.ctx(), opts()).catch((e: Error) => e) as Error & { exitCode: number; hint?: string }
+    expect(err.message).toMatch(/^this upgrade changes the Open WebUI image: rolling it back after its migration restores the pre-upgrade database/)
+    expect(err.exitCode).toBe(2)
+    expect(err.hint).toMatch(/pass --yes/)
+    expect(bins!.calls('docker').filter((c) => ['up', 'stop', 'rm', 'exec'].some((x) => c.includes(x)))).toEqual([])
+  })
+
+  it('the plan records the schema revision, takes a labelled verified backup before the new version starts, and says the rollback restores it', async () => {
+    const { box, base, opts, file, envFile } = setup({ oldOpenWebui: v10 })
+    const ctx = box.ctx({ dryRun: true })
+    const out = await deployCompose(ctx, opts({ validate: true }))
+    expect(out.ok).toBe(true)
+    const lines = ctx.stdout().split('\n')
+    const at = (text: string) => { const i = lines.findIndex((l) => l.includes(text)); expect(i, `${text}\n${lines.join('\n')}`).toBeGreaterThanOrEqual(0); return i }
+    const schema = at(`[dry-run] ${base.join(' ')} exec -T postgres psql -X -q -At -U openwebui -d openwebui -c 'SELECT version_num FROM alembic_version'`)
+    const backup = at(`[dry-run] tsx scripts/backup.ts --store postgres --target compose --compose-file ${file} --env-file ${envFile} --label pre-upgrade:deploy-`)
+    const start = at('--scale openwebui=2 openwebui')
+    const after = lines.findIndex((l, i) => i > start && l.includes('SELECT version_num FROM alembic_version'))
+    expect(lines[after + 1]).toMatch(/^\[dry-run\] {3}on failure: tsx scripts\/restore.ts --store postgres --from '<pre-upgrade:deploy-.* set>' --target compose --yes$/)
+    expect(lines.find((l) => l.includes('on failure: docker start owptest-openwebui-1'))).toBeDefined()
+    expect([schema < backup, backup < start, start < after]).toEqual([true, true, true])
+    // the new Open WebUI is the only one migrating: scale 2 = one new instance beside the running one
+    expect(lines.filter((l) => /--scale openwebui=/.test(l))).toHaveLength(1)
   })
 })

@@ -125,7 +125,7 @@ describe('upgrade (containers running), --strategy recreate', () => {
   it('the ports check accepts ports held by this project\'s own nginx', async () => {
     const { box, opts } = setup({ before })
     const ctx = box.ctx()
-    await deployCompose(ctx, opts())
+    await deployCompose(ctx, opts({ strategy: 'recreate' }))
     expect(ctx.stderr()).toMatch(/held by this project's nginx/)
   })
 })

@@ -25,6 +25,8 @@ export interface BlueGreenPlan {
   /** Steps that run before a service's new container starts / once it is healthy (Open WebUI's migration guard). */
   beforeStart?: Partial<Record<string, Step[]>>
   afterHealthy?: Partial<Record<string, Step[]>>
+  /** Runs before an old container starts again in a rollback (Open WebUI: restore the database the new version migrated). */
+  beforeStartOld?: Partial<Record<string, { note: string; run: (ctx: Ctx) => Promise<void> }>>
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
@@ -129,6 +131,7 @@ export function blueGreenPhases(b: BlueGreenPlan): { upgrade: Phase[]; finish: P
         action: async (c) => {
           const r = await switchBackends(c, P, b.switchFile, hostsOf(routed, (s) => s.fresh), 'blue-green upgrade: the new containers (written by the deploy kit)')
           b.report.switchMs = r.ms
+          b.report.switchedAt = new Date().toISOString()
           draining = r.draining
           c.log.info(`NGINX switched in ${r.ms} ms; ${r.draining.length} old worker(s) finish their requests`)
         },
@@ -162,9 +165,10 @@ export function blueGreenPhases(b: BlueGreenPlan): { upgrade: Phase[]; finish: P
       argv: ['docker', 'stop', '--time', String(Math.max(10, drainSecs)), ...names(s.old, `<old ${s.name}>`)], mutates: true,
       after: routed.length ? ['drain'] : undefined, timeoutMs: (Math.max(10, drainSecs) + 60) * 1000,
       undo: {
-        id: `start-old:${s.name}`, title: `start the old ${s.name} again`,
+        id: `start-old:${s.name}`, title: `start the old ${s.name} again${b.beforeStartOld?.[s.name] ? ` (${b.beforeStartOld[s.name]!.note})` : ''}`,
         argv: ['docker', 'start', ...names(s.old, `<old ${s.name}>`)], mutates: true,
         action: async (c) => {
+          await b.beforeStartOld?.[s.name]?.run(c)
           await c.exec(['docker', 'start', ...ids(s.old)], { mutates: true, timeout: 120_000 })
           // it served a minute ago: answering its /health again is enough to route to it
           if (s.routed) await smoke(c, b, s, s.old, Math.max(5, Math.round(b.healthTimeoutMs / 1000)))

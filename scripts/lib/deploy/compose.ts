@@ -17,6 +17,7 @@ import { validateDeployment, ValidationFailed, type ValidateOptions } from '../v
 import { NGINX_BACKENDS } from '../stack/nginx.ts'
 import { checkUpgradeOptions, splitServices, type Strategy, type BlueGreenService, type UpgradeReport } from './strategies.ts'
 import { blueGreenPhases } from './bluegreen.ts'
+import { migrationSteps, checkMigrationConsent, restoreIfMigrated, type MigrationGuard } from './migration.ts'
 import type { Ctx } from '../core/context.ts'
 
 export interface ComposeOptions {
@@ -51,6 +52,8 @@ interface Prepared {
   /** Services the plain `up` converges when some go blue-green. */
   plain: string[]
   upgrade: UpgradeReport
+  /** Open WebUI's image changes in a blue-green upgrade: the database backup, revisions and restore. */
+  migration: MigrationGuard | null
 }
 
 async function prepare(ctx: Ctx, o: ComposeOptions): Promise<Prepared> {
@@ -96,7 +99,16 @@ async function prepare(ctx: Ctx, o: ComposeOptions): Promise<Prepared> {
     upgrade.services = blueGreen.map((s) => s.name)
     if (blueGreen.length) ctx.log.info(`blue-green: ${upgrade.services.join(', ')}${split.unchanged.length ? `; unchanged: ${split.unchanged.join(', ')}` : ''}`)
   }
-  return { cli, project: withProfiles, env, services, before, missing, previous, profiles, blueGreen, plain, upgrade }
+  let migration: MigrationGuard | null = null
+  const owui = blueGreen.find((s) => s.name === 'openwebui')
+  const want = services.find((s) => s.name === 'openwebui')?.image
+  if (owui && want && owui.old.some((c) => normalizeRef(c.image) !== normalizeRef(want) || (local.has(normalizeRef(want)) && c.imageId !== local.get(normalizeRef(want))))) {
+    checkMigrationConsent(ctx)
+    const deployId = `deploy-${new Date().toISOString().replace(/[:.]/g, '-')}`
+    migration = { project: withProfiles, env, deployId, openwebui: owui, report: upgrade }
+  }
+  upgrade.startedAt = new Date().toISOString()
+  return { cli, project: withProfiles, env, services, before, missing, previous, profiles, blueGreen, plain, upgrade, migration }
 }
 
 /** Local images, `repo:tag` -> image ID (`docker image ls`, one call). Empty without an engine. */
@@ -221,9 +233,15 @@ export function composePlan(ctx: Ctx, o: ComposeOptions, p: Prepared): Phase[] {
   plan.push({ title: 'start', steps: startSteps })
   let finish: Phase[] = []
   if (p.blueGreen.length) {
+    const m = p.migration ? migrationSteps(p.migration) : null
+    const g = p.migration
     const bg = blueGreenPhases({
       project: P, services: p.blueGreen, switchFile: join(gen, 'nginx', 'switch.conf'), report: p.upgrade,
       drainMs: durationMs(o.drainTimeout ?? '2m'), healthTimeoutMs: waitSecs * 1000,
+      ...(m && g ? {
+        beforeStart: { openwebui: m.before }, afterHealthy: { openwebui: m.after },
+        beforeStartOld: { openwebui: { note: 'after restoring the pre-upgrade database if the schema moved', run: (c: Ctx) => restoreIfMigrated(c, g) } },
+      } : {}),
     })
     plan.push(...bg.upgrade)
     finish = bg.finish

@@ -89,4 +89,9 @@ export interface UpgradeReport {
   schema?: { before: string | null; after: string | null }
   /** The verified backup set taken before Open WebUI's image changed. */
   preUpgradeSet?: string
+  startedAt?: string
+  /** When NGINX switched to the new containers (from then on users wrote through the new version). */
+  switchedAt?: string
+  /** The database rollback, when the schema had moved (migration.ts RollbackReport). */
+  rollback?: unknown
 }
