@@ -6,6 +6,7 @@ import { detectTarget } from './lib/deploy/target.ts'
 import { deployK8s, k8sOptionsFrom, K8S_DEFAULTS, K8S_FLAGS } from './lib/deploy/k8s.ts'
 import { deployCompose } from './lib/deploy/compose.ts'
 import type { Strategy } from './lib/deploy/strategies.ts'
+import { checkDuration, durationMs } from './lib/tools/helm.ts'
 
 export const usage = `Usage: tsx scripts/deploy.ts [--kubernetes | --docker-compose] [options]
 
@@ -24,6 +25,7 @@ Both:
       --insecure            accept any TLS certificate during validation
       --ca-file F           trust this CA (or self-signed certificate) during validation
       --no-validate         skip validate-prod after the deploy (and so the rollback on failure)
+      --validate-timeout D  how long each validation check may take per attempt (default 10s)
 Kubernetes:
       --namespace NS        namespace of the release (default ${K8S_DEFAULTS.namespace})
       --release NAME        release name (default ${K8S_DEFAULTS.release})
@@ -50,12 +52,16 @@ await run(usage, {
   insecure: { type: 'boolean' },
   'ca-file': { type: 'string' },
   'no-validate': { type: 'boolean' },
+  'validate-timeout': { type: 'string' },
   strategy: { type: 'string' },
   'drain-timeout': { type: 'string' },
 }, async (ctx, f) => {
   const { target, reason } = await detectTarget(ctx, { kubernetes: f.kubernetes, compose: f['docker-compose'] })
   ctx.log.info(`target: ${target === 'k8s' ? 'Kubernetes' : 'Docker Compose'} (${reason})`)
-  const validateArgs = { insecure: f.insecure, caFile: f['ca-file'] && resolve(ctx.cwd, f['ca-file']), url: f.url }
+  const validateArgs = {
+    insecure: f.insecure, caFile: f['ca-file'] && resolve(ctx.cwd, f['ca-file']), url: f.url,
+    ...(f['validate-timeout'] ? { timeoutMs: durationMs(checkDuration(f['validate-timeout'], '--validate-timeout')) } : {}),
+  }
   const envFile = f['env-file'] && resolve(ctx.cwd, f['env-file'])
   const outcome = target === 'k8s'
     ? await deployK8s(ctx, k8sOptionsFrom(ctx, f, { infra: !f['no-infra'], app: true, validate: !f['no-validate'], validateArgs }))

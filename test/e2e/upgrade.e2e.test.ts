@@ -29,7 +29,8 @@ beforeAll(async () => {
   const tls = await runScript('scripts/tls-selfsigned.ts', ['--domain', E2E_DOMAIN, '--dir', paths.certDir, '--env-file', paths.envFile])
   expect(tls.code, tls.stderr).toBe(0)
   stack = { engineEnv, envFile: paths.envFile, certFile: join(paths.certDir, 'tls.crt'), httpPort, httpsPort }
-  const r = await kit(stack, 'scripts/deploy.ts', ['--docker-compose', '--yes', '--env-file', paths.envFile, '--timeout', '8m', '--json'], 900_000)
+  // the fresh deploy is validated by stack.e2e.test.ts: here only the upgrades are
+  const r = await kit(stack, 'scripts/deploy.ts', ['--docker-compose', '--yes', '--no-validate', '--env-file', paths.envFile, '--timeout', '8m', '--json'], 900_000)
   const outcome = json<DeployOutcome>(r)
   expect(outcome.ok, `${outcome.summary}\n${r.stderr.slice(-6000)}`).toBe(true)
   deployed = true
@@ -55,7 +56,7 @@ describe.sequential('upgrades on a real Docker engine', () => {
       '--api-key', 'e2e-openwebui-key', '--json', `${url}/api/chat/completions`], 900_000)
     await new Promise((r) => setTimeout(r, 10_000))
     updateEnvFile(paths.envFile, { IMAGE_TAG: NEXT_TAG })
-    const d = await kit(stack, 'scripts/deploy.ts', ['--docker-compose', '--yes', '--env-file', paths.envFile, '--timeout', '5m', '--drain-timeout', '60s', '--json'], 900_000)
+    const d = await kit(stack, 'scripts/deploy.ts', ['--docker-compose', '--yes', '--env-file', paths.envFile, '--timeout', '5m', '--drain-timeout', '60s', '--validate-timeout', '60s', '--json'], 900_000)
     const deployEnd = Date.now()
     const [h, l] = await Promise.all([http, llm])
     const loadEnd = Date.now()
@@ -89,7 +90,7 @@ describe.sequential('upgrades on a real Docker engine', () => {
     expect(before.chat).toMatch(/^50:/)
     expect(await psql(stack, 'SELECT version_num FROM alembic_version')).toBe('0003_e2e_tag')
     updateEnvFile(paths.envFile, { IMAGE_TAG: MIGRATES_TAG })
-    const d = await kit(stack, 'scripts/deploy.ts', ['--docker-compose', '--yes', '--env-file', paths.envFile, '--timeout', '5m', '--drain-timeout', '20s', '--json'], 900_000)
+    const d = await kit(stack, 'scripts/deploy.ts', ['--docker-compose', '--yes', '--env-file', paths.envFile, '--timeout', '5m', '--drain-timeout', '20s', '--validate-timeout', '60s', '--json'], 900_000)
     const outcome = json<DeployOutcome>(d)
     expect(d.code, d.stderr.slice(-6000)).toBe(1)
     expect(outcome.summary).toMatch(/^validation failed; /)
