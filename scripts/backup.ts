@@ -28,6 +28,7 @@ Backup:
                         compose/.generated/textfile beside the compose file)
       --pushgateway URL push the same metrics to a Prometheus Pushgateway (default BACKUP_PUSHGATEWAY_URL,
                         which the chart sets for its CronJobs)
+      --label L         a label kept in the manifest (e.g. pre-upgrade:<deploy>: what the deploy takes before an upgrade)
 ${sharedUsage}`
 
 await run(usage, {
@@ -40,6 +41,7 @@ await run(usage, {
   'keep-monthly': { type: 'string' },
   'metrics-dir': { type: 'string' },
   pushgateway: { type: 'string' },
+  label: { type: 'string' },
 }, async (ctx, flags) => {
   const shared = await resolveShared(ctx, flags)
   const sinks = defaultMetricsSinks(shared.target.kind, flags['compose-file'] ?? COMPOSE_FILE, shared.env)
@@ -58,6 +60,7 @@ await run(usage, {
     metricsDir,
     pushgateway,
     platform: flags.store === undefined || flags.store === 'all',
+    label: flags.label,
   })
   if (!ctx.json) ctx.log.raw(renderReport(report))
   return { exitCode: report.ok ? EXIT.ok : EXIT.failure, data: report }

@@ -5,6 +5,8 @@ import { COMPOSE_FILE } from './lib/core/paths.ts'
 import { detectTarget } from './lib/deploy/target.ts'
 import { deployK8s, k8sOptionsFrom, K8S_DEFAULTS, K8S_FLAGS } from './lib/deploy/k8s.ts'
 import { deployCompose } from './lib/deploy/compose.ts'
+import type { Strategy } from './lib/deploy/strategies.ts'
+import { checkDuration, durationMs } from './lib/tools/helm.ts'
 
 export const usage = `Usage: tsx scripts/deploy.ts [--kubernetes | --docker-compose] [options]
 
@@ -23,6 +25,7 @@ Both:
       --insecure            accept any TLS certificate during validation
       --ca-file F           trust this CA (or self-signed certificate) during validation
       --no-validate         skip validate-prod after the deploy (and so the rollback on failure)
+      --validate-timeout D  how long each validation check may take per attempt (default 10s)
 Kubernetes:
       --namespace NS        namespace of the release (default ${K8S_DEFAULTS.namespace})
       --release NAME        release name (default ${K8S_DEFAULTS.release})
@@ -32,7 +35,12 @@ Kubernetes:
       --skip-infra NAME     leave one infra release out (repeatable)
       --history-max N       helm revisions kept (default ${K8S_DEFAULTS.historyMax})
 Compose:
-      --file F              compose file (default compose/docker-compose.prod.yml)`
+      --file F              compose file (default compose/docker-compose.prod.yml)
+      --strategy S          bluegreen (default): Open WebUI, the GraphRAG API, the MCP server and the
+                            Celery worker start beside their old version and NGINX switches to them
+                            once healthy (no downtime); recreate: stop each, then start its successor
+      --drain-timeout D     how long the old NGINX workers may finish their requests (streams,
+                            websockets) after a switch before the old containers stop (default 2m)`
 
 await run(usage, {
   kubernetes: { type: 'boolean' },
@@ -44,10 +52,16 @@ await run(usage, {
   insecure: { type: 'boolean' },
   'ca-file': { type: 'string' },
   'no-validate': { type: 'boolean' },
+  'validate-timeout': { type: 'string' },
+  strategy: { type: 'string' },
+  'drain-timeout': { type: 'string' },
 }, async (ctx, f) => {
   const { target, reason } = await detectTarget(ctx, { kubernetes: f.kubernetes, compose: f['docker-compose'] })
   ctx.log.info(`target: ${target === 'k8s' ? 'Kubernetes' : 'Docker Compose'} (${reason})`)
-  const validateArgs = { insecure: f.insecure, caFile: f['ca-file'] && resolve(ctx.cwd, f['ca-file']), url: f.url }
+  const validateArgs = {
+    insecure: f.insecure, caFile: f['ca-file'] && resolve(ctx.cwd, f['ca-file']), url: f.url,
+    ...(f['validate-timeout'] ? { timeoutMs: durationMs(checkDuration(f['validate-timeout'], '--validate-timeout')) } : {}),
+  }
   const envFile = f['env-file'] && resolve(ctx.cwd, f['env-file'])
   const outcome = target === 'k8s'
     ? await deployK8s(ctx, k8sOptionsFrom(ctx, f, { infra: !f['no-infra'], app: true, validate: !f['no-validate'], validateArgs }))
@@ -58,6 +72,8 @@ await run(usage, {
       skipChecks: Boolean(f['skip-checks']),
       validate: !f['no-validate'],
       validateArgs,
+      strategy: f.strategy as Strategy | undefined,
+      drainTimeout: f['drain-timeout'],
     })
   if (!ctx.dryRun) (outcome.ok ? ctx.log.info : ctx.log.error).call(ctx.log, outcome.summary)
   return { exitCode: outcome.ok ? 0 : 1, data: outcome, text: ctx.dryRun ? undefined : outcome.summary }

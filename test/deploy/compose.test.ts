@@ -73,7 +73,7 @@ describe('first deploy (Compose v2)', () => {
   })
 })
 
-describe('upgrade (containers running)', () => {
+describe('upgrade (containers running), --strategy recreate', () => {
   const before = [
     { service: 'openwebui', image: 'ghcr.io/open-webui/open-webui:v0.8.10', imageId: 'sha256:owui-old' },
     { service: 'graphrag-processor', image: 'registry.test/owp/graphrag-processor:1.2.2', imageId: 'sha256:gr-122' },
@@ -89,7 +89,7 @@ describe('upgrade (containers running)', () => {
       localImages: { 'ghcr.io/open-webui/open-webui:v0.8.10': 'sha256:owui-old', 'registry.test/owp/graphrag-processor:1.2.2': 'sha256:gr-rebuilt', 'nginxinc/nginx-unprivileged:1.28.0-alpine': 'sha256:nginx' },
     })
     const ctx = box.ctx()
-    const out = await deployCompose(ctx, opts())
+    const out = await deployCompose(ctx, opts({ strategy: 'recreate' }))
     expect(out.ok).toBe(false)
     expect(ctx.stderr()).toContain('logs of openwebui')
     expect(ctx.stderr()).toContain('Traceback: database is locked')
@@ -113,7 +113,7 @@ describe('upgrade (containers running)', () => {
   it('validation fails after the upgrade: back to the previous images, exit 1, the failing check named', async () => {
     const { bins, box, opts } = setup({ before, unhealthy: ['openwebui'], localImages: { 'ghcr.io/open-webui/open-webui:v0.8.10': 'sha256:owui-old' } })
     const ctx = box.ctx()
-    const out = await deployCompose(ctx, opts({ validate: true, validateArgs: { retries: 0, timeoutMs: 2000, retryDelayMs: 10 } }))
+    const out = await deployCompose(ctx, opts({ strategy: 'recreate', validate: true, validateArgs: { retries: 0, timeoutMs: 2000, retryDelayMs: 10 } }))
     expect(out.ok).toBe(false)
     expect(out.summary).toMatch(/^validation failed; back to the images that ran before$/)
     expect(ctx.stderr()).toMatch(/FAIL\s+openwebui healthcheck\s+healthcheck exit 1/)
@@ -125,7 +125,7 @@ describe('upgrade (containers running)', () => {
   it('the ports check accepts ports held by this project\'s own nginx', async () => {
     const { box, opts } = setup({ before })
     const ctx = box.ctx()
-    await deployCompose(ctx, opts())
+    await deployCompose(ctx, opts({ strategy: 'recreate' }))
     expect(ctx.stderr()).toMatch(/held by this project's nginx/)
   })
 })

@@ -140,7 +140,7 @@ export function k8sOptions(over: Partial<K8sOptions> = {}): K8sOptions {
   }
 }
 
-export interface CtxOptions { dryRun?: boolean; json?: boolean; env?: Record<string, string>; path?: string }
+export interface CtxOptions { dryRun?: boolean; json?: boolean; yes?: boolean; env?: Record<string, string>; path?: string }
 export interface Sandbox { dir: string; env: Record<string, string>; ctx(o?: CtxOptions): TestCtx; remove(): void }
 
 /**
@@ -155,7 +155,7 @@ export function sandbox(bins: FakeBins | null, envExtra: Record<string, string> 
   return {
     dir: tmp.path,
     env,
-    ctx: (c = {}) => testCtx({ path: c.path ?? bins?.path, cwd: tmp.path, dryRun: c.dryRun, json: c.json, env: { ...env, ...c.env } }),
+    ctx: (c = {}) => testCtx({ path: c.path ?? bins?.path, cwd: tmp.path, dryRun: c.dryRun, json: c.json, yes: c.yes, env: { ...env, ...c.env } }),
     remove: tmp.remove,
   }
 }

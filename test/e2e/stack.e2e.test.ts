@@ -183,10 +183,12 @@ describe.sequential('the compose deployment on a real Docker engine', () => {
     await until('redis healthy again', async () => (await ps(stack)).find((c) => c.Service === 'redis')?.Health === 'healthy', 120_000)
   })
 
-  it('6. a deploy of a broken release fails validation and the kit rolls back to the tags that ran before', async () => {
+  it('6. a deploy of a broken release (--strategy recreate) fails validation and the kit rolls back to the tags that ran before', async () => {
     needsStack()
     updateEnvFile(paths.envFile, { IMAGE_TAG: BROKEN_TAG })
-    const r = await kit(stack, 'scripts/deploy.ts', ['--docker-compose', '--yes', '--env-file', paths.envFile, '--timeout', '5m', '--json'], 900_000)
+    // the recreate strategy: the broken release replaces the running one (blue-green would stop
+    // it at its smoke test, before any switch: test/e2e/upgrade.e2e.test.ts)
+    const r = await kit(stack, 'scripts/deploy.ts', ['--docker-compose', '--strategy', 'recreate', '--yes', '--env-file', paths.envFile, '--timeout', '5m', '--json'], 900_000)
     const outcome = json<DeployOutcome>(r)
     expect(r.code, r.stderr.slice(-6000)).toBe(1)
     expect(outcome.ok).toBe(false)

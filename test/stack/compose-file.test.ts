@@ -138,7 +138,8 @@ describe('compose file: docker-compose v1.29 config as a second parser', () => {
     expect(GENERATED_DIR).toBe(join(ROOT, 'compose', '.generated'))
     const mounted = Object.values(withGpu.services).flatMap((s) => ((s as any).volumes ?? []).map((v: unknown) => parseMount(v).source!))
       .filter((src: string) => src.startsWith(`${GENERATED_DIR}/`)).map((src: string) => relative(GENERATED_DIR, src)).sort()
-    expect(mounted).toEqual(['alertmanager.yml', 'prometheus.yml', 'textfile'])
+    // nginx: the switch directory of blue-green upgrades (the deploy creates it, the kit writes switch.conf)
+    expect(mounted).toEqual(['alertmanager.yml', 'nginx', 'prometheus.yml', 'textfile'])
     const tmp = tmpDir()
     try {
       const written = writeMonitoringConfig(testCtx(), testEnv(), tmp.path).map((w) => relative(tmp.path, w.path)).sort()

@@ -15,6 +15,10 @@ import { startService, type Service } from '../helpers/service.ts'
 import { tmpDir } from '../helpers/tmp.ts'
 import { requireTool, testEnv } from './tools.ts'
 import { startUpstream, STREAM_HOLD_MS, type Upstream } from './upstreams.ts'
+import { startDns, type Dns } from './dns.ts'
+import { writeFileSync } from 'node:fs'
+import { execFileSync } from 'node:child_process'
+import { backendSwitchConf } from '../../scripts/lib/stack/nginx.ts'
 
 interface Answer { status: number; headers: IncomingHttpHeaders; body: string }
 
@@ -24,6 +28,9 @@ let ports: { http: number; https: number; status: number }
 let vars: Record<string, string>
 let up: Record<'openwebui' | 'graphrag' | 'mcp' | 'grafana', Upstream>
 let nginx: Service
+let dns: Dns
+let dnsPort: number
+let mainConf: string
 const ctx = testCtx()
 
 function https(path: string, o: { method?: string; headers?: Record<string, string>; body?: Buffer | string } = {}): Promise<Answer> {
@@ -79,9 +86,12 @@ beforeAll(async () => {
   chmodSync(run, 0o777)
   const cert = await makeSelfSignedCert(ctx, { domain: 'localhost', dir: join(tmp.path, 'certs') })
   ca = readFileSync(cert.cert)
-  const [openwebui, graphrag, mcp, grafana] = await Promise.all(['openwebui', 'graphrag', 'mcp', 'grafana'].map(startUpstream))
+  const [openwebui, graphrag, mcp, grafana] = await Promise.all(['openwebui', 'graphrag', 'mcp', 'grafana'].map((n) => startUpstream(n)))
   up = { openwebui: openwebui!, graphrag: graphrag!, mcp: mcp!, grafana: grafana! }
   ports = { http: await freePort(), https: await freePort(), status: await freePort() }
+  dns = await startDns()
+  dnsPort = dns.port
+  mkdirSync(join(tmp.path, 'backends'))
   vars = {
     NGINX_SERVER_NAME: 'localhost',
     NGINX_PUBLIC_URL: `https://localhost:${ports.https}`,
@@ -98,8 +108,11 @@ beforeAll(async () => {
     NGINX_UPSTREAM_GRAPHRAG: `127.0.0.1:${up.graphrag.port}`,
     NGINX_UPSTREAM_MCP: `127.0.0.1:${up.mcp.port}`,
     NGINX_UPSTREAM_GRAFANA: `127.0.0.1:${up.grafana.port}`,
+    NGINX_RESOLVER: `127.0.0.1:${dnsPort}`,
+    NGINX_BACKENDS_DIR: join(tmp.path, 'backends'),
   }
   const main = await renderNginxTemplates(ctx, { outputDir: join(tmp.path, 'conf'), vars })
+  mainConf = main
   const check = await nginxConfigTest(ctx, main)
   if (!check.ok) throw new Error(`nginx -t failed:\n${check.output}`)
   nginx = await startService({ cmd: 'nginx', args: ['-e', 'stderr', '-c', main, '-g', 'daemon off;'], port: ports.https, timeoutMs: 20_000 })
@@ -108,6 +121,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await nginx?.stop()
   await Promise.all(Object.values(up ?? {}).map((u) => u.close()))
+  await dns?.close()
   tmp.remove()
 })
 
@@ -231,11 +245,60 @@ describe('a real nginx with the production configuration', () => {
     expect((await https('/api/models')).status).toBe(200)
   })
 
-  it('reuses upstream connections (keepalive)', async () => {
-    const before = up.openwebui.connections()
-    for (let i = 0; i < 20; i++) expect((await https(`/api/v1/chats/${i}`)).status).toBe(200)
-    expect(up.openwebui.connections() - before).toBeLessThanOrEqual(4)
+  it('goes where the switch file says after a graceful reload, and back to the service names', async () => {
+    const green = await startUpstream('graphrag-green')
+    dns.records.set('owp-graphrag-processor-2', '127.0.0.1')
+    try {
+      // the deploy kit's switch: a container name (a DNS name on the compose network) and its port
+      writeFileSync(join(vars.NGINX_BACKENDS_DIR!, 'switch.conf'), backendSwitchConf({ 'graphrag-processor': `owp-graphrag-processor-2` }).replace(':8010', `:${green.port}`))
+      execFileSync('nginx', ['-s', 'reload', '-c', mainConf])
+      const reached = async (u: Upstream) => {
+        for (let i = 0; i < 50; i++) {
+          const before = u.hits.length
+          await https('/graphrag/health')
+          if (u.hits.length > before) return true
+          await new Promise((r) => setTimeout(r, 100))
+        }
+        return false
+      }
+      expect(await reached(green)).toBe(true)
+      expect(green.hits.at(-1)!.url).toBe('/health')
+      writeFileSync(join(vars.NGINX_BACKENDS_DIR!, 'switch.conf'), backendSwitchConf({}))
+      execFileSync('nginx', ['-s', 'reload', '-c', mainConf])
+      expect(await reached(up.graphrag)).toBe(true)
+    } finally {
+      await green.close()
+    }
   })
+
+  it('resolves backend names at request time: a backend re-created under another address is found without a reload', async () => {
+    // a container re-created by hand: same name, same port, a new address (127.0.0.2 -> 127.0.0.3)
+    const port = await freePort()
+    const first = await startUpstream('mcp-first', { host: '127.0.0.2', port })
+    dns.records.set('owp-mcp-moving', '127.0.0.2')
+    writeFileSync(join(vars.NGINX_BACKENDS_DIR!, 'switch.conf'), backendSwitchConf({ 'mcp-server': 'owp-mcp-moving' }).replace(':8020', `:${port}`))
+    execFileSync('nginx', ['-s', 'reload', '-c', mainConf])
+    let second: Upstream | null = null
+    try {
+      const answeredBy = async () => { const r = await https('/mcp/health'); return r.status === 200 ? (JSON.parse(r.body) as { service: string }).service : `status ${r.status}` }
+      const until = async (want: string) => {
+        for (let i = 0; i < 150; i++) { if (await answeredBy() === want) return true; await new Promise((r) => setTimeout(r, 100)) }
+        return false
+      }
+      expect(await until('mcp-first')).toBe(true)
+      await first.close()
+      second = await startUpstream('mcp-second', { host: '127.0.0.3', port })
+      dns.records.set('owp-mcp-moving', '127.0.0.3')
+      // no reload: the resolver's answer expires (valid=5s) and the next request finds the new address
+      expect(await until('mcp-second')).toBe(true)
+      expect(dns.queries.filter((q) => q === 'owp-mcp-moving').length).toBeGreaterThanOrEqual(2)
+    } finally {
+      await first.close().catch(() => {})
+      await second?.close()
+      writeFileSync(join(vars.NGINX_BACKENDS_DIR!, 'switch.conf'), backendSwitchConf({}))
+      execFileSync('nginx', ['-s', 'reload', '-c', mainConf])
+    }
+  }, 30_000)
 
   it('answers stub_status and /healthz on the internal status port only', async () => {
     const s = await http(ports.status, '/stub_status')

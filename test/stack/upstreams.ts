@@ -27,8 +27,8 @@ export const STREAM_HOLD_MS = 1500
  * `chat/completions` answer text/event-stream: one event at once, the next after release() or
  * STREAM_HOLD_MS. `/ws/` upgrades to a websocket that echoes.
  */
-export async function startUpstream(name: string): Promise<Upstream> {
-  const port = await freePort()
+export async function startUpstream(name: string, o: { host?: string; port?: number } = {}): Promise<Upstream> {
+  const port = o.port ?? await freePort()
   const hits: Hit[] = []
   let connections = 0
   let releaseStream: (() => void) | null = null
@@ -62,7 +62,7 @@ export async function startUpstream(name: string): Promise<Upstream> {
     if (!req.url!.startsWith('/ws/')) { socket.destroy(); return }
     wss.handleUpgrade(req, socket, head, (ws) => ws.on('message', (m) => ws.send(`echo:${String(m)}`)))
   })
-  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve))
+  await new Promise<void>((resolve) => server.listen(port, o.host ?? '127.0.0.1', resolve))
   return {
     name,
     port,

@@ -37,6 +37,8 @@ export interface BackupOptions {
   pushgateway?: string
   /** One platform set: every store under one id and a platform manifest (the default of `make backup`). */
   platform?: boolean
+  /** Kept in the manifest: why this set was taken (e.g. `pre-upgrade:<deploy id>`). */
+  label?: string
   now?: () => Date
 }
 
@@ -57,6 +59,7 @@ export interface StoreOutcome {
   metricsPushed?: string
   /** The part's manifest (platform.ts builds the platform manifest from it); not in --json output. */
   manifest?: Manifest
+  label?: string
 }
 
 export interface BackupReport { ok: boolean; dest: string; target: string; stores: StoreOutcome[]; platform?: PlatformOutcome }
@@ -173,6 +176,7 @@ async function backupStore(ctx: Ctx, o: BackupOptions, store: StoreName, started
       host: hostname(), target: { kind: o.target.kind, where: o.target.where(store) },
       tools: dump.tools, server: dump.server, files, bytes: files.reduce((n, f) => n + f.bytes, 0),
       verified, encryption: o.recipients.length ? { tool: 'age', recipients: o.recipients } : null, details: dump.details,
+      ...(o.label ? { label: o.label } : {}),
     }
     const location = await o.dest.publish(ctx, store, id, workDir, manifest)
     unregisterDiscard()
@@ -180,7 +184,7 @@ async function backupStore(ctx: Ctx, o: BackupOptions, store: StoreName, started
     const durationMs = Math.round(performance.now() - t0)
     step.ok(`${formatBytes(manifest.bytes)} in ${location}${verified ? ', verified' : ', NOT verified'}`)
     const outcome: StoreOutcome = {
-      store, ok: true, id, location, bytes: manifest.bytes, durationMs, verified: Boolean(verified),
+      store, ok: true, id, location, bytes: manifest.bytes, durationMs, verified: Boolean(verified), label: o.label,
       files: files.map((f) => ({ name: f.name, bytes: f.bytes, sha256: f.sha256 })),
       manifest,
     }

@@ -55,6 +55,8 @@ export interface Manifest {
   encryption: { tool: 'age'; recipients: string[] } | null
   /** Store-specific facts used by verification and by restore checks (row counts, keys, points). */
   details: Record<string, unknown>
+  /** Why the set was taken, when someone said (backup --label; the deploy's `pre-upgrade:<deploy>`). */
+  label?: string
 }
 
 /** A file a driver produced in the work directory. */

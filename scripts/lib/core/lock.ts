@@ -73,10 +73,24 @@ function writeTemp(path: string, info: LeaseInfo, tag = ''): string {
 
 const rm = (p: string) => { try { unlinkSync(p) } catch { /* gone */ } }
 
+/** The ids of the leases this process holds, for a child run it starts under them (INHERIT_ENV). */
+const heldIds = new Map<string, string>()
+export const INHERIT_ENV = 'OWP_HELD_LEASES'
+export function heldLeaseEnv(): Record<string, string> {
+  return { [INHERIT_ENV]: [...heldIds.values()].join(',') }
+}
+
 /** Take the lease or throw LockedError (exit 75); returns the release function (also a cleanup). */
 export function acquireLock(ctx: Ctx, path: string, what: string): () => void {
   mkdirSync(dirname(path), { recursive: true })
   const lease = leaseMs(ctx)
+  // a child the holder started under its lease (a deploy's pre-upgrade backup): the holder renews it
+  const inherited = (ctx.env[INHERIT_ENV] ?? '').split(',').filter(Boolean)
+  const current = inherited.length ? readLease(path) : null
+  if (current?.info && inherited.includes(current.info.id) && !staleness(current, lease)) {
+    ctx.log.debug(`lock ${path}: held by the run that started this one (${current.info.what})`)
+    return () => {}
+  }
   const info: LeaseInfo = { id: randomBytes(8).toString('hex'), pid: process.pid, host: hostname(), startedAt: new Date().toISOString(), what, leaseMs: lease }
   const tmp = writeTemp(path, info)
   try {
@@ -142,6 +156,7 @@ function takeOver(path: string, tmp: string, judged: LeaseSnapshot, lease: numbe
 
 /** Renew the lease on a timer (unref'd); release deletes it only while it is still ours. */
 function hold(ctx: Ctx, path: string, info: LeaseInfo): () => void {
+  heldIds.set(path, info.id)
   const ours = () => readLease(path)?.info?.id === info.id
   const every = Math.min(10_000, Math.max(200, Math.floor(info.leaseMs / 6)))
   const timer = setInterval(() => {
@@ -162,6 +177,7 @@ function hold(ctx: Ctx, path: string, info: LeaseInfo): () => void {
     released = true
     clearInterval(timer)
     held.delete(release)
+    heldIds.delete(path)
     if (!ours()) return
     // move it aside first so a lease that changed hands in between is put back, not deleted
     const aside = `${path}.release-${info.id}`

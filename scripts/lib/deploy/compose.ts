@@ -10,7 +10,7 @@ import { KitError, UsageError } from '../core/errors.ts'
 import { loadConfig } from '../core/config.ts'
 import { runPreflight, dockerDaemonCheck, diskCheck, portsFreeCheck, compareVersions, hostPathsCheck, type Check } from '../core/preflight.ts'
 import { resolveHostPath } from '../stack/env.ts'
-import { detectCompose, composeArgv, composeProfiles, composeServices, containers, waitHealthy, isHealthy, MIN_COMPOSE_V2, COMPOSE_INSTALL_HINT, type ComposeProject, type ComposeCli, type ComposeService, type ContainerState } from '../tools/compose.ts'
+import { detectCompose, composeArgv, composeProfiles, composeServices, containers, waitHealthy, isHealthy, configHashes, MIN_COMPOSE_V2, COMPOSE_INSTALL_HINT, type ComposeProject, type ComposeCli, type ComposeService, type ContainerState } from '../tools/compose.ts'
 import { checkDuration, durationMs } from '../tools/helm.ts'
 import { writeMonitoringConfig } from '../monitoring/config.ts'
 import { runPlan, newReport, undoApplied, PlanError, type Phase, type Step, type PlanReport, type StepRecord } from '../core/plan.ts'
@@ -18,6 +18,10 @@ import { acquireLock } from '../core/lock.ts'
 import { composeStoreLockPaths } from '../backup/locks.ts'
 import { stateDir, lockTarget, printReport, reportOnInterrupt, outcomeOf, type DeployOutcome } from './target.ts'
 import { validateDeployment, ValidationFailed, type ValidateOptions } from '../validate/index.ts'
+import { NGINX_BACKENDS } from '../stack/nginx.ts'
+import { checkUpgradeOptions, splitServices, type Strategy, type BlueGreenService, type UpgradeReport } from './strategies.ts'
+import { blueGreenPhases } from './bluegreen.ts'
+import { migrationSteps, checkMigrationConsent, restoreIfMigrated, type MigrationGuard } from './migration.ts'
 import type { Ctx } from '../core/context.ts'
 
 export interface ComposeOptions {
@@ -27,6 +31,10 @@ export interface ComposeOptions {
   skipChecks: boolean
   validate: boolean
   validateArgs?: Partial<ValidateOptions>
+  /** bluegreen (default): the stateless services start beside the old ones; recreate: compose's own. */
+  strategy?: Strategy
+  /** How long old NGINX workers may finish their requests after a switch (default 2m). */
+  drainTimeout?: string
 }
 
 /** Free space the images and first volumes need (LightLLM's image alone is ~10 GiB). */
@@ -43,6 +51,13 @@ interface Prepared {
   /** The image (tag, or ID when the tag moved) each service ran before: the rollback target. */
   previous: Record<string, string>
   profiles: string[]
+  /** Services upgraded blue-green (empty: every service goes through the plain `up`). */
+  blueGreen: BlueGreenService[]
+  /** Services the plain `up` converges when some go blue-green. */
+  plain: string[]
+  upgrade: UpgradeReport
+  /** Open WebUI's image changes in a blue-green upgrade: the database backup, revisions and restore. */
+  migration: MigrationGuard | null
 }
 
 async function prepare(ctx: Ctx, o: ComposeOptions, lock: (project: string, env: Record<string, string | undefined>) => void): Promise<Prepared> {
@@ -77,7 +92,30 @@ async function prepare(ctx: Ctx, o: ComposeOptions, lock: (project: string, env:
     // the tag still points at the image that ran: roll back by tag; it moved: by image ID
     previous[c.service] = local.get(normalizeRef(c.image)) === c.imageId ? c.image : c.imageId
   }
-  return { cli, project: withProfiles, env, services, before, missing, previous, profiles }
+  const upgrade: UpgradeReport = { strategy: o.strategy ?? 'bluegreen', services: [] }
+  if (upgrade.strategy === 'bluegreen' && cli.kind === 'v1' && before?.length) {
+    ctx.log.warn('blue-green upgrades need Compose v2 (config hashes, scale beside the old): this upgrade recreates the containers')
+    upgrade.strategy = 'recreate'
+  }
+  let blueGreen: BlueGreenService[] = []
+  let plain = services.map((s) => s.name)
+  if (upgrade.strategy === 'bluegreen' && before?.length) {
+    const split = splitServices(services, before, await configHashes(ctx, withProfiles), local, (svc) => svc in NGINX_BACKENDS && services.some((s) => s.name === 'nginx'))
+    blueGreen = split.blueGreen
+    plain = split.plain
+    upgrade.services = blueGreen.map((s) => s.name)
+    if (blueGreen.length) ctx.log.info(`blue-green: ${upgrade.services.join(', ')}${split.unchanged.length ? `; unchanged: ${split.unchanged.join(', ')}` : ''}`)
+  }
+  let migration: MigrationGuard | null = null
+  const owui = blueGreen.find((s) => s.name === 'openwebui')
+  const want = services.find((s) => s.name === 'openwebui')?.image
+  if (owui && want && owui.old.some((c) => normalizeRef(c.image) !== normalizeRef(want) || (local.has(normalizeRef(want)) && c.imageId !== local.get(normalizeRef(want))))) {
+    checkMigrationConsent(ctx)
+    const deployId = `deploy-${new Date().toISOString().replace(/[:.]/g, '-')}`
+    migration = { project: withProfiles, env, deployId, openwebui: owui, report: upgrade }
+  }
+  upgrade.startedAt = new Date().toISOString()
+  return { cli, project: withProfiles, env, services, before, missing, previous, profiles, blueGreen, plain, upgrade, migration }
 }
 
 /** Local images, `repo:tag` -> image ID (`docker image ls`, one call). Empty without an engine. */
@@ -155,6 +193,8 @@ export function composePlan(ctx: Ctx, o: ComposeOptions, p: Prepared): Phase[] {
   const up = (project: ComposeProject, ...extra: string[]) => composeArgv(project, 'up', '--detach', ...(p.cli.kind === 'v2' ? ['--wait', '--wait-timeout', String(waitSecs)] : []), '--remove-orphans', ...extra)
   const first = (p.before ?? []).length === 0
   const gen = generatedDir(P.file)
+  // with services upgraded blue-green, the plain `up` touches only the others (--no-deps: not their dependencies either)
+  const only = p.blueGreen.length ? ['--no-deps', ...p.plain] : []
 
   let undo: Step
   if (first) {
@@ -163,7 +203,7 @@ export function composePlan(ctx: Ctx, o: ComposeOptions, p: Prepared): Phase[] {
     const override = join(stateDir(ctx), 'compose', `${P.name}-rollback.yml`)
     mkdirSync(dirname(override), { recursive: true })
     writeFileSync(override, `# the images that ran before the last deploy (written by the deploy kit)\n${stringifyYaml({ services: Object.fromEntries(Object.entries(p.previous).map(([s, image]) => [s, { image }])) })}`)
-    const argv = up(P, '--no-build')
+    const argv = up(P, '--no-build', ...only)
     // the override file goes right after the main --file
     const at = argv.indexOf(P.file) + 1
     argv.splice(at, 0, '--file', override)
@@ -178,7 +218,11 @@ export function composePlan(ctx: Ctx, o: ComposeOptions, p: Prepared): Phase[] {
       argv: ['write', join(gen, 'alertmanager.yml'), join(gen, 'prometheus.yml')],
       mutates: true,
       dryRunAction: true, // writeMonitoringConfig prints its own [dry-run] lines
-      action: async (c) => { writeMonitoringConfig(c, p.env, gen) },
+      action: async (c) => {
+        writeMonitoringConfig(c, p.env, gen)
+        // NGINX mounts the switch directory of blue-green upgrades (empty: service names)
+        if (!c.dryRun) mkdirSync(join(gen, 'nginx'), { recursive: true, mode: 0o755 })
+      },
     }],
   }]
   const imageSteps: Step[] = []
@@ -188,7 +232,7 @@ export function composePlan(ctx: Ctx, o: ComposeOptions, p: Prepared): Phase[] {
   if (buildServices.length) imageSteps.push({ id: 'build', title: `build ${buildServices.join(', ')}`, argv: composeArgv(P, 'build', ...buildServices), mutates: true, timeoutMs: 3_600_000 })
   if (imageSteps.length) plan.push({ title: 'images', parallel: true, steps: imageSteps })
 
-  const startSteps: Step[] = [{ id: 'up', title: `up ${P.name}`, argv: up(P), mutates: true, stream: true, timeoutMs: waitSecs * 1000 + 300_000, undo }]
+  const startSteps: Step[] = [{ id: 'up', title: `up ${P.name}${only.length ? ` (all but ${p.blueGreen.map((s) => s.name).join(', ')})` : ''}`, argv: up(P, ...only), mutates: true, stream: true, timeoutMs: waitSecs * 1000 + 300_000, undo }]
   if (p.cli.kind === 'v1') {
     const names = p.services.map((s) => s.name)
     startSteps.push({
@@ -202,6 +246,21 @@ export function composePlan(ctx: Ctx, o: ComposeOptions, p: Prepared): Phase[] {
     })
   }
   plan.push({ title: 'start', steps: startSteps })
+  let finish: Phase[] = []
+  if (p.blueGreen.length) {
+    const m = p.migration ? migrationSteps(p.migration) : null
+    const g = p.migration
+    const bg = blueGreenPhases({
+      project: P, services: p.blueGreen, switchFile: join(gen, 'nginx', 'switch.conf'), report: p.upgrade,
+      drainMs: durationMs(o.drainTimeout ?? '2m'), healthTimeoutMs: waitSecs * 1000,
+      ...(m && g ? {
+        beforeStart: { openwebui: m.before }, afterHealthy: { openwebui: m.after },
+        beforeStartOld: { openwebui: { note: 'after restoring the pre-upgrade database if the schema moved', run: (c: Ctx) => restoreIfMigrated(c, g) } },
+      } : {}),
+    })
+    plan.push(...bg.upgrade)
+    finish = bg.finish
+  }
 
   if (o.validate) {
     plan.push({
@@ -217,6 +276,7 @@ export function composePlan(ctx: Ctx, o: ComposeOptions, p: Prepared): Phase[] {
       }],
     })
   }
+  plan.push(...finish)
   return plan
 }
 
@@ -232,6 +292,7 @@ async function logsOfUnhealthy(ctx: Ctx, p: Prepared): Promise<string[]> {
 
 export async function deployCompose(ctx: Ctx, o: ComposeOptions): Promise<DeployOutcome> {
   checkDuration(o.timeout)
+  checkUpgradeOptions({ strategy: o.strategy, drainTimeout: o.drainTimeout })
   const p = await prepare(ctx, o, (name, env) => {
     const taken = [lockTarget(ctx, `compose-${name}`, `deploy of compose project ${name}`)]
     try {
@@ -255,9 +316,11 @@ export async function deployCompose(ctx: Ctx, o: ComposeOptions): Promise<Deploy
   } finally {
     if (!ctx.signal.aborted) unregister()
   }
-  if (ctx.dryRun) return outcome('dry run: nothing was changed', true)
+  const upgrade = p.blueGreen.length ? { upgrade: p.upgrade } : {}
+  if (ctx.dryRun) return outcome('dry run: nothing was changed', true, [], upgrade)
   printReport(ctx, 'deploy report', report)
-  return outcome(`compose project ${p.project.name} is up${o.validate ? ' and validated' : ''}`, true)
+  const how = p.blueGreen.length ? ` (blue-green: ${p.upgrade.services.join(', ')}${p.upgrade.switchMs !== undefined ? `, switch ${p.upgrade.switchMs} ms` : ''})` : ''
+  return outcome(`compose project ${p.project.name} is up${o.validate ? ' and validated' : ''}${how}`, true, [], upgrade)
 }
 
 async function failCompose(
@@ -265,7 +328,7 @@ async function failCompose(
   outcome: (summary: string, ok: boolean, undone?: StepRecord[], extra?: Partial<DeployOutcome>) => DeployOutcome,
 ): Promise<DeployOutcome> {
   report.ok = false
-  if (!['up', 'wait', 'validate'].includes(e.step.id)) {
+  if (['config', 'pull', 'build'].includes(e.step.id)) {
     printReport(ctx, 'deploy report', report)
     const hint = e.step.id === 'pull' ? ' (custom images: run make build-images first, and --push them if this host pulls from the registry)' : ''
     return outcome(`${e.step.title} failed before anything started${hint}`, false)
@@ -280,5 +343,5 @@ async function failCompose(
   const what = e.step.id === 'validate' ? 'validation failed' : `${e.step.title} failed${unhealthy.length ? ` (unhealthy: ${unhealthy.join(', ')})` : ''}`
   const back = undone.length && undone.every((u) => u.status === 'applied')
   return outcome(`${what}; ${back ? undone.map((u) => u.title).join(', ') : 'the rollback failed too: see the report'}`, false, undone,
-    { validation: (e.cause as ValidationFailed | undefined)?.report })
+    { validation: (e.cause as ValidationFailed | undefined)?.report, ...(p.blueGreen.length ? { upgrade: p.upgrade } : {}) })
 }

@@ -88,6 +88,8 @@ export interface DeployOutcome {
   /** Argo Rollouts after a failed rollout: which were aborted, which Argo had aborted itself. */
   rollouts?: unknown
   plan?: string[]
+  /** What an upgrade strategy did (compose blue-green: services, switch and drain times). */
+  upgrade?: unknown
 }
 
 export type OutcomeOf = (summary: string, ok: boolean, undone?: StepRecord[], extra?: Partial<DeployOutcome>) => DeployOutcome

@@ -104,7 +104,9 @@ export async function runLlmEngine(o: LlmEngineOptions, hooks: { signal?: AbortS
       if (res.statusCode < 200 || res.statusCode >= 300) {
         rec.detail = (await res.body.text()).slice(0, 200)
       } else {
-        await readStream(res.body, rec, t0)
+        const complete = await readStream(res.body, rec, t0)
+        // an OpenAI stream ends with [DONE]: one that stops before it was cut (a proxy or server went away)
+        if (rec.error === null && !complete && rec.contentTimes.length > 0) { rec.error = 'stream_cut'; rec.detail ??= `the stream ended after ${rec.contentTimes.length} token(s) without [DONE]` }
         if (rec.error === null && rec.contentTimes.length === 0) {
           rec.error = 'empty_response'
           const type = String(res.headers['content-type'] ?? '')
@@ -139,7 +141,8 @@ export async function runLlmEngine(o: LlmEngineOptions, hooks: { signal?: AbortS
   }
 }
 
-async function readStream(body: AsyncIterable<Buffer>, rec: LlmRecord, t0: number): Promise<void> {
+/** Read an SSE answer into rec; true when it ended with [DONE]. */
+async function readStream(body: AsyncIterable<Buffer>, rec: LlmRecord, t0: number): Promise<boolean> {
   const parser = new SseParser()
   let done = false
   const onEvent = (at: number) => (data: string) => {
@@ -165,4 +168,5 @@ async function readStream(body: AsyncIterable<Buffer>, rec: LlmRecord, t0: numbe
     parser.push(bytes, onEvent(at))
   }
   parser.end(onEvent(performance.now() - t0))
+  return done
 }

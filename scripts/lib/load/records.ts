@@ -5,6 +5,8 @@
 export const ERROR_KINDS = [
   'none', 'timeout', 'connect_refused', 'connect_timeout', 'connect_error', 'dns', 'reset', 'closed',
   'tls', 'parse', 'stream_error', 'empty_response', 'aborted', 'other',
+  // an LLM stream that ended before its [DONE] (a proxy or server cut it)
+  'stream_cut',
 ] as const
 export type ErrorKind = (typeof ERROR_KINDS)[number]
 export const errorCode = (k: ErrorKind): number => ERROR_KINDS.indexOf(k)

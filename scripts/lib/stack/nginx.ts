@@ -79,3 +79,39 @@ export async function nginxConfigTest(ctx: Ctx, mainConf: string): Promise<{ ok:
   const r = await ctx.exec(['nginx', '-t', '-q', '-e', 'stderr', '-c', mainConf], { allowFailure: true, timeout: 20_000 })
   return { ok: r.exitCode === 0, output: `${r.stdout}${r.stderr}`.trim() }
 }
+
+/** The main configuration inside the nginx container (the compose service's `-c`). */
+export const NGINX_MAIN_CONF = '/etc/nginx/conf.d/nginx.conf'
+
+/** The applications NGINX reaches through a variable (http.d/upstreams.conf): compose service -> variable, port. */
+export const NGINX_BACKENDS: Record<string, { variable: string; port: number }> = {
+  openwebui: { variable: 'openwebui_backend', port: 8080 },
+  'graphrag-processor': { variable: 'graphrag_backend', port: 8010 },
+  'mcp-server': { variable: 'mcp_backend', port: 8020 },
+}
+
+/**
+ * The deploy kit's switch file (NGINX_BACKENDS_DIR/switch.conf): one `set` line per service that
+ * must reach named containers; services left out keep their service name. Host names only: a
+ * container name is a DNS name on its compose networks.
+ */
+export function backendSwitchConf(hosts: Record<string, string>, why = 'written by the deploy kit'): string {
+  const lines = Object.entries(hosts).map(([svc, host]) => {
+    const b = NGINX_BACKENDS[svc]
+    if (!b) throw new KitError(`nginx switch: ${svc} is not routed by a backend variable`)
+    if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(host)) throw new KitError(`nginx switch: "${host}" is not a container name`)
+    return `set $${b.variable} ${host}:${b.port};`
+  })
+  return `# ${why}\n${lines.join('\n')}${lines.length ? '\n' : ''}`
+}
+
+export interface NginxWorker { pid: number; shuttingDown: boolean }
+
+/** Shell run inside the nginx container: one `pid title` line a process (busybox and Debian alike). */
+export const NGINX_PS_SCRIPT = 'for p in /proc/[0-9]*; do t=$(tr "\\000" " " < "$p/cmdline" 2>/dev/null) && echo "${p#/proc/} $t"; done'
+
+/** The worker processes in NGINX_PS_SCRIPT's output: old workers of a reload show "is shutting down". */
+export function parseNginxWorkers(out: string): NginxWorker[] {
+  return out.split('\n').map((l) => /^(\d+) nginx: worker process( is shutting down)?/.exec(l.trim()))
+    .filter((m): m is RegExpExecArray => m !== null).map((m) => ({ pid: Number(m[1]), shuttingDown: Boolean(m[2]) }))
+}

@@ -101,13 +101,20 @@ export interface ContainerState {
   state: string
   /** healthy | unhealthy | starting | '' (no healthcheck). */
   health: string
+  /** The container's name (a DNS name on its networks), without docker's leading slash. */
+  name?: string
+  /** Compose's hash of the service config it was created from (com.docker.compose.config-hash). */
+  configHash?: string
+  /** The last healthcheck output (why it is unhealthy). */
+  healthLog?: string
 }
 
 interface Inspect {
   Id: string
   Image: string
+  Name?: string
   Config?: { Image?: string; Labels?: Record<string, string> }
-  State?: { Status?: string; Health?: { Status?: string } }
+  State?: { Status?: string; Health?: { Status?: string; Log?: Array<{ ExitCode?: number; Output?: string }> } }
 }
 
 /**
@@ -119,7 +126,13 @@ export async function containers(ctx: Ctx, p: ComposeProject, env: Record<string
   if (!ids || ids.exitCode !== 0) return null
   const list = ids.stdout.split('\n').map((s) => s.trim()).filter(Boolean)
   if (!list.length) return []
-  const r = await ctx.exec(['docker', 'inspect', ...list], { allowFailure: true, timeout: 30_000 }).catch(() => null)
+  return inspectContainers(ctx, list)
+}
+
+/** `docker inspect` of containers by ID: their service, image, state and health. Null when the engine cannot be asked. */
+export async function inspectContainers(ctx: Ctx, ids: string[]): Promise<ContainerState[] | null> {
+  if (!ids.length) return []
+  const r = await ctx.exec(['docker', 'inspect', ...ids], { allowFailure: true, timeout: 30_000 }).catch(() => null)
   if (!r || r.exitCode !== 0) return null
   return (JSON.parse(r.stdout) as Inspect[]).map((c) => ({
     id: c.Id,
@@ -128,6 +141,9 @@ export async function containers(ctx: Ctx, p: ComposeProject, env: Record<string
     imageId: c.Image,
     state: c.State?.Status ?? '',
     health: c.State?.Health?.Status ?? '',
+    name: (c.Name ?? '').replace(/^\//, '') || undefined,
+    configHash: c.Config?.Labels?.['com.docker.compose.config-hash'],
+    healthLog: c.State?.Health?.Log?.at(-1)?.Output?.trim().slice(0, 300),
   }))
 }
 
@@ -170,4 +186,12 @@ export function healthcheckArgv(s: ComposeService): string[] | null {
   if (kind === 'CMD') return rest.map(un)
   if (kind === 'CMD-SHELL') return ['sh', '-c', un(rest.join(' '))]
   return t.map(un)
+}
+
+/** Compose's config hash of every service (`config --hash '*'`, v2): what `up` compares to decide a recreate. */
+export async function configHashes(ctx: Ctx, p: ComposeProject): Promise<Record<string, string>> {
+  if (p.cli.kind !== 'v2') return {}
+  const r = await ctx.exec(composeArgv(p, 'config', '--hash', '*'), { allowFailure: true, timeout: 60_000 }).catch(() => null)
+  if (!r || r.exitCode !== 0) return {}
+  return Object.fromEntries(r.stdout.split('\n').map((l) => l.trim().split(/\s+/)).filter((x) => x.length === 2 && x[0] && x[1]).map(([s, h]) => [s!, h!]))
 }

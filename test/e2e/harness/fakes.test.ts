@@ -284,3 +284,27 @@ describe('fake python', () => {
     expect(await runCode('print("hello")')).toBe(2)
   })
 })
+
+describe('fake Open WebUI keeps a schema revision in a real PostgreSQL', () => {
+  it('migrates forward to its own revision, and refuses a database a newer version migrated (like alembic)', async () => {
+    const { startPostgres } = await import('../../helpers/postgres.ts')
+    const pg = await startPostgres()
+    try {
+      pg.sql('CREATE DATABASE owui')
+      const url = `postgresql://${pg.user}:${encodeURIComponent(pg.password)}@127.0.0.1:${pg.port}/owui`
+      const { migrate } = await import(join(LIB, 'openwebui.mjs')) as { migrate(url: string, target: string): Promise<{ from: string | null; to: string; applied: string[] }> }
+      expect(await migrate(url, '0002_e2e_archived')).toEqual({ from: null, to: '0002_e2e_archived', applied: ['0001_e2e_chat', '0002_e2e_archived'] })
+      pg.sql("INSERT INTO chat (title) VALUES ('before the upgrade')", 'owui')
+      expect(await migrate(url, '0002_e2e_archived')).toMatchObject({ applied: [] })
+      expect(await migrate(url, '0004_e2e_folder')).toMatchObject({ from: '0002_e2e_archived', applied: ['0003_e2e_tag', '0004_e2e_folder'] })
+      expect(pg.sql('SELECT version_num FROM alembic_version', 'owui').trim()).toBe('0004_e2e_folder')
+      expect(pg.sql('SELECT title, folder_id FROM chat', 'owui').trim()).toBe('before the upgrade|inbox')
+      // the previous version cannot run on the migrated schema: the database must be restored first
+      await expect(migrate(url, '0003_e2e_tag')).rejects.toThrow("Can't locate revision identified by '0004_e2e_folder'")
+      // and a wrong password is refused by the server's SCRAM check (the client can fail)
+      await expect(migrate(url.replace(encodeURIComponent(pg.password), 'wrong'), '0004_e2e_folder')).rejects.toThrow(/password authentication failed/)
+    } finally {
+      await pg.stop()
+    }
+  }, 60_000)
+})

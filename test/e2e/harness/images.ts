@@ -17,6 +17,9 @@ export const FAKES_IMAGE = 'owp-e2e/fakes:e2e'
 /** The IMAGE_TAG the e2e .env uses for the custom images, and the tag of their broken release. */
 export const E2E_TAG = 'e2e'
 export const BROKEN_TAG = 'e2e-broken'
+/** The tag an upgrade moves to (one schema migration forward), and one that migrates and fails validation. */
+export const NEXT_TAG = 'e2e-next'
+export const MIGRATES_TAG = 'e2e-migrates'
 
 export interface StandIn {
   ref: string
@@ -46,11 +49,18 @@ export const STAND_INS: StandIn[] = [
   real('node-exporter'), real('postgres-exporter'), real('redis-exporter'), real('nginx-exporter'), real('blackbox-exporter'),
   { ref: FAKES_IMAGE, dir: 'fakes', from: TOOLS_IMAGE, node: true, fake: true, services: [] },
   fake('fake-openwebui', ['openwebui']),
+  fake('fake-openwebui-broken', [], `owp-e2e/fake-openwebui:${BROKEN_TAG}`),
+  fake('fake-openwebui-next', [], `owp-e2e/fake-openwebui:${NEXT_TAG}`),
+  fake('fake-openwebui-migrates', [], `owp-e2e/fake-openwebui:${MIGRATES_TAG}`),
   fake('fake-lightllm', ['lightllm']),
   fake('fake-graphrag-processor', ['graphrag-processor', 'celery-worker', 'celery-beat']),
   fake('fake-graphrag-processor-broken', [], `owp-e2e/fake-graphrag-processor:${BROKEN_TAG}`),
   fake('fake-mcp-server', ['mcp-server']),
   fake('fake-mcp-server-broken', [], `owp-e2e/fake-mcp-server:${BROKEN_TAG}`),
+  fake('fake-graphrag-processor-next', [], `owp-e2e/fake-graphrag-processor:${NEXT_TAG}`),
+  fake('fake-graphrag-processor-next', [], `owp-e2e/fake-graphrag-processor:${MIGRATES_TAG}`),
+  fake('fake-mcp-server-next', [], `owp-e2e/fake-mcp-server:${NEXT_TAG}`),
+  fake('fake-mcp-server-next', [], `owp-e2e/fake-mcp-server:${MIGRATES_TAG}`),
   fake('fake-qdrant', ['qdrant']),
   fake('fake-neo4j', ['neo4j']),
   fake('fake-grafana', ['grafana']),

@@ -4,9 +4,21 @@
 FROM owp-e2e/fakes:e2e AS fake-openwebui
 WORKDIR /app/backend
 RUN mkdir -p /app/backend/data
-ENV PORT=8080
+# the schema revision this version migrates the database to at start (alembic_version)
+ENV PORT=8080 FAKE_SCHEMA_REVISION=0002_e2e_archived
 EXPOSE 8080
 CMD ["owp-fake", "openwebui"]
+
+# the broken release's Open WebUI is fine (only the GraphRAG processor is broken)
+FROM fake-openwebui AS fake-openwebui-broken
+
+# the next release (the upgrade under load): one migration forward
+FROM fake-openwebui AS fake-openwebui-next
+ENV FAKE_SCHEMA_REVISION=0003_e2e_tag
+
+# a release that migrates the schema and is broken: healthy and smoke-clean, every chat fails
+FROM fake-openwebui AS fake-openwebui-migrates
+ENV FAKE_SCHEMA_REVISION=0004_e2e_folder FAKE_BROKEN=chat
 
 FROM owp-e2e/fakes:e2e AS fake-lightllm
 WORKDIR /lightllm
@@ -34,6 +46,10 @@ CMD ["uvicorn", "mcp_server.app:app", "--host", "0.0.0.0", "--port", "8020"]
 
 # the broken release's MCP server is fine: only the GraphRAG processor is broken
 FROM fake-mcp-server AS fake-mcp-server-broken
+
+# the next releases of the GraphRAG image and the MCP server: the same fakes under new tags
+FROM fake-graphrag-processor AS fake-graphrag-processor-next
+FROM fake-mcp-server AS fake-mcp-server-next
 
 FROM owp-e2e/fakes:e2e AS fake-qdrant
 RUN mkdir -p /qdrant/storage /qdrant/snapshots /qdrant/config && ln -s /opt/owp-fakes/bin/qdrant /qdrant/entrypoint.sh

@@ -7,6 +7,7 @@ import { connect } from 'node:net'
 import { serve, json, readBody, log, diag, sleep } from './common.mjs'
 import { redisClient } from './redis.mjs'
 import { pushMetrics, DURATION_BOUNDS } from './otlp.mjs'
+import { pgQuery } from './pg.mjs'
 
 export const VERSION = '0.8.11'
 
@@ -77,8 +78,45 @@ async function waitForBackends(env, timeoutMs = Number(env.FAKE_BACKEND_WAIT_MS 
   throw new Error(`backends not ready after ${timeoutMs / 1000}s: ${last}`)
 }
 
+/**
+ * Open WebUI's schema migrations (alembic revisions), oldest first. An image knows the revisions up
+ * to its own (FAKE_SCHEMA_REVISION, baked into each stand-in tag): at start it migrates the
+ * database forward to it, and like alembic it refuses a database at a revision it does not know
+ * (a newer version migrated it): the reason a rollback across a migration restores the database.
+ */
+export const REVISIONS = [
+  ['0001_e2e_chat', ['CREATE TABLE chat (id serial PRIMARY KEY, title text NOT NULL, created_at timestamptz NOT NULL DEFAULT now())']],
+  ['0002_e2e_archived', ['ALTER TABLE chat ADD COLUMN archived boolean NOT NULL DEFAULT false']],
+  ['0003_e2e_tag', ['CREATE TABLE tag (name text PRIMARY KEY, chat_id int REFERENCES chat(id))']],
+  ['0004_e2e_folder', ['ALTER TABLE chat ADD COLUMN folder_id text', "UPDATE chat SET folder_id = 'inbox'"]],
+]
+
+export async function migrate(url, target) {
+  const head = REVISIONS.findIndex(([rev]) => rev === target)
+  if (head < 0) throw new Error(`FAKE_SCHEMA_REVISION=${target} is not one of ${REVISIONS.map(([r]) => r).join(', ')}`)
+  const [, rows] = await pgQuery(url, [
+    'CREATE TABLE IF NOT EXISTS alembic_version (version_num varchar(32) NOT NULL, CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num))',
+    'SELECT version_num FROM alembic_version',
+  ])
+  const current = rows[0]?.[0] ?? null
+  const at = current === null ? -1 : REVISIONS.findIndex(([rev]) => rev === current)
+  if (current !== null && (at < 0 || at > head)) throw new Error(`alembic: Can't locate revision identified by '${current}' (this version's head is ${target})`)
+  const applied = []
+  for (const [rev, sql] of REVISIONS.slice(at + 1, head + 1)) {
+    await pgQuery(url, ['BEGIN', ...sql, 'DELETE FROM alembic_version', `INSERT INTO alembic_version (version_num) VALUES ('${rev}')`, 'COMMIT'])
+    applied.push(rev)
+  }
+  return { from: current, to: target, applied }
+}
+
 export async function start(argv, env = process.env) {
-  try { await waitForBackends(env) } catch (e) {
+  try {
+    await waitForBackends(env)
+    if (env.FAKE_SCHEMA_REVISION && env.DATABASE_URL) {
+      const m = await migrate(env.DATABASE_URL, env.FAKE_SCHEMA_REVISION)
+      log('openwebui', m.applied.length ? `migrated the database ${m.from ?? '(empty)'} -> ${m.to}: ${m.applied.join(', ')}` : `database at ${m.to}: nothing to migrate`)
+    }
+  } catch (e) {
     diag(`open-webui (fake): ${e.message}`)
     return { servers: [], exitCode: 1 }
   }
@@ -103,7 +141,7 @@ export async function start(argv, env = process.env) {
       const db = env.DATABASE_URL ? new URL(env.DATABASE_URL) : null
       return db && !(await tcpOpen(db.hostname, Number(db.port || 5432))) ? json(res, 503, { status: false }) : json(res, 200, { status: true })
     }
-    if (req.method === 'GET' && p === '/api/version') return json(res, 200, { version: VERSION })
+    if (req.method === 'GET' && p === '/api/version') return json(res, 200, { version: VERSION, schema: env.FAKE_SCHEMA_REVISION ?? null })
     if (req.method === 'GET' && p === '/api/config') {
       return json(res, 200, { status: true, name: env.WEBUI_NAME ?? 'Open WebUI', version: VERSION, features: { auth: true, enable_signup: env.ENABLE_SIGNUP === 'true' } })
     }
@@ -112,7 +150,15 @@ export async function start(argv, env = process.env) {
       const models = r?.ok ? await r.json() : { data: [] }
       return json(res, 200, models)
     }
+    // chats in the database (what the migration tests write before and after an upgrade)
+    if (req.method === 'POST' && p === '/api/v1/chats/new' && env.FAKE_SCHEMA_REVISION) {
+      const { title = 'untitled' } = JSON.parse((await readBody(req)).toString() || '{}')
+      const [[row]] = await pgQuery(env.DATABASE_URL, [`INSERT INTO chat (title) VALUES ('${String(title).replace(/'/g, "''")}') RETURNING id`])
+      return json(res, 200, { id: Number(row[0]), title })
+    }
     if (req.method === 'POST' && (p === '/api/chat/completions' || p === '/api/v1/chat/completions' || p === '/v1/chat/completions')) {
+      // the e2e release that migrates and is broken: healthy, smoke-clean, but every chat fails (validation catches it)
+      if (env.FAKE_BROKEN === 'chat') return json(res, 500, { detail: `FAKE_BROKEN=chat (schema ${env.FAKE_SCHEMA_REVISION})` })
       const body = await readBody(req)
       return proxy(req, res, body, `${base}/chat/completions`, apiKey)
     }

@@ -1,0 +1,111 @@
+// Zero-downtime upgrades on the real engine: the kit's own load generator (HTTP at a constant rate
+// through NGINX over TLS, and LLM streams) runs while `deploy --docker-compose` moves Open WebUI,
+// GraphRAG and MCP to a new tag blue-green; then an upgrade that migrates the schema and fails
+// validation is rolled back with the pre-upgrade database restored.
+import { describe, it, expect, beforeAll, afterAll, inject } from 'vitest'
+import { join } from 'node:path'
+import { tmpDir } from '../helpers/tmp.ts'
+import { freePort } from '../helpers/net.ts'
+import { runScript } from '../helpers/run-script.ts'
+import { stackPaths, e2eEnv, writeEnvFile, updateEnvFile, E2E_DOMAIN, type StackPaths } from './harness/stack.ts'
+import { NEXT_TAG, MIGRATES_TAG } from './harness/images.ts'
+import { kit, json, compose, ps, psql, pgChecksum, type Stack } from './kit.ts'
+
+const { env: engineEnv } = inject('e2e')
+const tmp = tmpDir('owp-e2e-upgrade-')
+let paths: StackPaths
+let stack: Stack
+let deployed = false
+const needsStack = () => expect(deployed, 'the stack is not up: the first deploy failed').toBe(true)
+
+interface Upgrade { strategy: string; services: string[]; switchMs?: number; cutWorkers?: number; schema?: { before: string | null; after: string | null }; preUpgradeSet?: string; rollback?: { schema: { from: string; to: string }; restoredSet: string; writtenSinceUpgrade: { keptIn: string | null } } }
+interface DeployOutcome { ok: boolean; summary: string; rolledBack?: boolean; upgrade?: Upgrade }
+interface LoadPhase { requests: { total: number; ok: number; failed: number }; errors: Record<string, number> }
+
+beforeAll(async () => {
+  paths = stackPaths(tmp.path)
+  const [httpPort, httpsPort] = [await freePort(), await freePort()]
+  writeEnvFile(paths.envFile, e2eEnv(paths, { httpPort, httpsPort }))
+  const tls = await runScript('scripts/tls-selfsigned.ts', ['--domain', E2E_DOMAIN, '--dir', paths.certDir, '--env-file', paths.envFile])
+  expect(tls.code, tls.stderr).toBe(0)
+  stack = { engineEnv, envFile: paths.envFile, certFile: join(paths.certDir, 'tls.crt'), httpPort, httpsPort }
+  // the fresh deploy is validated by stack.e2e.test.ts: here only the upgrades are
+  const r = await kit(stack, 'scripts/deploy.ts', ['--docker-compose', '--yes', '--no-validate', '--env-file', paths.envFile, '--timeout', '8m', '--json'], 900_000)
+  const outcome = json<DeployOutcome>(r)
+  expect(outcome.ok, `${outcome.summary}\n${r.stderr.slice(-6000)}`).toBe(true)
+  deployed = true
+}, 1_200_000)
+
+afterAll(async () => {
+  if (stack) await compose(stack, ['down', '--volumes', '--remove-orphans', '--timeout', '5'], { allowFailure: true })
+  tmp.remove()
+})
+
+const images = async () => Object.fromEntries((await ps(stack)).filter((c) => c.State === 'running').map((c) => [c.Service, c.Image]))
+
+describe.sequential('upgrades on a real Docker engine', () => {
+  it('upgrade under load: Open WebUI, GraphRAG and MCP move to a new tag blue-green with 0 failed requests and 0 cut streams', async () => {
+    needsStack()
+    await psql(stack, "INSERT INTO chat (title) SELECT 'before the upgrade ' || i FROM generate_series(1, 50) i")
+    const url = `https://127.0.0.1:${stack.httpsPort}`
+    // long enough to outlast the deploy (asserted below: the load must cover the whole upgrade)
+    const duration = '6m'
+    const t0 = Date.now()
+    const http = kit(stack, 'scripts/load-test.ts', ['--insecure', '--rate', '40', '-c', '32', '-z', duration, '-t', '30', '--json', `${url}/health`], 900_000)
+    const llm = kit(stack, 'scripts/load-test.ts', ['--mode', 'llm', '--insecure', '-c', '4', '-z', duration, '--max-tokens', '800', '--input-tokens', '32',
+      '--api-key', 'e2e-openwebui-key', '--json', `${url}/api/chat/completions`], 900_000)
+    await new Promise((r) => setTimeout(r, 10_000))
+    updateEnvFile(paths.envFile, { IMAGE_TAG: NEXT_TAG })
+    const d = await kit(stack, 'scripts/deploy.ts', ['--docker-compose', '--yes', '--env-file', paths.envFile, '--timeout', '5m', '--drain-timeout', '60s', '--validate-timeout', '60s', '--json'], 900_000)
+    const deployEnd = Date.now()
+    const [h, l] = await Promise.all([http, llm])
+    const loadEnd = Date.now()
+    const outcome = json<DeployOutcome>(d)
+    expect(outcome.ok, `${outcome.summary}\n${d.stderr.slice(-6000)}`).toBe(true)
+    expect(loadEnd - deployEnd, 'the load ended before the deploy: raise its duration').toBeGreaterThan(5_000)
+    expect(deployEnd - t0).toBeLessThan(6 * 60_000)
+    const hp = json<{ phases: LoadPhase[] }>(h).phases[0]!
+    const lp = json<{ phases: LoadPhase[] }>(l).phases[0]!
+    const up = outcome.upgrade!
+    process.stdout.write(`upgrade under load: ${hp.requests.total} requests, ${hp.requests.failed} failed, ${lp.requests.total} streams, ${lp.requests.failed} cut, switch ${up.switchMs} ms\n`)
+    expect(hp.requests.total).toBeGreaterThanOrEqual(30 * 60)
+    expect({ failed: hp.requests.failed, errors: hp.errors }).toEqual({ failed: 0, errors: {} })
+    expect(lp.requests.total).toBeGreaterThanOrEqual(4)
+    expect({ cut: lp.requests.failed, errors: lp.errors }).toEqual({ cut: 0, errors: {} })
+    expect(up.services.sort()).toEqual(['celery-worker', 'graphrag-processor', 'mcp-server', 'openwebui'])
+    expect(up.cutWorkers).toBe(0)
+    // the new version migrated the schema once, after a verified pre-upgrade set was taken
+    expect(up.schema).toEqual({ before: '0002_e2e_archived', after: '0003_e2e_tag' })
+    expect(up.preUpgradeSet).toMatch(/^\d{4}-/)
+    const now = await images()
+    for (const s of ['openwebui', 'graphrag-processor', 'celery-worker', 'mcp-server']) expect(now[s], s).toMatch(new RegExp(`:${NEXT_TAG}$`))
+    // one container each again, and NGINX back on the service names
+    const running = (await ps(stack)).filter((c) => ['openwebui', 'graphrag-processor', 'mcp-server', 'celery-worker'].includes(c.Service))
+    expect(running.map((c) => c.Service).sort()).toEqual(['celery-worker', 'graphrag-processor', 'mcp-server', 'openwebui'])
+  })
+
+  it('an upgrade that migrates the schema and fails validation is rolled back: the database is restored to the pre-upgrade revision, the rows written before it intact', async () => {
+    needsStack()
+    const before = await pgChecksum(stack, ['chat', 'alembic_version'])
+    expect(before.chat).toMatch(/^50:/)
+    expect(await psql(stack, 'SELECT version_num FROM alembic_version')).toBe('0003_e2e_tag')
+    updateEnvFile(paths.envFile, { IMAGE_TAG: MIGRATES_TAG })
+    const d = await kit(stack, 'scripts/deploy.ts', ['--docker-compose', '--yes', '--env-file', paths.envFile, '--timeout', '5m', '--drain-timeout', '20s', '--validate-timeout', '60s', '--json'], 900_000)
+    const outcome = json<DeployOutcome>(d)
+    expect(d.code, d.stderr.slice(-6000)).toBe(1)
+    expect(outcome.summary).toMatch(/^validation failed; /)
+    expect(outcome.rolledBack).toBe(true)
+    const up = outcome.upgrade!
+    expect(up.schema).toEqual({ before: '0003_e2e_tag', after: '0004_e2e_folder' })
+    expect(up.rollback).toMatchObject({ schema: { from: '0004_e2e_folder', to: '0003_e2e_tag' }, restoredSet: up.preUpgradeSet })
+    expect(up.rollback!.writtenSinceUpgrade.keptIn).toMatch(/^\d{4}-/)
+    expect(await psql(stack, 'SELECT version_num FROM alembic_version')).toBe('0003_e2e_tag')
+    expect(await pgChecksum(stack, ['chat', 'alembic_version'])).toEqual(before)
+    const now = await images()
+    for (const s of ['openwebui', 'graphrag-processor', 'mcp-server']) expect(now[s], s).toMatch(new RegExp(`:${NEXT_TAG}$`))
+    updateEnvFile(paths.envFile, { IMAGE_TAG: NEXT_TAG })
+    const v = await kit(stack, 'scripts/validate-prod.ts', ['--target', 'compose', '--env-file', paths.envFile, '--json'])
+    expect(json<{ results: Array<{ name: string; status: string }> }>(v).results.filter((c) => c.status !== 'ok'), v.stderr.slice(-3000)).toEqual([])
+  })
+})
+
