@@ -4,6 +4,7 @@ import { EXIT } from './lib/core/errors.ts'
 import { resolveShared, retentionFrom, sharedOptions, sharedUsage } from './lib/backup/settings.ts'
 import { parseRecipients } from './lib/backup/encryption.ts'
 import { runBackup, renderReport } from './lib/backup/backup.ts'
+import { pitrBackup } from './lib/backup/pitr/cli.ts'
 
 export const usage = `Usage: tsx scripts/backup.ts --store <postgres|redis|qdrant|neo4j|all> --target <compose|k8s|direct>
                             --dest <dir|s3://bucket/prefix> [--encrypt age1...] [--no-verify] [--json]
@@ -21,6 +22,8 @@ Backup:
       --keep-monthly N  ... of the last N months (default 6); all three 0: prune nothing
       --metrics-dir D   write node-exporter textfile metrics here (default BACKUP_METRICS_DIR)
       --pushgateway URL push the same metrics to a Prometheus Pushgateway (default BACKUP_PUSHGATEWAY_URL)
+      --pitr            PostgreSQL only: a pgBackRest base backup for point-in-time recovery (checks
+                        WAL archiving first); --pitr-type auto (default: full weekly, else diff) | full | diff | incr
 ${sharedUsage}
 Exit codes: 0 every store backed up, 1 a store failed, 2 usage, 75 another run holds the lock.`
 
@@ -34,8 +37,11 @@ await run(usage, {
   'keep-monthly': { type: 'string' },
   'metrics-dir': { type: 'string' },
   pushgateway: { type: 'string' },
+  pitr: { type: 'boolean' },
+  'pitr-type': { type: 'string' },
 }, async (ctx, flags) => {
   const shared = await resolveShared(ctx, flags)
+  if (flags.pitr) return pitrBackup(ctx, flags, shared)
   const report = await runBackup(ctx, {
     stores: shared.stores,
     explicit: flags.store !== undefined && flags.store !== 'all',
