@@ -104,7 +104,7 @@ describe('build-images', () => {
     const again = setupBuild()
     const dry = await runScript('scripts/build-images.ts', ['--env-file', again.envFile, '--dry-run'], { env: again.env })
     expect(dry.code).toBe(0)
-    expect(dry.stdout.split('\n').filter((l) => l.startsWith('[dry-run] docker buildx build'))).toHaveLength(3)
+    expect(dry.stdout.split('\n').filter((l) => l.startsWith('[dry-run] docker buildx build'))).toHaveLength(4)
     expect(bins!.calls('docker').filter((c) => c[2] === 'build')).toEqual([])
   })
 })

@@ -1,6 +1,7 @@
 // Point-in-time recovery of the compose stack's PostgreSQL (the kit's postgres image carries
-// pgBackRest). Its configuration lives in the pgbackrest_config volume (/etc/pgbackrest), a local
-// repository is <dest>/pgbackrest mounted at /var/lib/pgbackrest. The data lives in one of two
+// pgBackRest). Its configuration lives in the pgbackrest_config volume (/etc/pgbackrest); with a
+// local destination the repository is the pgbackrest_repo volume (/var/lib/pgbackrest), with S3 the
+// destination's bucket. The data lives in one of two
 // declared volumes, postgres_data or postgres_data_b (POSTGRES_DATA_VOLUME in the .env picks it).
 // A restore goes into the OTHER one (emptied first: it holds the copy an earlier recovery kept),
 // is replayed and checked on a scratch container, and the switch points the service at it; the
