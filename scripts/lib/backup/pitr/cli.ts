@@ -7,8 +7,9 @@ import { pitrSite, PITR_TYPES, type SiteFlags } from './index.ts'
 import { runPitrBackup, renderPitrBackup, type PitrBackupType } from './backup.ts'
 import { runPitrRestore, renderPitrRestore } from './restore.ts'
 import { parseTarget } from './time.ts'
+import { runCnpgRestore, renderCnpgRestore } from './cnpg.ts'
 
-type Flags = SiteFlags & { store?: string; to?: string; from?: string; list?: boolean; timeout?: string; 'pitr-type'?: string; 'metrics-dir'?: string }
+type Flags = SiteFlags & { release?: string; namespace?: string; 'kube-context'?: string; store?: string; to?: string; from?: string; list?: boolean; timeout?: string; 'pitr-type'?: string; 'metrics-dir'?: string }
 
 function onlyPostgres(flags: Flags, what: string): void {
   if (flags.store !== 'postgres') throw new UsageError(`${what} is for PostgreSQL only: pass --store postgres`)
@@ -18,6 +19,14 @@ export async function restoreToTime(ctx: Ctx, flags: Flags, shared: Resolved): P
   onlyPostgres(flags, '--to')
   if (flags.from !== undefined || flags.list) throw new UsageError('--to recovers from the WAL archive: it takes neither --from nor --list')
   const target = parseTarget(flags.to)
+  const timeoutMs = positiveInt('timeout', flags.timeout, 21_600, 1) * 1000
+  if (shared.target.kind === 'k8s') {
+    const r = await runCnpgRestore(ctx, {
+      release: flags.release ?? shared.env.HELM_RELEASE ?? 'owp', namespace: flags.namespace ?? shared.env.K8S_NAMESPACE ?? 'openwebui-prod',
+      kubeContext: flags['kube-context'], target, timeoutMs,
+    })
+    return { exitCode: EXIT.ok, data: r, text: renderCnpgRestore(r, ctx.dryRun) }
+  }
   const site = pitrSite(ctx, shared.target.kind, shared.env, flags)
   const r = await runPitrRestore(ctx, { site, dest: shared.dest, env: shared.env, target, timeoutMs: positiveInt('timeout', flags.timeout, 21_600, 1) * 1000 })
   return { exitCode: EXIT.ok, data: r, text: renderPitrRestore(r, ctx.dryRun) }
