@@ -6,6 +6,7 @@ import { parseRecipients } from './lib/backup/encryption.ts'
 import { runBackup, renderReport } from './lib/backup/backup.ts'
 import { defaultMetricsSinks } from './lib/backup/metrics.ts'
 import { COMPOSE_FILE } from './lib/core/paths.ts'
+import { pitrBackup } from './lib/backup/pitr/cli.ts'
 
 export const usage = `Usage: tsx scripts/backup.ts --store <postgres|redis|qdrant|neo4j|all> --target <compose|k8s|direct>
                             --dest <dir|s3://bucket/prefix> [--encrypt age1...] [--no-verify] [--json]
@@ -29,6 +30,8 @@ Backup:
       --pushgateway URL push the same metrics to a Prometheus Pushgateway (default BACKUP_PUSHGATEWAY_URL,
                         which the chart sets for its CronJobs)
       --label L         a label kept in the manifest (e.g. pre-upgrade:<deploy>: what the deploy takes before an upgrade)
+      --pitr            PostgreSQL only: a pgBackRest base backup for point-in-time recovery (checks
+                        WAL archiving first); --pitr-type auto (default: full weekly, else diff) | full | diff | incr
 ${sharedUsage}`
 
 await run(usage, {
@@ -42,8 +45,11 @@ await run(usage, {
   'metrics-dir': { type: 'string' },
   pushgateway: { type: 'string' },
   label: { type: 'string' },
+  pitr: { type: 'boolean' },
+  'pitr-type': { type: 'string' },
 }, async (ctx, flags) => {
   const shared = await resolveShared(ctx, flags)
+  if (flags.pitr) return pitrBackup(ctx, flags, shared)
   const sinks = defaultMetricsSinks(shared.target.kind, flags['compose-file'] ?? COMPOSE_FILE, shared.env)
   const metricsDir = flags['metrics-dir'] ?? sinks.metricsDir
   const pushgateway = flags.pushgateway ?? sinks.pushgateway

@@ -4,6 +4,7 @@ import { EXIT } from './lib/core/errors.ts'
 import { resolveShared, sharedOptions, sharedUsage } from './lib/backup/settings.ts'
 import { runRestore, renderRestore } from './lib/backup/restore.ts'
 import { listSets } from './lib/backup/list.ts'
+import { restoreToTime } from './lib/backup/pitr/cli.ts'
 
 export const usage = `Usage: tsx scripts/restore.ts --store <postgres|redis|qdrant|neo4j|all> --from <set id|path|latest>
                              --target <compose|k8s|direct> --dest <dir|s3://bucket/prefix> --yes
@@ -20,6 +21,10 @@ Restore:
                         path of a local set directory
       --allow-partial   restore the parts a partial or incomplete platform set has
       --list            list the platform sets (age, completeness, size) and per-store sets; exit
+      --to TIME         PostgreSQL only: recover to that moment (ISO 8601 with zone, e.g.
+                        2026-12-01T10:15:00Z) from pgBackRest's WAL archive: restored beside the
+                        current data, replayed and checked on a scratch server, then switched to;
+                        the previous data is kept
 ${sharedUsage}`
 
 await run(usage, {
@@ -28,8 +33,10 @@ await run(usage, {
   identity: { type: 'string' },
   list: { type: 'boolean' },
   'allow-partial': { type: 'boolean' },
+  to: { type: 'string' },
 }, async (ctx, flags) => {
   const shared = await resolveShared(ctx, flags)
+  if (flags.to !== undefined) return restoreToTime(ctx, flags, shared)
   if (flags.list) return listSets(ctx, shared.dest, shared.stores)
   const result = await runRestore(ctx, {
     stores: shared.stores,

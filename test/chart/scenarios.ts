@@ -49,6 +49,13 @@ export const SCENARIOS: Scenario[] = [
     },
   },
   {
+    name: 'cnpg-recovery', file: 'cnpg-recovery-values.yaml',
+    intent: {
+      pods: [...APP, ...STORES, 'celery-exporter', 'backup', ...MONITORING, 'test'], llm: 'lightllm',
+      stores: { ...ALL_INTERNAL, postgres: 'cnpg' }, backupS3: true, otel: 'chart',
+    },
+  },
+  {
     name: 'external', file: 'external-values.yaml',
     intent: {
       pods: [...APP, 'celery-exporter', 'blackbox-exporter', 'test'], llm: 'lightllm', otel: 'external',

@@ -1,5 +1,5 @@
 // Focused checks for the CRD kinds that have no kubernetes-models package: Gateway API HTTPRoute and
-// Gateway, CloudNativePG Cluster, VerticalPodAutoscaler. A shape lists the fields the API defines (the parts the chart may
+// Gateway, CloudNativePG Cluster and ScheduledBackup, VerticalPodAutoscaler. A shape lists the fields the API defines (the parts the chart may
 // render); a key ending in "!" is required. Unknown fields, wrong types and bad enum values fail.
 import type { K8sObject } from './k8s-render.ts'
 
@@ -56,6 +56,15 @@ const gateway: Shape = {
     infrastructure: { labels: 'map', annotations: 'map', parametersRef: { 'group!': 'string', 'kind!': 'string', 'name!': 'string' } },
   },
 }
+// CloudNativePG v1.25 CRDs (barmanObjectStore is BarmanObjectStoreConfiguration of barman-cloud)
+const secretKey: Shape = { 'name!': 'string', 'key!': 'string' }
+const objectStore: Shape = {
+  'destinationPath!': 'string', endpointURL: 'string', endpointCA: secretKey, serverName: 'string',
+  s3Credentials: { accessKeyId: secretKey, secretAccessKey: secretKey, region: secretKey, sessionToken: secretKey, inheritFromIAMRole: 'boolean' },
+  azureCredentials: 'any', googleCredentials: 'any', tags: 'map', historyTags: 'map',
+  wal: { compression: { enum: ['bzip2', 'gzip', 'lz4', 'snappy', 'xz', 'zstd'] }, encryption: { enum: ['AES256', 'aws:kms'] }, maxParallel: 'integer', archiveAdditionalCommandArgs: ['string'], restoreAdditionalCommandArgs: ['string'] },
+  data: { compression: { enum: ['bzip2', 'gzip', 'lz4', 'snappy', 'xz', 'zstd'] }, encryption: { enum: ['AES256', 'aws:kms'] }, immediateCheckpoint: 'boolean', jobs: 'integer', additionalCommandArgs: ['string'] },
+}
 const cnpgStorage: Shape = { size: 'quantity', storageClass: 'string', resizeInUseVolumes: 'boolean', pvcTemplate: 'any' }
 const cnpgCluster: Shape = {
   'apiVersion!': 'string', 'kind!': 'string', 'metadata!': metadata,
@@ -68,13 +77,24 @@ const cnpgCluster: Shape = {
     enableSuperuserAccess: 'boolean', superuserSecret: { 'name!': 'string' }, priorityClassName: 'string',
     bootstrap: {
       initdb: { database: 'string', owner: 'string', secret: { 'name!': 'string' }, encoding: 'string', localeCollate: 'string', localeCType: 'string', dataChecksums: 'boolean', postInitSQL: ['string'], postInitApplicationSQL: ['string'] },
-      recovery: 'any', pg_basebackup: 'any',
+      recovery: {
+        source: 'string', backup: { 'name!': 'string', endpointCA: secretKey }, volumeSnapshots: 'any',
+        database: 'string', owner: 'string', secret: { 'name!': 'string' },
+        recoveryTarget: {
+          backupID: 'string', targetTLI: 'string', targetXID: 'string', targetName: 'string', targetLSN: 'string',
+          targetTime: 'string', targetImmediate: 'boolean', exclusive: 'boolean',
+        },
+      },
+      pg_basebackup: 'any',
     },
+    externalClusters: [{ 'name!': 'string', connectionParameters: 'map', sslKey: secretKey, sslCert: secretKey, sslRootCert: secretKey, password: secretKey, barmanObjectStore: objectStore, plugin: 'any' }],
     'storage!': cnpgStorage, walStorage: cnpgStorage,
     resources: { requests: 'map', limits: 'map' },
     postgresql: { parameters: 'map', pg_hba: ['string'], pg_ident: ['string'], shared_preload_libraries: ['string'], synchronous: 'any' },
     affinity: 'any', topologySpreadConstraints: 'any', inheritedMetadata: { labels: 'map', annotations: 'map' },
-    monitoring: 'any', backup: 'any', plugins: 'any', managed: 'any', certificates: 'any', serviceAccountTemplate: 'any',
+    monitoring: 'any',
+    backup: { barmanObjectStore: objectStore, retentionPolicy: 'string', target: { enum: ['primary', 'prefer-standby'] }, volumeSnapshot: 'any' },
+    plugins: 'any', managed: 'any', certificates: 'any', serviceAccountTemplate: 'any',
     imagePullSecrets: [{ 'name!': 'string' }], env: 'any', envFrom: 'any', projectedVolumeTemplate: 'any',
   },
 }
@@ -95,11 +115,21 @@ const vpa: Shape = {
   },
 }
 
+const cnpgScheduledBackup: Shape = {
+  'apiVersion!': 'string', 'kind!': 'string', 'metadata!': metadata,
+  'spec!': {
+    'schedule!': 'string', 'cluster!': { 'name!': 'string' }, suspend: 'boolean', immediate: 'boolean',
+    backupOwnerReference: { enum: ['none', 'self', 'cluster'] }, target: { enum: ['primary', 'prefer-standby'] },
+    method: { enum: ['barmanObjectStore', 'volumeSnapshot', 'plugin'] }, online: 'boolean', onlineConfiguration: 'any', pluginConfiguration: 'any',
+  },
+}
+
 export const CRD_SHAPES: Record<string, Shape> = {
   'autoscaling.k8s.io/v1/VerticalPodAutoscaler': vpa,
   'gateway.networking.k8s.io/v1/HTTPRoute': httpRoute,
   'gateway.networking.k8s.io/v1/Gateway': gateway,
   'postgresql.cnpg.io/v1/Cluster': cnpgCluster,
+  'postgresql.cnpg.io/v1/ScheduledBackup': cnpgScheduledBackup,
 }
 
 const DURATION = /^([0-9]{1,5}(h|m|s|ms)){1,4}$/

@@ -109,10 +109,11 @@ export function releaseEndpoints(objects: K8sObject[], namespace: string): Endpo
     else byName.set(name, { name, namespace, namespaceLabels: nsLabels, labels, ports })
   }
   for (const c of objects.filter((o) => o.kind === 'Cluster' && o.apiVersion.startsWith('postgresql.cnpg.io/'))) {
-    // the operator's pods: postgres 5432, instance manager status 8000, metrics 9187
+    // the operator's pods: postgres 5432, instance manager status 8000, metrics 9187; they carry
+    // the Cluster's inheritedMetadata labels beside the operator's own
     byName.set('postgres', {
       name: 'postgres', namespace, namespaceLabels: nsLabels,
-      labels: { 'cnpg.io/cluster': c.metadata.name, 'cnpg.io/podRole': 'instance' },
+      labels: { ...(c as any).spec?.inheritedMetadata?.labels, 'cnpg.io/cluster': c.metadata.name, 'cnpg.io/podRole': 'instance' },
       ports: [{ port: 5432, protocol: 'TCP', name: 'postgresql' }, { port: 8000, protocol: 'TCP', name: 'status' }, { port: 9187, protocol: 'TCP', name: 'metrics' }],
     })
   }

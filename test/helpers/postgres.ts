@@ -1,6 +1,6 @@
 // A real PostgreSQL 15 for tests: initdb in a temp dir as user postgres, a free port on 127.0.0.1,
 // password auth over TCP (so PGPASSWORD handling is exercised), stopped by PID.
-import { existsSync, mkdirSync, writeFileSync, chownSync } from 'node:fs'
+import { existsSync, mkdirSync, writeFileSync, chownSync, readFileSync } from 'node:fs'
 import { execFileSync } from 'node:child_process'
 import { join } from 'node:path'
 import { userInfo } from 'node:os'
@@ -19,6 +19,8 @@ export interface Postgres {
   /** PGHOST/PGPORT/PGUSER/PGPASSWORD/PGDATABASE for a client on this host. */
   env: Record<string, string>
   dataDir: string
+  /** Unix socket directory (pgBackRest and the kit's point-in-time recovery connect through it). */
+  socketDir: string
   /** Run SQL through psql and return unaligned, tuples-only output. */
   sql(query: string, db?: string): string
   stop(): Promise<void>
@@ -45,7 +47,13 @@ function postgresIds(): { uid: number; gid: number } {
   }
 }
 
-export async function startPostgres(o: { password?: string } = {}): Promise<Postgres> {
+export interface StartOptions {
+  password?: string
+  /** Continuous archiving with pgBackRest: archive_mode=on, archive_command through this pgbackrest.conf. */
+  archive?: { pgbackrestConfig: string; timeoutSeconds?: number }
+}
+
+export async function startPostgres(o: StartOptions = {}): Promise<Postgres> {
   requirePostgres()
   const ids = postgresIds()
   const tmp = tmpDir('owp-pg-')
@@ -66,9 +74,10 @@ export async function startPostgres(o: { password?: string } = {}): Promise<Post
     svc = await startService({
       cmd: join(PG_BIN, 'postgres'),
       args: ['-D', dataDir, '-p', String(port), '-k', sockDir, '-c', 'listen_addresses=127.0.0.1',
-        '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off', '-c', 'max_connections=40'],
+        '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off', '-c', 'max_connections=40',
+        ...(o.archive ? ['-c', 'archive_mode=on', '-c', 'archive_command=pgbackrest --stanza=owp archive-push %p', '-c', `archive_timeout=${o.archive.timeoutSeconds ?? 60}`] : [])],
       port, uid: ids.uid, gid: ids.gid, cwd: tmp.path,
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LANG: 'C.UTF-8' },
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LANG: 'C.UTF-8', ...(o.archive ? { PGBACKREST_CONFIG: o.archive.pgbackrestConfig } : {}) },
       ready: async () => {
         try { execFileSync('pg_isready', ['-h', sockDir, '-p', String(port)], { stdio: 'ignore' }); return true } catch { return false }
       },
@@ -79,7 +88,7 @@ export async function startPostgres(o: { password?: string } = {}): Promise<Post
   }
   const env = { PGHOST: '127.0.0.1', PGPORT: String(port), PGUSER: 'postgres', PGPASSWORD: password, PGDATABASE: 'postgres' }
   return {
-    port, host: '127.0.0.1', user: 'postgres', password, env, dataDir,
+    port, host: '127.0.0.1', user: 'postgres', password, env, dataDir, socketDir: sockDir,
     sql(query, db = 'postgres') {
       return execFileSync('psql', ['-X', '-At', '-v', 'ON_ERROR_STOP=1', '-d', db, '-c', query],
         { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 256 * 1024 * 1024 }).toString().trimEnd()
@@ -88,7 +97,24 @@ export async function startPostgres(o: { password?: string } = {}): Promise<Post
       // SIGINT is the "fast" shutdown: open sessions are disconnected instead of waited for.
       try { process.kill(svc.pid, 'SIGINT') } catch { /* gone */ }
       await svc.stop()
+      // A point-in-time recovery restarts the server with pg_ctl: that one is not our child.
+      await stopPostmaster(dataDir)
       tmp.remove()
     },
   }
+}
+
+/** Stop the postmaster a data directory's postmaster.pid names (fast shutdown), waiting for it to go. */
+export async function stopPostmaster(dataDir: string): Promise<void> {
+  const file = join(dataDir, 'postmaster.pid')
+  if (!existsSync(file)) return
+  const pid = Number(readFileSync(file, 'utf8').split('\n')[0])
+  if (!pid) return
+  try { process.kill(pid, 'SIGINT') } catch { return }
+  const deadline = Date.now() + 15_000
+  while (Date.now() < deadline) {
+    try { process.kill(pid, 0) } catch { return }
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  try { process.kill(pid, 'SIGKILL') } catch { /* gone */ }
 }

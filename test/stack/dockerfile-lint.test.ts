@@ -6,7 +6,7 @@ import { lintDockerfile, lintDockerfileFile, parseDockerfile, isSecretName } fro
 import { ROOT } from '../../scripts/lib/core/paths.ts'
 import { FIXTURES } from './tools.ts'
 
-const IMAGES = ['Dockerfile.graphrag', 'Dockerfile.mcp', 'Dockerfile.ops']
+const IMAGES = ['Dockerfile.graphrag', 'Dockerfile.mcp', 'Dockerfile.ops', 'Dockerfile.postgres']
 
 describe('dockerfile-lint', () => {
   it.each(IMAGES)('%s keeps every rule', (file) => {

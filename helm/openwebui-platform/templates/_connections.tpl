@@ -1,8 +1,14 @@
 {{/* Where each data store is and which Secret holds its credential, whatever its mode. */}}
 
+{{/* The CloudNativePG Cluster the applications use: the chart's own, or a recovered one once switched to. */}}
+{{- define "owp.postgres.cnpgName" -}}
+{{- $rec := .Values.postgres.cnpg.recovery -}}
+{{- if and $rec.name $rec.active -}}{{ $rec.name }}{{- else -}}{{ include "owp.componentName" (list . "postgres") }}{{- end -}}
+{{- end -}}
+
 {{- define "owp.postgres.host" -}}
 {{- if eq .Values.postgres.mode "external" -}}{{ .Values.postgres.external.host }}
-{{- else if eq .Values.postgres.mode "cnpg" -}}{{ include "owp.componentName" (list . "postgres") }}-rw
+{{- else if eq .Values.postgres.mode "cnpg" -}}{{ include "owp.postgres.cnpgName" . }}-rw
 {{- else -}}{{ include "owp.componentName" (list . "postgres") }}
 {{- end -}}
 {{- end -}}
@@ -12,7 +18,7 @@
 {{- end -}}
 
 {{- define "owp.postgres.secretName" -}}
-{{- if eq .Values.postgres.mode "cnpg" -}}{{ include "owp.componentName" (list . "postgres") }}-app
+{{- if eq .Values.postgres.mode "cnpg" -}}{{ include "owp.postgres.cnpgName" . }}-app
 {{- else -}}{{ default (include "owp.componentName" (list . "postgres")) .Values.postgres.existingSecret }}
 {{- end -}}
 {{- end -}}

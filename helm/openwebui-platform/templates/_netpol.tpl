@@ -177,14 +177,9 @@ idp (openwebui.sso.oidc.networkPolicyPeers).
 {{- end -}}
 {{- end -}}
 
-{{/* Labels that select a component's pods (CloudNativePG pods carry the operator's label). */}}
+{{/* Labels that select a component's pods (CloudNativePG pods get them through inheritedMetadata). */}}
 {{- define "owp.netpol.podLabels" -}}
-{{- $ := index . 0 -}}
-{{- if and (eq (index . 1) "postgres") (eq $.Values.postgres.mode "cnpg") -}}
-cnpg.io/cluster: {{ include "owp.componentName" (list $ "postgres") }}
-{{- else -}}
 {{ include "owp.selectorLabels" . }}
-{{- end -}}
 {{- end -}}
 
 {{/* ports of an edge -> list of NetworkPolicyPort */}}

@@ -11,7 +11,7 @@ export const REQUIRED_ALERTS = [
   'HostOutOfDiskSpace', 'HostDiskWillFillIn24Hours', 'ContainerOOMKilled', 'HighHttpErrorRate',
   'HighHttpLatencyP95', 'CeleryQueueBacklog', 'CeleryTaskFailureRate', 'LLMHighTimeToFirstToken',
   'LLMQueueSaturation', 'HighFailedLoginRate', 'CertificateExpiringSoon', 'BackupStale', 'BackupFailed', 'BackupMetricsAbsent', 'RestoreDrillStale',
-  'TokenUsageSpike', 'Watchdog',
+  'TokenUsageSpike', 'Watchdog', 'PostgresWalArchivingFailing', 'PostgresWalArchiveStale',
 ]
 export const SEVERITIES = ['critical', 'warning', 'info']
 /** Sections every runbook has, in this order. */

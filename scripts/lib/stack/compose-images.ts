@@ -5,7 +5,7 @@ import { isAbsolute, join, resolve } from 'node:path'
 import { ROOT } from '../core/paths.ts'
 import { ConfigError } from '../core/errors.ts'
 
-export type CustomImage = 'graphrag-processor' | 'mcp-server' | 'ops'
+export type CustomImage = 'graphrag-processor' | 'mcp-server' | 'ops' | 'postgres'
 
 export interface ImageBuild {
   image: CustomImage
@@ -25,10 +25,11 @@ export const IMAGE_SPECS: Record<CustomImage, ImageSpec> = {
   'graphrag-processor': { dockerfile: 'docker/Dockerfile.graphrag', source: { variable: 'GRAPHRAG_SRC', context: 'graphrag-src', repository: 'graphrag-processor' } },
   'mcp-server': { dockerfile: 'docker/Dockerfile.mcp', source: { variable: 'MCP_SRC', context: 'mcp-src', repository: 'mcp-server' } },
   ops: { dockerfile: 'docker/Dockerfile.ops' },
+  postgres: { dockerfile: 'docker/Dockerfile.postgres' },
 }
 
 export interface BuildOptions {
-  /** Images to build (default: all three). */
+  /** Images to build (default: all of them). */
   only?: CustomImage[]
   revision?: string
   created?: string

@@ -8,7 +8,7 @@ import { probe } from '../core/exec.ts'
 import type { Ctx } from '../core/context.ts'
 
 export interface CustomImage {
-  name: 'graphrag-processor' | 'mcp-server' | 'ops'
+  name: 'graphrag-processor' | 'mcp-server' | 'ops' | 'postgres'
   dockerfile: string
   /** The variable naming the service's source repository, passed as a named build context. */
   srcVar?: 'GRAPHRAG_SRC' | 'MCP_SRC'
@@ -20,6 +20,8 @@ export const CUSTOM_IMAGES: CustomImage[] = [
   { name: 'graphrag-processor', dockerfile: 'docker/Dockerfile.graphrag', srcVar: 'GRAPHRAG_SRC', contextName: 'graphrag-src' },
   { name: 'mcp-server', dockerfile: 'docker/Dockerfile.mcp', srcVar: 'MCP_SRC', contextName: 'mcp-src' },
   { name: 'ops', dockerfile: 'docker/Dockerfile.ops' },
+  // the official PostgreSQL image plus pgBackRest (WAL archiving, point-in-time recovery)
+  { name: 'postgres', dockerfile: 'docker/Dockerfile.postgres' },
 ]
 
 export interface ImageSettings {
