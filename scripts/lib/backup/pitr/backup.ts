@@ -6,9 +6,10 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { KitError } from '../../core/errors.ts'
 import { acquireLock } from '../../core/lock.ts'
+import { storeLockPath } from '../locks.ts'
 import type { Ctx } from '../../core/context.ts'
 import { atomicWrite } from '../manifest.ts'
-import type { Destination } from '../types.ts'
+import type { Destination, Target } from '../types.ts'
 import { earliestRecoverable, parseInfo, type PitrBackup } from './info.ts'
 import { ensureConfig } from './setup.ts'
 import type { PitrSite } from './site.ts'
@@ -19,6 +20,8 @@ export type PitrBackupType = 'auto' | 'full' | 'diff' | 'incr'
 export interface PitrBackupOptions {
   site: PitrSite
   dest: Destination
+  /** The target whose postgres store lease this run takes (the same one as every backup and restore of it). */
+  store: Pick<Target, 'kind' | 'where'>
   env: Record<string, string>
   type: PitrBackupType
   timeoutMs: number
@@ -47,7 +50,7 @@ export function pickType(backups: PitrBackup[], now: Date, days = 7): 'full' | '
 
 export async function runPitrBackup(ctx: Ctx, o: PitrBackupOptions): Promise<PitrBackupReport> {
   const t0 = performance.now()
-  const release = ctx.dryRun ? () => {} : acquireLock(ctx, `${o.dest.lockPath('postgres')}.pitr`, 'pgBackRest backup of postgres')
+  const release = ctx.dryRun ? () => {} : acquireLock(ctx, storeLockPath(o.dest, o.store, 'postgres').replace(/\.lock$/, '-pitr.lock'), 'pgBackRest backup of postgres')
   try {
     await ensureConfig(ctx, o.site, o.dest, o.env)
     await o.site.pgbackrest(ctx, ['stanza-create'], { mutates: true, timeout: 300_000 })

@@ -28,7 +28,7 @@ export async function restoreToTime(ctx: Ctx, flags: Flags, shared: Resolved): P
     return { exitCode: EXIT.ok, data: r, text: renderCnpgRestore(r, ctx.dryRun) }
   }
   const site = pitrSite(ctx, shared.target.kind, shared.env, flags)
-  const r = await runPitrRestore(ctx, { site, dest: shared.dest, env: shared.env, target, timeoutMs: positiveInt('timeout', flags.timeout, 21_600, 1) * 1000 })
+  const r = await runPitrRestore(ctx, { site, dest: shared.dest, store: shared.target, env: shared.env, target, timeoutMs: positiveInt('timeout', flags.timeout, 21_600, 1) * 1000 })
   return { exitCode: EXIT.ok, data: r, text: renderPitrRestore(r, ctx.dryRun) }
 }
 
@@ -38,7 +38,7 @@ export async function pitrBackup(ctx: Ctx, flags: Flags, shared: Resolved): Prom
   if (!PITR_TYPES.includes(type)) throw new UsageError(`--pitr-type must be one of ${PITR_TYPES.join(', ')}, got "${type}"`)
   const site = pitrSite(ctx, shared.target.kind, shared.env, flags)
   const r = await runPitrBackup(ctx, {
-    site, dest: shared.dest, env: shared.env, type,
+    site, dest: shared.dest, store: shared.target, env: shared.env, type,
     timeoutMs: positiveInt('timeout', flags.timeout, 21_600, 1) * 1000,
     metricsDir: flags['metrics-dir'] ?? shared.env.BACKUP_METRICS_DIR,
   })

@@ -8,8 +8,9 @@
 //   5. resume replay: recovery ends, a new timeline starts, archiving continues on it
 import { KitError } from '../../core/errors.ts'
 import { acquireLock } from '../../core/lock.ts'
+import { storeLockPath } from '../locks.ts'
 import { confirm, type Ctx } from '../../core/context.ts'
-import type { Destination } from '../types.ts'
+import type { Destination, Target } from '../types.ts'
 import { chooseBackup, parseInfo, type PitrBackup } from './info.ts'
 import { pgTime } from './time.ts'
 import { restoreCommand } from './config.ts'
@@ -19,6 +20,8 @@ import { ensureConfig } from './setup.ts'
 export interface PitrRestoreOptions {
   site: PitrSite
   dest: Destination
+  /** The target whose postgres store lease this run takes (the same one as every backup and restore of it). */
+  store: Pick<Target, 'kind' | 'where'>
   env: Record<string, string>
   target: Date
   /** Per-command limit (restore, replay). */
@@ -44,7 +47,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 export async function runPitrRestore(ctx: Ctx, o: PitrRestoreOptions): Promise<PitrRestoreResult> {
   const t0 = performance.now()
-  const release = ctx.dryRun ? () => {} : acquireLock(ctx, o.dest.lockPath('postgres'), 'backup or restore of postgres')
+  const release = ctx.dryRun ? () => {} : acquireLock(ctx, storeLockPath(o.dest, o.store, 'postgres'), 'point-in-time restore of postgres')
   try {
     await ensureConfig(ctx, o.site, o.dest, o.env)
     const info = parseInfo((await o.site.pgbackrest(ctx, ['--output=json', 'info'], { timeout: 300_000 })).stdout || '[]')
