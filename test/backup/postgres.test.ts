@@ -173,7 +173,7 @@ describe('backup.ts / restore.ts with a real PostgreSQL 15', () => {
       await waitFor('the first run to hold the lock', () => pgLocks().length === 1 && existsSync(pids))
       const second = await backup(['--dest', dest])
       expect(second.code).toBe(75)
-      expect(second.stderr).toMatch(new RegExp(`another backup of postgres is running \\(pid ${pid} on `))
+      expect(second.stderr).toMatch(new RegExp(`another backup of postgres \\(postgres at 127\\.0\\.0\\.1:\\d+\\) is running \\(pid ${pid} on `))
       process.kill(pid, 'SIGTERM')
       const stopped = await first
       expect(stopped.code).toBe(130)

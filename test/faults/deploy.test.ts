@@ -21,7 +21,7 @@ const BEFORE = [
   { service: 'postgres', image: 'postgres:15.14', imageId: 'sha256:pg1514' },
 ]
 
-const waitFor = async (what: string, cond: () => boolean, ms = 60_000) => {
+const waitFor = async (what: string, cond: () => boolean, ms = 150_000) => {
   const end = Date.now() + ms
   while (!cond()) {
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
@@ -49,7 +49,12 @@ const reads = (b: FakeBins) => b.calls('docker').filter((c) => c.includes('ps') 
 describe('compose deploy: lock first, one writer per project and store', () => {
   it('F-DEPLOY-1: two racing deploys: the second exits 75 before it reads the stack; the first one\'s undo is the images that ran before it', async () => {
     const p = project()
-    const a = p.bins({ upFails: true, upDelay: 2 })
+    // the first deploy's `up` fails after a while (its undo, `up` with the rollback file, succeeds)
+    const a = p.bins({})
+    a.script('docker', [
+      on('^compose .* up --detach --wait --wait-timeout [0-9]+ --remove-orphans$', { exitCode: 1, stderr: 'dependency failed to start: container owptest-openwebui-1 is unhealthy', delay: 20, times: 1 }),
+      ...dockerAnswers({ before: BEFORE, localImages: { 'postgres:15.14': 'sha256:pg1514' }, config: p.config }),
+    ])
     const b = p.bins({})
     const first = deployCompose(p.box.ctx({ path: a.path }), p.opts())
     await waitFor('the first deploy to start `up`', () => a.calls('docker').some((c) => c.includes('up')))
@@ -64,7 +69,7 @@ describe('compose deploy: lock first, one writer per project and store', () => {
     const override = readFileSync(join(p.box.env.OWP_STATE_DIR, 'compose', 'owptest-rollback.yml'), 'utf8')
     expect(override).toContain('image: sha256:owui122') // its tag is not local any more: by image ID
     expect(override).toContain('image: postgres:15.14')
-  })
+  }, 240_000)
 
   it('F-DEPLOY-2: a deploy while a backup of one of the project\'s stores runs exits 75 naming the backup; a backup during a deploy exits 75 naming the deploy', async () => {
     const p = project()
@@ -80,14 +85,14 @@ describe('compose deploy: lock first, one writer per project and store', () => {
     expect(blocked.calls('docker').filter((c) => c.includes('up') || c.includes('pull'))).toEqual([])
     release()
 
-    const slow = p.bins({ upDelay: 2 })
+    const slow = p.bins({ upDelay: 20 })
     const deploying = deployCompose(p.box.ctx({ path: slow.path }), p.opts())
     await waitFor('the deploy to start `up`', () => slow.calls('docker').some((c) => c.includes('up')))
     const refused = (() => { try { lockStore(p.box.ctx(), dest, target, 'postgres', 'backup of postgres'); return null } catch (e) { return e as LockedError } })()
     expect(refused?.exitCode).toBe(75)
     expect(refused?.message).toMatch(/^another deploy of compose project owptest is running/)
     expect((await deploying).ok).toBe(true)
-  })
+  }, 240_000)
 
   it('F-DEPLOY-3: two backups of one store to two destinations (a directory and S3) take one lease: the second exits 75', async () => {
     const p = project()
@@ -147,9 +152,9 @@ async function killedThenRerun(point: string, match: string) {
 describe('compose deploy SIGKILLed (whole process tree), then run again', () => {
   it('F-DEPLOY-4: killed during `pull`: the next run takes the dead run\'s lock over at once (same host, pid gone) and converges', async () => {
     await killedThenRerun('pull', '^compose .* pull ')
-  }, 120_000)
+  }, 300_000)
 
   it('F-DEPLOY-5: killed during `compose up`: the next run takes the lock over and converges', async () => {
     await killedThenRerun('up', '^compose .* up ')
-  }, 120_000)
+  }, 300_000)
 })

@@ -19,7 +19,7 @@ const ARGV = '^get deployments,statefulsets,daemonsets,replicasets,pods,horizont
 async function validate(fixture: string) {
   bins = fakeBins({ kubectl: [on(ARGV, ok(readFileSync(join(K8S_FIXTURES, fixture), 'utf8'))), fails(1, 'error: unexpected argv')] })
   const ctx = testCtx({ path: `${bins.path}:${process.env.PATH}` })
-  const results = await runChecks(ctx, workloadChecks(ctx, 'openwebui-prod', 'owp', 'app.kubernetes.io/instance=owp'), { retries: 0, timeoutMs: 10_000 })
+  const results = await runChecks(ctx, workloadChecks(ctx, 'openwebui-prod', 'owp', 'app.kubernetes.io/instance=owp'), { retries: 0, timeoutMs: 60_000 })
   const [workloads, pods] = results
   return { report: reportOf('k8s', results, 0), workloads: workloads!, pods: pods! }
 }

@@ -32,7 +32,7 @@ function spawnFixture(args: string[], o: { host?: string; env?: Record<string, s
   child.stdout!.on('data', (d) => { stdout += d })
   child.stderr!.on('data', (d) => { stderr += d })
   const exited = new Promise<number | null>((r) => child.on('close', (code) => r(code)))
-  const until = async (re: RegExp, ms = 30_000) => {
+  const until = async (re: RegExp, ms = 150_000) => {
     const end = Date.now() + ms
     while (!re.test(stdout)) {
       if (child.exitCode !== null || Date.now() > end) throw new Error(`fixture did not print ${re} (exit ${child.exitCode}): ${stdout}${stderr}`)
@@ -69,20 +69,20 @@ describe('lease lock', () => {
     expect(readLease(path)?.info?.host).toBe(hostname())
     taken.release!()
     expect(existsSync(path)).toBe(false)
-  }, 150_000)
+  }, 300_000)
 
   it('F-LOCK-2: a live holder on another host keeps its lease past 60 s by renewing it; nobody takes it over', async () => {
     const path = join(scratch(), 'store-postgres.lock')
-    const pod = spawnFixture([join(FIXTURES, 'lock-holder.ts'), path, 'backup of postgres'], { host: 'owp-backup-postgres-29412361-abcde', env: { OWP_LOCK_LEASE_S: '3' } })
+    const pod = spawnFixture([join(FIXTURES, 'lock-holder.ts'), path, 'backup of postgres'], { host: 'owp-backup-postgres-29412361-abcde', env: { OWP_LOCK_LEASE_S: '6' } })
     await pod.until(/^held /)
     // three lease lengths later it is still held: the holder renewed it (a timer, every lease/6 here)
-    await new Promise((r) => setTimeout(r, 9000))
+    await new Promise((r) => setTimeout(r, 18_000))
     const other = tryLock(path)
     expect(other.error?.exitCode).toBe(75)
     expect(other.error?.message).toMatch(/on owp-backup-postgres-29412361-abcde/)
     process.kill(-pod.child.pid!, 'SIGKILL')
     await pod.exited
-  }, 60_000)
+  }, 240_000)
 
   it('F-LOCK-3: a takeover never replaces a fresh lease: a racer that judged the old lease stale loses to the one that took it first', () => {
     const path = join(scratch(), 'deploy.lock')
@@ -114,5 +114,5 @@ describe('lease lock', () => {
     expect(JSON.parse(writer.out())).toEqual({ held: 1000 })
     expect(r.reads).toBeGreaterThan(0)
     expect(r.bad).toEqual([])
-  }, 120_000)
+  }, 300_000)
 })

@@ -51,7 +51,7 @@ Where:
       --compose-file F  compose file (default compose/docker-compose.prod.yml)
       --namespace N     k8s namespace (default openwebui-prod); --release R (default owp); --kube-context C
       --s3-endpoint URL S3-compatible endpoint (default BACKUP_S3_ENDPOINT); --s3-region R
-      --lock-dir D      lock files (default <dest>/.locks, or a temp dir for S3)
+      --lock-dir D      store leases (default: the kit lock dir; k8s to a directory: <dest>/.locks)
       --staging-dir D   local staging for S3 uploads/downloads (default the system temp dir)
       --maintenance-window  allow stopping Neo4j for an offline dump/load (or BACKUP_MAINTENANCE_WINDOW=true)
       --neo4j-mode M    offline (default: neo4j-admin dump, needs --maintenance-window) | apoc (online
