@@ -41,8 +41,8 @@ describe('compose mirrors the chart', () => {
     expect(String(props.IMAGE_TAG!.default)).toBe(values.graphrag.image.tag)
   })
 
-  it('sets every feature variable compose always passes once the chart turns that feature on (SSO)', async () => {
-    const on = chartContainers(await renderChart(testCtx(), { valuesFiles: [join(CHART_DIR, 'ci', 'sso-values.yaml'), join(import.meta.dirname, 'fixtures', 'trusted-header-values.yaml')] }))
+  it('sets every feature variable compose always passes once the chart turns that feature on (SSO, proxy)', async () => {
+    const on = chartContainers(await renderChart(testCtx(), { valuesFiles: [join(CHART_DIR, 'ci', 'sso-values.yaml'), join(import.meta.dirname, 'fixtures', 'trusted-header-values.yaml'), join(CHART_DIR, 'ci', 'airgap-values.yaml')] }))
     const composeEnv = Object.keys(compose.services.openwebui!.environment as Record<string, string>)
     expect(Object.keys(FEATURE_ENV).filter((n) => !on.get('openwebui')!.envNames.has(n))).toEqual([])
     expect(Object.keys(FEATURE_ENV).filter((n) => !composeEnv.includes(n))).toEqual([])

@@ -66,3 +66,16 @@ describe('identity in .env', () => {
     expect(off).toMatchObject({ OPENID_PROVIDER_URL: '', OAUTH_CLIENT_ID: '', OAUTH_CLIENT_SECRET: '', ENABLE_OAUTH_SIGNUP: 'false', WEBUI_AUTH_TRUSTED_EMAIL_HEADER: '' })
   })
 })
+
+describe('corporate proxy in .env', () => {
+  it('passes the proxy to the services that call out; NO_PROXY keeps the stack\'s own names and adds .env\'s', () => {
+    const env = load({ HTTPS_PROXY: 'http://10.20.0.5:3128', NO_PROXY: '.corp.example.com' }).cfg().env
+    const doc = loadCompose(composeEnvironment(env)).doc
+    for (const s of ['openwebui', 'lightllm', 'graphrag-processor', 'celery-worker', 'celery-beat', 'mcp-server']) {
+      const e = doc.services[s]!.environment as Record<string, string>
+      expect(e.HTTPS_PROXY, s).toBe('http://10.20.0.5:3128')
+      expect(e.NO_PROXY!.split(','), s).toEqual(['localhost', '127.0.0.1', 'openwebui', 'lightllm', 'graphrag-processor', 'mcp-server', 'postgres', 'redis', 'qdrant', 'neo4j', 'otel-collector', '.corp.example.com'])
+    }
+    expect(problems({ HTTPS_PROXY: 'proxy.corp:3128' })).toEqual(['HTTPS_PROXY must match pattern "^(https?://\\S+)?$" (got "proxy.corp:3128")'])
+  })
+})

@@ -49,6 +49,7 @@ export const FEATURE_ENV: Record<string, string> = Object.fromEntries([
   ...['OPENID_PROVIDER_URL', 'OAUTH_PROVIDER_NAME', 'OAUTH_CLIENT_ID', 'OAUTH_CLIENT_SECRET', 'OAUTH_SCOPES', 'OPENID_REDIRECT_URI',
     'OAUTH_ROLES_CLAIM', 'OAUTH_ALLOWED_ROLES', 'OAUTH_ADMIN_ROLES', 'OAUTH_GROUP_CLAIM'].map((n) => [n, 'openwebui.sso.oidc.enabled']),
   ...['WEBUI_AUTH_TRUSTED_EMAIL_HEADER', 'WEBUI_AUTH_TRUSTED_NAME_HEADER'].map((n) => [n, 'openwebui.sso.trustedHeader.enabled']),
+  ...['HTTP_PROXY', 'HTTPS_PROXY', 'NO_PROXY'].map((n) => [n, 'global.proxy.httpsProxy']),
 ])
 
 /** Services whose start command must match the chart's word for word. */

@@ -139,6 +139,8 @@ export function composeEnvironment(env: Record<string, string>): Record<string, 
   if (profiles.size) out.COMPOSE_PROFILES = [...profiles].join(',')
   else delete out.COMPOSE_PROFILES
   out.COMPOSE_PROJECT_NAME ||= 'owp'
+  // the stack's own names never go through a proxy; .env's NO_PROXY adds to them
+  out.NO_PROXY = [...STACK_NO_PROXY, ...(out.NO_PROXY ?? '').split(',').map((s) => s.trim()).filter(Boolean)].join(',')
   // OIDC is on only when asked for: a half-filled client must not register a login button
   if (!/^(true|1|yes)$/i.test(out.SSO_OIDC_ENABLED ?? 'false')) {
     for (const name of OIDC_CLIENT_VARIABLES) out[name] = ''
@@ -146,6 +148,9 @@ export function composeEnvironment(env: Record<string, string>): Record<string, 
   }
   return out
 }
+
+/** Host names inside the compose stack (and loopback) that NO_PROXY always holds. */
+export const STACK_NO_PROXY = ['localhost', '127.0.0.1', 'openwebui', 'lightllm', 'graphrag-processor', 'mcp-server', 'postgres', 'redis', 'qdrant', 'neo4j', 'otel-collector']
 
 /** The variables that register an OIDC client with Open WebUI (blanked unless SSO_OIDC_ENABLED). */
 export const OIDC_CLIENT_VARIABLES = ['SSO_OIDC_PROVIDER_URL', 'SSO_OIDC_CLIENT_ID', 'SSO_OIDC_CLIENT_SECRET']
