@@ -76,6 +76,9 @@ export async function runRestore(ctx: Ctx, o: RestoreOptions): Promise<{ ok: boo
   const named = /^(postgres|redis|qdrant|neo4j)\/\d{4}-[^/]*Z$/.exec(o.from)?.[1] as StoreName | undefined
   const stores = byPath ? [byPath.store] : named ? [named] : o.stores
   if (!byPath && o.from !== 'latest' && stores.length > 1) throw new UsageError('--from <set id> names one set: pass --store too')
+  // A restore only reads the destination: a mistyped --dest must not become a new, empty directory (the lock lives there).
+  const root = o.dest.kind === 'local' ? (o.dest as unknown as { root: string }).root : null
+  if (!byPath && root && !existsSync(root)) throw new UsageError(`--dest ${root} does not exist: no backup sets there (a typo?)`)
   const outcomes: RestoreOutcome[] = []
   for (const store of stores) {
     const t0 = performance.now()
