@@ -42,7 +42,10 @@ await run(usage, {
     for (const x of (r.findings ?? []).slice(0, 10)) ctx.log.info(`${r.name}: ${x.severity} ${x.id} ${x.title} (${x.where})`)
     if ((r.findings?.length ?? 0) > 10) ctx.log.info(`${r.name}: ... ${r.findings!.length - 10} more (--json lists them all)`)
   }
-  return { exitCode: report.ok ? 0 : 1, data: report, text: report.ok ? 'scan ok' : 'scan FAILED' }
+  for (const n of report.notScanned) ctx.log.warn(`not scanned: ${n}`)
+  const text = report.scanned === 0 ? `nothing was scanned (${report.notScanned.length} scan(s) could not run): not a pass`
+    : report.ok ? `scan ok: ${report.scanned} scanned${report.notScanned.length ? `, ${report.notScanned.length} not scanned (see above)` : ''}` : 'scan FAILED'
+  return { exitCode: report.ok ? 0 : 1, data: report, text }
 }, { examples: ['make scan',
   'make scan ARGS="--require-trivy --severity CRITICAL"',
   'make scan ARGS="--skip-npm --json"'] })

@@ -11,7 +11,8 @@ describe('backup.ts and restore.ts command line', () => {
     expect(r.code).toBe(0)
     expect(r.stdout).toContain('--store <postgres|redis|qdrant|neo4j|all> --target <compose|k8s|direct>')
     expect(r.stdout).toContain('--dest <dir|s3://bucket/prefix> [--encrypt age1...]')
-    expect(r.stdout).toContain('75 another run holds the lock')
+    expect(r.stdout).toMatch(/\n\s+75 {2}another backup or restore holds the lock/)
+    expect(r.stdout).toMatch(/Examples:\n {2}make backup ARGS=/)
   })
 
   it('stops with exit 2 and the reason on a bad store or target', async () => {
@@ -21,6 +22,19 @@ describe('backup.ts and restore.ts command line', () => {
     const target = await runScript('scripts/restore.ts', ['--store', 'redis', '--target', 'swarm'])
     expect(target.code).toBe(2)
     expect(target.stderr).toContain('--target must be one of compose, k8s, direct, got "swarm"')
+  })
+
+  it('restore from a mistyped --dest stops with exit 2 and creates nothing', async () => {
+    const dir = tmpDir('owp-restore-typo-')
+    try {
+      const typo = `${dir.path}/bakcups`
+      const r = await runScript('scripts/restore.ts', ['--from', 'latest', '--dest', typo, '--target', 'direct', '--yes'])
+      expect(r.code).toBe(2)
+      expect(r.stderr).toContain(`--dest ${typo} does not exist`)
+      expect((await import('node:fs')).existsSync(typo)).toBe(false)
+    } finally {
+      dir.remove()
+    }
   })
 
   it('restoring every store from a destination with no set at all fails instead of passing silently', async () => {

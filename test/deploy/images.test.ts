@@ -132,6 +132,18 @@ describe('scan', () => {
     expect(strict.code).toBe(1)
   })
 
+  it('nothing scanned (no trivy, no registry for npm audit) is said plainly and is not "scan ok"', async () => {
+    const offline = JSON.stringify({ error: { code: 'ENOTFOUND', summary: 'request to https://registry.npmjs.org/-/npm/v1/security/advisories/bulk failed, reason: getaddrinfo ENOTFOUND registry.npmjs.org' } })
+    bins = fakeBins({ npm: [on('^audit', { exitCode: 1, stdout: offline })], docker: fails(1, 'no engine') }, { basePath: barePath() })
+    tmp = tmpDir('owp-scan-')
+    const r = await runScript('scripts/scan.ts', [], { env: { PATH: bins.path, OWP_STATE_DIR: tmp.path } })
+    expect(r.code).toBe(1)
+    expect(r.stdout).not.toContain('scan ok')
+    expect(r.stdout).toContain('nothing was scanned')
+    expect(r.stderr).toMatch(/not scanned: trivy: trivy not installed/)
+    expect(r.stderr).toMatch(/not scanned: npm audit --omit=dev: not scanned: the npm registry cannot be reached/)
+  })
+
   it('with trivy: config scans of chart, compose and Dockerfiles, image scans of what was built; HIGH/CRITICAL fail', async () => {
     tmp = tmpDir('owp-scan-')
     writeFileSync(join(tmp.path, 'images.json'), JSON.stringify({ images: [

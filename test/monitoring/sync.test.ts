@@ -67,6 +67,6 @@ describe('the chart\'s copies of rules and dashboards', () => {
     expect(help.stdout).toContain('helm/openwebui-platform/files/monitoring/')
     const bad = await runScript('scripts/sync-monitoring.ts', ['--chek'])
     expect(bad.code).toBe(2)
-    expect(bad.stderr).toContain("Unknown option '--chek'")
+    expect(bad.stderr).toContain('unknown flag --chek (did you mean --check?)')
   })
 })

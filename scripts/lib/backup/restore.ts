@@ -102,6 +102,9 @@ async function restoreRun(ctx: Ctx, o: RestoreOptions): Promise<RestoreRun> {
   }
   const stores = byPath ? [byPath.store] : named ? [named] : o.stores
   if (!byPath && o.from !== 'latest' && stores.length > 1) throw new UsageError('--from <set id> names one set: pass --store too')
+  // A restore only reads the destination: a mistyped --dest must not become a new, empty directory (the lock lives there).
+  const root = o.dest.kind === 'local' ? (o.dest as unknown as { root: string }).root : null
+  if (!byPath && root && !existsSync(root)) throw new UsageError(`--dest ${root} does not exist: no backup sets there (a typo?)`)
   const outcomes: RestoreOutcome[] = []
   await withWritersStopped(ctx, o, async (quiesce) => {
   for (const store of stores) {

@@ -90,17 +90,33 @@ export async function npmAudit(ctx: Ctx, severities: string[]): Promise<ScanResu
   const levels = severities.map((s) => s.toLowerCase())
   try {
     const j = JSON.parse(r.stdout) as { metadata?: { vulnerabilities?: Record<string, number> }; error?: { summary?: string } }
-    if (j.error) return { name: 'npm audit --omit=dev', kind: 'npm', target: 'package-lock.json', status: 'error', counts: {}, detail: j.error.summary ?? 'npm audit failed' }
+    if (j.error) return { name: 'npm audit --omit=dev', kind: 'npm', target: 'package-lock.json', status: 'error', counts: {}, detail: auditError(j.error.summary ?? 'npm audit failed') }
     const v = j.metadata?.vulnerabilities ?? {}
     const counts = Object.fromEntries(levels.map((l) => [l.toUpperCase(), v[l] ?? 0]))
     const failing = Object.values(counts).some((n) => n > 0)
     return { name: 'npm audit --omit=dev', kind: 'npm', target: 'package-lock.json', status: failing ? 'fail' : 'ok', counts, detail: `${summarize(counts)}${v.total ? ` (${v.total} at any severity)` : ''}` }
   } catch {
-    return { name: 'npm audit --omit=dev', kind: 'npm', target: 'package-lock.json', status: 'error', counts: {}, detail: `npm audit exit ${r.exitCode}: ${r.stderr.trim().split('\n').pop() ?? 'no JSON'}` }
+    return { name: 'npm audit --omit=dev', kind: 'npm', target: 'package-lock.json', status: 'error', counts: {}, detail: auditError(`npm audit exit ${r.exitCode}: ${r.stderr.trim().split('\n').pop() ?? 'no JSON'}`) }
   }
 }
 
-export interface ScanReport { ok: boolean; trivy: string | null; results: ScanResult[] }
+// npm audit asks the registry: offline, say that plainly rather than npm's request dump.
+function auditError(detail: string): string {
+  return /ENOTFOUND|EAI_AGAIN|ECONNREFUSED|ETIMEDOUT|ENETUNREACH|request to \S+ failed|network|offline/i.test(detail)
+    ? `not scanned: the npm registry cannot be reached (${detail.split('\n')[0]!.slice(0, 100)}); --skip-npm when offline`
+    : detail
+}
+
+export interface ScanReport {
+  /** Something was scanned and nothing failed or errored. */
+  ok: boolean
+  trivy: string | null
+  results: ScanResult[]
+  /** How many scans ran to a verdict (ok or fail). */
+  scanned: number
+  /** What could not be scanned, and why, one line each. */
+  notScanned: string[]
+}
 
 export async function runScans(ctx: Ctx, o: ScanOptions): Promise<ScanReport> {
   const trivyVersion = await probe(ctx, ['trivy', '--version'])
@@ -125,5 +141,7 @@ export async function runScans(ctx: Ctx, o: ScanOptions): Promise<ScanReport> {
   }
   if (!o.skipNpm) jobs.push(npmAudit(ctx, o.severities))
   const results = await Promise.all(jobs)
-  return { ok: results.every((r) => r.status === 'ok' || r.status === 'skipped'), trivy, results }
+  const scanned = results.filter((r) => r.status === 'ok' || r.status === 'fail').length
+  const notScanned = results.filter((r) => r.status === 'skipped' || r.status === 'error').map((r) => `${r.name}: ${r.detail}`)
+  return { ok: scanned > 0 && results.every((r) => r.status === 'ok' || r.status === 'skipped'), trivy, results, scanned, notScanned }
 }
