@@ -129,10 +129,14 @@ describe('Neo4j community: offline dump behind --maintenance-window', () => {
     expect(report.stores[0], ctx.stderr()).toMatchObject({ ok: true, verified: true })
     const k = shimArgv('kubectl').map((a) => a.slice(1))
     const ns = ['-n', 'openwebui-prod']
-    expect(k.slice(0, 4)).toEqual([
+    expect(k.slice(0, 6)).toEqual([
       ['get', 'pods', ...ns, '-l', 'app.kubernetes.io/instance=owp,app.kubernetes.io/component=neo4j', '--field-selector=status.phase=Running', '-o', 'jsonpath={.items[*].metadata.name}'],
       ['get', 'pod', 'owp-neo4j-0', ...ns, '-o', 'json'],
       ['get', 'statefulset', 'owp-neo4j', ...ns, '-o', 'jsonpath={.spec.replicas}'],
+      // a store an earlier killed run left down is brought back first (tools/kube-maintenance.ts)
+      ['get', 'statefulsets', ...ns, '-l', 'app.kubernetes.io/instance=owp', '-o', 'json'],
+      // marked before it goes down: run, time and the replicas to come back to
+      ['annotate', 'statefulset/owp-neo4j', ...ns, '--overwrite', expect.stringMatching(/^owp\.io\/scaled-down-by-backup=\{"run":"\d+@[^"]+","at":"[^"]+","replicas":1\}$/)],
       ['scale', 'statefulset/owp-neo4j', ...ns, '--replicas=0'],
     ])
     const run = k.find((a) => a[0] === 'run')!
@@ -140,12 +144,16 @@ describe('Neo4j community: offline dump behind --maintenance-window', () => {
     const overrides = JSON.parse(run.find((a) => a.startsWith('--overrides='))!.slice('--overrides='.length))
     expect(overrides.spec.volumes).toEqual([{ name: 'data', persistentVolumeClaim: { claimName: 'data-owp-neo4j-0' } }]) // the PVC only, not emptyDirs
     expect(overrides.spec.containers[0]).toMatchObject({ image: 'neo4j:5.26.12-community', volumeMounts: [{ name: 'data', mountPath: '/data' }] })
-    expect(run).toContain('--labels=app.kubernetes.io/instance=owp,app.kubernetes.io/component=neo4j-maintenance')
+    expect(run).toContain('--labels=app.kubernetes.io/instance=owp,app.kubernetes.io/component=neo4j-maintenance,owp.io/maintenance-of=owp-neo4j')
+    // PID 1 ends on SIGTERM: the pod's delete does not wait out the grace period
+    expect(run.slice(-3)).toEqual(['sh', '-c', 'trap "exit 0" TERM INT; sleep 86400 & wait'])
+    expect(overrides.spec.containers[0].command).toEqual(['sh', '-c', 'trap "exit 0" TERM INT; sleep 86400 & wait'])
     expect(k).toContainEqual(['exec', ...ns, pod, '--', 'neo4j-admin', 'database', 'dump', 'neo4j', '--to-path=/tmp/owp-io'])
     expect(k).toContainEqual(['exec', ...ns, pod, '--', 'cat', '/tmp/owp-io/neo4j.dump'])
-    expect(k.slice(-3)).toEqual([
+    expect(k.slice(-4)).toEqual([
       ['delete', 'pod', pod, ...ns, '--ignore-not-found', '--wait=true'],
       ['scale', 'statefulset/owp-neo4j', ...ns, '--replicas=1'],
+      ['annotate', 'statefulset/owp-neo4j', ...ns, 'owp.io/scaled-down-by-backup-'],
       ['rollout', 'status', 'statefulset/owp-neo4j', ...ns, '--timeout=600s'],
     ])
 

@@ -91,7 +91,8 @@ describe('compose target (docker compose exec)', () => {
     expect(result.ok, ctx.stderr()).toBe(true)
     expect(result.stores[0]!.into).toBe('compose service postgres (project owp)')
     expect(pg.sql("SELECT count(*) || ' ' || max(body) FROM notes", 'app')).toBe('500 note ✓ 99')
-    expect(recorded('docker')).toContainEqual([...base, 'pg_restore', '--exit-on-error', '--create', '-d', 'postgres'])
+    // Restored beside the live database (a marked scratch name), proven, then swapped in by rename.
+    expect(recorded('docker')).toContainEqual([...base, 'pg_restore', '--exit-on-error', '-d', expect.stringMatching(/^app_owp_new_[0-9a-f]{10}$/)])
   })
 
   it('passes the Redis password as `-e REDISCLI_AUTH` (value from the environment), never in argv', async () => {

@@ -101,14 +101,31 @@ async function verify(_ctx: Ctx, run: DriverRun, dump: DumpResult): Promise<Veri
 async function restore(ctx: Ctx, run: DriverRun, manifest: Manifest): Promise<RestoreResult> {
   const details = manifest.details as unknown as Neo4jDetails
   if (details.mode === 'apoc') {
-    // Empty the database (data, then indexes and constraints), then replay the export.
-    await cypher(ctx, run, 'MATCH (n) CALL { WITH n DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS', { mutates: true })
-    await cypher(ctx, run, 'CALL apoc.schema.assert({}, {}, true)', { mutates: true })
     const c = cypherShell(run)
     const importDir = run.settings.env.NEO4J_IMPORT_DIR ?? '/var/lib/neo4j/import'
-    await fileTo(ctx, run.target, 'neo4j', join(run.dir, 'neo4j.cypher'), importDir, (there) =>
-      run.target.run(ctx, 'neo4j', [...c.argv, '--file', there], { env: c.env, secretEnv: c.secretEnv, mutates: true, timeout: run.settings.timeoutMs }))
-    const [count] = (await cypher(ctx, run, 'MATCH (n) RETURN count(n)')).slice(-1)
+    // A copy of the current graph first, on the server: the replay below starts by deleting everything.
+    const safety = `owp-pre-restore-${run.id}.cypher`
+    await cypher(ctx, run, `CALL apoc.export.cypher.all('${safety}', {format: 'cypher-shell', useOptimizations: {type: 'UNWIND_BATCH', unwindBatchSize: 1000}}) YIELD nodes RETURN nodes`, { mutates: true })
+    const empty = async () => {
+      await cypher(ctx, run, 'MATCH (n) CALL { WITH n DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS', { mutates: true })
+      await cypher(ctx, run, 'CALL apoc.schema.assert({}, {}, true)', { mutates: true })
+    }
+    const replay = (file: string) => run.target.run(ctx, 'neo4j', [...c.argv, '--file', file], { env: c.env, secretEnv: c.secretEnv, mutates: true, timeout: run.settings.timeoutMs })
+    let count: string | undefined
+    try {
+      await empty()
+      await fileTo(ctx, run.target, 'neo4j', join(run.dir, 'neo4j.cypher'), importDir, replay)
+      ;[count] = (await cypher(ctx, run, 'MATCH (n) RETURN count(n)')).slice(-1)
+      if (!ctx.dryRun && details.nodes !== undefined && Number(count) !== details.nodes) throw new KitError(`the replayed graph has ${count} nodes, the export ${details.nodes}`)
+    } catch (e) {
+      ctx.log.warn(`neo4j: the replay failed: putting the previous graph back from ${importDir}/${safety}`)
+      try { await empty(); await replay(`${importDir}/${safety}`) } catch (u) {
+        throw new KitError(`the APOC restore failed (${(e as Error).message}) and the previous graph could not be replayed: it is kept in ${importDir}/${safety}: ${(u as Error).message}`)
+      }
+      await run.target.run(ctx, 'neo4j', ['rm', '-f', `${importDir}/${safety}`], { mutates: true, allowFailure: true })
+      throw new KitError(`the APOC restore failed; the previous graph was put back: ${(e as Error).message}`)
+    }
+    await run.target.run(ctx, 'neo4j', ['rm', '-f', `${importDir}/${safety}`], { mutates: true, allowFailure: true })
     return { restored: [`database ${details.databases[0]} from the APOC export (${count ?? '?'} nodes)`], warnings: [] }
   }
   const io = ioDir(run)

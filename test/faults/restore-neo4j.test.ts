@@ -1,0 +1,46 @@
+// Fault row of the Neo4j APOC restore: the replay fails half way (the fake cypher-shell applies the
+// statements before the failing one and exits 1, as the real shell does). The previous graph must be back.
+import { afterAll, describe, expect, it } from 'vitest'
+import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { testCtx } from '../helpers/context.ts'
+import { tmpDir } from '../helpers/tmp.ts'
+import { ROOT } from '../../scripts/lib/core/paths.ts'
+import { resolveShared, retentionFrom } from '../../scripts/lib/backup/settings.ts'
+import { runBackup } from '../../scripts/lib/backup/backup.ts'
+import { runRestore } from '../../scripts/lib/backup/restore.ts'
+
+const FAKES = join(ROOT, 'test', 'fixtures', 'backup', 'neo4j-fake')
+const PASSWORD = 'neo4j-test-password-42'
+const tmp = tmpDir('owp-fault-neo4j-')
+const state = join(tmp.path, 'state')
+afterAll(() => tmp.remove())
+
+async function kit(env: Record<string, string> = {}) {
+  const ctx = testCtx({ yes: true, env: { PATH: `${FAKES}:${process.env.PATH}`, NEO4J_FAKE_STATE: state, NEO4J_FAKE_PASSWORD: PASSWORD, NEO4J_PASSWORD: PASSWORD,
+    NEO4J_IMPORT_DIR: join(state, 'import'), BACKUP_STAGING_DIR: tmp.path, ...env } })
+  const shared = await resolveShared(ctx, { store: 'neo4j', target: 'direct', dest: join(tmp.path, 'dest'), 'env-file': join(tmp.path, 'empty.env'), 'neo4j-mode': 'apoc' })
+  const common = { stores: ['neo4j' as const], explicit: true, target: shared.target, dest: shared.dest, settings: shared.settings }
+  return { ctx, backup: () => runBackup(ctx, { ...common, verify: true, recipients: [], retention: retentionFrom({}) }), restore: () => runRestore(ctx, { ...common, from: 'latest' }) }
+}
+
+describe('neo4j APOC restore faults (fake Neo4j that fails like the real one)', () => {
+  it('F-RESTORE-NEO4J-1: the replay fails half way: the previous graph is replayed back, nothing is lost', async () => {
+    mkdirSync(join(state, 'databases'), { recursive: true })
+    mkdirSync(join(state, 'import'))
+    writeFileSync(join(tmp.path, 'empty.env'), '')
+    writeFileSync(join(state, 'databases', 'neo4j'), 'alice\nbob\ncarol\n')
+    writeFileSync(join(state, 'running'), '')
+    writeFileSync(join(state, 'calls'), '')
+    const b = await kit()
+    expect((await b.backup()).ok, b.ctx.stderr()).toBe(true)
+    writeFileSync(join(state, 'databases', 'neo4j'), 'dave\nerin\n')
+
+    const r = await kit({ NEO4J_FAKE_FAIL_ON: 'bob' })
+    const result = await r.restore()
+    expect(result.ok).toBe(false)
+    expect(result.stores[0]!.error).toMatch(/the APOC restore failed; the previous graph was put back/)
+    expect(readFileSync(join(state, 'databases', 'neo4j'), 'utf8')).toBe('dave\nerin\n')
+    expect(readdirSync(join(state, 'import'))).toEqual([])
+  })
+})
