@@ -7,10 +7,8 @@ import { execFileSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { tmpDir } from '../helpers/tmp.ts'
-import { freePort } from '../helpers/net.ts'
-import { runScript } from '../helpers/run-script.ts'
-import { stackPaths, e2eEnv, writeEnvFile, projectLeftovers, removeProject, E2E_DOMAIN, E2E_PROJECT, type StackPaths } from './harness/stack.ts'
-import { kit, json, compose, ps, execIn, psql, pgChecksum, redisCli, redisChecksum, ctxFor, sha256, type Stack } from './kit.ts'
+import { projectLeftovers, removeProject, E2E_PROJECT, type StackPaths } from './harness/stack.ts'
+import { kit, json, ps, execIn, psql, pgChecksum, redisCli, redisChecksum, ctxFor, sha256, ensureStack, type Stack } from './kit.ts'
 
 const { env: engineEnv } = inject('e2e')
 const tmp = tmpDir('owp-e2e-dr-')
@@ -46,25 +44,22 @@ async function production(): Promise<Record<string, unknown>> {
 }
 
 beforeAll(async () => {
-  paths = stackPaths(tmp.path)
-  const [httpPort, httpsPort] = [await freePort(), await freePort()]
-  writeEnvFile(paths.envFile, e2eEnv(paths, { httpPort, httpsPort }))
-  const tls = await runScript('scripts/tls-selfsigned.ts', ['--domain', E2E_DOMAIN, '--dir', paths.certDir, '--env-file', paths.envFile])
-  expect(tls.code, tls.stderr).toBe(0)
-  stack = { engineEnv, envFile: paths.envFile, certFile: join(paths.certDir, 'tls.crt'), httpPort, httpsPort }
-})
+  // the stack the suite shares (stack.e2e.test.ts deployed it; alone, this file deploys it)
+  ;({ stack, paths } = await timed('deploy', () => ensureStack(engineEnv)))
+}, 1_200_000)
 
 afterAll(async () => {
-  if (stack) await compose(stack, ['down', '--volumes', '--remove-orphans', '--timeout', '5'], { allowFailure: true })
-  await removeProject(ctxFor(stack), engineEnv, DRILL_PROJECT).catch(() => {})
+  // production stays up for the files after this one; the drill's scratch project never does
+  if (stack) await removeProject(ctxFor(stack), engineEnv, DRILL_PROJECT).catch(() => {})
   process.stderr.write(`dr e2e timings (s): ${JSON.stringify(timings)}\n`)
   tmp.remove()
 })
 
 describe.sequential('disaster recovery of the compose deployment on a real engine', () => {
-  it('1. the kit deploys the stack', async () => {
-    const r = await timed('deploy', () => kit(stack, 'scripts/deploy.ts', ['--docker-compose', '--yes', '--env-file', paths.envFile, '--timeout', '8m', '--json'], 900_000))
-    expect(json<{ ok: boolean; summary: string }>(r).ok, r.stderr.slice(-6000)).toBe(true)
+  it('1. the stack the kit deployed is up, every container running', async () => {
+    const running = await ps(stack)
+    expect(running.length).toBeGreaterThan(10)
+    expect(running.filter((c) => c.State !== 'running').map((c) => c.Service)).toEqual([])
     deployed = true
   })
 

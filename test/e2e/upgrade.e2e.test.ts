@@ -2,17 +2,12 @@
 // through NGINX over TLS, and LLM streams) runs while `deploy --docker-compose` moves Open WebUI,
 // GraphRAG and MCP to a new tag blue-green; then an upgrade that migrates the schema and fails
 // validation is rolled back with the pre-upgrade database restored.
-import { describe, it, expect, beforeAll, afterAll, inject } from 'vitest'
-import { join } from 'node:path'
-import { tmpDir } from '../helpers/tmp.ts'
-import { freePort } from '../helpers/net.ts'
-import { runScript } from '../helpers/run-script.ts'
-import { stackPaths, e2eEnv, writeEnvFile, updateEnvFile, E2E_DOMAIN, type StackPaths } from './harness/stack.ts'
+import { describe, it, expect, beforeAll, inject } from 'vitest'
+import { updateEnvFile, type StackPaths } from './harness/stack.ts'
 import { NEXT_TAG, MIGRATES_TAG } from './harness/images.ts'
-import { kit, json, compose, ps, psql, pgChecksum, type Stack } from './kit.ts'
+import { kit, json, ps, psql, pgChecksum, ensureStack, type Stack } from './kit.ts'
 
 const { env: engineEnv } = inject('e2e')
-const tmp = tmpDir('owp-e2e-upgrade-')
 let paths: StackPaths
 let stack: Stack
 let deployed = false
@@ -23,23 +18,10 @@ interface DeployOutcome { ok: boolean; summary: string; rolledBack?: boolean; up
 interface LoadPhase { requests: { total: number; ok: number; failed: number }; errors: Record<string, number> }
 
 beforeAll(async () => {
-  paths = stackPaths(tmp.path)
-  const [httpPort, httpsPort] = [await freePort(), await freePort()]
-  writeEnvFile(paths.envFile, e2eEnv(paths, { httpPort, httpsPort }))
-  const tls = await runScript('scripts/tls-selfsigned.ts', ['--domain', E2E_DOMAIN, '--dir', paths.certDir, '--env-file', paths.envFile])
-  expect(tls.code, tls.stderr).toBe(0)
-  stack = { engineEnv, envFile: paths.envFile, certFile: join(paths.certDir, 'tls.crt'), httpPort, httpsPort }
-  // the fresh deploy is validated by stack.e2e.test.ts: here only the upgrades are
-  const r = await kit(stack, 'scripts/deploy.ts', ['--docker-compose', '--yes', '--no-validate', '--env-file', paths.envFile, '--timeout', '8m', '--json'], 900_000)
-  const outcome = json<DeployOutcome>(r)
-  expect(outcome.ok, `${outcome.summary}\n${r.stderr.slice(-6000)}`).toBe(true)
+  // the stack the suite shares (stack.e2e.test.ts deployed and validated it; alone, this file deploys it)
+  ;({ stack, paths } = await ensureStack(engineEnv))
   deployed = true
 }, 1_200_000)
-
-afterAll(async () => {
-  if (stack) await compose(stack, ['down', '--volumes', '--remove-orphans', '--timeout', '5'], { allowFailure: true })
-  tmp.remove()
-})
 
 const images = async () => Object.fromEntries((await ps(stack)).filter((c) => c.State === 'running').map((c) => [c.Service, c.Image]))
 
