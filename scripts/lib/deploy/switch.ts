@@ -68,8 +68,12 @@ export async function waitDrained(ctx: Ctx, p: ComposeProject, pids: number[], t
   const t0 = performance.now()
   const deadline = Date.now() + timeoutMs
   for (;;) {
-    const alive = new Set((await nginxWorkers(ctx, p)).map((w) => w.pid))
-    const busy = pids.filter((pid) => alive.has(pid))
+    // one failed look (an exec that timed out on a busy host) is no answer: look again until the deadline
+    const seen = await nginxWorkers(ctx, p).catch((e: Error) => { ctx.log.debug(`nginx workers: ${e.message}`); return null })
+    const alive = new Set((seen ?? []).map((w) => w.pid))
+    const busy = seen ? pids.filter((pid) => alive.has(pid)) : pids
+    if (!seen && Date.now() >= deadline) return { ms: Math.round(performance.now() - t0), busy }
+    if (!seen) { await new Promise((r) => setTimeout(r, 500)); continue }
     if (!busy.length || Date.now() >= deadline || ctx.signal.aborted) return { ms: Math.round(performance.now() - t0), busy }
     await new Promise((r) => setTimeout(r, 500))
   }
