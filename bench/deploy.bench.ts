@@ -5,27 +5,15 @@
 // Goals: <= 1.05x from nothing; own overhead <= 1 s.
 //   tsx bench/deploy.bench.ts          (BENCH_ROUNDS=2 by default; each round brings the stack up twice)
 import { join } from 'node:path'
-import { createContext } from '../scripts/lib/core/context.ts'
-import { acquireLock } from '../scripts/lib/core/lock.ts'
 import { table } from '../scripts/lib/core/log.ts'
-import { engineLayout, stopEngine } from '../test/e2e/harness/engine.ts'
-import { prepareE2E } from '../test/e2e/harness/prepare.ts'
-import { stackPaths, e2eEnv, writeEnvFile, kitEnv, composeArgv, removeProject } from '../test/e2e/harness/stack.ts'
+import { benchStack } from '../test/e2e/harness/bench.ts'
+import { kitEnv, composeArgv, removeProject } from '../test/e2e/harness/stack.ts'
 import { runScript } from '../test/helpers/run-script.ts'
-import { freePort } from '../test/helpers/net.ts'
-import { tmpDir } from '../test/helpers/tmp.ts'
 import { median } from '../test/load/fixture.ts'
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2)
-const ctx = createContext({ verbose: false })
-const layout = engineLayout()
-const release = acquireLock(ctx, layout.lockFile, 'deploy bench')
-const prepared = await prepareE2E(ctx, { layout })
-const tmp = tmpDir('owp-bench-deploy-')
-const paths = stackPaths(tmp.path)
-writeEnvFile(paths.envFile, e2eEnv(paths, { httpPort: await freePort(), httpsPort: await freePort() }))
-const tls = await runScript('scripts/tls-selfsigned.ts', ['--domain', 'owp-e2e.test', '--dir', paths.certDir, '--env-file', paths.envFile])
-if (tls.code !== 0) throw new Error(tls.stderr)
+const bench = await benchStack('deploy')
+const { ctx, prepared, paths } = bench
 
 interface Outcome { ok: boolean; summary: string; steps: Array<{ id: string; durationMs: number }> }
 const samples = { kitFresh: [] as number[], kitSame: [] as number[], bareFresh: [] as number[], bareSame: [] as number[], overheadFresh: [] as number[], overheadSame: [] as number[] }
@@ -60,10 +48,7 @@ try {
     process.stderr.write(`round ${round + 1}/${ROUNDS} done\n`)
   }
 } finally {
-  await removeProject(ctx, prepared.env).catch(() => {})
-  await stopEngine(ctx, layout, prepared.engine)
-  release()
-  tmp.remove()
+  await bench.done()
 }
 
 const s = (ms: number[]) => `${(median(ms) / 1000).toFixed(1)} s`

@@ -3,32 +3,21 @@
 // in-process, on the same stack. Checks run at once, so the slowest one should rule: goal <= 1.2x.
 //   tsx bench/validate.bench.ts        (BENCH_ROUNDS=5 by default; brings the e2e stack up first)
 import { createContext } from '../scripts/lib/core/context.ts'
-import { acquireLock } from '../scripts/lib/core/lock.ts'
 import { table } from '../scripts/lib/core/log.ts'
 import { checksFor, runChecks, type ValidationReport } from '../scripts/lib/validate/index.ts'
-import { engineLayout, stopEngine } from '../test/e2e/harness/engine.ts'
-import { prepareE2E } from '../test/e2e/harness/prepare.ts'
-import { stackPaths, e2eEnv, writeEnvFile, kitEnv, removeProject } from '../test/e2e/harness/stack.ts'
+import { benchStack } from '../test/e2e/harness/bench.ts'
+import { kitEnv } from '../test/e2e/harness/stack.ts'
 import { runScript } from '../test/helpers/run-script.ts'
-import { freePort } from '../test/helpers/net.ts'
-import { tmpDir } from '../test/helpers/tmp.ts'
 import { median } from '../test/load/fixture.ts'
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5)
-const ctx = createContext({ verbose: false })
-const layout = engineLayout()
-const release = acquireLock(ctx, layout.lockFile, 'validate bench')
-const prepared = await prepareE2E(ctx, { layout })
-const tmp = tmpDir('owp-bench-validate-')
-const paths = stackPaths(tmp.path)
-writeEnvFile(paths.envFile, e2eEnv(paths, { httpPort: await freePort(), httpsPort: await freePort() }))
+const bench = await benchStack('validate')
+const { prepared, paths } = bench
 const env = kitEnv(prepared.env)
 const processMs: number[] = []
 const aloneMs: number[] = []
 let slowest = ''
 try {
-  const tls = await runScript('scripts/tls-selfsigned.ts', ['--domain', 'owp-e2e.test', '--dir', paths.certDir, '--env-file', paths.envFile])
-  if (tls.code !== 0) throw new Error(tls.stderr)
   const up = await runScript('scripts/deploy.ts', ['--docker-compose', '--yes', '--no-validate', '--env-file', paths.envFile], { env, timeoutMs: 900_000 })
   if (up.code !== 0) throw new Error(`deploy failed:\n${up.stderr.slice(-4000)}`)
   const kitCtx = createContext({ env: { ...process.env, ...env } })
@@ -48,10 +37,7 @@ try {
     } finally { await cleanup() }
   }
 } finally {
-  await removeProject(ctx, prepared.env).catch(() => {})
-  await stopEngine(ctx, layout, prepared.engine)
-  release()
-  tmp.remove()
+  await bench.done()
 }
 
 process.stdout.write(`${table(['validate-prod process', `slowest check alone (${slowest})`, 'ratio'], [
