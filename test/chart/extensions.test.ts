@@ -23,7 +23,7 @@ describe('extension points', () => {
     expect(images.length).toBeGreaterThan(15)
     expect(images.filter((i) => !i.startsWith('registry.corp.example.com/mirror/'))).toEqual([])
     expect(images).toEqual(expect.arrayContaining([
-      'registry.corp.example.com/mirror/open-webui/open-webui:v0.8.11', 'registry.corp.example.com/mirror/postgres:15.14',
+      'registry.corp.example.com/mirror/open-webui/open-webui:v0.8.11', 'registry.corp.example.com/mirror/openwebui-platform/postgres:0.1.0',
       'registry.corp.example.com/mirror/prometheuscommunity/postgres-exporter:v0.17.1', 'registry.corp.example.com/mirror/openwebui-platform/ops:0.1.0',
     ]))
   })

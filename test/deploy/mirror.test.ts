@@ -33,7 +33,7 @@ describe('mirror-images', () => {
     const plan = r.stdout + r.stderr
     expect(plan).toContain(`docker pull ghcr.io/open-webui/open-webui:v0.8.11`)
     expect(plan).toContain(`docker tag ghcr.io/open-webui/open-webui:v0.8.11 ${R}/open-webui/open-webui:v0.8.11`)
-    expect(plan).toContain(`docker push ${R}/postgres:15.14`)
+    expect(plan).toContain(`docker push ${R}/openwebui-platform/postgres:0.1.0`)
     expect(plan).toContain(`docker push ${R}/jetstack/cert-manager-controller:v1.21.2`)
     expect(bins!.calls('docker')).toEqual([])
     // the infra charts were rendered (read-only) to find their images

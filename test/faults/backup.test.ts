@@ -10,6 +10,8 @@ import { runScript } from '../helpers/run-script.ts'
 import { testCtx } from '../helpers/context.ts'
 import { tmpDir } from '../helpers/tmp.ts'
 import { acquireLock } from '../../scripts/lib/core/lock.ts'
+import { storeLockPath } from '../../scripts/lib/backup/locks.ts'
+import { createTarget } from '../../scripts/lib/backup/targets.ts'
 import { COMPOSE_FILE } from '../../scripts/lib/core/paths.ts'
 import { defaultMetricsSinks } from '../../scripts/lib/backup/metrics.ts'
 import { listSets, which, wrapper } from '../backup/support.ts'
@@ -37,9 +39,12 @@ describe('backup faults (real Redis)', () => {
   it('F-BACKUP-LOCKED-1: a run that cannot take the lock exits 75 and writes a metric saying so', async () => {
     const dest = join(tmp.path, 'locked')
     const metrics = join(tmp.path, 'metrics-locked')
-    const holder = acquireLock(testCtx(), join(dest, '.locks', 'redis.lock'), 'backup of redis')
+    // the store lease of this Redis (store and target, whatever the destination), held by "another run"
+    const lockDir = join(tmp.path, 'locks')
+    const target = createTarget({ kind: 'direct', env: { ...redis.env } as Record<string, string> })
+    const holder = acquireLock(testCtx(), storeLockPath({ lockDir: () => lockDir }, target, 'redis'), 'backup of redis')
     try {
-      const r = await backup(dest, ['--metrics-dir', metrics])
+      const r = await backup(dest, ['--metrics-dir', metrics, '--lock-dir', lockDir])
       expect(r.code, r.stderr).toBe(75)
       const text = readFileSync(join(metrics, 'backup_redis.prom'), 'utf8')
       expect(text).toMatch(/^backup_last_run_success\{store="redis"\} 0$/m)

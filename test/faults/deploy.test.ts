@@ -40,7 +40,7 @@ function project(): Project {
   return {
     box, file, envFile, config,
     bins(s = {}) { const b = composeFakes({ before: BEFORE, localImages: { 'postgres:15.14': 'sha256:pg1514' }, ...s, config }); cleanup.push(b.remove); return b },
-    opts: (o = {}) => ({ file, envFile, timeout: '20m', skipChecks: true, validate: false, ...o }),
+    opts: (o = {}) => ({ file, envFile, timeout: '20m', skipChecks: true, validate: false, strategy: 'recreate' as const, ...o }),
   }
 }
 
@@ -115,7 +115,7 @@ describe('compose deploy: lock first, one writer per project and store', () => {
 
 /** deploy.ts --docker-compose as a process group, with the fake docker on PATH. */
 function deployProcess(p: Project, bins: FakeBins) {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'scripts/deploy.ts'), '--docker-compose', '--file', p.file, '--env-file', p.envFile, '--skip-checks', '--no-validate'],
+  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'scripts/deploy.ts'), '--docker-compose', '--strategy', 'recreate', '--file', p.file, '--env-file', p.envFile, '--skip-checks', '--no-validate'],
     { cwd: ROOT, env: { ...process.env, NO_COLOR: '1', ...p.box.env, PATH: bins.path }, detached: true, stdio: ['ignore', 'pipe', 'pipe'] })
   let stderr = ''
   child.stderr!.on('data', (d) => { stderr += d })

@@ -19,7 +19,7 @@ describe('custom image builds', () => {
   it('build each image from the repository root, the service source as a named context', () => {
     const env = { IMAGE_REGISTRY: 'registry.example.test/owp/', IMAGE_TAG: '1.4.0', GRAPHRAG_SRC: repo('graphrag'), MCP_SRC: repo('mcp', 'setup.py') }
     const builds = imageBuilds(env, { revision: 'abc123', created: '2026-01-01T00:00:00Z', source: 'https://git.example.test/kit' })
-    expect(builds.map((b) => b.ref)).toEqual(['registry.example.test/owp/graphrag-processor:1.4.0', 'registry.example.test/owp/mcp-server:1.4.0', 'registry.example.test/owp/ops:1.4.0'])
+    expect(builds.map((b) => b.ref)).toEqual(['registry.example.test/owp/graphrag-processor:1.4.0', 'registry.example.test/owp/mcp-server:1.4.0', 'registry.example.test/owp/ops:1.4.0', 'registry.example.test/owp/postgres:1.4.0'])
     expect(buildArgv(builds[0]!)).toEqual([
       'docker', 'build', '--file', join(ROOT, 'docker', 'Dockerfile.graphrag'),
       '--build-context', `graphrag-src=${env.GRAPHRAG_SRC}`,

@@ -127,6 +127,8 @@ export async function restorePostgres(ctx: Ctx, run: DriverRun, manifest: Manife
       const name = markedName('new', db, run.id)
       scratch.set(db, name)
       const owner = live.get(db)?.owner
+      // the kit's own scratch name for this set: a run killed between CREATE and COMMENT left it unmarked
+      await mutate(ctx, run, `DROP DATABASE IF EXISTS ${ident(name)} WITH (FORCE)`)
       await mutate(ctx, run, `CREATE DATABASE ${ident(name)} TEMPLATE template0 ENCODING ${literal(info.encoding)} LC_COLLATE ${literal(info.collate)} LC_CTYPE ${literal(info.ctype)}${owner ? ` OWNER ${ident(owner)}` : ''}`)
       await mutate(ctx, run, `COMMENT ON DATABASE ${ident(name)} IS ${literal(`${MARK}:new:${db}:${run.id}`)}`)
       const input = fileInput(run, join(run.dir, info.file))
