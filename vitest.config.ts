@@ -8,8 +8,6 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 120_000,
     pool: 'forks',
-    // most files wait on processes and servers they start: two at once use both cores
-    maxWorkers: 2,
     setupFiles: ['test/helpers/quiet.ts'],
     reporters: ['default'],
   },
