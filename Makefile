@@ -34,7 +34,7 @@ typecheck: node_modules/.stamp ## TypeScript strict check
 test: node_modules/.stamp ## setup, typecheck, then every suite, the e2e stack suite beside the rest (what CI runs)
 	@mkdir -p .cache; t0=$$SECONDS; \
 	  $(TSX) scripts/setup.ts; t_setup=$$((SECONDS-t0)); \
-	  npx vitest run --config test/e2e/vitest.config.ts > .cache/e2e.log 2>&1 & e2e=$$!; \
+	  $(TSX) test/e2e/harness/lanes.ts > .cache/e2e.log 2>&1 & e2e=$$!; \
 	  t1=$$SECONDS; npm run --silent typecheck && tc=0 || tc=$$?; t_tc=$$((SECONDS-t1)); \
 	  t2=$$SECONDS; npx vitest run && unit=0 || unit=$$?; t_unit=$$((SECONDS-t2)); \
 	  wait $$e2e && e2e_rc=0 || e2e_rc=$$?; t_e2e=$$((SECONDS-t1)); \
@@ -49,8 +49,8 @@ test-unit: node_modules/.stamp ## every suite but the e2e stack suite, without s
 lint: setup typecheck ## helm lint, promtool, amtool, compose config
 	$(TSX) scripts/lint.ts -- $(ARGS)
 
-e2e: setup ## the end-to-end stack suite alone, on its own Docker engine (root)
-	npx vitest run --config test/e2e/vitest.config.ts
+e2e: setup ## the end-to-end stack suite alone, on its own Docker engine (root), two compose projects at once
+	$(TSX) test/e2e/harness/lanes.ts -- $(ARGS)
 
 e2e-pending: setup ## the e2e files not green yet (upgrade under load, restore drill), on the e2e engine
 	npx vitest run --config test/e2e/vitest.pending.config.ts

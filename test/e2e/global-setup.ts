@@ -1,7 +1,7 @@
 // e2e globalSetup: the engine, Compose v2, the base and stand-in images (cached), a clean project;
 // teardown: the project's containers, networks and volumes removed, the engine stopped by PID.
 import type { TestProject } from 'vitest/node'
-import { createContext } from '../../scripts/lib/core/context.ts'
+import { createContext, type Ctx } from '../../scripts/lib/core/context.ts'
 import { acquireLock } from '../../scripts/lib/core/lock.ts'
 import { formatDuration } from '../../scripts/lib/core/log.ts'
 import { engineLayout, stopEngine, type Engine } from './harness/engine.ts'
@@ -17,8 +17,14 @@ declare module 'vitest' {
   }
 }
 
+/** Set by harness/lanes.ts for each lane it starts: the engine it prepared and owns (and holds the lock of). */
+export const PREPARED_ENV = 'OWP_E2E_PREPARED'
+export interface LanePrepared { env: Record<string, string>; engine: Engine; timings: Record<string, number> }
+
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const ctx = createContext({ verbose: Boolean(process.env.OWP_E2E_VERBOSE) })
+  const lane = process.env[PREPARED_ENV]
+  if (lane) return laneSetup(ctx, project, JSON.parse(lane) as LanePrepared)
   const layout = engineLayout()
   const release = acquireLock(ctx, layout.lockFile, 'e2e suite')
   let prepared
@@ -54,6 +60,21 @@ export default async function setup(project: TestProject): Promise<() => Promise
     forgetSharedStack()
     await stopEngine(ctx, layout, prepared.engine)
     release()
+  }
+}
+
+/**
+ * One lane of harness/lanes.ts: the runner started the engine, holds its lock and stops it; the
+ * lane only cleans and finally removes its own project (E2E_PROJECT is per lane).
+ */
+async function laneSetup(ctx: Ctx, project: TestProject, prepared: LanePrepared): Promise<() => Promise<void>> {
+  await removeProject(ctx, prepared.env)
+  forgetSharedStack()
+  project.provide('e2e', prepared)
+  return async () => {
+    const left = await removeProject(ctx, prepared.env).catch((e: Error) => { ctx.log.warn(`e2e teardown: ${e.message}`); return null })
+    if (left && (left.containers.length || left.networks.length || left.volumes.length)) ctx.log.warn(`e2e teardown left: ${JSON.stringify(left)}`)
+    forgetSharedStack()
   }
 }
 

@@ -1,9 +1,7 @@
 // The e2e files run one after the other on one stack: the file that deploys it first, the files
 // that reuse it next (alphabetically), the one that proves the teardown last.
 import { BaseSequencer, type TestSpecification } from 'vitest/node'
-
-const FIRST = 'stack.e2e.test.ts'
-const LAST = 'teardown.e2e.test.ts'
+import { E2E_FIRST as FIRST, E2E_LAST as LAST } from './lane-plan.ts'
 
 export function e2eOrder(files: string[]): string[] {
   const rank = (f: string) => (f.endsWith(`/${FIRST}`) ? 0 : f.endsWith(`/${LAST}`) ? 2 : 1)

@@ -8,13 +8,32 @@ import { KitError } from '../../../scripts/lib/core/errors.ts'
 import { E2E_TAG } from './images.ts'
 import type { Ctx } from '../../../scripts/lib/core/context.ts'
 
-export const E2E_PROJECT = 'owp-e2e'
+/**
+ * The e2e lane (OWP_E2E_LANE): `make e2e` runs the files on two compose projects at once on one
+ * engine (harness/lanes.ts). Lane a keeps the historical names; lane b has its own project, subnets
+ * and shared-stack record, so the two never meet.
+ */
+export const E2E_LANES = ['a', 'b'] as const
+export type Lane = typeof E2E_LANES[number]
+export function laneOf(env: NodeJS.ProcessEnv = process.env): Lane {
+  const lane = env.OWP_E2E_LANE || 'a'
+  if (!(E2E_LANES as readonly string[]).includes(lane)) throw new KitError(`OWP_E2E_LANE must be one of ${E2E_LANES.join(', ')}, got "${lane}"`, 2)
+  return lane as Lane
+}
+export const E2E_LANE = laneOf()
+const laneSuffix = (lane: Lane) => (lane === 'a' ? '' : `-${lane}`)
+/** The subnets of each lane's networks: not the compose defaults (a user's own stack on the engine keeps its own). */
+export const LANE_SUBNETS: Record<Lane, { app: string; monitoring: string }> = {
+  a: { app: '172.28.0.0/24', monitoring: '172.29.0.0/24' },
+  b: { app: '172.30.0.0/24', monitoring: '172.31.0.0/24' },
+}
+export const E2E_PROJECT = `owp-e2e${laneSuffix(E2E_LANE)}`
 export const E2E_OVERRIDE = join(ROOT, 'test', 'e2e', 'compose.e2e.yml')
 /** `docker` first on PATH for the kit's scripts: adds the override after the production file. */
 export const E2E_BIN = join(ROOT, 'test', 'e2e', 'bin')
 export const E2E_DOMAIN = 'owp-e2e.test'
 /** The stack the first e2e file deployed, for the files after it (written by ensureStack/shareStack). */
-export const SHARED_STACK_FILE = join(ROOT, '.cache', 'e2e-shared-stack.json')
+export const SHARED_STACK_FILE = join(ROOT, '.cache', `e2e-shared-stack${laneSuffix(E2E_LANE)}.json`)
 /** How long the last e2e setup took, per phase (written by the globalSetup, read by the timings reporter). */
 export const SETUP_TIMINGS_FILE = join(ROOT, '.cache', 'e2e-setup-timings.json')
 
@@ -46,9 +65,9 @@ export function e2eEnv(paths: StackPaths, s: StackSettings): Record<string, stri
     HTTPS_PORT: String(s.httpsPort),
     TLS_CERT_PATH: join(paths.certDir, 'tls.crt'),
     TLS_KEY_PATH: join(paths.certDir, 'tls.key'),
-    // not the defaults: a user's own stack on the same engine keeps its subnets
-    APP_SUBNET: '172.28.0.0/24',
-    MONITORING_SUBNET: '172.29.0.0/24',
+    // not the defaults: a user's own stack on the same engine keeps its subnets, the other lane its own
+    APP_SUBNET: LANE_SUBNETS[E2E_LANE].app,
+    MONITORING_SUBNET: LANE_SUBNETS[E2E_LANE].monitoring,
     IMAGE_REGISTRY: 'owp-e2e',
     IMAGE_TAG: s.imageTag ?? E2E_TAG,
     WEBUI_SECRET_KEY: secret(32),

@@ -1,0 +1,43 @@
+// Which e2e file runs on which lane: every file exactly once, the deploying file first on lane a,
+// each lane ending with the teardown, nothing pending, and the lanes' names never the same.
+import { describe, it, expect } from 'vitest'
+import { readdirSync } from 'node:fs'
+import { planLanes, LANE_B, PENDING, E2E_FIRST, E2E_LAST } from './lane-plan.ts'
+import { LANE_SUBNETS, E2E_LANES } from './stack.ts'
+import { e2eOrder } from './sequencer.ts'
+
+const files = ['test/e2e/dr.e2e.test.ts', 'test/e2e/rollback.e2e.test.ts', 'test/e2e/stack.e2e.test.ts', 'test/e2e/teardown.e2e.test.ts', 'test/e2e/upgrade.e2e.test.ts']
+
+describe('the e2e lanes', () => {
+  it('two lanes: lane b takes its list, lane a the rest, each ends with the teardown', () => {
+    expect(planLanes(files, { lanes: 2, laneB: ['test/e2e/rollback.e2e.test.ts', 'test/e2e/upgrade.e2e.test.ts'] })).toEqual([
+      { lane: 'a', files: ['test/e2e/dr.e2e.test.ts', 'test/e2e/stack.e2e.test.ts', 'test/e2e/teardown.e2e.test.ts'] },
+      { lane: 'b', files: ['test/e2e/rollback.e2e.test.ts', 'test/e2e/upgrade.e2e.test.ts', 'test/e2e/teardown.e2e.test.ts'] },
+    ])
+  })
+
+  it('one lane runs every file on lane a', () => {
+    const [a, ...rest] = planLanes(files, { lanes: 1 })
+    expect(rest).toEqual([])
+    expect(a!.files).toHaveLength(files.length)
+    expect(e2eOrder(a!.files)[0]).toMatch(E2E_FIRST)
+    expect(e2eOrder(a!.files).at(-1)).toMatch(E2E_LAST)
+  })
+
+  it('a pick runs only the matching files, and a lane with nothing to run is not started', () => {
+    expect(planLanes(files, { lanes: 2, laneB: ['rollback.e2e.test.ts'], pick: ['rollback'] })).toEqual([
+      { lane: 'b', files: ['test/e2e/rollback.e2e.test.ts', 'test/e2e/teardown.e2e.test.ts'] },
+    ])
+  })
+
+  it('every lane-b and pending file exists, and no file is both on lane b and pending', () => {
+    const present = new Set(readdirSync('test/e2e').map((f) => `test/e2e/${f}`))
+    for (const f of [...LANE_B, ...PENDING]) expect(present.has(f), f).toBe(true)
+    expect(LANE_B).not.toContain(`test/e2e/${E2E_FIRST}`)
+  })
+
+  it('the lanes never share a subnet', () => {
+    const all = E2E_LANES.flatMap((l) => [LANE_SUBNETS[l].app, LANE_SUBNETS[l].monitoring])
+    expect(new Set(all).size).toBe(all.length)
+  })
+})
