@@ -64,7 +64,7 @@ function setup(s: Scenario = {}) {
   box = { ...b, ctx: (c = {}) => b.ctx({ path: bins!.path, ...c }) }
   const base = ['docker', 'compose', '--project-name', 'owptest', '--file', file, '--env-file', envFile, '--profile', 'lightllm']
   const opts = (o: Partial<ComposeOptions> = {}): ComposeOptions => ({ file, envFile, timeout: '20s', skipChecks: true, validate: false, drainTimeout: '5s', ...o })
-  const switchFile = join(dirname(file), '.generated', 'nginx', 'switch.conf')
+  const switchFile = join(dirname(file), '.generated', 'nginx', 'owptest', 'switch.conf')
   const mutating = () => bins!.calls('docker').filter((c) => (c[1] === 'compose' && ['up', 'down'].includes(c[base.length]!)) || ['stop', 'start', 'rm'].includes(c[1]!)
     || (c.includes('exec') && c.includes('nginx') && (c.includes('-s') || c.includes('wget'))))
   return { file, envFile, base, opts, switchFile, mutating, box: box! }

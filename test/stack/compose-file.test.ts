@@ -138,8 +138,9 @@ describe('compose file: docker-compose v1.29 config as a second parser', () => {
     expect(GENERATED_DIR).toBe(join(ROOT, 'compose', '.generated'))
     const mounted = Object.values(withGpu.services).flatMap((s) => ((s as any).volumes ?? []).map((v: unknown) => parseMount(v).source!))
       .filter((src: string) => src.startsWith(`${GENERATED_DIR}/`)).map((src: string) => relative(GENERATED_DIR, src)).sort()
-    // nginx: the switch directory of blue-green upgrades (the deploy creates it, the kit writes switch.conf)
-    expect(mounted).toEqual(['alertmanager.yml', 'nginx', 'prometheus.yml', 'textfile'])
+    // nginx: the switch directory of blue-green upgrades, one per compose project (the deploy
+    // creates it, the kit writes switch.conf): a drill's or a second stack's NGINX never sees it
+    expect(mounted).toEqual(['alertmanager.yml', 'nginx/owp', 'prometheus.yml', 'textfile'])
     const tmp = tmpDir()
     try {
       const written = writeMonitoringConfig(testCtx(), testEnv(), tmp.path).map((w) => relative(tmp.path, w.path)).sort()

@@ -16,7 +16,7 @@ import type { Ctx } from '../core/context.ts'
 export interface BlueGreenPlan {
   project: ComposeProject
   services: BlueGreenService[]
-  /** compose/.generated/nginx/switch.conf on the host (NGINX_BACKENDS_DIR in the container). */
+  /** compose/.generated/nginx/<project>/switch.conf on the host (NGINX_BACKENDS_DIR in the container). */
   switchFile: string
   drainMs: number
   /** How long a new container may take to report healthy. */

@@ -221,7 +221,7 @@ export function composePlan(ctx: Ctx, o: ComposeOptions, p: Prepared): Phase[] {
       action: async (c) => {
         writeMonitoringConfig(c, p.env, gen)
         // NGINX mounts the switch directory of blue-green upgrades (empty: service names)
-        if (!c.dryRun) mkdirSync(join(gen, 'nginx'), { recursive: true, mode: 0o755 })
+        if (!c.dryRun) mkdirSync(join(gen, 'nginx', P.name), { recursive: true, mode: 0o755 })
       },
     }],
   }]
@@ -251,7 +251,7 @@ export function composePlan(ctx: Ctx, o: ComposeOptions, p: Prepared): Phase[] {
     const m = p.migration ? migrationSteps(p.migration) : null
     const g = p.migration
     const bg = blueGreenPhases({
-      project: P, services: p.blueGreen, switchFile: join(gen, 'nginx', 'switch.conf'), report: p.upgrade,
+      project: P, services: p.blueGreen, switchFile: join(gen, 'nginx', P.name, 'switch.conf'), report: p.upgrade,
       drainMs: durationMs(o.drainTimeout ?? '2m'), healthTimeoutMs: waitSecs * 1000,
       ...(m && g ? {
         beforeStart: { openwebui: m.before }, afterHealthy: { openwebui: m.after },
