@@ -34,6 +34,15 @@ describe('the drill\'s scratch compose project', () => {
     for (const s of Object.values(doc.services) as any[]) expect(Object.keys(s.networks ?? {})).toEqual(['app'])
   })
 
+  it('the scratch PostgreSQL never archives WAL (its archive is production\'s destination)', () => {
+    const config = structuredClone(CONFIG)
+    config.services.postgres.command = [...config.services.postgres.command, '-c', 'archive_mode=on', '-c', 'archive_command=pgbackrest --stanza=owp archive-push %p']
+    const { doc } = drillCompose(config, 'owp-drill')
+    expect(doc.services.postgres.command).toContain('archive_mode=off')
+    expect(doc.services.postgres.command).not.toContain('archive_mode=on')
+    expect(config.services.postgres.command).toContain('archive_mode=on')
+  })
+
   it('--with-llm adds LightLLM with its model directory read-only', () => {
     const { services, doc } = drillCompose(CONFIG, 'owp-drill', { withLlm: true })
     expect(services).toContain('lightllm')
