@@ -5,7 +5,6 @@ import { afterAll, describe, expect, it } from 'vitest'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { ROOT } from '../../scripts/lib/core/paths.ts'
-import { runScript } from '../helpers/run-script.ts'
 import { runCleanups } from '../../scripts/lib/core/context.ts'
 import { fakeBins, on, ok, fails } from '../helpers/fake-bins.ts'
 import { testCtx } from '../helpers/context.ts'
@@ -137,11 +136,5 @@ describe('the drill run (fake docker)', () => {
     const downs = bins.calls('docker').filter((c) => c.includes('down') && c.includes('owp-drill'))
     expect(downs.length).toBeGreaterThanOrEqual(2) // the debris check at start, the teardown from the cleanup
     expect(report.project).toBe('owp-drill')
-  })
-
-  it('says on Kubernetes that the scratch-namespace drill is not built, with exit 2, before anything runs', async () => {
-    const r = await runScript('scripts/dr-drill.ts', ['--target', 'k8s'])
-    expect(r.code).toBe(2)
-    expect(r.stderr).toContain('dr-drill runs on compose; the Kubernetes drill (a scratch namespace) is not built yet')
   })
 })
