@@ -21,7 +21,7 @@ import { runRestore } from './restore.ts'
 import { releaseClaims } from './claims.ts'
 import { choosePlatformSet, listPlatformSets, type PlatformRef } from './platform.ts'
 import { checkContent } from './drill-checks.ts'
-import { drillLine, renderDrillMetrics, writeDrillMetrics, type DrillMetrics, type DrillReport } from './drill.ts'
+import { DRILL_VALIDATE, drillLine, renderDrillMetrics, writeDrillMetrics, type DrillMetrics, type DrillReport } from './drill.ts'
 import { DATABASE_STORES, FILE_STORES, type Destination, type StoreName, type StoreSettings } from './types.ts'
 
 export interface K8sDrillOptions {
@@ -166,7 +166,7 @@ export async function runK8sDrill(ctx: Ctx, o: K8sDrillOptions): Promise<DrillRe
     await restoreParts(parts.filter((s) => (FILE_STORES as readonly string[]).includes(s)))
     report.stores = set.parts.length
 
-    const v = await validateDeployment(ctx, { target: 'k8s', namespace: scratch, release: o.release, env: { LIGHTLLM_ENABLED: o.withLlm ? 'true' : 'false' } })
+    const v = await validateDeployment(ctx, { ...DRILL_VALIDATE, target: 'k8s', namespace: scratch, release: o.release, env: { LIGHTLLM_ENABLED: o.withLlm ? 'true' : 'false' } })
     report.validate = v.ok ? 'ok' : 'failed'
     report.rtoSeconds = Math.round((performance.now() - t0) / 1000)
 
