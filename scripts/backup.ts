@@ -7,6 +7,7 @@ import { runBackup, renderReport } from './lib/backup/backup.ts'
 import { defaultMetricsSinks } from './lib/backup/metrics.ts'
 import { COMPOSE_FILE } from './lib/core/paths.ts'
 import { pitrBackup } from './lib/backup/pitr/cli.ts'
+import { pitrSite } from './lib/backup/pitr/index.ts'
 
 export const usage = `Usage: tsx scripts/backup.ts --store <postgres|redis|qdrant|neo4j|all> --target <compose|k8s|direct>
                             --dest <dir|s3://bucket/prefix> [--encrypt age1...] [--no-verify] [--json]
@@ -31,7 +32,9 @@ Backup:
                         which the chart sets for its CronJobs)
       --label L         a label kept in the manifest (e.g. pre-upgrade:<deploy>: what the deploy takes before an upgrade)
       --pitr            PostgreSQL only: a pgBackRest base backup for point-in-time recovery (checks
-                        WAL archiving first); --pitr-type auto (default: full weekly, else diff) | full | diff | incr
+                        WAL archiving first); --pitr-type auto (default: full weekly, else diff) | full | diff | incr.
+                        A platform set (compose, direct) takes one by itself when the server archives
+                        its WAL through pgBackRest, and its manifest records it (pitr)
 ${sharedUsage}`
 
 await run(usage, {
@@ -67,6 +70,8 @@ await run(usage, {
     pushgateway,
     platform: flags.store === undefined || flags.store === 'all',
     label: flags.label,
+    // compose and this host: a server archiving its WAL through pgBackRest gets its base backup in the set
+    ...(shared.target.kind !== 'k8s' ? { pitr: { site: () => pitrSite(ctx, shared.target.kind, shared.env, flags), metricsDir } } : {}),
   })
   if (!ctx.json) ctx.log.raw(renderReport(report))
   return { exitCode: report.ok ? EXIT.ok : EXIT.failure, data: report }

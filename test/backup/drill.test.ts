@@ -5,7 +5,6 @@ import { afterAll, describe, expect, it } from 'vitest'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { ROOT } from '../../scripts/lib/core/paths.ts'
-import { runScript } from '../helpers/run-script.ts'
 import { runCleanups } from '../../scripts/lib/core/context.ts'
 import { fakeBins, on, ok, fails } from '../helpers/fake-bins.ts'
 import { testCtx } from '../helpers/context.ts'
@@ -32,6 +31,15 @@ describe('the drill\'s scratch compose project', () => {
     expect(Object.values(doc.volumes).every((v: any) => v.name.startsWith('owp-drill_'))).toBe(true)
     expect(doc.services.openwebui.depends_on).toEqual({ postgres: expect.any(Object), redis: expect.any(Object), qdrant: expect.any(Object) })
     for (const s of Object.values(doc.services) as any[]) expect(Object.keys(s.networks ?? {})).toEqual(['app'])
+  })
+
+  it('the scratch PostgreSQL never archives WAL (its archive is production\'s destination)', () => {
+    const config = structuredClone(CONFIG)
+    config.services.postgres.command = [...config.services.postgres.command, '-c', 'archive_mode=on', '-c', 'archive_command=pgbackrest --stanza=owp archive-push %p']
+    const { doc } = drillCompose(config, 'owp-drill')
+    expect(doc.services.postgres.command).toContain('archive_mode=off')
+    expect(doc.services.postgres.command).not.toContain('archive_mode=on')
+    expect(config.services.postgres.command).toContain('archive_mode=on')
   })
 
   it('--with-llm adds LightLLM with its model directory read-only', () => {
@@ -128,11 +136,5 @@ describe('the drill run (fake docker)', () => {
     const downs = bins.calls('docker').filter((c) => c.includes('down') && c.includes('owp-drill'))
     expect(downs.length).toBeGreaterThanOrEqual(2) // the debris check at start, the teardown from the cleanup
     expect(report.project).toBe('owp-drill')
-  })
-
-  it('says on Kubernetes that the scratch-namespace drill is not built, with exit 2, before anything runs', async () => {
-    const r = await runScript('scripts/dr-drill.ts', ['--target', 'k8s'])
-    expect(r.code).toBe(2)
-    expect(r.stderr).toContain('dr-drill runs on compose; the Kubernetes drill (a scratch namespace) is not built yet')
   })
 })

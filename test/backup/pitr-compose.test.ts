@@ -23,6 +23,8 @@ beforeAll(() => {
       on('exec -T postgres pgbackrest --stanza=owp --output=json info', ok(INFO)),
       on('^ps -a -q --filter volume=', ok('')),
       on('^volume inspect', fails(1, 'Error response from daemon: get owp_postgres_data_b: no such volume')),
+      // a repository directory the server's user cannot write (a bind mount docker made as root)
+      on('exec -T postgres test -w /var/lib/pgbackrest', fails(1, '')),
     ],
   })
 })
@@ -35,10 +37,11 @@ describe('restore --to on compose (--dry-run)', () => {
     expect(r.code, r.stderr).toBe(0)
     const plan = r.stdout.split('\n').filter((l) => l.startsWith('[dry-run]')).map((l) => l.replace(/ -f \S+ --env-file \S+/, ''))
     expect(plan).toEqual([
-      "[dry-run] docker compose -p owp exec -T -u 0 postgres sh -c 'chown postgres:postgres /var/lib/pgbackrest && chmod 0750 /var/lib/pgbackrest'",
+      // the service drops every capability: root chowns in a one-off container with CHOWN and FOWNER back
+      "[dry-run] docker compose -p owp run --rm --no-deps -T -u 0 --cap-add CHOWN --cap-add FOWNER --entrypoint sh postgres -c 'chown postgres:postgres /var/lib/pgbackrest && chmod 0750 /var/lib/pgbackrest'",
       `[dry-run] docker compose -p owp exec -T postgres sh -c 'umask 077 && cat > "$1.tmp" && mv "$1.tmp" "$1"' sh /etc/pgbackrest/pgbackrest.conf`,
       expect.stringMatching(/^\[dry-run\] docker volume create --label com.docker.compose.project=owp --label com.docker.compose.volume=postgres_data_b --label owp.pitr.id=\S+ owp_postgres_data_b$/),
-      "[dry-run] docker compose -p owp run --rm --no-deps -T -v owp_postgres_data_b:/var/lib/postgresql/pitr -u 0 --entrypoint sh postgres -c 'chown postgres:postgres /var/lib/postgresql/pitr && chmod 0700 /var/lib/postgresql/pitr'",
+      "[dry-run] docker compose -p owp run --rm --no-deps -T -v owp_postgres_data_b:/var/lib/postgresql/pitr -u 0 --cap-add CHOWN --cap-add FOWNER --entrypoint sh postgres -c 'chown postgres:postgres /var/lib/postgresql/pitr && chmod 0700 /var/lib/postgresql/pitr'",
       "[dry-run] docker compose -p owp run --rm --no-deps -T -v owp_postgres_data_b:/var/lib/postgresql/pitr --entrypoint pgbackrest postgres --stanza=owp --pg1-path=/var/lib/postgresql/pitr --set=20261130-020500F --type=time '--target=2026-12-01 10:15:00.000+00' --target-action=pause '--recovery-option=restore_command=pgbackrest --stanza=owp archive-get %f \"%p\"' restore",
       '[dry-run] docker compose -p owp stop postgres',
       `[dry-run] set POSTGRES_DATA_VOLUME=postgres_data_b in ${envFile}`,

@@ -9,6 +9,11 @@ import { startPostgres, type Postgres } from '../helpers/postgres.ts'
 import { runScript, type ScriptResult } from '../helpers/run-script.ts'
 import { tmpDir } from '../helpers/tmp.ts'
 import { waitFor, which } from './support.ts'
+import { testCtx } from '../helpers/context.ts'
+import { resolveShared, retentionFrom } from '../../scripts/lib/backup/settings.ts'
+import { runBackup } from '../../scripts/lib/backup/backup.ts'
+import { pitrSite } from '../../scripts/lib/backup/pitr/index.ts'
+import { archivesThroughPgbackrest } from '../../scripts/lib/backup/platform-pitr.ts'
 
 let pg: Postgres
 const tmp = tmpDir('owp-pitr-')
@@ -130,4 +135,28 @@ describe('point-in-time recovery with pgBackRest and a real PostgreSQL 15', () =
     await archiveNow()
     expect(Number(sql("SELECT count(*) FROM notes WHERE tag = 'unarchived'"))).toBe(1)
   }, 300_000)
+
+  it('make backup: the platform set takes a pgBackRest backup after the dump when the server archives through pgBackRest, and its manifest records it', async () => {
+    // the same destination (and so the same pgBackRest repository) as the backup --pitr runs above
+    const ctx = testCtx({ env: { ...kitEnv(), BACKUP_STAGING_DIR: tmp.path }, yes: true })
+    const s = await resolveShared(ctx, { target: 'direct', dest, 'env-file': emptyEnv, timeout: '120' })
+    const pitr = { site: () => pitrSite(ctx, 'direct', s.env, { 'env-file': emptyEnv }), metricsDir: metrics }
+    const report = await runBackup(ctx, { stores: ['postgres'], explicit: false, platform: true, target: s.target, dest: s.dest, settings: s.settings, verify: true, recipients: [], retention: retentionFrom({}), pitr })
+    expect(report.ok, ctx.stderr()).toBe(true)
+    expect(report.pitr).toMatchObject({ ok: true, backup: { type: 'diff', label: expect.stringMatching(/^\d{8}-\d{6}F_\d{8}-\d{6}D$/) } })
+    expect(report.pitr!.backups).toBeGreaterThanOrEqual(2)
+    const m = JSON.parse(readFileSync(join(dest, 'platform', `${report.platform!.id}.json`), 'utf8'))
+    expect(m.pitr).toEqual({ ok: true, label: report.pitr!.backup!.label, type: 'diff', finished: report.pitr!.backup!.finished, recoverableFrom: report.pitr!.recoverableFrom })
+    expect(m.parts.map((p: { store: string }) => p.store)).toEqual(['postgres'])
+    expect(readFileSync(join(metrics, 'backup_postgres-pitr.prom'), 'utf8')).toContain('backup_last_run_success{store="postgres-pitr"} 1')
+  }, 300_000)
+
+  it('archiving counts as configured only with archive_mode on and an archive_command that pushes through pgBackRest', () => {
+    expect(archivesThroughPgbackrest('on|pgbackrest --stanza=owp archive-push %p')).toBe(true)
+    expect(archivesThroughPgbackrest('always|/usr/bin/pgbackrest --stanza=owp archive-push %p')).toBe(true)
+    expect(archivesThroughPgbackrest('off|pgbackrest --stanza=owp archive-push %p')).toBe(false)
+    expect(archivesThroughPgbackrest('on|cp %p /mnt/archive/%f')).toBe(false)
+    expect(archivesThroughPgbackrest('on|(disabled)')).toBe(false)
+    expect(archivesThroughPgbackrest('')).toBe(false)
+  })
 })

@@ -64,7 +64,9 @@ async function shared(dest: string, extra: Record<string, string | boolean> = {}
 
 async function backupAll(dest: string, stores = STORES) {
   const { ctx, s } = await shared(dest)
-  const report = await runBackup(ctx, { stores, explicit: false, platform: true, target: s.target, dest: s.dest, settings: s.settings, verify: true, recipients: [], retention: retentionFrom({ 'keep-daily': '0', 'keep-weekly': '0', 'keep-monthly': '0' }) })
+  // this server does not archive its WAL: the set asks it, takes no pgBackRest backup, and never builds the pgBackRest site
+  const pitr = { site: () => { throw new Error('the pgBackRest site was built for a server that does not archive') } }
+  const report = await runBackup(ctx, { stores, explicit: false, platform: true, target: s.target, dest: s.dest, settings: s.settings, verify: true, recipients: [], retention: retentionFrom({ 'keep-daily': '0', 'keep-weekly': '0', 'keep-monthly': '0' }), pitr })
   return { ctx, report }
 }
 
@@ -93,7 +95,10 @@ describe('platform sets with real PostgreSQL, Redis and files', () => {
     expect(ids.size).toBe(1)
     const [id] = [...ids] as string[]
     expect(report.platform).toMatchObject({ id, state: 'complete', stores: 5, expected: 5 })
+    expect(report.pitr).toBeUndefined()
+    expect(ctx.stderr()).toContain('the server does not archive WAL through pgBackRest: no point-in-time base backup in this set')
     const m = JSON.parse(readFileSync(join(dest, 'platform', `${id}.json`), 'utf8'))
+    expect(m.pitr).toBeUndefined()
     expect(m.parts.map((p: { store: string }) => p.store)).toEqual(STORES)
     for (const p of m.parts) expect(p).toMatchObject({ bytes: expect.any(Number), digest: expect.stringMatching(/^[0-9a-f]{64}$/), verified: true, tools: expect.any(Object) })
     expect(existsSync(join(dest, 'platform', `${id}.pending.json`))).toBe(false)

@@ -63,7 +63,7 @@ describe.sequential('disaster recovery of the compose deployment on a real engin
     deployed = true
   })
 
-  it('2. make backup takes one platform set of the running stack: databases, files (caches excluded) and the encrypted .env', async () => {
+  it('2. make backup takes one platform set of the running stack: databases, files (caches excluded), the encrypted .env and the WAL archive\'s base backup', async () => {
     expect(deployed, 'the stack is not up').toBe(true)
     await psql(stack, `CREATE TABLE dr_chats (id int PRIMARY KEY, body text NOT NULL);
       INSERT INTO dr_chats SELECT i, 'chat ✓ ' || i FROM generate_series(1, 2000) i;
@@ -76,11 +76,14 @@ describe.sequential('disaster recovery of the compose deployment on a real engin
     execFileSync('age-keygen', ['-o', key], { stdio: 'ignore' })
     const recipient = execFileSync('age-keygen', ['-y', key]).toString().trim()
     const r = await timed('backup', () => kit(stack, 'scripts/backup.ts', ['--target', 'compose', '--env-file', paths.envFile, '--dest', paths.backups, '--config-recipient', recipient, '--json'], 900_000))
-    const out = json<{ ok: boolean; stores: Array<{ store: string; ok: boolean; skipped?: string }>; platform: { id: string; state: string; stores: number } }>(r)
+    const out = json<{ ok: boolean; stores: Array<{ store: string; ok: boolean; skipped?: string }>; platform: { id: string; state: string; stores: number }; pitr?: { ok: boolean; backup?: { label: string } } }>(r)
     expect(out.platform, r.stderr.slice(-4000)).toMatchObject({ state: 'complete' })
     expect(out.stores.filter((s) => !s.skipped).map((s) => s.store).sort()).toEqual(['config', 'files-graphrag', 'files-openwebui', 'postgres', 'qdrant', 'redis'])
     expect(r.code).toBe(0)
     const m = JSON.parse(readFileSync(join(paths.backups, 'platform', `${out.platform.id}.json`), 'utf8'))
+    // the compose postgres archives its WAL through pgBackRest: the set took its base backup too
+    expect(out.pitr, r.stderr.slice(-4000)).toMatchObject({ ok: true, backup: { label: expect.any(String) } })
+    expect(m.pitr).toMatchObject({ ok: true, label: out.pitr!.backup!.label })
     const webui = m.parts.find((p: { store: string }) => p.store === 'files-openwebui')
     expect(webui.content).toMatchObject({ files: 20, bytes: 210_000 })
     const list = await kit(stack, 'scripts/restore.ts', ['--list', '--target', 'compose', '--env-file', paths.envFile, '--dest', paths.backups])

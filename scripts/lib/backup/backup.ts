@@ -20,6 +20,8 @@ import { configProblem } from './stores/config.ts'
 import { releaseClaims } from './claims.ts'
 import { writePlatformManifest, prunePlatform, platformIds, type PlatformOutcome } from './platform-run.ts'
 import type { Target } from './targets.ts'
+import { pitrOfReport, pitrWithSet, type PitrWithSet } from './platform-pitr.ts'
+import { renderPitrBackup, type PitrBackupReport } from './pitr/backup.ts'
 import { MANIFEST_FORMAT, type DriverRun, type Manifest, type SetFile, type StoreName, type StoreSettings } from './types.ts'
 
 export interface BackupOptions {
@@ -39,6 +41,8 @@ export interface BackupOptions {
   platform?: boolean
   /** Kept in the manifest: why this set was taken (e.g. `pre-upgrade:<deploy id>`). */
   label?: string
+  /** Platform sets on compose and this host: a pgBackRest base backup too when the server archives through it. */
+  pitr?: PitrWithSet
   now?: () => Date
 }
 
@@ -62,7 +66,7 @@ export interface StoreOutcome {
   label?: string
 }
 
-export interface BackupReport { ok: boolean; dest: string; target: string; stores: StoreOutcome[]; platform?: PlatformOutcome }
+export interface BackupReport { ok: boolean; dest: string; target: string; stores: StoreOutcome[]; platform?: PlatformOutcome; pitr?: PitrBackupReport }
 
 /** Why a store cannot be backed up with these settings (null: it can). */
 export function skipReason(store: StoreName, s: StoreSettings): string | null {
@@ -84,6 +88,7 @@ export async function runBackup(ctx: Ctx, o: BackupOptions): Promise<BackupRepor
   }
   // Take every lock first: an overlapping run exits 75 before anything is written.
   let platform: PlatformOutcome | undefined
+  let pitr: PitrBackupReport | undefined
   const releases: Array<() => void> = []
   try {
     for (const store of runnable) releases.push(lockStore(ctx, o.dest, o.target, store, `backup of ${store} (${o.target.where(store)})`))
@@ -100,8 +105,10 @@ export async function runBackup(ctx: Ctx, o: BackupOptions): Promise<BackupRepor
     if (o.platform && !ctx.dryRun && runnable.length) await o.dest.putMeta(ctx, `${setId(started)}.pending.json`, `${JSON.stringify({ format: 'owp-platform/1', id: setId(started), startedAt: started.toISOString(), expected: runnable }, null, 2)}\n`)
     const protectedIds = ctx.dryRun ? new Set<string>() : await platformIds(ctx, o.dest)
     for (const store of runnable) outcomes.push(await backupStore(ctx, o, store, started, protectedIds))
+    // the WAL archive's base backup joins the set after the dump (the manifest, written last, records it)
+    if (o.platform && o.pitr && outcomes.some((x) => x.store === 'postgres' && x.ok && !x.skipped)) pitr = await pitrWithSet(ctx, { pitr: o.pitr, target: o.target, dest: o.dest, settings: o.settings })
     if (o.platform && runnable.length) {
-      platform = await writePlatformManifest(ctx, o.dest, { started, t0, target: o.target.kind, expected: runnable, skipped, outcomes })
+      platform = await writePlatformManifest(ctx, o.dest, { started, t0, target: o.target.kind, expected: runnable, skipped, outcomes, ...(pitr ? { pitr: pitrOfReport(pitr) } : {}) })
       if (platform.state !== 'incomplete' && !ctx.dryRun && o.verify) await prunePlatform(ctx, o.dest, o.retention, platform, (o.now ?? (() => new Date()))())
     }
   } finally {
@@ -109,7 +116,7 @@ export async function runBackup(ctx: Ctx, o: BackupOptions): Promise<BackupRepor
     for (const release of releases) release()
   }
   const ordered = o.stores.map((s) => outcomes.find((x) => x.store === s)!)
-  return { ok: ordered.every((x) => x.ok), dest: o.dest.url, target: o.target.kind, stores: ordered, ...(platform ? { platform } : {}) }
+  return { ok: ordered.every((x) => x.ok) && pitr?.ok !== false, dest: o.dest.url, target: o.target.kind, stores: ordered, ...(platform ? { platform } : {}), ...(pitr ? { pitr } : {}) }
 }
 
 /** One id for every store of the run: set ids have one-second resolution, a run right after another takes the next free second. */
@@ -277,5 +284,6 @@ export function renderReport(r: BackupReport): string {
     s.location ?? s.skipped ?? s.error?.split('\n')[0] ?? ''])
   const t = table(['store', 'result', 'set', 'size', 'took', 'verified', 'pruned', 'where / why'], rows)
   const p = r.platform
-  return p ? `${t}\nplatform set ${p.id}: ${p.state}, ${p.stores}/${p.expected} stores, ${formatBytes(p.bytes)}, ${p.location}${p.missing.length ? ` (missing: ${p.missing.map((m) => m.store).join(', ')})` : ''}` : t
+  const withPitr = r.pitr ? `${t}\n${renderPitrBackup(r.pitr)}` : t
+  return p ? `${withPitr}\nplatform set ${p.id}: ${p.state}, ${p.stores}/${p.expected} stores, ${formatBytes(p.bytes)}, ${p.location}${p.missing.length ? ` (missing: ${p.missing.map((m) => m.store).join(', ')})` : ''}` : withPitr
 }

@@ -25,6 +25,8 @@ export function drillCompose(config: Obj, project: string, o: { withLlm?: boolea
     delete s.ports
     delete s.container_name
     delete s.profiles
+    // the scratch server never archives WAL: its archive is production's destination
+    if (name === 'postgres' && Array.isArray(s.command)) s.command = (s.command as string[]).map((a) => (/^archive_mode=/.test(a) ? 'archive_mode=off' : a))
     if (s.network_mode) problems.push(`${name}: network_mode ${s.network_mode} would share a network with production`)
     if (s.depends_on) {
       s.depends_on = Object.fromEntries(Object.entries(s.depends_on as Obj).filter(([d]) => services.includes(d)))

@@ -66,6 +66,13 @@ export function drillEnv(env: Record<string, string>): Record<string, string> {
 
 export const drillProjectName = (project: string) => `${project}-drill`
 
+/**
+ * validate-prod's limits for the scratch deployment: every check runs at once (a `compose exec` or
+ * `kubectl exec` each), beside production on the same host; `up --wait` already saw each container
+ * healthy. A busy host makes a 10 s healthcheck exec fail that proves nothing about the restore.
+ */
+export const DRILL_VALIDATE = { timeoutMs: 60_000, retries: 2, retryDelayMs: 3000 }
+
 /** The one line the drill prints. */
 export function drillLine(r: Pick<DrillReport, 'set' | 'stores' | 'validate' | 'rtoSeconds' | 'rpoSeconds' | 'productionUntouched'>): string {
   return `dr drill: set ${r.set ?? 'none'}, ${r.stores} stores, validate ${r.validate}, rto ${r.rtoSeconds ?? '-'} s, rpo ${r.rpoSeconds ?? '-'} s, production ${r.productionUntouched === null ? 'not checked' : r.productionUntouched ? 'untouched' : 'CHANGED'}`
@@ -141,7 +148,7 @@ export async function runDrill(ctx: Ctx, o: DrillOptions): Promise<DrillReport> 
     await restoreParts(parts.filter((s) => (FILE_STORES as readonly string[]).includes(s)))
     report.stores = set.parts.length
 
-    const v = await validateDeployment(ctx, { target: 'compose', composeFile: file, envFile: null, env: { COMPOSE_PROJECT_NAME: project, LIGHTLLM_ENABLED: o.withLlm ? 'true' : 'false' } })
+    const v = await validateDeployment(ctx, { ...DRILL_VALIDATE, target: 'compose', composeFile: file, envFile: null, env: { COMPOSE_PROJECT_NAME: project, LIGHTLLM_ENABLED: o.withLlm ? 'true' : 'false' } })
     report.validate = v.ok ? 'ok' : 'failed'
     report.rtoSeconds = Math.round((performance.now() - t0) / 1000)
 

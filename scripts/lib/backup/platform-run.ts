@@ -7,6 +7,7 @@ import { setId } from './manifest.ts'
 import { planRetention, type RetentionPolicy } from './retention.ts'
 import { contentOf, listPlatformSets, manifestName, partDigest, pendingName, PLATFORM_FORMAT, type PlatformManifest, type PlatformRef, type PlatformState } from './platform.ts'
 import type { Destination, Manifest, SetRef, StoreName } from './types.ts'
+import type { PlatformPitr } from './platform-pitr.ts'
 
 export interface PlatformOutcome {
   id: string
@@ -27,6 +28,8 @@ interface RunFacts {
   expected: StoreName[]
   skipped: { store: StoreName; reason: string }[]
   outcomes: { store: StoreName; ok: boolean; skipped?: string; error?: string; location?: string; manifest?: Manifest }[]
+  /** The pgBackRest base backup taken with the set (servers that archive through it). */
+  pitr?: PlatformPitr
 }
 
 /** Ids that belong to platform sets (complete or being written): per-store retention leaves them alone. */
@@ -55,6 +58,7 @@ export async function writePlatformManifest(ctx: Ctx, dest: Destination, r: RunF
       return { store: p.store, location: p.location ?? '', bytes: m.bytes, files: m.files.length, digest: partDigest(m), tools: m.tools, verified: Boolean(m.verified?.ok), content: contentOf(m) }
     }),
     missing, skipped: r.skipped,
+    ...(r.pitr ? { pitr: r.pitr } : {}),
     bytes: parts.reduce((n, p) => n + p.manifest!.bytes, 0),
   }
   for (const p of r.outcomes) delete p.manifest

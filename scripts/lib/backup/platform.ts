@@ -40,6 +40,8 @@ export interface PlatformManifest {
   missing: { store: StoreName; reason: string }[]
   /** Stores these settings do not take (neo4j without a maintenance window, config without a recipient): not expected. */
   skipped: { store: StoreName; reason: string }[]
+  /** The pgBackRest base backup taken in the same run (when the server archives its WAL through it): `restore --to` starts from it. */
+  pitr?: { ok: boolean; label?: string; type?: string; finished?: string; recoverableFrom?: string; error?: string }
   bytes: number
 }
 

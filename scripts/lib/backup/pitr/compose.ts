@@ -28,6 +28,8 @@ export const DATA_SLOTS = ['postgres_data', 'postgres_data_b'] as const
 const CONFIG = '/etc/pgbackrest/pgbackrest.conf'
 const REPO = '/var/lib/pgbackrest'
 const RESTORE_AT = '/var/lib/postgresql/pitr'
+/** The service drops every capability (cap_drop: ALL): root may chown only with these back. */
+const OWNER_CAPS = ['--cap-add', 'CHOWN', '--cap-add', 'FOWNER']
 
 export function composeSite(s: ComposeSiteSettings): PitrSite {
   const base = ['docker', 'compose', '-p', s.project, '-f', s.composeFile, ...(s.envFile ? ['--env-file', s.envFile] : [])]
@@ -64,8 +66,12 @@ export function composeSite(s: ComposeSiteSettings): PitrSite {
       }
     },
     async prepareRepo(ctx) {
-      // docker creates a missing bind-mount source as root: hand it to the server's user
-      await ctx.exec([...base, 'exec', '-T', '-u', '0', SERVICE, 'sh', '-c', `chown postgres:postgres ${REPO} && chmod 0750 ${REPO}`], { mutates: true, timeout: 60_000 })
+      // the image makes the directory the server's, and a new named volume copies that; only a
+      // volume that lost it (a bind mount docker created as root) is handed over, in a one-off
+      // container: the service drops every capability, so root in `exec` may not chown
+      const writable = await ctx.exec(exec('test', '-w', REPO), { allowFailure: true, timeout: 60_000 })
+      if (writable.exitCode === 0) return
+      await ctx.exec([...base, 'run', '--rm', '--no-deps', '-T', '-u', '0', ...OWNER_CAPS, '--entrypoint', 'sh', SERVICE, '-c', `chown postgres:postgres ${REPO} && chmod 0750 ${REPO}`], { mutates: true, timeout: 300_000 })
     },
     async beside(ctx, id) {
       const envFile = requireEnvFile()
@@ -83,7 +89,7 @@ export function composeSite(s: ComposeSiteSettings): PitrSite {
       }
       await ctx.exec(['docker', 'volume', 'create', '--label', `com.docker.compose.project=${s.project}`, '--label', `com.docker.compose.volume=${slot}`,
         '--label', `owp.pitr.id=${id}`, volume], { mutates: true, timeout: 60_000 })
-      await ctx.exec(run(volume, '-u', '0', '--entrypoint', 'sh', SERVICE, '-c', `chown postgres:postgres ${RESTORE_AT} && chmod 0700 ${RESTORE_AT}`), { mutates: true, timeout: 300_000 })
+      await ctx.exec(run(volume, '-u', '0', ...OWNER_CAPS, '--entrypoint', 'sh', SERVICE, '-c', `chown postgres:postgres ${RESTORE_AT} && chmod 0700 ${RESTORE_AT}`), { mutates: true, timeout: 300_000 })
       return { label: `volume ${volume}`, pgPath: RESTORE_AT, volume, slot }
     },
     async restoreInto(ctx, b, args, timeout) {
