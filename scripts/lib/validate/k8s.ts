@@ -6,7 +6,7 @@ import { KitError } from '../core/errors.ts'
 import { kubectl, getJson } from '../tools/kube.ts'
 import { detectHelm, testArgv } from '../tools/helm.ts'
 import { httpCheck, httpRequest, chatOutcome, chatBody, targetsOutcome, grafanaOutcome } from './probes.ts'
-import { componentOf, edgeChecks, } from './edges.ts'
+import { componentOf, edgeChecks, externalChatCheck } from './edges.ts'
 import { rolloutsCheck } from './rollouts.ts'
 import type { TargetChecks } from './types.ts'
 import type { HealthCheck, ValidateOptions } from './types.ts'
@@ -161,6 +161,12 @@ export async function k8sChecks(ctx: Ctx, o: ValidateOptions): Promise<TargetChe
         },
       })
     }
+  }
+
+  // LightLLM off: the chats go to the external endpoint the chart was given (openwebui.llm.baseUrl from
+  // OPENAI_API_BASE_URL), or nowhere, which fails: a deployment that cannot answer chats is not valid
+  if (!(svcs.items ?? []).some((svc) => svc.metadata.labels?.['app.kubernetes.io/component'] === 'lightllm')) {
+    checks.push(externalChatCheck(ctx, o.env ?? {}, { timeoutMs: o.timeoutMs, none: `no LightLLM service in release ${release} (${ns}) and OPENAI_API_BASE_URL is empty (pass the .env the release was installed from: --env-file)` }))
   }
 
   const ing = ingresses?.items?.[0]
