@@ -12,6 +12,7 @@ import { componentOf, edgeChecks, externalChatCheck, withRoots, GRAPHRAG_DEPENDE
 import type { TargetChecks } from './types.ts'
 import type { HealthCheck, CheckOutcome, ValidateOptions, Attempt } from './types.ts'
 import type { Ctx } from '../core/context.ts'
+import { failureReason } from '../core/exec.ts'
 
 export async function composeChecks(ctx: Ctx, o: ValidateOptions): Promise<TargetChecks> {
   const file = resolve(ctx.cwd, o.composeFile ?? COMPOSE_FILE)
@@ -109,7 +110,7 @@ export async function composeChecks(ctx: Ctx, o: ValidateOptions): Promise<Targe
       name: 'prometheus targets up', component: 'monitoring', critical: false,
       async run(a) {
         const r = await exec('prometheus', ['wget', '-qO-', 'http://127.0.0.1:9090/api/v1/targets?state=active'], a)
-        return r.exitCode === 0 ? targetsOutcome(r.stdout) : { status: 'fail', detail: `wget exit ${r.exitCode}` }
+        return r.exitCode === 0 ? targetsOutcome(r.stdout) : { status: 'fail', detail: `wget exit ${r.exitCode}: ${failureReason(ctx, r, 1).slice(0, 100)}` }
       },
     })
   }
@@ -118,7 +119,7 @@ export async function composeChecks(ctx: Ctx, o: ValidateOptions): Promise<Targe
       name: 'grafana reachable', component: 'monitoring', critical: false,
       async run(a) {
         const r = await exec('grafana', ['wget', '-qO-', 'http://127.0.0.1:3000/api/health'], a)
-        return r.exitCode === 0 ? grafanaOutcome(200, r.stdout) : { status: 'fail', detail: `wget exit ${r.exitCode}` }
+        return r.exitCode === 0 ? grafanaOutcome(200, r.stdout) : { status: 'fail', detail: `wget exit ${r.exitCode}: ${failureReason(ctx, r, 1).slice(0, 100)}` }
       },
     })
   }
