@@ -13,7 +13,8 @@ await run(usage, {}, async (ctx) => {
   const unzipped = await installZippedTools(ctx)
   const missing = await missingDebianPackages(ctx)
   await installDebianPackages(ctx, missing)
-  step.ok(`${unzipped.length ? `unzipped ${unzipped.join(', ')}; ` : ''}${missing.length ? `installed ${missing.join(' ')}` : 'Debian packages present'}`)
-  return { data: { unzipped, installed: missing } }
+  const would = ctx.dryRun ? 'would have ' : ''
+  step.ok(`${unzipped.length ? `${would}unzipped ${unzipped.join(', ')}; ` : ''}${missing.length ? `${would}installed ${missing.join(' ')}` : 'Debian packages present'}`)
+  return { data: ctx.dryRun ? { dry_run: true, unzip: unzipped, install: missing } : { unzipped, installed: missing } }
 }, { examples: ['make setup',
   'make setup ARGS=--dry-run'] })

@@ -112,7 +112,7 @@ describe('Neo4j community: offline dump behind --maintenance-window', () => {
     const { ctx, backup } = await setup('compose', { 'maintenance-window': true })
     const report = await backup()
     expect(report.stores[0], ctx.stderr()).toMatchObject({ ok: true, verified: true })
-    const docker = shimArgv('docker').map((a) => a.slice(a.indexOf('--env-file') + 2))
+    const docker = shimArgv('docker').filter((a) => a[2] !== 'version').map((a) => a.slice(a.indexOf('--env-file') + 2)) // after the compose CLI probe
     expect(docker[0]).toEqual(['stop', 'neo4j'])
     expect(docker[1]).toEqual(['run', '--rm', '--no-deps', '-T', '-v', expect.stringMatching(/:\/owp-io$/), 'neo4j', 'neo4j-admin', '--version'])
     expect(docker).toContainEqual(['run', '--rm', '--no-deps', '-T', '-v', expect.stringMatching(/:\/owp-io$/), 'neo4j', 'neo4j-admin', 'database', 'dump', 'neo4j', '--to-path=/owp-io'])

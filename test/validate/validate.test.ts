@@ -208,6 +208,35 @@ describe('Kubernetes target: port-forward to each component', () => {
     expect(calls.filter((c) => c[1] === 'port-forward' && c.includes('svc/owp-lightllm'))).toHaveLength(1) // one forward shared by two checks
     helm.remove()
   })
+
+  it('LightLLM off: the chat check goes to OPENAI_API_BASE_URL, and with none it is there and fails (critical)', async () => {
+    const svc = (name: string, component: string, port: number) => ({ metadata: { name, labels: { 'app.kubernetes.io/component': component } }, spec: { ports: [{ name: 'http', port }] } })
+    const kube = {
+      FAKE_KUBECTL_SERVICES: JSON.stringify({ items: [svc('owp-openwebui', 'openwebui', 8080)] }),
+      FAKE_KUBECTL_LIST_FILE: join(K8S_FIXTURES, 'evicted-pod-replaced.json'),
+      FAKE_KUBECTL_INGRESSES: '{"items":[]}',
+      FAKE_PF_owp_openwebui: String(healthy.port),
+    }
+    const helm = fakeBins({ helm: [on('^version', ok('v4.1.4')), on('^test ', ok('Phase: Succeeded'))] })
+    try {
+      const path = `${join(fake.path, 'bin')}:${helm.path}`
+      const external = await validateDeployment(testCtx({ path, env: kube }), {
+        target: 'k8s', namespace: 'ai', release: 'owp', retries: 0, timeoutMs: 5000,
+        env: { OPENAI_API_BASE_URL: `http://127.0.0.1:${openai.port}/v1`, OPENAI_API_KEY: 'sk-external-0123456789abcdef', LLM_MODEL_NAME: 'ext-model' },
+      })
+      const chat = external.results.find((r) => r.name.startsWith('chat completion'))
+      expect(chat).toMatchObject({ name: `chat completion (127.0.0.1:${openai.port})`, status: 'ok', critical: true })
+      expect(chat!.detail).toMatch(/^answered "pong from ext-model"/)
+
+      const none = await validateDeployment(testCtx({ path, env: kube }), { target: 'k8s', namespace: 'ai', release: 'owp', retries: 0, timeoutMs: 5000, env: {} })
+      const missing = none.results.find((r) => r.name.startsWith('chat completion'))
+      expect(missing).toMatchObject({ status: 'fail', critical: true })
+      expect(missing!.detail).toContain('nothing answers chats: no LightLLM service in release owp (ai) and OPENAI_API_BASE_URL is empty')
+      expect(none.ok).toBe(false)
+    } finally {
+      helm.remove()
+    }
+  })
 })
 
 describe('Compose target: healthchecks through compose exec, the edge through NGINX with the Host header', () => {

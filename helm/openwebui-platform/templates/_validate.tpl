@@ -23,9 +23,7 @@
 {{- if and $ow.enabled (eq $ow.storage.provider "s3") (or (not $ow.storage.s3.bucket) (and (not $ow.storage.s3.existingSecret) (not $ow.serviceAccount.annotations))) -}}
   {{- fail "openwebui.storage.provider=s3 needs openwebui.storage.s3.bucket and openwebui.storage.s3.existingSecret (or openwebui.serviceAccount.annotations for a cloud identity)" -}}
 {{- end -}}
-{{- if and $ow.enabled (not $v.lightllm.enabled) (not $ow.llm.baseUrl) -}}
-  {{- fail "lightllm.enabled=false leaves Open WebUI without a model: set openwebui.llm.baseUrl to an OpenAI-compatible endpoint" -}}
-{{- end -}}
+{{- /* lightllm.enabled=false needs openwebui.llm.baseUrl: values.schema.json says so (the chat rule), naming the key */ -}}
 {{- range $c := list "graphrag" "celeryWorker" "celeryBeat" -}}
   {{- if (index $v $c).enabled -}}
     {{- range $store := list "postgres" "redis" "qdrant" "neo4j" -}}

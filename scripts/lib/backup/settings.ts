@@ -4,7 +4,8 @@
 import { existsSync, readFileSync } from 'node:fs'
 import { isAbsolute, join } from 'node:path'
 import dotenv from 'dotenv'
-import { UsageError } from '../core/errors.ts'
+import { KitError, UsageError } from '../core/errors.ts'
+import { COMPOSE_INSTALL_HINT, detectCompose, type ComposeCli } from '../tools/compose.ts'
 import { readSchema, secretNames } from '../core/config.ts'
 import { COMPOSE_FILE } from '../core/paths.ts'
 import type { Ctx } from '../core/context.ts'
@@ -130,6 +131,7 @@ export async function resolveShared(ctx: Ctx, flags: SharedFlags): Promise<Resol
   }
   const target = createTarget({
     kind, env,
+    composeCli: kind === 'compose' ? await composeCliFor(ctx) : undefined,
     project: flags.project ?? env.COMPOSE_PROJECT_NAME ?? 'owp',
     composeFile: flags['compose-file'] ?? COMPOSE_FILE,
     envFile: file,
@@ -143,6 +145,21 @@ export async function resolveShared(ctx: Ctx, flags: SharedFlags): Promise<Resol
     env, s3Endpoint: flags['s3-endpoint'], s3Region: flags['s3-region'], lockDir: flags['lock-dir'], stagingDir: flags['staging-dir'],
   })
   return { stores, target, dest, settings, env }
+}
+
+/**
+ * The compose CLI the compose target runs the stores through: v2, or v1 (docker-compose 1.x) with a
+ * warning, as the deploy does. None at all: refuse at once, before any lease or destination is touched.
+ */
+async function composeCliFor(ctx: Ctx): Promise<ComposeCli> {
+  const cli = await detectCompose(ctx, { anyAnswer: true })
+  if (!cli) {
+    if (ctx.dryRun) return { kind: 'v2', version: 'unknown', base: ['docker', 'compose'] }
+    throw new KitError('no Docker Compose CLI found (neither `docker compose` nor `docker-compose`): the compose target reaches the stores through it', 1,
+      `${COMPOSE_INSTALL_HINT}; or --target direct / --target k8s`)
+  }
+  if (cli.kind === 'v1') ctx.log.warn(`docker-compose ${cli.version} is Compose v1 (end of life): it works here; install the v2 plugin (docker compose)`)
+  return cli
 }
 
 export function retentionFrom(flags: { 'keep-daily'?: string; 'keep-weekly'?: string; 'keep-monthly'?: string }): RetentionPolicy {

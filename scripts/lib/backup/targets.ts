@@ -11,6 +11,7 @@ import type { Ctx } from '../core/context.ts'
 import type { ExecOptions, ExecResult } from '../core/exec.ts'
 import { FILE_STORES, SERVICE_OF, type FileStoreName, type StoreName, type TargetKind, type Target, type RunOptions, type AdminRunner, type OfflineIo, type WriterControl } from './types.ts'
 import { claimPod } from './claims.ts'
+import type { ComposeCli } from '../tools/compose.ts'
 
 export type { Target, RunOptions, AdminRunner, OfflineIo } from './types.ts'
 
@@ -25,6 +26,8 @@ export interface TargetSettings {
   namespace?: string
   release?: string
   kubeContext?: string
+  /** compose: the CLI found on this host (detectCompose); absent: `docker compose` (v2). */
+  composeCli?: Pick<ComposeCli, 'kind' | 'base'>
 }
 
 export function createTarget(s: TargetSettings): Target {
@@ -79,10 +82,11 @@ class ComposeTarget implements Target {
   constructor(private s: TargetSettings) {}
   private base(): string[] {
     const file = this.s.composeFile!
-    return ['docker', 'compose', '-p', this.s.project ?? 'owp', '-f', file, ...(this.s.envFile ? ['--env-file', this.s.envFile] : [])]
+    // v1 (docker-compose 1.25+) takes the same -p, -f, --env-file and exec -T -e NAME (it hands exec to the docker CLI)
+    return [...(this.s.composeCli?.base ?? ['docker', 'compose']), '-p', this.s.project ?? 'owp', '-f', file, ...(this.s.envFile ? ['--env-file', this.s.envFile] : [])]
   }
   where(store: StoreName): string { return `compose service ${SERVICE_OF[store]} (project ${this.s.project ?? 'owp'})` }
-  writerControl(): WriterControl { return { kind: 'compose', compose: this.base() } }
+  writerControl(): WriterControl { return { kind: 'compose', compose: this.base(), composeV1: this.s.composeCli?.kind === 'v1' } }
   run(ctx: Ctx, store: StoreName, argv: string[], o: RunOptions = {}): Promise<ExecResult> {
     const names = [...Object.keys(o.env ?? {}), ...Object.keys(o.secretEnv ?? {})]
     // `-e NAME` without a value: compose takes the value from its own environment.
@@ -95,7 +99,7 @@ class ComposeTarget implements Target {
     if (this.s.env[envName]) return this.s.env[envName].replace(/\/+$/, '')
     // Service ports are not published: talk to the container on its bridge network.
     const id = (await ctx.exec([...this.base(), 'ps', '-q', store])).stdout.trim().split('\n')[0]
-    if (!id) throw new KitError(`compose service ${store} is not running`, 1, `start it (docker compose up -d ${store}) or set ${envName}`)
+    if (!id) throw new KitError(`compose service ${store} is not running`, 1, `start it (${(this.s.composeCli?.base ?? ['docker', 'compose']).join(' ')} up -d ${store}) or set ${envName}`)
     const ips = (await ctx.exec(['docker', 'inspect', '-f', '{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}', id])).stdout.trim().split(/\s+/).filter(Boolean)
     if (!ips[0]) throw new KitError(`no network address for compose service ${store}`, 1, `set ${envName}`)
     return `http://${ips[0]}:${port}`

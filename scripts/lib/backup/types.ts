@@ -153,6 +153,8 @@ export type AdminRunner = (argv: string[], o?: RunOptions) => Promise<ExecResult
 export interface WriterControl {
   kind: 'compose' | 'k8s'
   compose?: string[]
+  /** compose: Compose v1 (docker-compose 1.x), whose `ps` filters with --filter status=running. */
+  composeV1?: boolean
   kubectl?: string[]
   namespace?: string
   release?: string

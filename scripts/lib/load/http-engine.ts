@@ -3,7 +3,7 @@
 import { performance } from 'node:perf_hooks'
 import { RawConnection, type Target } from './rawhttp.ts'
 import { HttpRecords, errorCode, type RecordBuffers } from './records.ts'
-import { drive, type DriveResult, type LoadShape } from './schedule.ts'
+import { cutAtDeadline, deadlineOf, drive, type DriveResult, type LoadShape } from './schedule.ts'
 import { monitorThread, type Counters, type ThreadSample } from './monitor.ts'
 
 export interface WireRequest {
@@ -71,6 +71,11 @@ export async function runHttpEngine(o: EngineOptions, hooks: { signal?: AbortSig
     }, Math.max(5, Math.min(100, o.timeoutMs / 10)))
   }
 
+  // -z: what is in flight at the end of the window is cut there and counted as cancelled
+  const deadline = deadlineOf(o.shape)
+  let cut = false
+  let cancelled = 0
+
   const task = async (intended: number, measured: boolean): Promise<void> => {
     const conn = idle.pop()!
     const i = pick()
@@ -83,6 +88,7 @@ export async function runHttpEngine(o: EngineOptions, hooks: { signal?: AbortSig
     sentAt.delete(conn)
     idle.push(conn)
     counters.inflight--
+    if (cut || end - t0 > deadline) { if (measured) cancelled++; return } // in flight at the deadline
     counters.done++
     const ok = res.error === null && isSuccess(req.expect, res.status)
     if (!ok) counters.errors++
@@ -90,10 +96,13 @@ export async function runHttpEngine(o: EngineOptions, hooks: { signal?: AbortSig
   }
 
   const mon = monitorThread()
+  const disarm = cutAtDeadline(t0, deadline, () => { cut = true; for (const conn of [...sentAt.keys()]) conn.abort('aborted') })
   try {
     const run = await drive(o.shape, task, { signal: hooks.signal, t0, startedAt: o.startEpoch !== undefined ? o.startEpoch : undefined })
+    run.cancelled = cancelled
     return { records: records.toBuffers(), run, thread: mon.stop() }
   } finally {
+    disarm()
     if (sweeper) clearInterval(sweeper)
     for (const c of conns) c.close()
   }

@@ -4,7 +4,7 @@
 import { performance } from 'node:perf_hooks'
 import { Agent, request } from 'undici'
 import { classifyError, type ErrorKind } from './records.ts'
-import { drive, rng, type DriveResult, type LoadShape } from './schedule.ts'
+import { cutAtDeadline, deadlineOf, drive, rng, type DriveResult, type LoadShape } from './schedule.ts'
 import { monitorThread, type Counters, type ThreadSample } from './monitor.ts'
 import { SseParser } from './sse.ts'
 import type { Prompt } from './prompts.ts'
@@ -81,6 +81,12 @@ export async function runLlmEngine(o: LlmEngineOptions, hooks: { signal?: AbortS
   const headers = { 'content-type': 'application/json', accept: 'text/event-stream', ...o.headers }
   let t0 = 0
 
+  // -z: what is in flight at the end of the window is cut there and counted as cancelled
+  const deadline = deadlineOf(o.shape)
+  const inflight = new Set<AbortController>()
+  let cut = false
+  let cancelled = 0
+
   let probe: LlmRecord | null = null
   const task = async (intended: number, measured: boolean, isProbe = false): Promise<void> => {
     const p = isProbe ? order[0]! : order[nextPrompt++ % order.length]!
@@ -96,6 +102,7 @@ export async function runLlmEngine(o: LlmEngineOptions, hooks: { signal?: AbortS
     }
     counters.inflight++
     const abort = new AbortController()
+    if (!isProbe) inflight.add(abort)
     let timedOut = false
     const timer = o.timeoutMs > 0 ? setTimeout(() => { timedOut = true; abort.abort() }, o.timeoutMs) : undefined
     try {
@@ -118,10 +125,13 @@ export async function runLlmEngine(o: LlmEngineOptions, hooks: { signal?: AbortS
       if (rec.error === 'other') rec.detail = (e as Error).message
     } finally {
       if (timer) clearTimeout(timer)
+      inflight.delete(abort)
     }
-    if (rec.error === null && rec.status >= 200 && rec.status < 300) rec.e2e = performance.now() - t0 - intended
+    const end = performance.now() - t0
+    if (rec.error === null && rec.status >= 200 && rec.status < 300) rec.e2e = end - intended
     counters.inflight--
     if (isProbe) { probe = rec; return }
+    if (cut || end > deadline) { if (measured) cancelled++; return } // in flight at the deadline
     counters.done++
     if (rec.error !== null || rec.status < 200 || rec.status >= 300) counters.errors++
     if (measured) records.push(rec)
@@ -132,11 +142,15 @@ export async function runLlmEngine(o: LlmEngineOptions, hooks: { signal?: AbortS
     await task(0, false, true)
   }
   const mon = monitorThread()
+  let disarm = () => {}
   try {
     t0 = performance.now()
+    disarm = cutAtDeadline(t0, deadline, () => { cut = true; for (const a of [...inflight]) a.abort() })
     const run = await drive(o.shape, task, { signal: hooks.signal, t0 })
+    run.cancelled = cancelled
     return { records, run, thread: mon.stop(), probe }
   } finally {
+    disarm()
     await agent.close().catch(() => {})
   }
 }

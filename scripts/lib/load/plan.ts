@@ -236,10 +236,13 @@ export function buildPlan(ctx: Ctx, flags: Flags, positionals: string[]): Plan {
 
   if (flags.profile !== undefined) {
     if (flags.profile !== 'default') throw new UsageError(`--profile: only "default" exists, got "${flags.profile}"`)
-    if (positionals.length) throw new UsageError('--profile takes its URL from .env (or --base-url), not an argument')
     if (flags.scenario) throw new UsageError('--scenario and --profile do not mix')
-    const { env } = profileConfig(ctx, flags['env-file'])
-    const base = flags['base-url'] ?? env.PUBLIC_URL ?? `https://${env.DOMAIN}`
+    // make load-test ARGS=URL: the URL is the deployment's base, and the .env (and its key) stay out of it
+    const typed = positionals[0]
+    if (typed !== undefined && flags['base-url']) throw new UsageError('give a URL or --base-url, not both')
+    if (typed !== undefined) parseUrl(typed, 'URL')
+    const env: Record<string, string | undefined> = typed !== undefined && !flags['env-file'] ? {} : profileConfig(ctx, flags['env-file']).env
+    const base = typed ?? flags['base-url'] ?? env.PUBLIC_URL ?? `https://${env.DOMAIN}`
     const P = DEFAULT_PROFILE
     const profileSlos = flags.slo?.length ? slos : parseSlos([...P.slos])
     if (mode !== 'llm') {
@@ -247,7 +250,7 @@ export function buildPlan(ctx: Ctx, flags: Flags, positionals: string[]): Plan {
     }
     if (mode !== 'http') {
       const path = (mode === 'llm' ? flags.path : undefined) ?? flags['llm-path'] ?? P.llm.path
-      const apiKey = apiKeyFrom(ctx, flags, { envFile: true })
+      const apiKey = apiKeyFrom(ctx, flags, { envFile: typed === undefined })
       if (path.startsWith('/api/') && !apiKey) {
         const reason = `Open WebUI's ${path} needs an API key (Settings > Account > API keys): set LOADTEST_API_KEY or --api-key; `
           + 'or load LightLLM directly: --mode llm --base-url http://HOST:8000 --path /v1/chat/completions'

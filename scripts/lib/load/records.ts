@@ -14,7 +14,9 @@ export const errorCode = (k: ErrorKind): number => ERROR_KINDS.indexOf(k)
 /** Map a Node/undici error to a kind. */
 export function classifyError(e: unknown): ErrorKind {
   const err = e as { code?: string; name?: string; message?: string; cause?: unknown }
-  const code = err?.code ?? (err?.cause as { code?: string } | undefined)?.code ?? ''
+  // a DOMException (an AbortError) carries a numeric code: only string codes name the cause
+  const raw: unknown = err?.code ?? (err?.cause as { code?: unknown } | undefined)?.code
+  const code = typeof raw === 'string' ? raw : ''
   const msg = String(err?.message ?? '')
   if (code === 'ECONNREFUSED') return 'connect_refused'
   if (code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'ETIMEDOUT') return 'connect_timeout'

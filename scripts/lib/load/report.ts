@@ -49,6 +49,7 @@ function counts(s: Summary, rateText: string): string {
   let line = `requests  ${fmtNum(r.total)} in ${s.duration_s.toFixed(2)}s (${rateText})   ok ${fmtNum(r.ok)}   failed ${fmtNum(r.failed)} (${fmtPct(s.error_rate)})`
   if (r.timeouts) line += `   timeouts ${fmtNum(r.timeouts)}`
   if (r.dropped) line += `\n          ${fmtNum(r.dropped)} arrivals still queued at the end were never sent (every connection busy)`
+  if (r.cancelled) line += `\n          ${fmtNum(r.cancelled)} requests still in flight when -z ended were cancelled (not counted)`
   return line
 }
 

@@ -32,6 +32,8 @@ export interface DriveResult {
   measureStart: number
   /** Measured arrivals still queued when the duration ended (open loop): never sent. */
   dropped: number
+  /** Measured requests still in flight when the duration ended: cut there (filled by the engine), not in the records. */
+  cancelled: number
   /** Whether the run was cut short (Ctrl-C). */
   interrupted: boolean
   /** Open loop: how late the arrival timer fired (ms), one sample a tick: the generator's own delay. */
@@ -51,13 +53,35 @@ export function rng(seed: number): () => number {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+/**
+ * End of the measured window (ms since t0) for -z, else Infinity. The engines cut what is still in
+ * flight there (cutAtDeadline), so a slow or hung answer never stretches the run past it.
+ */
+export const deadlineOf = (shape: LoadShape): number => shape.durationMs !== undefined ? shape.warmupMs + shape.durationMs : Infinity
+
+/**
+ * Call cut() once performance.now() - t0 has reached the deadline (timers may fire a little early:
+ * re-armed until it has, so nothing the loop sends after the call can be measured). Returns the disarm.
+ */
+export function cutAtDeadline(t0: number, deadline: number, cut: () => void): () => void {
+  if (deadline === Infinity) return () => {}
+  let timer: NodeJS.Timeout | undefined
+  const check = () => {
+    const left = t0 + deadline - performance.now()
+    if (left > 0) timer = setTimeout(check, Math.max(1, left))
+    else { timer = undefined; cut() }
+  }
+  check()
+  return () => { if (timer) clearTimeout(timer) }
+}
+
 /** The last stretch before an arrival is waited out with setImmediate, not a timer. */
 const SPIN_MS = 1.5
 
 export async function drive(shape: LoadShape, task: Task, o: { signal?: AbortSignal; t0?: number; startedAt?: number } = {}): Promise<DriveResult> {
   const t0 = o.t0 ?? performance.now()
   const result: DriveResult = {
-    t0, startedAt: o.startedAt ?? performance.timeOrigin + t0, measureStart: shape.warmupMs, dropped: 0, interrupted: false, timerLag: [],
+    t0, startedAt: o.startedAt ?? performance.timeOrigin + t0, measureStart: shape.warmupMs, dropped: 0, cancelled: 0, interrupted: false, timerLag: [],
   }
   const stop = () => { result.interrupted = true }
   o.signal?.addEventListener('abort', stop, { once: true })
@@ -119,6 +143,8 @@ function openLoop(shape: LoadShape, task: Task, r: DriveResult, signal?: AbortSi
     const finishIfDone = () => { if (!generating && inflight === 0 && size === 0) resolve() }
     const onDone = () => { inflight--; pump(); finishIfDone() }
     const pump = () => {
+      // a connection freed after the duration ended: what still waits is never sent
+      if (size > 0 && performance.now() - r.t0 >= endAt) { r.dropped += size; size = 0; generating = false }
       while (inflight < shape.concurrency && size > 0) {
         const slot = queue[head]!
         head = (head + 1) % queue.length

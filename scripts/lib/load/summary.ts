@@ -29,6 +29,8 @@ export interface RequestCounts {
   unexpected_status: number
   /** Open loop: arrivals still queued when the duration ended, never sent (not in total). */
   dropped: number
+  /** -z: requests in flight when the duration ended, cut there (not in total). */
+  cancelled: number
 }
 
 interface Common {
@@ -103,6 +105,12 @@ export function describeLoad(shape: LoadShape, timeoutMs: number, workers: numbe
   }
 }
 
+/** The measured window: -z's duration (the engines cut the run there), else up to the last response. */
+function windowMs(load: LoadDescription, run: DriveResult, end: number): number {
+  if (load.duration_s !== null && !run.interrupted) return load.duration_s * 1000
+  return Math.max(end - run.measureStart, 1e-3)
+}
+
 const bump = (m: Record<string, number>, k: string) => { m[k] = (m[k] ?? 0) + 1 }
 
 export function summarizeHttp(o: {
@@ -110,7 +118,7 @@ export function summarizeHttp(o: {
 }): PhaseResult {
   const { rec, run } = o
   const c = rec.cols
-  const counts: RequestCounts = { total: rec.n, ok: 0, failed: 0, timeouts: 0, transport_errors: 0, unexpected_status: 0, dropped: run.dropped }
+  const counts: RequestCounts = { total: rec.n, ok: 0, failed: 0, timeouts: 0, transport_errors: 0, unexpected_status: 0, dropped: run.dropped, cancelled: run.cancelled }
   const status_codes: Record<string, number> = {}
   const errors: Record<string, number> = {}
   const lat: number[] = []
@@ -144,7 +152,7 @@ export function summarizeHttp(o: {
     pr.failed++
   }
   counts.failed = counts.total - counts.ok
-  const durationMs = Math.max(end - run.measureStart, 1e-3)
+  const durationMs = windowMs(o.load, run, end)
   const latSorted = sorted(lat)
   const timerLag = run.timerLag.length ? sorted(run.timerLag) : null
   const summary: HttpSummary = {
@@ -175,7 +183,7 @@ export function summarizeLlm(o: {
   generator: GeneratorStats; ttftMode: TtftMode; goodput: GoodputCriteria | null
 }): PhaseResult {
   const { records, run } = o
-  const counts: RequestCounts = { total: records.length, ok: 0, failed: 0, timeouts: 0, transport_errors: 0, unexpected_status: 0, dropped: run.dropped }
+  const counts: RequestCounts = { total: records.length, ok: 0, failed: 0, timeouts: 0, transport_errors: 0, unexpected_status: 0, dropped: run.dropped, cancelled: run.cancelled }
   const status_codes: Record<string, number> = {}
   const errors: Record<string, number> = {}
   const ttft: number[] = []
@@ -226,7 +234,7 @@ export function summarizeLlm(o: {
       && (g.e2e_ms === undefined || r.e2e! <= g.e2e_ms)) good++
   }
   counts.failed = counts.total - counts.ok
-  const durationMs = Math.max(end - run.measureStart, 1e-3)
+  const durationMs = windowMs(o.load, run, end)
   const perS = (x: number) => r3((x * 1000) / durationMs)
   const s = { ttft: sorted(ttft), tpot: sorted(tpot), itl: sorted(itl), e2e: sorted(e2e) }
   const e2eOrNaN = records.map((r) => r.e2e ?? NaN)

@@ -67,6 +67,7 @@ export async function runHttpWorkers(o: EngineOptions, workers: number, hooks: {
       run: {
         ...first,
         dropped: results.reduce((s, r) => s + r.run.dropped, 0),
+        cancelled: results.reduce((s, r) => s + r.run.cancelled, 0),
         interrupted: results.some((r) => r.run.interrupted),
         timerLag: results.flatMap((r) => r.run.timerLag),
       },

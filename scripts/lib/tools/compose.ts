@@ -17,10 +17,12 @@ export interface ComposeCli {
 export const MIN_COMPOSE_V2 = '2.20.0'
 export const COMPOSE_INSTALL_HINT = 'install the Docker Compose v2 plugin (apt-get install docker-compose-plugin, or Docker Desktop)'
 
-export async function detectCompose(ctx: Ctx): Promise<ComposeCli | null> {
+/** o.anyAnswer: a `docker compose version` that succeeds means the plugin is there, even when its version does not parse. */
+export async function detectCompose(ctx: Ctx, o: { anyAnswer?: boolean } = {}): Promise<ComposeCli | null> {
   const v2 = await probe(ctx, ['docker', 'compose', 'version', '--short'])
   const v2version = v2 ? parseVersion(v2) : null
   if (v2version) return { kind: 'v2', version: v2version, base: ['docker', 'compose'] }
+  if (v2 !== null && o.anyAnswer) return { kind: 'v2', version: v2 || 'unreported', base: ['docker', 'compose'] }
   const v1 = await probe(ctx, ['docker-compose', 'version', '--short'])
   const v1version = v1 ? parseVersion(v1) : null
   if (v1version) {

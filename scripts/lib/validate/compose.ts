@@ -8,10 +8,11 @@ import { COMPOSE_FILE } from '../core/paths.ts'
 import { loadConfig } from '../core/config.ts'
 import { detectCompose, composeArgv, composeProfiles, composeServices, containers, healthcheckArgv, type ComposeProject } from '../tools/compose.ts'
 import { httpRequest, chatOutcome, chatBody, targetsOutcome, grafanaOutcome } from './probes.ts'
-import { componentOf, edgeChecks, withRoots, GRAPHRAG_DEPENDENCIES, } from './edges.ts'
+import { componentOf, edgeChecks, externalChatCheck, withRoots, GRAPHRAG_DEPENDENCIES } from './edges.ts'
 import type { TargetChecks } from './types.ts'
 import type { HealthCheck, CheckOutcome, ValidateOptions, Attempt } from './types.ts'
 import type { Ctx } from '../core/context.ts'
+import { failureReason } from '../core/exec.ts'
 
 export async function composeChecks(ctx: Ctx, o: ValidateOptions): Promise<TargetChecks> {
   const file = resolve(ctx.cwd, o.composeFile ?? COMPOSE_FILE)
@@ -99,28 +100,9 @@ export async function composeChecks(ctx: Ctx, o: ValidateOptions): Promise<Targe
         return chatOutcome(Number(lines.pop()), lines.join('\n'))
       },
     })
-  } else if (env.OPENAI_API_BASE_URL) {
-    const base = env.OPENAI_API_BASE_URL.replace(/\/+$/, '')
-    checks.push({
-      name: `chat completion (${new URL(base).host})`,
-      component: 'llm',
-      critical: true,
-      timeoutMs: Math.max(o.timeoutMs ?? 0, 60_000),
-      async run(a) {
-        ctx.secrets.add(env.OPENAI_API_KEY)
-        const r = await httpRequest({
-          url: `${base}/chat/completions`, method: 'POST', body: JSON.stringify(chatBody(env.LLM_MODEL_NAME || 'default')), expect: () => true,
-          headers: { 'content-type': 'application/json', ...(env.OPENAI_API_KEY && env.OPENAI_API_KEY !== 'none' ? { authorization: `Bearer ${env.OPENAI_API_KEY}` } : {}) },
-        }, a)
-        return chatOutcome(r.status, r.body, r.ms)
-      },
-    })
   } else {
     // A stack nothing answers chats on is not valid: say so instead of skipping the check.
-    checks.push({
-      name: 'chat completion', component: 'llm', critical: true,
-      async run() { return { status: 'fail', detail: `nothing answers chats: ${lightllm ? 'Open WebUI is not in the stack' : 'LightLLM is off (or not in the stack) and OPENAI_API_BASE_URL is empty'}` } },
-    })
+    checks.push(externalChatCheck(ctx, env, { timeoutMs: o.timeoutMs, none: lightllm ? 'Open WebUI is not in the stack' : 'LightLLM is off (or not in the stack) and OPENAI_API_BASE_URL is empty' }))
   }
 
   if (names.has('prometheus')) {
@@ -128,7 +110,7 @@ export async function composeChecks(ctx: Ctx, o: ValidateOptions): Promise<Targe
       name: 'prometheus targets up', component: 'monitoring', critical: false,
       async run(a) {
         const r = await exec('prometheus', ['wget', '-qO-', 'http://127.0.0.1:9090/api/v1/targets?state=active'], a)
-        return r.exitCode === 0 ? targetsOutcome(r.stdout) : { status: 'fail', detail: `wget exit ${r.exitCode}` }
+        return r.exitCode === 0 ? targetsOutcome(r.stdout) : { status: 'fail', detail: `wget exit ${r.exitCode}: ${failureReason(ctx, r, 1).slice(0, 100)}` }
       },
     })
   }
@@ -137,7 +119,7 @@ export async function composeChecks(ctx: Ctx, o: ValidateOptions): Promise<Targe
       name: 'grafana reachable', component: 'monitoring', critical: false,
       async run(a) {
         const r = await exec('grafana', ['wget', '-qO-', 'http://127.0.0.1:3000/api/health'], a)
-        return r.exitCode === 0 ? grafanaOutcome(200, r.stdout) : { status: 'fail', detail: `wget exit ${r.exitCode}` }
+        return r.exitCode === 0 ? grafanaOutcome(200, r.stdout) : { status: 'fail', detail: `wget exit ${r.exitCode}: ${failureReason(ctx, r, 1).slice(0, 100)}` }
       },
     })
   }

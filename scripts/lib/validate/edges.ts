@@ -6,7 +6,8 @@ import { readFileSync, mkdtempSync, writeFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { UsageError } from '../core/errors.ts'
-import { httpCheck, tlsCheck, type TlsTrust } from './probes.ts'
+import { httpCheck, tlsCheck, httpRequest, chatBody, chatOutcome, type TlsTrust } from './probes.ts'
+import type { Ctx } from '../core/context.ts'
 import type { HealthCheck, ValidateOptions, Attempt, TargetChecks } from './types.ts'
 
 /** Compose services that observe the platform: their failure warns, it does not fail a deploy. */
@@ -77,4 +78,31 @@ function isAddress(h: string): boolean {
 export function urlChecks(o: ValidateOptions): TargetChecks {
   if (!o.url && !o.extra?.length) throw new UsageError('--target url needs --url URL (and/or --check NAME=URL)')
   return { checks: o.url ? edgeChecks(o, o.url, o.host, true) : [], cleanup: async () => {} }
+}
+
+/**
+ * The chat check of a deployment whose chats go to an external OpenAI-compatible endpoint
+ * (OPENAI_API_BASE_URL), or, with none, a failing check: a deployment that cannot answer chats is not valid.
+ */
+export function externalChatCheck(ctx: Ctx, env: Record<string, string | undefined>, o: { timeoutMs?: number; none: string }): HealthCheck {
+  const baseUrl = env.OPENAI_API_BASE_URL
+  if (!baseUrl) {
+    return { name: 'chat completion', component: 'llm', critical: true, async run() { return { status: 'fail', detail: `nothing answers chats: ${o.none}` } } }
+  }
+  const base = baseUrl.replace(/\/+$/, '')
+  const key = env.OPENAI_API_KEY
+  return {
+    name: `chat completion (${new URL(base).host})`,
+    component: 'llm',
+    critical: true,
+    timeoutMs: Math.max(o.timeoutMs ?? 0, 60_000),
+    async run(a: Attempt) {
+      ctx.secrets.add(key)
+      const r = await httpRequest({
+        url: `${base}/chat/completions`, method: 'POST', body: JSON.stringify(chatBody(env.LLM_MODEL_NAME || 'default')), expect: () => true,
+        headers: { 'content-type': 'application/json', ...(key && key !== 'none' ? { authorization: `Bearer ${key}` } : {}) },
+      }, a)
+      return chatOutcome(r.status, r.body, r.ms)
+    },
+  }
 }

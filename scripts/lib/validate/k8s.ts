@@ -6,12 +6,13 @@ import { KitError } from '../core/errors.ts'
 import { kubectl, getJson } from '../tools/kube.ts'
 import { detectHelm, testArgv } from '../tools/helm.ts'
 import { httpCheck, httpRequest, chatOutcome, chatBody, targetsOutcome, grafanaOutcome } from './probes.ts'
-import { componentOf, edgeChecks, } from './edges.ts'
+import { componentOf, edgeChecks, externalChatCheck } from './edges.ts'
 import { rolloutsCheck } from './rollouts.ts'
 import type { TargetChecks } from './types.ts'
 import type { HealthCheck, ValidateOptions } from './types.ts'
 import { maintenanceCheck } from './k8s-maintenance.ts'
 import type { Ctx } from '../core/context.ts'
+import { failureReason } from '../core/exec.ts'
 import { judgeRelease, WORKLOAD_KINDS, type KubeObject, type Verdict } from './workloads.ts'
 
 /** `kubectl get` of the release's workloads and everything that explains their pods, in one call. */
@@ -84,6 +85,19 @@ export async function portForward(ctx: Ctx, namespace: string, resource: string,
   return { port, stop: () => ac.abort() }
 }
 
+/** The release's services; when kubectl fails, its own reason (no cluster, no rights) in the error, not only that it failed. */
+async function listServices(ctx: Ctx, ns: string, selector: string, release: string): Promise<{ items?: Svc[] }> {
+  const r = await ctx.exec(kubectl('get', 'services', '--namespace', ns, '--selector', selector, '--output', 'json', '--request-timeout', '15s'), { allowFailure: true, timeout: 20_000 })
+    .catch((e: Error) => ({ exitCode: 1, stdout: '', stderr: e.message }))
+  let parsed: { items?: Svc[] } | null = null
+  if (r.exitCode === 0) { try { parsed = JSON.parse(r.stdout) as { items?: Svc[] } } catch { /* below */ } }
+  if (!parsed) {
+    throw new KitError(`cannot list the services of release ${release} in ${ns}: ${r.exitCode === 0 ? 'kubectl printed no JSON' : failureReason(ctx, r)}`, 1,
+      'check the kube context (kubectl config current-context) and --namespace/--release')
+  }
+  return parsed
+}
+
 export async function k8sChecks(ctx: Ctx, o: ValidateOptions): Promise<TargetChecks> {
   const ns = o.namespace ?? 'openwebui-prod'
   const release = o.release ?? 'owp'
@@ -101,10 +115,9 @@ export async function k8sChecks(ctx: Ctx, o: ValidateOptions): Promise<TargetChe
     return cache.get(key)!
   }
   const [svcs, ingresses] = await Promise.all([
-    getJson<{ items?: Svc[] }>(ctx, kubectl('get', 'services', '--namespace', ns, '--selector', selector, '--output', 'json', '--request-timeout', '15s')),
+    listServices(ctx, ns, selector, release),
     getJson<{ items?: Ingress[] }>(ctx, kubectl('get', 'ingresses', '--namespace', ns, '--selector', selector, '--output', 'json', '--request-timeout', '15s')),
   ])
-  if (!svcs) throw new KitError(`cannot list the services of release ${release} in ${ns}`, 1, 'check the kube context (kubectl config current-context) and --namespace/--release')
 
   const helm = await detectHelm(ctx).catch(() => null)
   const checks: HealthCheck[] = workloadChecks(ctx, ns, release, selector)
@@ -161,6 +174,12 @@ export async function k8sChecks(ctx: Ctx, o: ValidateOptions): Promise<TargetChe
         },
       })
     }
+  }
+
+  // LightLLM off: the chats go to the external endpoint the chart was given (openwebui.llm.baseUrl from
+  // OPENAI_API_BASE_URL), or nowhere, which fails: a deployment that cannot answer chats is not valid
+  if (!(svcs.items ?? []).some((svc) => svc.metadata.labels?.['app.kubernetes.io/component'] === 'lightllm')) {
+    checks.push(externalChatCheck(ctx, o.env ?? {}, { timeoutMs: o.timeoutMs, none: `no LightLLM service in release ${release} (${ns}) and OPENAI_API_BASE_URL is empty (pass the .env the release was installed from: --env-file)` }))
   }
 
   const ing = ingresses?.items?.[0]

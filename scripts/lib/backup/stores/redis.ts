@@ -6,6 +6,7 @@
 import { join } from 'node:path'
 import { KitError } from '../../core/errors.ts'
 import type { Ctx } from '../../core/context.ts'
+import { failureReason } from '../../core/exec.ts'
 import { finishFile, partialPath } from '../manifest.ts'
 import { fileFrom, fileTo } from '../targets.ts'
 import type { DriverRun, DumpResult, Manifest, RestoreResult, StoreDriver, VerifyResult } from '../types.ts'
@@ -173,7 +174,7 @@ async function restore(ctx: Ctx, run: DriverRun, manifest: Manifest): Promise<Re
   if (!ctx.dryRun) {
     const check = await run.target.run(ctx, 'redis', ['redis-check-rdb', incoming], { mutates: true, allowFailure: true, timeout: run.settings.timeoutMs })
     const sums = parseCheck(check.stdout)
-    const problem = check.exitCode !== 0 || !/RDB looks OK/.test(check.stdout) ? `redis-check-rdb exited ${check.exitCode}`
+    const problem = check.exitCode !== 0 || !/RDB looks OK/.test(check.stdout) ? `redis-check-rdb exited ${check.exitCode}: ${failureReason(ctx, check)}`
       : details.keys !== undefined && sums && sums.keys !== details.keys ? `it holds ${sums.keys} keys, the manifest says ${details.keys}` : null
     if (problem) {
       await run.target.run(ctx, 'redis', ['rm', '-f', incoming], { mutates: true, allowFailure: true })
