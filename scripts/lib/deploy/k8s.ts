@@ -136,7 +136,7 @@ async function prepare(ctx: Ctx, o: K8sOptions, context: string | null): Promise
 
   const [state, decisions] = await Promise.all([
     o.app ? releaseState(ctx, helm, o.release, o.namespace) : Promise.resolve({ exists: false, deployedRevision: null, latest: null, pending: false, unknown: true }),
-    o.infra ? decideInfra(ctx, helm, loadInfra(o.infraFile ?? INFRA_FILE), facts, { skip: o.skipInfra }) : Promise.resolve([] as InfraDecision[]),
+    o.infra ? decideInfra(ctx, helm, loadInfra(o.infraFile ?? INFRA_FILE), facts, { skip: o.skipInfra, env }) : Promise.resolve([] as InfraDecision[]),
   ])
   for (const d of decisions) ctx.log.info(`infra ${d.release.name}: ${d.wanted ? d.action : d.action === 'ok' ? 'up to date' : 'skipped'} (${d.reason})`)
   const preUpgrade = o.app ? await planPreUpgradeBackup(ctx, objects, { namespace: o.namespace, release: o.release, firstInstall: !state.unknown && state.deployedRevision === null }) : null
@@ -261,6 +261,15 @@ export function k8sChecks(o: K8sOptions, p: Prepared): Check[] {
   if (p.facts.tls) {
     checks.push(existsCheck('cert-manager CRDs', infraNote('crd:certificates.cert-manager.io'), 'crd', 'certificates.cert-manager.io', undefined,
       'let the deploy install cert-manager (drop --no-infra) or install it with crds.enabled=true; or set tls.certManager.enabled: false'))
+  }
+  for (const name of p.facts.clusterIssuers) {
+    checks.push(existsCheck(`ClusterIssuer ${name}`, infraNote(`clusterIssuer:${name}`), 'clusterissuer', name, undefined,
+      `the chart's tls.certManager.issuerRef.name names ClusterIssuer ${name}, which the cluster does not have: let the deploy create letsencrypt-staging / letsencrypt-prod (helm/infra.yaml cluster-issuers, ACME_EMAIL in .env; drop --no-infra), or name an existing one (kubectl get clusterissuers)`))
+  }
+  for (const ref of p.facts.issuers) {
+    const [ns, name] = ref.split('/') as [string, string]
+    checks.push(existsCheck(`Issuer ${ref}`, null, 'issuer', name, ns,
+      `the chart's tls.certManager.issuerRef names Issuer ${name} in ${ns}, which does not exist: create it, or use a ClusterIssuer (tls.certManager.issuerRef.kind: ClusterIssuer)`))
   }
   if (p.facts.monitoring) {
     const c = existsCheck('Prometheus Operator CRDs', infraNote('crd:servicemonitors.monitoring.coreos.com'), 'crd', 'servicemonitors.monitoring.coreos.com', undefined,
