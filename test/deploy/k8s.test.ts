@@ -69,6 +69,34 @@ describe('the chart upgrade uses the flags of the installed helm', () => {
   })
 })
 
+describe('alert channels from .env (kube-prometheus-stack\'s Alertmanager)', () => {
+  it('maps the e-mail settings onto the chart and puts the credentials in a Secret applied from stdin before the chart', async () => {
+    const secrets = { SMTP_PASSWORD: 'smtp-Qw81LzX0', SLACK_WEBHOOK_URL: 'https://hooks.slack.example.test/services/T0/B0/secret-Kp31', ALERT_WEBHOOK_URL: 'https://alerts.example.test/hook-Zz90' }
+    const { bins, box } = setup({ history: HISTORY_3 }, { ALERT_EMAIL_TO: 'oncall@test.local', SMTP_SMARTHOST: 'smtp.test.local:587', SMTP_FROM: 'am@test.local', SMTP_USERNAME: 'am', ...secrets })
+    const ctx = box.ctx()
+    expect((await deployK8s(ctx, k8sOptions({ infra: false }))).ok).toBe(true)
+    const values = parseYaml(readFileSync(join(box.env.OWP_STATE_DIR, 'values', 'owp-from-env.yaml'), 'utf8'))
+    expect(values.monitoring.alertmanagerConfig).toEqual({
+      email: { to: 'oncall@test.local', from: 'am@test.local', smarthost: 'smtp.test.local:587', username: 'am', existingSecret: 'owp-alert-channels' },
+      slack: { existingSecret: 'owp-alert-channels' }, webhook: { existingSecret: 'owp-alert-channels' },
+    })
+    const all = bins.allCalls()
+    const apply = all.findIndex((c) => c[0] === 'kubectl' && c[1] === 'apply')
+    expect(apply).toBeGreaterThanOrEqual(0)
+    expect(apply).toBeLessThan(all.findIndex((c) => c[0] === 'helm' && c[1] === 'upgrade'))
+    const text = JSON.stringify(all) + ctx.stdout() + ctx.stderr() + readFileSync(join(box.env.OWP_STATE_DIR, 'values', 'owp-from-env.yaml'), 'utf8')
+    for (const v of Object.values(secrets)) expect(text).not.toContain(v)
+  })
+
+  it('an incomplete e-mail channel is left out (as on compose); no credentials, no Secret', async () => {
+    const { bins, box } = setup({ history: HISTORY_3 }, { ALERT_EMAIL_TO: 'oncall@test.local' })
+    await deployK8s(box.ctx(), k8sOptions({ infra: false }))
+    const values = parseYaml(readFileSync(join(box.env.OWP_STATE_DIR, 'values', 'owp-from-env.yaml'), 'utf8'))
+    expect(values.monitoring).toBeUndefined()
+    expect(bins.calls('kubectl').some((c) => c[1] === 'apply')).toBe(false)
+  })
+})
+
 describe('infra releases from helm/infra.yaml', () => {
   it('installs the releases the rendered chart needs, pinned, in parallel, then the chart', async () => {
     const { bins, box } = setup({ history: HISTORY_3 })
@@ -76,7 +104,7 @@ describe('infra releases from helm/infra.yaml', () => {
     expect(out.ok).toBe(true)
     const upgrades = bins.calls('helm').filter((c) => c[1] === 'upgrade').map((c) => c[3])
     // Ingress of class traefik with TLS and ServiceMonitors: cert-manager, traefik, kube-prometheus-stack; no CNPG, no Gateway CRDs
-    expect(upgrades.slice(0, 3).sort()).toEqual(['cert-manager', 'kube-prometheus-stack', 'traefik'])
+    expect(upgrades.slice(0, -1).sort()).toEqual(['cert-manager', 'cluster-issuers', 'kube-prometheus-stack', 'traefik'])
     // the ACME ClusterIssuers the Ingress names, from the chart in this repository, after cert-manager and traefik
     expect(upgrades.indexOf('cluster-issuers')).toBeGreaterThan(Math.max(upgrades.indexOf('cert-manager'), upgrades.indexOf('traefik')))
     expect(upgrades.at(-1)).toBe('owp')
