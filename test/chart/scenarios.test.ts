@@ -99,6 +99,7 @@ describe('what each scenario renders', () => {
     expect(env(c, 'OPENAI_API_BASE_URL')?.value).toBe('http://owp-lightllm:8000/v1')
     expect(env(c, 'WEBUI_SECRET_KEY')?.valueFrom.secretKeyRef).toEqual({ name: 'owp-openwebui', key: 'webui-secret-key' })
     expect(env(c, 'ENABLE_OTEL')?.value).toBe('true')
+    expect(env(c, 'AUDIT_LOG_LEVEL')?.value).toBe('NONE')
     // kubelet expands $(VAR) only from variables defined earlier in the list
     const names = c.env.map((e: { name: string }) => e.name)
     expect(names.indexOf('POSTGRES_PASSWORD')).toBeLessThan(names.indexOf('DATABASE_URL'))
@@ -219,6 +220,13 @@ describe('what each scenario renders', () => {
     expect(d.spec.template.spec.topologySpreadConstraints[0].labelSelector.matchLabels['app.kubernetes.io/component']).toBe('openwebui')
     const c = d.spec.template.spec.containers[0]
     expect(env(c, 'STORAGE_PROVIDER')?.value).toBe('s3')
+    // S3 keys from a Secret under the key names it has; the audit log level as set
+    expect(env(c, 'S3_ACCESS_KEY_ID')?.valueFrom.secretKeyRef).toEqual({ name: 'owp-uploads-s3', key: 'AWS_ACCESS_KEY_ID' })
+    expect(env(c, 'S3_SECRET_ACCESS_KEY')?.valueFrom.secretKeyRef).toEqual({ name: 'owp-uploads-s3', key: 'AWS_SECRET_ACCESS_KEY' })
+    expect(env(c, 'AUDIT_LOG_LEVEL')?.value).toBe('METADATA')
+    expect(findObject(objs, 'Cluster', 'owp-postgres')!.spec.backup.barmanObjectStore.s3Credentials).toEqual({
+      accessKeyId: { name: 'owp-backup-s3', key: 'AWS_ACCESS_KEY_ID' }, secretAccessKey: { name: 'owp-backup-s3', key: 'AWS_SECRET_ACCESS_KEY' },
+    })
     // through PgBouncer (the CloudNativePG Pooler) with the Cluster's app credentials
     expect(env(c, 'DATABASE_URL')?.value).toBe('postgresql://openwebui:$(POSTGRES_PASSWORD)@owp-postgres-pooler-rw:5432/openwebui')
     expect(env(c, 'POSTGRES_PASSWORD')?.valueFrom.secretKeyRef).toEqual({ name: 'owp-postgres-app', key: 'password' })

@@ -25,10 +25,10 @@ serverName: {{ index . 1 | quote }}
 s3Credentials:
   accessKeyId:
     name: {{ $s3.existingSecret }}
-    key: access-key-id
+    key: {{ $s3.accessKeyIdKey }}
   secretAccessKey:
     name: {{ $s3.existingSecret }}
-    key: secret-access-key
+    key: {{ $s3.secretAccessKeyKey }}
 wal:
   compression: gzip
 data:
