@@ -7,7 +7,7 @@ import { lintMonitoring } from './lib/monitoring/lint.ts'
 
 export const usage = `Usage: tsx scripts/sync-monitoring.ts [--check | --lint] [--json] [--dry-run]
 
-Copies config/prometheus/rules/*.yml and config/grafana/dashboards/*.json into
+Copies config/prometheus/rules/*.yml, config/grafana/dashboards/*.json and config/alertmanager/*.yml into
 helm/openwebui-platform/files/monitoring/ (the chart renders its PrometheusRules and dashboard
 ConfigMaps from those copies) and removes copies whose source is gone.
 

@@ -68,6 +68,13 @@ describe('offline validation', () => {
     const cl = get(ha, 'Cluster', 'owp-postgres')
     cl.spec.instance = 3
     expect(await validateObject(cl)).toEqual(['Cluster/owp-postgres: unknown field spec.instance'])
+    const pooler = get(ha, 'Pooler', 'owp-postgres-pooler-rw')
+    pooler.spec.pgbouncer.poolMode = 'statement'
+    pooler.spec.pgbouncer.maxClientConn = 100
+    expect(await validateObject(pooler)).toEqual([
+      'Pooler/owp-postgres-pooler-rw: spec.pgbouncer.poolMode must be one of session, transaction (is "statement")',
+      'Pooler/owp-postgres-pooler-rw: unknown field spec.pgbouncer.maxClientConn',
+    ])
   })
 
   it('rejects a kind it has no model for', async () => {

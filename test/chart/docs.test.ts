@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { CHART_DIR } from '../../scripts/lib/core/paths.ts'
+import { parse } from 'yaml'
 import { README, VALUES, readmeWithTable, valuesDoc } from '../helpers/k8s-values-doc.ts'
 
 const values = readFileSync(VALUES, 'utf8')
@@ -52,5 +53,49 @@ describe('values.schema.json', () => {
   it('pins every image: tag never latest, digest a sha256', () => {
     expect(schema.definitions.image.properties.tag.not).toEqual({ const: 'latest' })
     expect(schema.definitions.image.properties.digest.pattern).toBe('^(sha256:[a-f0-9]{64})?$')
+  })
+})
+
+describe('the official chart -> our keys table', () => {
+  const section = (file: string) => {
+    const text = readFileSync(file, 'utf8')
+    const start = text.indexOf('## Coming from the official chart')
+    const end = text.indexOf('\n## ', start + 1)
+    return start < 0 ? '' : text.slice(start, end < 0 ? undefined : end).trimEnd()
+  }
+  const docs = section(join(CHART_DIR, '..', '..', 'docs', 'chart.md'))
+  const rows = docs.split('\n').filter((l) => l.startsWith('| `')).map((l) => l.slice(1, -1).split(' | ').map((c) => c.trim()))
+  const official = readFileSync(join(import.meta.dirname, '..', 'fixtures', 'chart', 'official-chart-keys.txt'), 'utf8')
+    .split('\n').filter((l) => l && !l.startsWith('#'))
+
+  /** Whether a dotted path (NAME.* for a sub-tree) is a key of values.yaml. */
+  const ours = (path: string, tree: unknown = parse(values)): boolean => {
+    let node = tree as Record<string, unknown>
+    for (const k of path.split('.')) {
+      if (k === '*') return true
+      if (typeof node !== 'object' || node === null || !(k in node)) return false
+      node = node[k] as Record<string, unknown>
+    }
+    return true
+  }
+
+  it('is the same in docs/chart.md and the chart README', () => {
+    expect(rows.length).toBeGreaterThan(100)
+    expect(section(README)).toBe(docs)
+  })
+
+  it('has a row for every key of the official chart, and no row for a key it does not have', () => {
+    const named = rows.map((r) => r[0].replace(/`/g, ''))
+    expect(official.filter((k) => !named.includes(k))).toEqual([])
+    expect(named.filter((k) => !official.includes(k))).toEqual([])
+  })
+
+  it('names only keys of ours that exist, and says why for every key it does not support', () => {
+    const missing = rows.flatMap((r) => [...r[1].matchAll(/`([^`]+)`/g)].map((m) => m[1]).filter((k) => !ours(k)))
+    expect(missing).toEqual([])
+    expect(rows.filter((r) => r[1] === '—' && !r[2])).toEqual([])
+    // the check can fail
+    expect(ours('openwebui.storage.s3.accessKeyIdKey')).toBe(true)
+    expect(ours('openwebui.storage.s3.accessKey')).toBe(false)
   })
 })

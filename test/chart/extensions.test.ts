@@ -18,6 +18,18 @@ beforeAll(async () => {
 const pod = (kind: string, name: string): any => podSources([findObject(objs, kind, name)!])[0].pod
 
 describe('extension points', () => {
+  it('the exporters take the same scheduling and metadata keys as the applications', () => {
+    expect(pod('Deployment', 'owp-celery-exporter').metadata.annotations['linkerd.io/inject']).toBe('enabled')
+    expect(pod('Deployment', 'owp-celery-exporter').spec.nodeSelector).toEqual({ 'node-role.example.com/monitoring': 'true' })
+    expect(pod('Deployment', 'owp-otel-collector').metadata.labels['cost-center']).toBe('observability')
+    expect(pod('Deployment', 'owp-otel-collector').spec.tolerations).toEqual([{ key: 'dedicated', operator: 'Equal', value: 'monitoring', effect: 'NoSchedule' }])
+    expect(pod('Deployment', 'owp-blackbox-exporter').spec.priorityClassName).toBe('platform-critical')
+    expect(pod('Deployment', 'owp-pushgateway').metadata.annotations['linkerd.io/inject']).toBe('enabled')
+    expect(pod('Deployment', 'owp-pushgateway').spec.imagePullSecrets).toEqual([{ name: 'corp-registry' }, { name: 'monitoring-pull' }])
+    // the chart's own security context stays
+    expect(pod('Deployment', 'owp-pushgateway').spec.securityContext).toMatchObject({ runAsUser: 65534, runAsNonRoot: true })
+  })
+
   it('every image of every pod comes from the mirror, path kept and registry host replaced', () => {
     const images = podSources(objs).flatMap((p) => [...(p.pod.spec.initContainers ?? []), ...p.pod.spec.containers].map((c: { image: string }) => c.image))
     expect(images.length).toBeGreaterThan(15)

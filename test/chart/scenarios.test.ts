@@ -99,6 +99,7 @@ describe('what each scenario renders', () => {
     expect(env(c, 'OPENAI_API_BASE_URL')?.value).toBe('http://owp-lightllm:8000/v1')
     expect(env(c, 'WEBUI_SECRET_KEY')?.valueFrom.secretKeyRef).toEqual({ name: 'owp-openwebui', key: 'webui-secret-key' })
     expect(env(c, 'ENABLE_OTEL')?.value).toBe('true')
+    expect(env(c, 'AUDIT_LOG_LEVEL')?.value).toBe('NONE')
     // kubelet expands $(VAR) only from variables defined earlier in the list
     const names = c.env.map((e: { name: string }) => e.name)
     expect(names.indexOf('POSTGRES_PASSWORD')).toBeLessThan(names.indexOf('DATABASE_URL'))
@@ -219,11 +220,50 @@ describe('what each scenario renders', () => {
     expect(d.spec.template.spec.topologySpreadConstraints[0].labelSelector.matchLabels['app.kubernetes.io/component']).toBe('openwebui')
     const c = d.spec.template.spec.containers[0]
     expect(env(c, 'STORAGE_PROVIDER')?.value).toBe('s3')
-    expect(env(c, 'DATABASE_URL')?.value).toBe('postgresql://openwebui:$(POSTGRES_PASSWORD)@owp-postgres-rw:5432/openwebui')
+    // S3 keys from a Secret under the key names it has; the audit log level as set
+    expect(env(c, 'S3_ACCESS_KEY_ID')?.valueFrom.secretKeyRef).toEqual({ name: 'owp-uploads-s3', key: 'AWS_ACCESS_KEY_ID' })
+    expect(env(c, 'S3_SECRET_ACCESS_KEY')?.valueFrom.secretKeyRef).toEqual({ name: 'owp-uploads-s3', key: 'AWS_SECRET_ACCESS_KEY' })
+    expect(env(c, 'AUDIT_LOG_LEVEL')?.value).toBe('METADATA')
+    expect(findObject(objs, 'Cluster', 'owp-postgres')!.spec.backup.barmanObjectStore.s3Credentials).toEqual({
+      accessKeyId: { name: 'owp-backup-s3', key: 'AWS_ACCESS_KEY_ID' }, secretAccessKey: { name: 'owp-backup-s3', key: 'AWS_SECRET_ACCESS_KEY' },
+    })
+    // through PgBouncer (the CloudNativePG Pooler) with the Cluster's app credentials
+    expect(env(c, 'DATABASE_URL')?.value).toBe('postgresql://openwebui:$(POSTGRES_PASSWORD)@owp-postgres-pooler-rw:5432/openwebui')
     expect(env(c, 'POSTGRES_PASSWORD')?.valueFrom.secretKeyRef).toEqual({ name: 'owp-postgres-app', key: 'password' })
     expect(findObject(objs, 'Cluster', 'owp-postgres')!.spec).toMatchObject({ instances: 3, bootstrap: { initdb: { database: 'openwebui', owner: 'openwebui' } } })
     expect(findObject(objs, 'StatefulSet', 'owp-postgres')).toBeUndefined()
     expect(objs.filter((o) => o.kind === 'CronJob').map((o) => o.metadata.name).sort()).toEqual(['owp-backup-neo4j', 'owp-backup-qdrant', 'owp-backup-redis'])
+  })
+
+  it('ha: a PgBouncer Pooler in front of the primary, sized from the replica and worker counts; settings from the memory limit', () => {
+    const objs = get('ha')
+    const pooler = findObject(objs, 'Pooler', 'owp-postgres-pooler-rw')!
+    // clients at the most replicas: Open WebUI 10 x 15 + GraphRAG 6 x 10 + Celery 10 pods x 2 processes x 2 = 250;
+    // twice that per PgBouncer pod, and ceil(250 / 2 / 3 pods) = 42 server connections each (3 x 42 <= 300 - 20)
+    expect(pooler.spec).toMatchObject({
+      cluster: { name: 'owp-postgres' }, instances: 3, type: 'rw',
+      pgbouncer: { poolMode: 'transaction', parameters: { max_client_conn: '500', default_pool_size: '42', max_prepared_statements: '200' } },
+      monitoring: { enablePodMonitor: true },
+    })
+    expect(pooler.spec.template.metadata.labels['app.kubernetes.io/component']).toBe('pgbouncer')
+    for (const d of ['owp-graphrag-processor', 'owp-celery-worker']) {
+      expect(env(container(objs, 'Deployment', d), 'DATABASE_URL')?.value ?? findObject(objs, 'ConfigMap', d)?.data?.DATABASE_URL).toMatch(/@owp-postgres-pooler-rw:5432\//)
+    }
+    // an 8Gi limit: a quarter for shared_buffers, three quarters as effective_cache_size
+    expect(findObject(objs, 'Cluster', 'owp-postgres')!.spec.postgresql.parameters).toMatchObject({
+      max_connections: '300', shared_buffers: '2048MB', effective_cache_size: '6144MB', maintenance_work_mem: '512MB',
+    })
+  })
+
+  it('cnpg-recovery: the Pooler follows the recovered Cluster once it is active, under the same Service name', () => {
+    const pooler = findObject(get('cnpg-recovery'), 'Pooler', 'owp-postgres-pooler-rw')!
+    expect(pooler.spec.cluster.name).toBe('owp-postgres-pitr-20261201t101500z')
+  })
+
+  it('full: the internal PostgreSQL gets the settings compose gives it for the same 2Gi limit', () => {
+    const c = findObject(get('full'), 'StatefulSet', 'owp-postgres')!.spec.template.spec.containers[0]
+    expect(c.args).toEqual(['postgres', '-c', 'effective_cache_size=1536MB', '-c', 'log_min_duration_statement=1000', '-c', 'maintenance_work_mem=128MB',
+      '-c', 'max_connections=200', '-c', 'shared_buffers=512MB'])
   })
 
   it('external: no data-store pods; clients use the external hosts with TLS', () => {

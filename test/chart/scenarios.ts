@@ -44,14 +44,14 @@ export const SCENARIOS: Scenario[] = [
   {
     name: 'ha', file: 'ha-values.yaml',
     intent: {
-      pods: [...APP, ...STORES, 'celery-exporter', 'backup', ...MONITORING, 'test'], llm: 'lightllm',
+      pods: [...APP, ...STORES, 'pgbouncer', 'celery-exporter', 'backup', ...MONITORING, 'test'], llm: 'lightllm',
       stores: { ...ALL_INTERNAL, postgres: 'cnpg' }, backupS3: true, otel: 'chart',
     },
   },
   {
     name: 'cnpg-recovery', file: 'cnpg-recovery-values.yaml',
     intent: {
-      pods: [...APP, ...STORES, 'celery-exporter', 'backup', ...MONITORING, 'test'], llm: 'lightllm',
+      pods: [...APP, ...STORES, 'pgbouncer', 'celery-exporter', 'backup', ...MONITORING, 'test'], llm: 'lightllm',
       stores: { ...ALL_INTERNAL, postgres: 'cnpg' }, backupS3: true, otel: 'chart',
     },
   },
@@ -77,7 +77,7 @@ export const scenarioFile = (s: Scenario) => join(CHART_DIR, 'ci', s.file)
 
 const STORE_PORTS: Record<Store, number[]> = { postgres: [5432], redis: [6379], qdrant: [6333, 6334], neo4j: [7687] }
 const METRICS: Record<string, number[]> = {
-  lightllm: [8000], 'graphrag-processor': [8010], 'mcp-server': [8020], qdrant: [6333], postgres: [9187], redis: [9121], 'celery-exporter': [9808],
+  pgbouncer: [9127], lightllm: [8000], 'graphrag-processor': [8010], 'mcp-server': [8020], qdrant: [6333], postgres: [9187], redis: [9121], 'celery-exporter': [9808],
   'otel-collector': [8889], 'blackbox-exporter': [9115], pushgateway: [9091],
 }
 const HEALTH: Record<string, number> = {
@@ -97,6 +97,7 @@ export function intendedEdges(i: Intent): string[] {
   const store = (s: Store): [string, number[]] | undefined => {
     const m = i.stores[s]
     if (!m) return undefined
+    if (s === 'postgres' && m === 'cnpg' && has('pgbouncer')) return ['pgbouncer', [5432]] // the clients go through the Pooler
     return typeof m === 'object' ? ['internet', m.external] : [s, STORE_PORTS[s]]
   }
   const llm = (from: string) => (i.llm === 'lightllm' ? add(from, 'lightllm', [8000]) : add(from, 'internet', [i.llm.external]))
@@ -145,6 +146,10 @@ export function intendedEdges(i: Intent): string[] {
     add('cnpg-operator', 'postgres', [5432, 8000])
     add('postgres', 'postgres', [5432, 8000])
     add('postgres', 'kube-api', [443, 6443])
+  }
+  if (has('pgbouncer')) {
+    add('pgbouncer', 'postgres', [5432])
+    add('pgbouncer', 'kube-api', [443, 6443])
   }
   for (const c of i.pods) { add(c, 'kube-dns', [53], 'UDP'); add(c, 'kube-dns', [53], 'TCP') }
   return [...edges].sort()

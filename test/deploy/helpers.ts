@@ -26,6 +26,7 @@ export function writeEnv(dir: string, extra: Record<string, string> = {}): strin
     WEBUI_SECRET_KEY: CANARY, POSTGRES_PASSWORD: 'pg-Xk29sLq81mZ0', REDIS_PASSWORD: 'redis-Vb71nQ0pWz4e', QDRANT_API_KEY: 'q'.repeat(8) + 'Zr7Lk2Mx9Pq4Wn6Tb1Vc8Hd3Jf5Gs0Ay',
     NEO4J_PASSWORD: 'neo4j-Ht62kLp0', GRAFANA_ADMIN_USER: 'admin', GRAFANA_ADMIN_PASSWORD: 'graf-Rk4Lm9Qz2Xw7', GRAPHRAG_API_KEY: 'g'.repeat(8) + 'Yt5Ub8Ic1Od4Pe7Qf0Rg3Sh6Ti9Uj2Vk',
     IMAGE_REGISTRY: 'registry.test/owp', IMAGE_TAG: '1.2.3', HTTP_PORT: String(HTTP_PORT), HTTPS_PORT: String(HTTPS_PORT), LLM_MODEL_NAME: 'tiny-model',
+    ACME_EMAIL: 'certs@test.local',
     ...extra,
   }
   const file = join(dir, '.env')
@@ -54,6 +55,8 @@ export interface K8sScenario {
   serverMinor?: number
   reachable?: boolean
   crds?: string[]
+  /** cert-manager ClusterIssuers the cluster has (`kubectl get clusterissuer NAME`); others: NotFound. */
+  clusterIssuers?: string[]
   /** Seconds each infra helm upgrade sleeps (the benchmark). */
   infraDelay?: number
   templateFails?: string
@@ -109,6 +112,7 @@ export function kubectlAnswers(s: K8sScenario = {}): Answer[] {
     ] }))),
     on('^get nodes', ok(JSON.stringify({ items: [{ metadata: { name: 'gpu-1' }, status: { allocatable: { 'nvidia.com/gpu': String(gpus) } } }, { metadata: { name: 'cpu-1' }, status: { allocatable: {} } }] }))),
     ...(s.ingressClasses ?? []).map((c) => on(`^get ingressclass ${c} `, ok(`ingressclass.networking.k8s.io/${c}`))),
+    ...(s.clusterIssuers ?? []).map((c) => on(`^get clusterissuer ${c} `, ok(`clusterissuer.cert-manager.io/${c}`))),
     ...(s.crds ?? []).map((c) => on(`^get crd ${c.replace(/\./g, '\\.')} `, ok(JSON.stringify({ metadata: { name: c } })))),
     ...Object.entries(s.rollouts ?? {}).flatMap(([name, answers]) => answers.map((a) => ({ ...a, match: `^get rollouts\\.argoproj\\.io ${name} ` }))),
     on('^get rollouts\\.argoproj\\.io', fails(1, 'error: the server doesn\'t have a resource type "rollouts"')),
@@ -117,7 +121,7 @@ export function kubectlAnswers(s: K8sScenario = {}): Answer[] {
       : on('^get deployment ', fails(1, 'Error from server (NotFound): deployments.apps "owp-openwebui" not found')),
     on('^create job ', ok('job.batch/created')),
     ...(s.backupFails ? [on('^wait job/', fails(1, 'error: timed out waiting for the condition on jobs/owp-pre-upgrade'))] : []),
-    on('^get (ingressclass|gatewayclass|gateway|crd) ', fails(1, 'Error from server (NotFound): not found')),
+    on('^get (ingressclass|gatewayclass|gateway|crd|clusterissuer|issuer) ', fails(1, 'Error from server (NotFound): not found')),
     on('^get services', ok('{"items":[]}')),
     on('^get ingresses', ok('{"items":[]}')),
     // recorded-shape releases: healthy with a failed backup Job pod beside it, or a crash-looping Deployment

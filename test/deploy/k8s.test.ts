@@ -8,6 +8,7 @@ import { loadInfra } from '../../scripts/lib/deploy/infra.ts'
 import { PreflightError } from '../../scripts/lib/core/preflight.ts'
 import { ConfigError, type KitError } from '../../scripts/lib/core/errors.ts'
 import type { FakeBins } from '../helpers/fake-bins.ts'
+import { ROOT } from '../../scripts/lib/core/paths.ts'
 import { k8sFakes, k8sOptions, sandbox, chartUpgrade, CHART, HISTORY_3, CANARY, type Sandbox, type K8sScenario } from './helpers.ts'
 
 const infra = Object.fromEntries(loadInfra().map((r) => [r.name, r]))
@@ -16,7 +17,7 @@ let box: Sandbox | undefined
 afterEach(() => { bins?.remove(); box?.remove(); bins = box = undefined })
 
 /** A cluster where the ingress class and the CRDs exist already (as after a first deploy). */
-const READY_CLUSTER: K8sScenario = { ingressClasses: ['traefik'], crds: ['certificates.cert-manager.io', 'servicemonitors.monitoring.coreos.com'] }
+const READY_CLUSTER: K8sScenario = { ingressClasses: ['traefik'], crds: ['certificates.cert-manager.io', 'servicemonitors.monitoring.coreos.com'], clusterIssuers: ['letsencrypt-prod'] }
 
 function setup(s: K8sScenario = {}, envExtra: Record<string, string> = {}) {
   bins = k8sFakes({ ...READY_CLUSTER, ...s })
@@ -68,6 +69,34 @@ describe('the chart upgrade uses the flags of the installed helm', () => {
   })
 })
 
+describe('alert channels from .env (kube-prometheus-stack\'s Alertmanager)', () => {
+  it('maps the e-mail settings onto the chart and puts the credentials in a Secret applied from stdin before the chart', async () => {
+    const secrets = { SMTP_PASSWORD: 'smtp-Qw81LzX0', SLACK_WEBHOOK_URL: 'https://hooks.slack.example.test/services/T0/B0/secret-Kp31', ALERT_WEBHOOK_URL: 'https://alerts.example.test/hook-Zz90' }
+    const { bins, box } = setup({ history: HISTORY_3 }, { ALERT_EMAIL_TO: 'oncall@test.local', SMTP_SMARTHOST: 'smtp.test.local:587', SMTP_FROM: 'am@test.local', SMTP_USERNAME: 'am', ...secrets })
+    const ctx = box.ctx()
+    expect((await deployK8s(ctx, k8sOptions({ infra: false }))).ok).toBe(true)
+    const values = parseYaml(readFileSync(join(box.env.OWP_STATE_DIR, 'values', 'owp-from-env.yaml'), 'utf8'))
+    expect(values.monitoring.alertmanagerConfig).toEqual({
+      email: { to: 'oncall@test.local', from: 'am@test.local', smarthost: 'smtp.test.local:587', username: 'am', existingSecret: 'owp-alert-channels' },
+      slack: { existingSecret: 'owp-alert-channels' }, webhook: { existingSecret: 'owp-alert-channels' },
+    })
+    const all = bins.allCalls()
+    const apply = all.findIndex((c) => c[0] === 'kubectl' && c[1] === 'apply')
+    expect(apply).toBeGreaterThanOrEqual(0)
+    expect(apply).toBeLessThan(all.findIndex((c) => c[0] === 'helm' && c[1] === 'upgrade'))
+    const text = JSON.stringify(all) + ctx.stdout() + ctx.stderr() + readFileSync(join(box.env.OWP_STATE_DIR, 'values', 'owp-from-env.yaml'), 'utf8')
+    for (const v of Object.values(secrets)) expect(text).not.toContain(v)
+  })
+
+  it('an incomplete e-mail channel is left out (as on compose); no credentials, no Secret', async () => {
+    const { bins, box } = setup({ history: HISTORY_3 }, { ALERT_EMAIL_TO: 'oncall@test.local' })
+    await deployK8s(box.ctx(), k8sOptions({ infra: false }))
+    const values = parseYaml(readFileSync(join(box.env.OWP_STATE_DIR, 'values', 'owp-from-env.yaml'), 'utf8'))
+    expect(values.monitoring).toBeUndefined()
+    expect(bins.calls('kubectl').some((c) => c[1] === 'apply')).toBe(false)
+  })
+})
+
 describe('infra releases from helm/infra.yaml', () => {
   it('installs the releases the rendered chart needs, pinned, in parallel, then the chart', async () => {
     const { bins, box } = setup({ history: HISTORY_3 })
@@ -75,7 +104,10 @@ describe('infra releases from helm/infra.yaml', () => {
     expect(out.ok).toBe(true)
     const upgrades = bins.calls('helm').filter((c) => c[1] === 'upgrade').map((c) => c[3])
     // Ingress of class traefik with TLS and ServiceMonitors: cert-manager, traefik, kube-prometheus-stack; no CNPG, no Gateway CRDs
-    expect(upgrades.slice(0, 3).sort()).toEqual(['cert-manager', 'kube-prometheus-stack', 'traefik'])
+    expect(upgrades.slice(0, -1).sort()).toEqual(['cert-manager', 'cluster-issuers', 'kube-prometheus-stack', 'traefik'])
+    // the ACME ClusterIssuers the Ingress names, from the chart in this repository, after cert-manager and traefik
+    expect(upgrades.indexOf('cluster-issuers')).toBeGreaterThan(Math.max(upgrades.indexOf('cert-manager'), upgrades.indexOf('traefik')))
+    expect(upgrades.at(-1)).toBe('owp')
     expect(upgrades.at(-1)).toBe('owp')
     const cm = bins.calls('helm').find((c) => c[1] === 'upgrade' && c[3] === 'cert-manager')!
     expect(cm).toEqual(['helm', 'upgrade', '--install', 'cert-manager', 'cert-manager', '--namespace', 'cert-manager', '--create-namespace',
@@ -86,6 +118,25 @@ describe('infra releases from helm/infra.yaml', () => {
     // Grafana's admin Secret goes in on stdin before kube-prometheus-stack, never in argv
     expect(bins.calls('kubectl').find((c) => c[1] === 'apply')).toEqual(['kubectl', 'apply', '--server-side', '--force-conflicts', '--field-manager', 'owp-deploy', '--filename', '-'])
     expect(JSON.stringify(bins.allCalls())).not.toContain('graf-Rk4Lm9Qz2Xw7')
+  })
+
+  it('creates the ACME ClusterIssuers from the chart in this repository, with the e-mail and solver from .env', async () => {
+    const { bins, box } = setup({ history: HISTORY_3 }, { ACME_SOLVER: 'dns01', ACME_DNS01_PROVIDER: 'route53', ACME_ROUTE53_REGION: 'eu-west-1' })
+    expect((await deployK8s(box.ctx(), k8sOptions())).ok).toBe(true)
+    const argv = bins.calls('helm').find((c) => c[1] === 'upgrade' && c[3] === 'cluster-issuers')!
+    expect(argv.slice(0, 8)).toEqual(['helm', 'upgrade', '--install', 'cluster-issuers', join(ROOT, 'helm', 'cluster-issuers'), '--namespace', 'cert-manager', '--create-namespace'])
+    expect(argv).not.toContain('--repo')
+    expect(argv).not.toContain('--version')
+    const values = parseYaml(readFileSync(join(box.env.OWP_STATE_DIR, 'infra-values', 'cluster-issuers.yaml'), 'utf8'))
+    expect(values).toEqual({ acme: { email: 'certs@test.local', solver: 'dns01', dns01: { provider: 'route53', route53: { region: 'eu-west-1' } } } })
+  })
+
+  it('stops before anything changes when ACME_EMAIL is not set and the chart names letsencrypt-prod', async () => {
+    const { bins, box } = setup({ history: HISTORY_3 }, { ACME_EMAIL: '' })
+    const err = await deployK8s(box.ctx(), k8sOptions()).catch((e: unknown) => e) as Error
+    expect(err).toBeInstanceOf(ConfigError)
+    expect(err.message).toMatch(/ACME_EMAIL \(for acme\.email of infra release cluster-issuers\) is not set/)
+    expect(bins.calls('helm').some((c) => c[1] === 'upgrade')).toBe(false)
   })
 
   it('--history-max applies to the infra releases too', async () => {
@@ -133,7 +184,7 @@ describe('infra releases from helm/infra.yaml', () => {
   it('--no-infra and --skip-infra leave releases out', async () => {
     const { bins, box } = setup({ history: HISTORY_3, ingressClasses: ['traefik'], crds: ['certificates.cert-manager.io'] })
     await deployK8s(box.ctx(), k8sOptions({ skipInfra: ['kube-prometheus-stack', 'traefik'] }))
-    expect(bins.calls('helm').filter((c) => c[1] === 'upgrade').map((c) => c[3])).toEqual(['cert-manager', 'owp'])
+    expect(bins.calls('helm').filter((c) => c[1] === 'upgrade').map((c) => c[3])).toEqual(['cert-manager', 'cluster-issuers', 'owp'])
     bins.remove(); box.remove()
     const s2 = setup({ history: HISTORY_3, ingressClasses: ['traefik'], crds: ['certificates.cert-manager.io', 'servicemonitors.monitoring.coreos.com'] })
     await deployK8s(s2.box.ctx(), k8sOptions({ infra: false }))
@@ -147,7 +198,7 @@ describe('helm-install: infra and/or the chart alone', () => {
     const out = await deployK8s(box.ctx(), k8sOptions({ app: false }))
     expect(out.ok).toBe(true)
     expect(out.summary).toBe('infra releases are in place')
-    expect(bins.calls('helm').filter((c) => c[1] === 'upgrade').map((c) => c[3]).sort()).toEqual(['cert-manager', 'kube-prometheus-stack', 'traefik'])
+    expect(bins.calls('helm').filter((c) => c[1] === 'upgrade').map((c) => c[3]).sort()).toEqual(['cert-manager', 'cluster-issuers', 'kube-prometheus-stack', 'traefik'])
     expect(bins.calls('helm').some((c) => c[1] === 'history')).toBe(false)
   })
 
@@ -264,6 +315,23 @@ describe('preflight: each failure names its fix', () => {
     expect(err.message).toMatch(/cert-manager CRDs: crd certificates.cert-manager.io not found/)
   })
 
+  it('the chart names a ClusterIssuer the cluster lacks and no infra release creates: a clear stop naming the key', async () => {
+    const { bins, box } = setup({ history: HISTORY_3, clusterIssuers: [] })
+    const err = await deployK8s(box.ctx(), k8sOptions({ infra: false })).catch((e: unknown) => e) as Error
+    expect(err).toBeInstanceOf(PreflightError)
+    expect(err.message).toMatch(/ClusterIssuer letsencrypt-prod: clusterissuer letsencrypt-prod not found/)
+    expect(err.message).toMatch(/tls\.certManager\.issuerRef\.name names ClusterIssuer letsencrypt-prod/)
+    expect(bins.calls('kubectl')).toContainEqual(['kubectl', 'get', 'clusterissuer', 'letsencrypt-prod', '--output', 'name', '--request-timeout', '10s'])
+    expect(bins.calls('helm').some((c) => c[1] === 'upgrade')).toBe(false)
+  })
+
+  it('a ClusterIssuer the infra phase of this run creates satisfies preflight', async () => {
+    const { box } = setup({ history: HISTORY_3, clusterIssuers: [] })
+    const ctx = box.ctx()
+    expect((await deployK8s(ctx, k8sOptions())).ok).toBe(true)
+    expect(ctx.stderr()).toMatch(/ClusterIssuer letsencrypt-prod\s+ok\s+installed by an infra release of this run/)
+  })
+
   it('a release stuck in pending-upgrade stops the deploy with the helm commands to fix it', async () => {
     const { box } = setup({ history: [...HISTORY_3, { revision: 4, status: 'pending-upgrade', chart: 'x' }] })
     const err = await deployK8s(box.ctx(), k8sOptions()).catch((e: unknown) => e) as Error
@@ -290,7 +358,7 @@ describe('--dry-run', () => {
     expect(lines).toContain(`[dry-run] helm upgrade --install owp ${CHART} --namespace openwebui-prod --create-namespace --values ${join(box.env.OWP_STATE_DIR, 'values', 'owp-from-env.yaml')} --wait=watcher --rollback-on-failure --cleanup-on-fail --history-max 10 --timeout 20m`)
     expect(lines).toContain('[dry-run]   on failure: helm rollback owp 3 --namespace openwebui-prod --wait=watcher --cleanup-on-fail --timeout 20m')
     expect(lines).toContain('[dry-run] tsx scripts/validate-prod.ts --target k8s --namespace openwebui-prod --release owp')
-    expect(lines.filter((l) => l.startsWith('[dry-run] helm upgrade'))).toHaveLength(4)
+    expect(lines.filter((l) => l.startsWith('[dry-run] helm upgrade'))).toHaveLength(5)
     expect(bins.calls('helm').filter((c) => ['upgrade', 'rollback', 'uninstall'].includes(c[1]!))).toEqual([])
     expect(bins.calls('kubectl').filter((c) => c[1] === 'apply')).toEqual([])
     expect(ctx.stdout() + ctx.stderr()).not.toContain('graf-Rk4Lm9Qz2Xw7')

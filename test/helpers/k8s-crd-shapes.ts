@@ -1,5 +1,5 @@
 // Focused checks for the CRD kinds that have no kubernetes-models package: Gateway API HTTPRoute and
-// Gateway, CloudNativePG Cluster and ScheduledBackup, VerticalPodAutoscaler. A shape lists the fields the API defines (the parts the chart may
+// Gateway, CloudNativePG Cluster, ScheduledBackup and Pooler, VerticalPodAutoscaler. A shape lists the fields the API defines (the parts the chart may
 // render); a key ending in "!" is required. Unknown fields, wrong types and bad enum values fail.
 import type { K8sObject } from './k8s-render.ts'
 
@@ -124,7 +124,29 @@ const cnpgScheduledBackup: Shape = {
   },
 }
 
+// CloudNativePG Pooler (PgBouncer): spec fields of the CRD; the pod template's spec holds the fields the chart writes and common siblings
+const cnpgPooler: Shape = {
+  'apiVersion!': 'string', 'kind!': 'string', 'metadata!': metadata,
+  'spec!': {
+    'cluster!': { 'name!': 'string' }, type: { enum: ['rw', 'ro', 'r'] }, instances: 'integer',
+    'pgbouncer!': {
+      poolMode: { enum: ['session', 'transaction'] }, authQuerySecret: { 'name!': 'string' }, authQuery: 'string',
+      parameters: 'map', pg_hba: ['string'], paused: 'boolean',
+    },
+    monitoring: { enablePodMonitor: 'boolean', podMonitorMetricRelabelings: 'any', podMonitorRelabelings: 'any' },
+    deploymentStrategy: 'any', serviceTemplate: 'any',
+    template: {
+      metadata: { labels: 'map', annotations: 'map' },
+      spec: {
+        'containers!': [{ 'name!': 'string', image: 'string', resources: { limits: 'map', requests: 'map' }, env: 'any', securityContext: 'any' }],
+        nodeSelector: 'map', tolerations: 'any', affinity: 'any', topologySpreadConstraints: 'any', priorityClassName: 'string',
+      },
+    },
+  },
+}
+
 export const CRD_SHAPES: Record<string, Shape> = {
+  'postgresql.cnpg.io/v1/Pooler': cnpgPooler,
   'autoscaling.k8s.io/v1/VerticalPodAutoscaler': vpa,
   'gateway.networking.k8s.io/v1/HTTPRoute': httpRoute,
   'gateway.networking.k8s.io/v1/Gateway': gateway,

@@ -96,7 +96,7 @@ export function reachability(policies: K8sObject[], endpoints: Endpoint[]): stri
   return [...new Set(edges)].sort()
 }
 
-/** The release's pods as endpoints, named by their component label (CNPG instances as "postgres"). */
+/** The release's pods as endpoints, named by their component label (CNPG instances as "postgres", Pooler pods as "pgbouncer"). */
 export function releaseEndpoints(objects: K8sObject[], namespace: string): Endpoint[] {
   const nsLabels = { 'kubernetes.io/metadata.name': namespace }
   const byName = new Map<string, Endpoint>()
@@ -115,6 +115,14 @@ export function releaseEndpoints(objects: K8sObject[], namespace: string): Endpo
       name: 'postgres', namespace, namespaceLabels: nsLabels,
       labels: { ...(c as any).spec?.inheritedMetadata?.labels, 'cnpg.io/cluster': c.metadata.name, 'cnpg.io/podRole': 'instance' },
       ports: [{ port: 5432, protocol: 'TCP', name: 'postgresql' }, { port: 8000, protocol: 'TCP', name: 'status' }, { port: 9187, protocol: 'TCP', name: 'metrics' }],
+    })
+  }
+  for (const p of objects.filter((o) => o.kind === 'Pooler' && o.apiVersion.startsWith('postgresql.cnpg.io/'))) {
+    // PgBouncer pods of a CloudNativePG Pooler: the template's labels beside the operator's; pgbouncer 5432, metrics 9127
+    byName.set('pgbouncer', {
+      name: 'pgbouncer', namespace, namespaceLabels: nsLabels,
+      labels: { ...(p as any).spec?.template?.metadata?.labels, 'cnpg.io/poolerName': p.metadata.name },
+      ports: [{ port: 5432, protocol: 'TCP', name: 'pgbouncer' }, { port: 9127, protocol: 'TCP', name: 'metrics' }],
     })
   }
   return [...byName.values()]

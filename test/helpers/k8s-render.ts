@@ -18,7 +18,7 @@ export interface K8sObject {
 }
 
 /** The CRD groups a full install serves (infra releases in helm/infra.yaml). */
-export const API_VERSIONS = ['monitoring.coreos.com/v1', 'cert-manager.io/v1', 'gateway.networking.k8s.io/v1', 'postgresql.cnpg.io/v1', 'external-secrets.io/v1', 'autoscaling.k8s.io/v1', 'argoproj.io/v1alpha1']
+export const API_VERSIONS = ['monitoring.coreos.com/v1', 'monitoring.coreos.com/v1alpha1', 'cert-manager.io/v1', 'gateway.networking.k8s.io/v1', 'postgresql.cnpg.io/v1', 'external-secrets.io/v1', 'autoscaling.k8s.io/v1', 'argoproj.io/v1alpha1']
 export const RELEASE = 'owp'
 export const NAMESPACE = 'openwebui-prod'
 

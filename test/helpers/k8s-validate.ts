@@ -121,6 +121,8 @@ export const CRD_DECLARATIONS = [
   '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PrometheusRule',
   '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/Probe',
   '@kubernetes-models/cert-manager/cert-manager.io/v1/Certificate',
+  '@kubernetes-models/cert-manager/cert-manager.io/v1/ClusterIssuer',
+  '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1alpha1/AlertmanagerConfig',
   '@kubernetes-models/external-secrets/external-secrets.io/v1beta1/ExternalSecret',
   '@kubernetes-models/argo-rollouts/argoproj.io/v1alpha1/Rollout',
   '@kubernetes-models/argo-rollouts/argoproj.io/v1alpha1/AnalysisTemplate',

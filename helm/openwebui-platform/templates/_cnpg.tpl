@@ -25,10 +25,10 @@ serverName: {{ index . 1 | quote }}
 s3Credentials:
   accessKeyId:
     name: {{ $s3.existingSecret }}
-    key: access-key-id
+    key: {{ $s3.accessKeyIdKey }}
   secretAccessKey:
     name: {{ $s3.existingSecret }}
-    key: secret-access-key
+    key: {{ $s3.secretAccessKeyKey }}
 wal:
   compression: gzip
 data:
@@ -85,6 +85,7 @@ spec:
   postgresql:
     parameters:
       archive_timeout: {{ $v.cnpg.backup.archiveTimeout | quote }}
+      {{- include "owp.postgres.parameters" (list $ $v.cnpg.resources.limits.memory) | nindent 6 }}
   storage:
     size: {{ $v.cnpg.size }}
     {{- with (default $.Values.global.storageClass $v.cnpg.storageClass) }}
@@ -113,4 +114,53 @@ spec:
   cluster:
     name: {{ .name }}
   {{- end }}
+{{- end -}}
+
+{{/* A memory quantity (512Mi, 4Gi, 2G, 1073741824) -> whole MiB */}}
+{{- define "owp.memMiB" -}}
+{{- $q := toString . -}}
+{{- $num := regexFind "^[0-9.]+" $q -}}
+{{- $unit := trimPrefix $num $q -}}
+{{- $f := dict "Ki" (divf 1 1024) "Mi" 1.0 "Gi" 1024.0 "Ti" 1048576.0 "k" (divf 1000 1048576) "M" (divf 1000000 1048576) "G" (divf 1000000000 1048576) "T" (divf 1000000000000 1048576) "" (divf 1 1048576) -}}
+{{- if not (hasKey $f $unit) }}{{ fail (printf "memory limit %q: use a unit of Ki, Mi, Gi, Ti, k, M, G or T" $q) }}{{ end -}}
+{{- mulf (float64 $num) (index $f $unit) | floor | int -}}
+{{- end -}}
+
+{{/* PostgreSQL settings from the server's memory limit, as compose sets them: (list $ memoryLimit) -> YAML map */}}
+{{- define "owp.postgres.parameters" -}}
+{{- $ := index . 0 -}}
+{{- $mem := int (include "owp.memMiB" (index . 1)) -}}
+max_connections: {{ $.Values.postgres.maxConnections | quote }}
+shared_buffers: {{ printf "%dMB" (div $mem 4) | quote }}
+effective_cache_size: {{ printf "%dMB" (div (mul $mem 3) 4) | quote }}
+maintenance_work_mem: {{ printf "%dMB" (min 2048 (div $mem 16)) | quote }}
+log_min_duration_statement: "1000"
+{{- end -}}
+
+{{/* Pods a component runs at most: its HPA maximum, or its replica count */}}
+{{- define "owp.maxPods" -}}
+{{- if .autoscaling.enabled }}{{ .autoscaling.maxReplicas }}{{ else }}{{ .replicas }}{{ end -}}
+{{- end -}}
+
+{{/* PgBouncer sizing from the replica and worker counts -> YAML {clients, maxClientConn, defaultPoolSize} */}}
+{{- define "owp.pooler.sizing" -}}
+{{- $v := .Values -}}
+{{- $p := $v.postgres.cnpg.pooler -}}
+{{- $clients := 0 -}}
+{{- /* each client's own pool: SQLAlchemy's 5 + 10 overflow in Open WebUI, 10 in the GraphRAG API, 2 per Celery process */ -}}
+{{- if $v.openwebui.enabled }}{{ $clients = add $clients (mul 15 (int (include "owp.maxPods" $v.openwebui))) }}{{ end -}}
+{{- if $v.graphrag.enabled }}{{ $clients = add $clients (mul 10 (int (include "owp.maxPods" $v.graphrag))) }}{{ end -}}
+{{- if $v.celeryWorker.enabled }}{{ $clients = add $clients (mul 2 (int $v.celeryWorker.concurrency) (int (include "owp.maxPods" $v.celeryWorker))) }}{{ end -}}
+{{- $instances := int $p.instances -}}
+{{- $serverMax := div (sub (int $v.postgres.maxConnections) 20) $instances -}}
+{{- $maxClient := int $p.maxClientConn -}}
+{{- if not $maxClient }}{{ $maxClient = max 100 (mul 2 $clients) }}{{ end -}}
+{{- $pool := int $p.defaultPoolSize -}}
+{{- if not $pool }}{{ $pool = min $serverMax (max 10 (div (add $clients (sub (mul 2 $instances) 1)) (mul 2 $instances))) }}{{ end -}}
+{{- if gt $pool $serverMax -}}
+{{- fail (printf "postgres.cnpg.pooler: %d PgBouncer pods x default_pool_size %d server connections exceed postgres.maxConnections %d less 20 reserved: raise postgres.maxConnections, or lower postgres.cnpg.pooler.defaultPoolSize or .instances" $instances $pool (int $v.postgres.maxConnections)) -}}
+{{- end -}}
+clients: {{ $clients }}
+maxClientConn: {{ $maxClient }}
+defaultPoolSize: {{ $pool }}
 {{- end -}}

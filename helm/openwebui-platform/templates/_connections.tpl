@@ -6,8 +6,12 @@
 {{- if and $rec.name $rec.active -}}{{ $rec.name }}{{- else -}}{{ include "owp.componentName" (list . "postgres") }}{{- end -}}
 {{- end -}}
 
+{{/* The CloudNativePG Pooler's Service: one name whichever Cluster is active */}}
+{{- define "owp.postgres.poolerName" -}}{{ include "owp.componentName" (list . "postgres") }}-pooler-rw{{- end -}}
+
 {{- define "owp.postgres.host" -}}
 {{- if eq .Values.postgres.mode "external" -}}{{ .Values.postgres.external.host }}
+{{- else if and (eq .Values.postgres.mode "cnpg") .Values.postgres.cnpg.pooler.enabled -}}{{ include "owp.postgres.poolerName" . }}
 {{- else if eq .Values.postgres.mode "cnpg" -}}{{ include "owp.postgres.cnpgName" . }}-rw
 {{- else -}}{{ include "owp.componentName" (list . "postgres") }}
 {{- end -}}

@@ -100,3 +100,14 @@ openwebui-platform/headless
 {{ toYaml . }}
 {{- end }}
 {{- end -}}
+
+{{/* Alertmanager matcher strings (name="value", name=~"a|b") -> AlertmanagerConfig matchers */}}
+{{- define "owp.amcfg.matchers" -}}
+{{- $re := "^([A-Za-z_][A-Za-z0-9_]*)(=~|!~|!=|=)\"(.*)\"$" -}}
+{{- range $m := . }}
+{{- if not (regexMatch $re $m) }}{{ fail (printf "config/alertmanager/alertmanager.yml: matcher %q is not name<op>\"value\"" $m) }}{{ end }}
+- name: {{ regexReplaceAll $re $m "${1}" }}
+  matchType: {{ regexReplaceAll $re $m "${2}" | quote }}
+  value: {{ regexReplaceAll $re $m "${3}" | quote }}
+{{- end }}
+{{- end -}}

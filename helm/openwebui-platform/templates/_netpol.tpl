@@ -12,7 +12,8 @@ idp (openwebui.sso.oidc.networkPolicyPeers).
 {{- $pods := include "owp.netpol.components" . | fromYamlArray -}}
 {{- /* data stores as their clients see them: internal/cnpg component, or external peer */ -}}
 {{- $stores := dict -}}
-{{- if $v.postgres.enabled }}{{ $_ := set $stores "postgres" (dict "to" (ternary "external" "postgres" (eq $v.postgres.mode "external")) "ports" (list (int (include "owp.postgres.port" .)))) }}{{ end -}}
+{{- $pooled := include "owp.postgres.pooled" . -}}
+{{- if $v.postgres.enabled }}{{ $_ := set $stores "postgres" (dict "to" (ternary "external" (ternary "pgbouncer" "postgres" (eq $pooled "true")) (eq $v.postgres.mode "external")) "ports" (list (int (include "owp.postgres.port" .)))) }}{{ end -}}
 {{- if $v.redis.enabled }}{{ $_ := set $stores "redis" (dict "to" (ternary "external" "redis" (eq $v.redis.mode "external")) "ports" (list (int (include "owp.redis.port" .)))) }}{{ end -}}
 {{- if $v.qdrant.enabled }}
   {{- if eq $v.qdrant.mode "external" }}{{ $_ := set $stores "qdrant" (dict "to" "external" "ports" (list (int $v.qdrant.external.port) (int $v.qdrant.external.grpcPort))) }}
@@ -110,11 +111,22 @@ idp (openwebui.sso.oidc.networkPolicyPeers).
   {{- $edges = append $edges (dict "from" "cnpg-operator" "to" "postgres" "ports" (list 8000 5432)) }}
   {{- $edges = append $edges (dict "from" "postgres" "to" "postgres" "ports" (list 5432 8000)) }}
   {{- $edges = append $edges (dict "from" "postgres" "to" "kube-api" "ports" $v.networkPolicy.kubeAPIServer.ports) }}
+  {{- /* PgBouncer: to the primary, to the API server (its instance manager reads the Pooler and Secrets), scraped on 9127 */ -}}
+  {{- if eq $pooled "true" }}
+  {{- $edges = append $edges (dict "from" "pgbouncer" "to" "postgres" "ports" (list 5432)) }}
+  {{- $edges = append $edges (dict "from" "pgbouncer" "to" "kube-api" "ports" $v.networkPolicy.kubeAPIServer.ports) }}
+  {{- $edges = append $edges (dict "from" "monitoring" "to" "pgbouncer" "ports" (list 9127)) }}
+  {{- end }}
 {{- end }}
 {{- range $c := $pods }}
   {{- $edges = append $edges (dict "from" $c "to" "dns" "ports" (list 53) "protocols" (list "UDP" "TCP")) }}
 {{- end }}
 {{- toYaml $edges -}}
+{{- end -}}
+
+{{/* "true" when the applications reach PostgreSQL through the CloudNativePG Pooler */}}
+{{- define "owp.postgres.pooled" -}}
+{{- if and .Values.postgres.enabled (eq .Values.postgres.mode "cnpg") .Values.postgres.cnpg.pooler.enabled }}true{{ end -}}
 {{- end -}}
 
 {{/* Components that run pods in this release, as a YAML list. */}}
@@ -128,6 +140,7 @@ idp (openwebui.sso.oidc.networkPolicyPeers).
 {{- if $v.celeryBeat.enabled }}{{ $c = append $c "celery-beat" }}{{ end -}}
 {{- if $v.mcp.enabled }}{{ $c = append $c "mcp-server" }}{{ end -}}
 {{- if and $v.postgres.enabled (ne $v.postgres.mode "external") }}{{ $c = append $c "postgres" }}{{ end -}}
+{{- if include "owp.postgres.pooled" . }}{{ $c = append $c "pgbouncer" }}{{ end -}}
 {{- range $s := list "redis" "qdrant" "neo4j" }}
   {{- if and (index $v $s).enabled (eq (index $v $s).mode "internal") }}{{ $c = append $c $s }}{{ end -}}
 {{- end -}}

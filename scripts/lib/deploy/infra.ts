@@ -30,6 +30,8 @@ export interface InfraRelease {
   values?: Record<string, unknown>
   valuesWhen?: Record<string, Record<string, unknown>>
   secrets?: InfraSecret[]
+  /** Values taken from .env: dotted value path -> variable (a trailing ? makes it optional). */
+  valuesFromEnv?: Record<string, string>
   enabled?: boolean
 }
 
@@ -50,11 +52,12 @@ const schema = {
           condition: { type: 'string', minLength: 1 },
           namespace: { type: 'string', pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$' },
           repo: { type: 'string', pattern: '^https://' },
+          // a repository chart, or a chart of this repository (./helm/NAME, installed from the checkout)
           chart: { type: 'string', minLength: 1 },
           manifest: { type: 'string', pattern: '^https://' },
           versionFrom: { type: 'object', additionalProperties: false, required: ['crd', 'annotation'], properties: { crd: { type: 'string' }, annotation: { type: 'string' } } },
           after: { type: 'array', items: { type: 'string' } },
-          provides: { type: 'array', items: { type: 'string', pattern: '^(crd|ingressClass|gatewayClass|gateway):.+' } },
+          provides: { type: 'array', items: { type: 'string', pattern: '^(crd|ingressClass|gatewayClass|gateway|clusterIssuer):.+' } },
           values: { type: 'object' },
           valuesWhen: { type: 'object', additionalProperties: { type: 'object' } },
           secrets: {
@@ -64,6 +67,7 @@ const schema = {
               properties: { name: { type: 'string' }, data: { type: 'object', additionalProperties: { type: 'string', pattern: '^[A-Z][A-Z0-9_]*$' } } },
             },
           },
+          valuesFromEnv: { type: 'object', additionalProperties: { type: 'string', pattern: '^[A-Z][A-Z0-9_]*\\??$' } },
           enabled: { type: 'boolean' },
         },
         oneOf: [
@@ -105,6 +109,10 @@ export function loadInfra(path = INFRA_FILE): InfraRelease[] {
     }
   }
   for (const r of releases) for (const dep of r.after ?? []) if (!names.has(dep)) problems.push(`release ${r.name}: after names unknown release ${dep}`)
+  for (const r of releases) {
+    if (r.chart && isLocalChart(r.chart) && r.repo) problems.push(`release ${r.name}: a chart of this repository (${r.chart}) takes no repo`)
+    if (r.chart && !isLocalChart(r.chart) && !r.repo) problems.push(`release ${r.name}: chart ${r.chart} needs a repo (or ./helm/NAME for a chart of this repository)`)
+  }
   if (problems.length) throw new ConfigError(problems, `infra file ${path}`)
   return releases
 }
@@ -118,7 +126,7 @@ type Cond =
   | { op: 'and' | 'or'; a: Cond; b: Cond }
 
 export const FACTS = ['tls', 'ingress', 'gateway', 'monitoring', 'cnpg', 'rollouts', 'gpu', 'always', 'never'] as const
-const EQ_FACTS = ['ingressClass', 'gatewayClass', 'gateway']
+const EQ_FACTS = ['ingressClass', 'gatewayClass', 'gateway', 'clusterIssuer']
 
 /** A small boolean grammar: fact, fact == value, !, &&, ||, parentheses. */
 export function parseCondition(text: string): Cond {
@@ -141,7 +149,7 @@ export function parseCondition(text: string): Cond {
       if (!value || !/^[\w./:-]+$/.test(value)) throw new Error(`a value must follow ==`)
       return { op: 'eq', name: t, value }
     }
-    if (!(FACTS as readonly string[]).includes(t)) throw new Error(`unknown fact "${t}" (known: ${FACTS.join(', ')}, ingressClass == NAME, gatewayClass == NAME, gateway == NS/NAME)`)
+    if (!(FACTS as readonly string[]).includes(t)) throw new Error(`unknown fact "${t}" (known: ${FACTS.join(', ')}, ingressClass == NAME, gatewayClass == NAME, gateway == NS/NAME, clusterIssuer == NAME)`)
     return { op: 'fact', name: t }
   }
   const c = or()
@@ -155,7 +163,7 @@ export function evalCondition(text: string, f: RenderFacts): boolean {
       case 'not': return !ev(c.a)
       case 'and': return ev(c.a) && ev(c.b)
       case 'or': return ev(c.a) || ev(c.b)
-      case 'eq': return (c.name === 'ingressClass' ? f.ingressClasses : c.name === 'gatewayClass' ? f.gatewayClasses : f.gatewayRefs).includes(c.value)
+      case 'eq': return ({ ingressClass: f.ingressClasses, gatewayClass: f.gatewayClasses, gateway: f.gatewayRefs, clusterIssuer: f.clusterIssuers }[c.name] ?? []).includes(c.value)
       case 'fact':
         switch (c.name) {
           case 'always': return true
@@ -181,10 +189,33 @@ export function mergeValues(base: Record<string, unknown>, over: Record<string, 
   return out
 }
 
-export function desiredValues(r: InfraRelease, f: RenderFacts): Record<string, unknown> {
+export function desiredValues(r: InfraRelease, f: RenderFacts, env: Record<string, string> = {}): Record<string, unknown> {
   let v = r.values ?? {}
   for (const [cond, extra] of Object.entries(r.valuesWhen ?? {})) if (evalCondition(cond, f)) v = mergeValues(v, extra)
-  return v
+  return mergeValues(v, envValuesOf(r, env).values)
+}
+
+/** A chart of this repository: ./helm/NAME, resolved against the checkout. */
+export const isLocalChart = (chart: string) => chart.startsWith('./')
+export const chartRef = (r: InfraRelease) => (r.chart && isLocalChart(r.chart) ? join(ROOT, r.chart) : r.chart!)
+
+/** The values a release takes from .env, and the required variables that are not set. */
+export function envValuesOf(r: InfraRelease, env: Record<string, string>): { values: Record<string, unknown>; missing: string[] } {
+  const values: Record<string, unknown> = {}
+  const missing: string[] = []
+  for (const [path, spec] of Object.entries(r.valuesFromEnv ?? {})) {
+    const variable = spec.replace(/\?$/, '')
+    const value = env[variable]
+    if (value === undefined || value === '') {
+      if (!spec.endsWith('?')) missing.push(`${variable} (for ${path} of infra release ${r.name})`)
+      continue
+    }
+    const keys = path.split('.')
+    let node = values
+    for (const k of keys.slice(0, -1)) node = (node[k] ??= {}) as Record<string, unknown>
+    node[keys.at(-1)!] = value
+  }
+  return { values, missing }
 }
 
 export interface InfraDecision {
@@ -197,9 +228,9 @@ export interface InfraDecision {
 }
 
 /** Decide, per release, whether this run installs it: condition, then what the cluster has now. */
-export async function decideInfra(ctx: Ctx, h: HelmInfo, releases: InfraRelease[], f: RenderFacts, o: { skip?: string[] } = {}): Promise<InfraDecision[]> {
+export async function decideInfra(ctx: Ctx, h: HelmInfo, releases: InfraRelease[], f: RenderFacts, o: { skip?: string[]; env?: Record<string, string> } = {}): Promise<InfraDecision[]> {
   return Promise.all(releases.map(async (r): Promise<InfraDecision> => {
-    const values = desiredValues(r, f)
+    const values = desiredValues(r, f, o.env)
     if (r.enabled === false) return { release: r, wanted: false, action: 'skip', reason: 'enabled: false in infra.yaml', values }
     if (o.skip?.includes(r.name)) return { release: r, wanted: false, action: 'skip', reason: 'skipped (--skip-infra)', values }
     if (!evalCondition(r.condition, f)) return { release: r, wanted: false, action: 'skip', reason: `not needed (${r.condition})`, values }
@@ -258,6 +289,7 @@ export function infraSteps(h: HelmInfo, decisions: InfraDecision[], o: { stateDi
       })
       continue
     }
+    missing.push(...envValuesOf(r, o.env).missing)
     const secretIds: string[] = []
     for (const s of r.secrets ?? []) {
       const data: Record<string, string> = {}
@@ -281,7 +313,8 @@ export function infraSteps(h: HelmInfo, decisions: InfraDecision[], o: { stateDi
       id: `infra:${r.name}`, title: `${action === 'upgrade' ? 'upgrade' : 'install'} ${r.name} ${r.version}`, mutates: true, stream: false,
       after: [...after, ...secretIds],
       timeoutMs: 45 * 60_000,
-      argv: upgradeArgv(h, { name: r.name, namespace: r.namespace!, chart: r.chart!, repo: r.repo, version: r.version, valuesFiles: [file], timeout: o.timeout, historyMax: o.historyMax }),
+      // a chart of this repository is installed from the checkout: no --version to resolve
+      argv: upgradeArgv(h, { name: r.name, namespace: r.namespace!, chart: chartRef(r), repo: r.repo, version: isLocalChart(r.chart!) ? undefined : r.version, valuesFiles: [file], timeout: o.timeout, historyMax: o.historyMax }),
     })
   }
   if (missing.length && o.dryRun) o.warn?.(`not set, a real run stops here: ${missing.join('; ')}`)
@@ -305,7 +338,7 @@ export function secretManifest(namespace: string, name: string, data: Record<str
   }
 }
 
-/** `crd:NAME`, `ingressClass:NAME`, `gatewayClass:NAME`, `gateway:NS/NAME` the wanted (or already present) releases provide. */
+/** `crd:NAME`, `ingressClass:NAME`, `gatewayClass:NAME`, `gateway:NS/NAME`, `clusterIssuer:NAME` the wanted (or already present) releases provide. */
 export function provided(decisions: InfraDecision[]): Set<string> {
   return new Set(decisions.filter((d) => d.wanted || d.action === 'ok').flatMap((d) => d.release.provides ?? []))
 }

@@ -16,7 +16,8 @@ import {
   parseManifests, renderFacts, serverVersion, kubeVersionSupported, storageClasses, gpuNodes, exists, SUPPORTED_KUBE, KUBECTL_INSTALL_HINT,
   type RenderFacts,
 } from '../tools/kube.ts'
-import { loadInfra, decideInfra, infraSteps, provided, INFRA_FILE, type InfraDecision } from './infra.ts'
+import { loadInfra, decideInfra, infraSteps, provided, secretManifest, INFRA_FILE, type InfraDecision } from './infra.ts'
+import { alertChannels } from '../monitoring/config.ts'
 import { renderedRollouts, rolloutSteps, abortSeen, type RolloutRef, type SeenRollouts } from './rollouts.ts'
 import { planPreUpgradeBackup, preUpgradeSteps, type PreUpgradeBackup } from './preupgrade.ts'
 import { runPlan, newReport, undoApplied, PlanError, type Phase, type Step, type PlanReport, type StepRecord } from '../core/plan.ts'
@@ -50,7 +51,7 @@ export interface K8sOptions {
 export const K8S_DEFAULTS = { release: 'owp', namespace: 'openwebui-prod', timeout: '20m', historyMax: 10 }
 
 /** API versions the offline render assumes, so every optional object shows up in the facts. */
-export const RENDER_API_VERSIONS = ['monitoring.coreos.com/v1', 'cert-manager.io/v1', 'gateway.networking.k8s.io/v1', 'postgresql.cnpg.io/v1', 'argoproj.io/v1alpha1']
+export const RENDER_API_VERSIONS = ['monitoring.coreos.com/v1', 'monitoring.coreos.com/v1alpha1', 'cert-manager.io/v1', 'gateway.networking.k8s.io/v1', 'postgresql.cnpg.io/v1', 'argoproj.io/v1alpha1']
 
 /** The flags deploy.ts and helm-install.ts share for the Kubernetes path. */
 export const K8S_FLAGS = {
@@ -136,7 +137,7 @@ async function prepare(ctx: Ctx, o: K8sOptions, context: string | null): Promise
 
   const [state, decisions] = await Promise.all([
     o.app ? releaseState(ctx, helm, o.release, o.namespace) : Promise.resolve({ exists: false, deployedRevision: null, latest: null, pending: false, unknown: true }),
-    o.infra ? decideInfra(ctx, helm, loadInfra(o.infraFile ?? INFRA_FILE), facts, { skip: o.skipInfra }) : Promise.resolve([] as InfraDecision[]),
+    o.infra ? decideInfra(ctx, helm, loadInfra(o.infraFile ?? INFRA_FILE), facts, { skip: o.skipInfra, env }) : Promise.resolve([] as InfraDecision[]),
   ])
   for (const d of decisions) ctx.log.info(`infra ${d.release.name}: ${d.wanted ? d.action : d.action === 'ok' ? 'up to date' : 'skipped'} (${d.reason})`)
   const preUpgrade = o.app ? await planPreUpgradeBackup(ctx, objects, { namespace: o.namespace, release: o.release, firstInstall: !state.unknown && state.deployedRevision === null }) : null
@@ -148,8 +149,13 @@ async function prepare(ctx: Ctx, o: K8sOptions, context: string | null): Promise
  * Non-secret .env settings mapped onto chart values (only keys the chart declares), written as the
  * first values file so every --values file overrides it. Secrets stay with the chart (generated once).
  */
-export function envValues(env: Record<string, string>, chartValues: Record<string, unknown>): Record<string, unknown> {
+export function envValues(env: Record<string, string>, chartValues: Record<string, unknown>, release = K8S_DEFAULTS.release): Record<string, unknown> {
   const registry = env.IMAGE_REGISTRY
+  // alert channels as on compose: e-mail only when complete; credentials in the Secret the deploy applies
+  const channels = alertChannels(env).configured
+  const email = channels.includes('email')
+  const amc = 'monitoring.alertmanagerConfig'
+  const secret = alertChannelSecret(env, release)?.name
   const map: Array<[string, unknown]> = [
     ['global.domain', env.DOMAIN],
     ['graphrag.image.repository', registry && `${registry}/graphrag-processor`],
@@ -162,6 +168,13 @@ export function envValues(env: Record<string, string>, chartValues: Record<strin
     ['lightllm.maxTotalTokens', env.LLM_MAX_TOTAL_TOKENS === undefined ? undefined : Number(env.LLM_MAX_TOTAL_TOKENS)],
     ['openwebui.enableSignup', env.WEBUI_ENABLE_SIGNUP === undefined ? undefined : env.WEBUI_ENABLE_SIGNUP === 'true'],
     ['openwebui.llm.baseUrl', env.OPENAI_API_BASE_URL],
+    [`${amc}.email.to`, email ? env.ALERT_EMAIL_TO : undefined],
+    [`${amc}.email.from`, email ? env.SMTP_FROM : undefined],
+    [`${amc}.email.smarthost`, email ? env.SMTP_SMARTHOST : undefined],
+    [`${amc}.email.username`, email ? env.SMTP_USERNAME : undefined],
+    [`${amc}.email.existingSecret`, email && env.SMTP_PASSWORD ? secret : undefined],
+    [`${amc}.slack.existingSecret`, channels.includes('slack') ? secret : undefined],
+    [`${amc}.webhook.existingSecret`, channels.includes('webhook') ? secret : undefined],
   ]
   const out: Record<string, unknown> = {}
   for (const [path, value] of map) {
@@ -172,6 +185,15 @@ export function envValues(env: Record<string, string>, chartValues: Record<strin
     node[keys.at(-1)!] = value
   }
   return out
+}
+
+/** The Secret of the alert channels' credentials from .env (keys the chart's defaults name), or null when none is set. */
+export function alertChannelSecret(env: Record<string, string>, release: string): { name: string; data: Record<string, string> } | null {
+  const data: Record<string, string> = {}
+  for (const [key, variable] of [['smtp-password', 'SMTP_PASSWORD'], ['slack-webhook-url', 'SLACK_WEBHOOK_URL'], ['alert-webhook-url', 'ALERT_WEBHOOK_URL']]) {
+    if (env[variable]?.trim()) data[key] = env[variable]
+  }
+  return Object.keys(data).length ? { name: `${release}-alert-channels`, data } : null
 }
 
 function hasPath(obj: Record<string, unknown>, path: string): boolean {
@@ -186,7 +208,7 @@ function hasPath(obj: Record<string, unknown>, path: string): boolean {
 function writeEnvValues(ctx: Ctx, o: K8sOptions, env: Record<string, string>): string | null {
   let chartValues: Record<string, unknown> = {}
   try { chartValues = (parseYaml(readFileSync(join(o.chart, 'values.yaml'), 'utf8')) ?? {}) as Record<string, unknown> } catch { return null }
-  const values = envValues(env, chartValues)
+  const values = envValues(env, chartValues, o.release)
   if (!Object.keys(values).length) return null
   const dir = join(stateDir(ctx), 'values')
   mkdirSync(dir, { recursive: true })
@@ -262,6 +284,15 @@ export function k8sChecks(o: K8sOptions, p: Prepared): Check[] {
     checks.push(existsCheck('cert-manager CRDs', infraNote('crd:certificates.cert-manager.io'), 'crd', 'certificates.cert-manager.io', undefined,
       'let the deploy install cert-manager (drop --no-infra) or install it with crds.enabled=true; or set tls.certManager.enabled: false'))
   }
+  for (const name of p.facts.clusterIssuers) {
+    checks.push(existsCheck(`ClusterIssuer ${name}`, infraNote(`clusterIssuer:${name}`), 'clusterissuer', name, undefined,
+      `the chart's tls.certManager.issuerRef.name names ClusterIssuer ${name}, which the cluster does not have: let the deploy create letsencrypt-staging / letsencrypt-prod (helm/infra.yaml cluster-issuers, ACME_EMAIL in .env; drop --no-infra), or name an existing one (kubectl get clusterissuers)`))
+  }
+  for (const ref of p.facts.issuers) {
+    const [ns, name] = ref.split('/') as [string, string]
+    checks.push(existsCheck(`Issuer ${ref}`, null, 'issuer', name, ns,
+      `the chart's tls.certManager.issuerRef names Issuer ${name} in ${ns}, which does not exist: create it, or use a ClusterIssuer (tls.certManager.issuerRef.kind: ClusterIssuer)`))
+  }
   if (p.facts.monitoring) {
     const c = existsCheck('Prometheus Operator CRDs', infraNote('crd:servicemonitors.monitoring.coreos.com'), 'crd', 'servicemonitors.monitoring.coreos.com', undefined,
       'install kube-prometheus-stack (drop --no-infra); without it the chart skips ServiceMonitors and alert rules')
@@ -331,9 +362,18 @@ export function k8sPlan(ctx: Ctx, o: K8sOptions, p: Prepared): Phase[] {
   }
   if (o.app) {
     const undo = chartUndo(o, p)
+    const channels = alertChannelSecret(p.env, o.release)
+    for (const v of Object.values(channels?.data ?? {})) ctx.secrets.add(v)
     plan.push({
       title: `platform chart (${o.release} in ${o.namespace})`,
-      steps: [{
+      steps: [...(channels ? [{
+        id: 'chart:alert-channels',
+        title: `secret ${o.namespace}/${channels.name} (alert channels from .env)`,
+        argv: ['kubectl', 'apply', '--server-side', '--force-conflicts', '--field-manager', 'owp-deploy', '--filename', '-'],
+        input: JSON.stringify(secretManifest(o.namespace, channels.name, channels.data)),
+        mutates: true,
+        timeoutMs: 60_000,
+      }] : []), {
         id: 'chart',
         title: `helm upgrade --install ${o.release}`,
         argv: upgradeArgv(p.helm, { name: o.release, namespace: o.namespace, chart: o.chart, valuesFiles: p.valuesFiles, timeout: o.timeout, historyMax: o.historyMax }),

@@ -1,14 +1,16 @@
-// One source for rules and dashboards: config/ is edited, the chart gets byte-identical copies
+// One source for rules, dashboards and the Alertmanager routes: config/ is edited, the chart gets byte-identical copies
 // in files/monitoring/ (Helm can only read files inside the chart).
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs'
-import { join, relative } from 'node:path'
+import { dirname, join, relative } from 'node:path'
 import { CHART_DIR, ROOT } from '../core/paths.ts'
-import { DASHBOARDS_DIR, RULES_DIR } from './config.ts'
+import { ALERTMANAGER_BASE, DASHBOARDS_DIR, RULES_DIR } from './config.ts'
 import type { Ctx } from '../core/context.ts'
 
 export interface SyncLayout {
   rulesDir: string
   dashboardsDir: string
+  /** config/alertmanager: its routes and inhibitions become the chart's AlertmanagerConfig */
+  alertmanagerDir?: string
   /** helm/openwebui-platform/files/monitoring */
   chartMonitoringDir: string
 }
@@ -16,6 +18,7 @@ export interface SyncLayout {
 export const DEFAULT_LAYOUT: SyncLayout = {
   rulesDir: RULES_DIR,
   dashboardsDir: DASHBOARDS_DIR,
+  alertmanagerDir: dirname(ALERTMANAGER_BASE),
   chartMonitoringDir: join(CHART_DIR, 'files', 'monitoring'),
 }
 
@@ -23,6 +26,7 @@ interface Pair { src: string; dest: string }
 const KINDS = [
   { name: 'rules', ext: '.yml', src: (l: SyncLayout) => l.rulesDir },
   { name: 'dashboards', ext: '.json', src: (l: SyncLayout) => l.dashboardsDir },
+  { name: 'alertmanager', ext: '.yml', src: (l: SyncLayout) => l.alertmanagerDir ?? '' },
 ] as const
 
 const list = (dir: string, ext: string) => (existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith(ext)).sort() : [])

@@ -32,6 +32,10 @@ export interface RenderFacts {
   /** GatewayClasses the rendered Gateways use. */
   gatewayClasses: string[]
   tls: boolean
+  /** cert-manager ClusterIssuers the chart names (Certificate issuerRef, cluster-issuer annotations). */
+  clusterIssuers: string[]
+  /** Namespaced cert-manager Issuers the chart names: namespace/name. */
+  issuers: string[]
   monitoring: boolean
   cnpg: boolean
   /** An Argo Rollout is rendered (rollout.strategy blueGreen | canary). */
@@ -67,6 +71,16 @@ export function renderFacts(objects: K8sObject[], releaseNamespace: string): Ren
   const tls = certManagerAnnotated
     || objects.some((o) => o.apiVersion?.startsWith('cert-manager.io/'))
     || ingresses.some((i) => Array.isArray(i.spec?.tls) && (i.spec!.tls as unknown[]).length > 0)
+  const issuerRefs = objects.flatMap((o) => {
+    const ann = o.metadata?.annotations ?? {}
+    const ns = o.metadata?.namespace ?? releaseNamespace
+    const refs: Array<{ kind: string; name: string; ns: string }> = []
+    const ref = o.apiVersion?.startsWith('cert-manager.io/') ? (o.spec?.issuerRef as { name?: string; kind?: string } | undefined) : undefined
+    if (ref?.name) refs.push({ kind: ref.kind ?? 'Issuer', name: ref.name, ns })
+    if (ann['cert-manager.io/cluster-issuer']) refs.push({ kind: 'ClusterIssuer', name: ann['cert-manager.io/cluster-issuer'], ns })
+    if (ann['cert-manager.io/issuer']) refs.push({ kind: 'Issuer', name: ann['cert-manager.io/issuer'], ns })
+    return refs
+  })
   const podSpecs = objects.flatMap(podSpecOf)
   const gpus = Math.max(0, ...podSpecs.flatMap((p) => [...(p.containers ?? []), ...(p.initContainers ?? [])]
     .map((c) => Number(c.resources?.limits?.['nvidia.com/gpu'] ?? 0))))
@@ -83,6 +97,8 @@ export function renderFacts(objects: K8sObject[], releaseNamespace: string): Ren
     gatewayRefs,
     gatewayClasses,
     tls,
+    clusterIssuers: unique(issuerRefs.filter((r) => r.kind === 'ClusterIssuer').map((r) => r.name)),
+    issuers: unique(issuerRefs.filter((r) => r.kind === 'Issuer').map((r) => `${r.ns}/${r.name}`)),
     monitoring: objects.some((o) => o.apiVersion?.startsWith('monitoring.coreos.com/')),
     cnpg: objects.some((o) => o.apiVersion?.startsWith('postgresql.cnpg.io/')),
     rollouts: objects.some((o) => o.apiVersion?.startsWith('argoproj.io/') && o.kind === 'Rollout'),
