@@ -213,4 +213,32 @@ describe('an upgrade that changes the Open WebUI image (its schema may migrate)'
     // the new Open WebUI is the only one migrating: scale 2 = one new instance beside the running one
     expect(lines.filter((l) => /--scale openwebui=/.test(l))).toHaveLength(1)
   })
+
+  it('--strategy recreate takes the same verified pre-upgrade set before `up`, and its way back restores it before the previous images start', async () => {
+    const { box, base, opts, file, envFile } = setup({ oldOpenWebui: v10 })
+    const ctx = box.ctx({ dryRun: true })
+    const out = await deployCompose(ctx, opts({ strategy: 'recreate', validate: true }))
+    expect(out.ok).toBe(true)
+    const lines = ctx.stdout().split('\n')
+    const at = (text: string, from = 0) => { const i = lines.findIndex((l, k) => k >= from && l.includes(text)); expect(i, `${text}\n${lines.join('\n')}`).toBeGreaterThanOrEqual(0); return i }
+    const schema = at(`[dry-run] ${base.join(' ')} exec -T postgres psql -X -q -At -U openwebui -d openwebui -c 'SELECT version_num FROM alembic_version'`)
+    const backup = at(`[dry-run] tsx scripts/backup.ts --store postgres --target compose --compose-file ${file} --env-file ${envFile} --label pre-upgrade:deploy-`)
+    const up = at(`[dry-run] ${base.join(' ')} up --detach --wait --wait-timeout 20 --remove-orphans`)
+    expect(lines[up]).not.toContain('--scale')
+    expect(lines[up + 1]).toMatch(/^\[dry-run\] {3}on failure: docker compose .* up --detach .*--no-build$/)
+    const after = at('SELECT version_num FROM alembic_version', up)
+    expect(lines[after + 1]).toMatch(/^\[dry-run\] {3}on failure: tsx scripts\/restore.ts --store postgres --from '<pre-upgrade:deploy-.* set>' --target compose --yes$/)
+    expect([schema < backup, backup < up, up < after]).toEqual([true, true, true])
+    expect(out.upgrade).toMatchObject({ strategy: 'recreate', services: [] })
+    expect(bins!.calls('docker').filter((c) => ['up', 'stop', 'start', 'rm'].some((x) => c.includes(x)))).toEqual([])
+  })
+
+  it('--strategy recreate without a terminal: refused without --yes when validation may roll back; --no-validate has no automatic rollback to consent to', async () => {
+    const { box, opts } = setup({ oldOpenWebui: v10 })
+    const err = await deployCompose(box.ctx(), opts({ strategy: 'recreate', validate: true })).catch((e: Error) => e) as Error & { exitCode: number }
+    expect(err.exitCode).toBe(2)
+    const ctx = box.ctx({ dryRun: true, yes: false })
+    expect((await deployCompose(ctx, opts({ strategy: 'recreate', validate: false }))).ok).toBe(true)
+    expect(ctx.stdout()).toContain('--label pre-upgrade:deploy-')
+  })
 })
