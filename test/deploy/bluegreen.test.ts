@@ -226,6 +226,7 @@ describe('an upgrade that changes the Open WebUI image (its schema may migrate)'
     const up = at(`[dry-run] ${base.join(' ')} up --detach --wait --wait-timeout 20 --remove-orphans`)
     expect(lines[up]).not.toContain('--scale')
     expect(lines[up + 1]).toMatch(/^\[dry-run\] {3}on failure: docker compose .* up --detach .*--no-build$/)
+    expect(lines[up + 2]).toMatch(/^\[dry-run\] {5}if Open WebUI's schema moved: .* restore the pre-upgrade PostgreSQL set, then the images that ran before$/)
     const after = at('SELECT version_num FROM alembic_version', up)
     expect(lines[after + 1]).toMatch(/^\[dry-run\] {3}on failure: tsx scripts\/restore.ts --store postgres --from '<pre-upgrade:deploy-.* set>' --target compose --yes$/)
     expect([schema < backup, backup < up, up < after]).toEqual([true, true, true])

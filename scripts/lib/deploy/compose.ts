@@ -215,7 +215,8 @@ export function composePlan(ctx: Ctx, o: ComposeOptions, p: Prepared): Phase[] {
     undo = g && !p.blueGreen.length
       // recreate replaced Open WebUI in place: the previous version must not start on a schema it does not know
       ? {
-        title: 'back to the images that ran before (after restoring the pre-upgrade database if the schema moved)', argv, mutates: true, timeoutMs,
+        title: 'back to the images that ran before', argv, mutates: true, timeoutMs,
+        explain: "if Open WebUI's schema moved: ask (a terminal) or need --yes, keep what was written since in a set, stop the writers, restore the pre-upgrade PostgreSQL set, then the images that ran before",
         action: async (c) => {
           await restoreIfMigrated(c, g)
           await c.exec(argv, { mutates: true, timeout: timeoutMs, stream: true, title: 'back to the images that ran before' })
