@@ -247,7 +247,10 @@ export function composePlan(ctx: Ctx, o: ComposeOptions, p: Prepared): Phase[] {
   if (buildServices.length) imageSteps.push({ id: 'build', title: `build ${buildServices.join(', ')}`, argv: composeArgv(P, 'build', ...buildServices), mutates: true, timeoutMs: 3_600_000 })
   if (imageSteps.length) plan.push({ title: 'images', parallel: true, steps: imageSteps })
 
-  const startSteps: Step[] = [{ id: 'up', title: `up ${P.name}${only.length ? ` (all but ${p.blueGreen.map((s) => s.name).join(', ')})` : ''}`, argv: up(P, ...only), mutates: true, stream: true, timeoutMs: waitSecs * 1000 + 300_000, undo }]
+  // beside a blue-green upgrade, the plain `up` names only what changed: a service it named would be
+  // recreated even unchanged (--no-deps drops its depends_on on the blue-green services from the config
+  // hash), and NGINX recreated is every user cut off. Nothing changed but the blue-green services: no `up`.
+  const startSteps: Step[] = p.blueGreen.length && !p.plain.length ? [] : [{ id: 'up', title: `up ${P.name}${only.length ? ` (${p.plain.join(', ')}; not ${p.blueGreen.map((s) => s.name).join(', ')})` : ''}`, argv: up(P, ...only), mutates: true, stream: true, timeoutMs: waitSecs * 1000 + 300_000, undo }]
   if (p.cli.kind === 'v1') {
     const names = p.services.map((s) => s.name)
     startSteps.push({
@@ -262,7 +265,7 @@ export function composePlan(ctx: Ctx, o: ComposeOptions, p: Prepared): Phase[] {
   }
   const recreateGuard = p.migration && !p.blueGreen.length ? migrationSteps(p.migration) : null
   if (recreateGuard) plan.push({ title: 'before the upgrade (the Open WebUI image changes)', steps: recreateGuard.before })
-  plan.push({ title: 'start', steps: startSteps })
+  if (startSteps.length) plan.push({ title: 'start', steps: startSteps })
   if (recreateGuard) plan.push({ title: "Open WebUI's schema after the upgrade", steps: recreateGuard.after })
   let finish: Phase[] = []
   if (p.blueGreen.length) {
