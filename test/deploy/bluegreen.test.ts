@@ -52,11 +52,13 @@ function setup(s: Scenario = {}) {
     ...all.filter((c) => c.id.startsWith('n-')).map((c) => on(`^inspect ${c.id}$`, ok(inspect([c])))),
     on('^inspect .*n-', ok(inspect(all))),
     on('^inspect', ok(inspect(before))),
-    // NGINX's workers: before the reload, right after it (old ones shutting down), drained, ...
-    { ...on('^compose .* exec -T nginx sh -c', workers([10], [11])), times: 1 },
-    { ...on('^compose .* exec -T nginx sh -c', workers([10, true], [11, true], [20], [21])), times: 1 },
-    { ...on('^compose .* exec -T nginx sh -c', workers([20], [21])), times: 2 },
-    on('^compose .* exec -T nginx sh -c', workers([30], [31])),
+    // NGINX's workers, one listing a call: before a reload, right after it (the old ones shutting
+    // down beside the new), drained, ... (each reload: pin, switch, unswitch or switch back, unpin)
+    ...Array.from({ length: 16 }, (_, k) => {
+      const j = Math.floor(k / 2) + 1
+      return { ...on('^compose .* exec -T nginx sh -c', k % 2 ? workers([j * 10, true], [j * 10 + 1, true], [(j + 1) * 10], [(j + 1) * 10 + 1]) : workers([j * 10], [j * 10 + 1])), times: 1 }
+    }),
+    on('^compose .* exec -T nginx sh -c', workers([90], [91])),
     ...(s.smokeFails ? [on(`^compose .* exec -T nginx wget .*${s.smokeFails}`, fails(1, 'wget: server returned error: HTTP/1.1 503 Service Unavailable'))] : []),
     on('^compose .* exec -T nginx', ok()),
   ]
@@ -79,8 +81,11 @@ describe('blue-green upgrade (Compose v2): the plan', () => {
     const b = base.join(' ')
     const lines = ctx.stdout().split('\n')
     const at = (text: string) => { const i = lines.findIndex((l) => l.includes(text)); expect(i, `${text}\n${lines.join('\n')}`).toBeGreaterThanOrEqual(0); return i }
-    // the plain `up` leaves the blue-green services (and their dependencies) alone
-    at(`[dry-run] ${b} up --detach --wait --wait-timeout 20 --remove-orphans --no-deps lightllm nginx postgres prometheus redis-exporter`)
+    // the plain `up` names only what changed: not the blue-green services, not an unchanged NGINX or PostgreSQL
+    at(`[dry-run] ${b} up --detach --wait --wait-timeout 20 --remove-orphans --no-deps lightllm prometheus redis-exporter`)
+    // NGINX goes by the old containers' names before the new ones join the service names
+    const pin = at('# pin NGINX to the running containers')
+    expect(lines[pin + 1]).toBe(`[dry-run] ${b} exec -T nginx nginx -s reload -c /etc/nginx/conf.d/nginx.conf`)
     const start = at(`[dry-run] ${b} up --detach --no-deps --no-recreate --no-build --scale openwebui=2 openwebui`)
     expect(lines[start + 1]).toBe("[dry-run]   on failure: docker rm --force '<new openwebui>'")
     at(`[dry-run] ${b} up --detach --no-deps --no-recreate --no-build --scale graphrag-processor=2 graphrag-processor`)
@@ -93,7 +98,7 @@ describe('blue-green upgrade (Compose v2): the plan', () => {
     expect(lines[stop + 1]).toBe('[dry-run]   on failure: docker start owptest-openwebui-1')
     const validate = at('[dry-run] tsx scripts/validate-prod.ts')
     const remove = at('[dry-run] docker rm --force owptest-graphrag-processor-1 owptest-openwebui-1')
-    expect([start < smoke, smoke < sw, sw < drain, drain < stop, stop < validate, validate < remove]).toEqual([true, true, true, true, true, true])
+    expect([pin < start, start < smoke, smoke < sw, sw < drain, drain < stop, stop < validate, validate < remove]).toEqual([true, true, true, true, true, true, true])
     expect(out.upgrade).toMatchObject({ strategy: 'bluegreen', services: ['graphrag-processor', 'openwebui'] })
     expect(bins!.calls('docker').filter((c) => ['up', 'stop', 'start', 'rm'].some((x) => c.includes(x)) || c.includes('reload'))).toEqual([])
   })
@@ -120,7 +125,10 @@ describe('blue-green upgrade (Compose v2): running it', () => {
     const out = await deployCompose(box.ctx(), opts())
     expect(out.ok, out.summary).toBe(true)
     const m = mutating().map((c) => c.slice(c[1] === 'compose' ? base.length : 1).join(' '))
-    expect(m[0]).toMatch(/^up --detach --wait .* --no-deps lightllm nginx postgres prometheus redis-exporter$/)
+    expect(m[0]).toMatch(/^up --detach --wait .* --no-deps lightllm prometheus redis-exporter$/)
+    // pinned to the old containers first
+    expect(m[1]).toBe('exec -T nginx nginx -s reload -c /etc/nginx/conf.d/nginx.conf')
+    m.splice(1, 1)
     expect(m.slice(1, 3).sort()).toEqual([
       'up --detach --no-deps --no-recreate --no-build --scale graphrag-processor=2 graphrag-processor',
       'up --detach --no-deps --no-recreate --no-build --scale openwebui=2 openwebui',
@@ -142,12 +150,14 @@ describe('blue-green upgrade (Compose v2): running it', () => {
   })
 
   it('a new version that fails its smoke test is removed before any switch: users saw nothing', async () => {
-    const { box, opts, mutating } = setup({ smokeFails: 'owptest-graphrag-processor-2' })
+    const { box, opts, mutating, switchFile } = setup({ smokeFails: 'owptest-graphrag-processor-2' })
     const out = await deployCompose(box.ctx(), opts())
     expect(out.ok).toBe(false)
     expect(out.summary).toMatch(/^smoke the new graphrag-processor .* failed/)
     const m = mutating().map((c) => c.join(' '))
-    expect(m.filter((c) => c.includes('reload'))).toEqual([])
+    // the pin to the old containers and its undo (service names again): no switch to the new
+    expect(m.filter((c) => c.includes('reload'))).toHaveLength(2)
+    expect(readFileSync(switchFile, 'utf8')).not.toMatch(/set /)
     expect(m.filter((c) => / stop | start /.test(` ${c} `))).toEqual([])
     expect(m).toContain('docker rm --force n-graphrag')
     expect(m).toContain('docker rm --force n-openwebui')
@@ -162,7 +172,7 @@ describe('blue-green upgrade (Compose v2): running it', () => {
     expect(out.summary).toMatch(/wait for the new openwebui's own healthcheck failed/)
     expect(out.steps.find((s) => s.id === 'healthy:openwebui')!.error).toMatch(/the new openwebui \(owptest-openwebui-2\) is unhealthy: ok/)
     expect(mutating().map((c) => c.join(' '))).toContain('docker rm --force n-openwebui')
-    expect(mutating().some((c) => c.includes('reload'))).toBe(false)
+    expect(mutating().filter((c) => c.includes('reload'))).toHaveLength(2) // pin and unpin only
   })
 
   it('validation failing after the switch starts the old containers, switches NGINX back to them, then removes the new', async () => {
@@ -173,14 +183,15 @@ describe('blue-green upgrade (Compose v2): running it', () => {
     const m = mutating().map((c) => c.join(' '))
     const i = (re: RegExp) => m.findIndex((c) => re.test(c))
     expect(i(/^docker start o-/)).toBeGreaterThan(i(/^docker stop/))
+    // pin, switch, switch back, then (the new removed) the service names again
     const reloads = m.map((c, k) => (c.includes('-s reload') ? k : -1)).filter((k) => k >= 0)
-    expect(reloads).toHaveLength(2)
-    expect(reloads[1]).toBeGreaterThan(i(/^docker start o-openwebui/))
-    expect(i(/^docker rm --force n-openwebui/)).toBeGreaterThan(reloads[1]!)
-    // the old containers are never removed on this path; NGINX names them explicitly
+    expect(reloads).toHaveLength(4)
+    expect(reloads[2]).toBeGreaterThan(i(/^docker start o-openwebui/))
+    expect(i(/^docker rm --force n-openwebui/)).toBeGreaterThan(reloads[2]!)
+    expect(reloads[3]).toBeGreaterThan(i(/^docker rm --force n-openwebui/))
+    // the old containers are never removed on this path; the new ones are gone: NGINX goes by the service names
     expect(m.filter((c) => c.startsWith('docker rm')).join()).not.toContain('o-')
-    expect(readFileSync(switchFile, 'utf8')).toContain('set $openwebui_backend owptest-openwebui-1:8080;')
-    expect(readFileSync(switchFile, 'utf8')).toContain('set $graphrag_backend owptest-graphrag-processor-1:8010;')
+    expect(readFileSync(switchFile, 'utf8')).not.toMatch(/set /)
   })
 })
 
@@ -212,5 +223,34 @@ describe('an upgrade that changes the Open WebUI image (its schema may migrate)'
     expect([schema < backup, backup < start, start < after]).toEqual([true, true, true])
     // the new Open WebUI is the only one migrating: scale 2 = one new instance beside the running one
     expect(lines.filter((l) => /--scale openwebui=/.test(l))).toHaveLength(1)
+  })
+
+  it('--strategy recreate takes the same verified pre-upgrade set before `up`, and its way back restores it before the previous images start', async () => {
+    const { box, base, opts, file, envFile } = setup({ oldOpenWebui: v10 })
+    const ctx = box.ctx({ dryRun: true })
+    const out = await deployCompose(ctx, opts({ strategy: 'recreate', validate: true }))
+    expect(out.ok).toBe(true)
+    const lines = ctx.stdout().split('\n')
+    const at = (text: string, from = 0) => { const i = lines.findIndex((l, k) => k >= from && l.includes(text)); expect(i, `${text}\n${lines.join('\n')}`).toBeGreaterThanOrEqual(0); return i }
+    const schema = at(`[dry-run] ${base.join(' ')} exec -T postgres psql -X -q -At -U openwebui -d openwebui -c 'SELECT version_num FROM alembic_version'`)
+    const backup = at(`[dry-run] tsx scripts/backup.ts --store postgres --target compose --compose-file ${file} --env-file ${envFile} --label pre-upgrade:deploy-`)
+    const up = at(`[dry-run] ${base.join(' ')} up --detach --wait --wait-timeout 20 --remove-orphans`)
+    expect(lines[up]).not.toContain('--scale')
+    expect(lines[up + 1]).toMatch(/^\[dry-run\] {3}on failure: docker compose .* up --detach .*--no-build$/)
+    expect(lines[up + 2]).toMatch(/^\[dry-run\] {5}if Open WebUI's schema moved: .* restore the pre-upgrade PostgreSQL set, then the images that ran before$/)
+    const after = at('SELECT version_num FROM alembic_version', up)
+    expect(lines[after + 1]).toMatch(/^\[dry-run\] {3}on failure: tsx scripts\/restore.ts --store postgres --from '<pre-upgrade:deploy-.* set>' --target compose --yes$/)
+    expect([schema < backup, backup < up, up < after]).toEqual([true, true, true])
+    expect(out.upgrade).toMatchObject({ strategy: 'recreate', services: [] })
+    expect(bins!.calls('docker').filter((c) => ['up', 'stop', 'start', 'rm'].some((x) => c.includes(x)))).toEqual([])
+  })
+
+  it('--strategy recreate without a terminal: refused without --yes when validation may roll back; --no-validate has no automatic rollback to consent to', async () => {
+    const { box, opts } = setup({ oldOpenWebui: v10 })
+    const err = await deployCompose(box.ctx(), opts({ strategy: 'recreate', validate: true })).catch((e: Error) => e) as Error & { exitCode: number }
+    expect(err.exitCode).toBe(2)
+    const ctx = box.ctx({ dryRun: true, yes: false })
+    expect((await deployCompose(ctx, opts({ strategy: 'recreate', validate: false }))).ok).toBe(true)
+    expect(ctx.stdout()).toContain('--label pre-upgrade:deploy-')
   })
 })

@@ -74,8 +74,9 @@ describe('first deploy (Compose v2)', () => {
 })
 
 describe('upgrade (containers running), --strategy recreate', () => {
+  // Open WebUI's image stays (one that changes takes the pre-upgrade backup: bluegreen.test.ts)
   const before = [
-    { service: 'openwebui', image: 'ghcr.io/open-webui/open-webui:v0.8.10', imageId: 'sha256:owui-old' },
+    { service: 'openwebui', image: 'ghcr.io/open-webui/open-webui:v0.8.11', imageId: 'sha256:owui-old' },
     { service: 'graphrag-processor', image: 'registry.test/owp/graphrag-processor:1.2.2', imageId: 'sha256:gr-122' },
     { service: 'nginx', image: 'nginxinc/nginx-unprivileged:1.28.0-alpine', imageId: 'sha256:nginx' },
   ]
@@ -86,7 +87,7 @@ describe('upgrade (containers running), --strategy recreate', () => {
       upFails: true,
       inspectUnhealthy: ['openwebui'],
       // the old open-webui tag still points at what ran; graphrag 1.2.2 was rebuilt since (tag moved)
-      localImages: { 'ghcr.io/open-webui/open-webui:v0.8.10': 'sha256:owui-old', 'registry.test/owp/graphrag-processor:1.2.2': 'sha256:gr-rebuilt', 'nginxinc/nginx-unprivileged:1.28.0-alpine': 'sha256:nginx' },
+      localImages: { 'ghcr.io/open-webui/open-webui:v0.8.11': 'sha256:owui-old', 'registry.test/owp/graphrag-processor:1.2.2': 'sha256:gr-rebuilt', 'nginxinc/nginx-unprivileged:1.28.0-alpine': 'sha256:nginx' },
     })
     const ctx = box.ctx()
     const out = await deployCompose(ctx, opts({ strategy: 'recreate' }))
@@ -96,7 +97,7 @@ describe('upgrade (containers running), --strategy recreate', () => {
     const override = join(box.env.OWP_STATE_DIR, 'compose', 'owptest-rollback.yml')
     expect(parseYaml(readFileSync(override, 'utf8'))).toEqual({
       services: {
-        openwebui: { image: 'ghcr.io/open-webui/open-webui:v0.8.10' },
+        openwebui: { image: 'ghcr.io/open-webui/open-webui:v0.8.11' },
         'graphrag-processor': { image: 'sha256:gr-122' },
         nginx: { image: 'nginxinc/nginx-unprivileged:1.28.0-alpine' },
       },
@@ -111,7 +112,7 @@ describe('upgrade (containers running), --strategy recreate', () => {
   })
 
   it('validation fails after the upgrade: back to the previous images, exit 1, the failing check named', async () => {
-    const { bins, box, opts } = setup({ before, unhealthy: ['openwebui'], localImages: { 'ghcr.io/open-webui/open-webui:v0.8.10': 'sha256:owui-old' } })
+    const { bins, box, opts } = setup({ before, unhealthy: ['openwebui'], localImages: { 'ghcr.io/open-webui/open-webui:v0.8.11': 'sha256:owui-old' } })
     const ctx = box.ctx()
     const out = await deployCompose(ctx, opts({ strategy: 'recreate', validate: true, validateArgs: { retries: 0, timeoutMs: 2000, retryDelayMs: 10 } }))
     expect(out.ok).toBe(false)
@@ -132,7 +133,8 @@ describe('upgrade (containers running), --strategy recreate', () => {
 
 describe('Compose v1 (docker-compose)', () => {
   const all = ['openwebui', 'postgres', 'graphrag-processor', 'lightllm', 'nginx', 'prometheus', 'redis-exporter']
-  const running = all.map((service) => ({ service, image: `${service}:1`, imageId: `sha256:${service}` }))
+  // Open WebUI's image stays: no pre-upgrade backup in these
+  const running = all.map((service) => ({ service, image: service === 'openwebui' ? 'ghcr.io/open-webui/open-webui:v0.8.11' : `${service}:1`, imageId: `sha256:${service}` }))
 
   it('warns, runs up without --wait, then polls the health itself until every service is healthy', async () => {
     const { bins, box, file, envFile, opts } = setup({ v1: true, before: running })

@@ -60,6 +60,21 @@ export interface K8sScenario {
   /** Seconds each infra helm upgrade sleeps (the benchmark). */
   infraDelay?: number
   templateFails?: string
+  /** Open WebUI's schema revision as psql in the PostgreSQL StatefulSet answers, in call order (the last one repeats). */
+  schema?: string[]
+}
+
+/** What a backup Job's container logs (`backup.ts --json` last on stdout): the verified set `id`. */
+export const backupJobLog = (id: string) => `› backup postgres\n✔ verified\n${JSON.stringify({ ok: true, stores: [{ store: 'postgres', ok: true, verified: true, id }] }, null, 2)}\n`
+export const PRE_UPGRADE_SET = '2026-12-02T06-00-00Z-pre'
+export const PRE_ROLLBACK_SET = '2026-12-02T06-10-00Z-kept'
+/** The chart's PostgreSQL backup CronJob as the cluster returns it (its Job template is what the restore Job reuses). */
+export const BACKUP_CRONJOB = {
+  apiVersion: 'batch/v1', kind: 'CronJob', metadata: { name: 'owp-backup-postgres', labels: { 'app.kubernetes.io/instance': 'owp', 'app.kubernetes.io/component': 'backup' } },
+  spec: { jobTemplate: { spec: { backoffLimit: 0, template: { spec: { restartPolicy: 'Never', serviceAccountName: 'owp-backup', containers: [{
+    name: 'backup', image: 'registry.test/owp/tools:1.0.0',
+    command: ['tsx', 'scripts/backup.ts', '--store', 'postgres', '--target', 'k8s', '--dest', '/backups', '--json', '--yes'],
+  }] } } } } },
 }
 
 export const HISTORY_3: HistoryEntry[] = [
@@ -119,6 +134,12 @@ export function kubectlAnswers(s: K8sScenario = {}): Answer[] {
     s.runningOpenwebui
       ? on('^get deployment owp-openwebui ', ok(JSON.stringify({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'owp-openwebui', namespace: 'openwebui-prod', generation: 7 }, spec: { replicas: 0, template: { spec: { containers: [{ name: 'openwebui', image: s.runningOpenwebui }] } } } })))
       : on('^get deployment ', fails(1, 'Error from server (NotFound): deployments.apps "owp-openwebui" not found')),
+    ...(s.schema ?? []).map((v, i, all) => ({ ...on('^exec --namespace openwebui-prod statefulset/owp-postgres ', ok(`${v}\n`)), ...(i < all.length - 1 ? { times: 1 } : {}) })),
+    on('^logs job/owp-pre-upgrade-[0-9a-z]+ ', ok(backupJobLog(PRE_UPGRADE_SET))),
+    on('^logs job/owp-pre-rollback-', ok(backupJobLog(PRE_ROLLBACK_SET))),
+    on('^logs job/', ok('restored\n')),
+    on('^get cronjob owp-backup-postgres ', ok(JSON.stringify(BACKUP_CRONJOB))),
+    on('^get (deployment|rollouts\\.argoproj\\.io) --namespace openwebui-prod --selector', ok(JSON.stringify({ items: [{ metadata: { name: 'owp-openwebui' }, spec: { replicas: 2 } }, { metadata: { name: 'owp-celery-beat' }, spec: { replicas: 0 } }] }))),
     on('^create job ', ok('job.batch/created')),
     ...(s.backupFails ? [on('^wait job/', fails(1, 'error: timed out waiting for the condition on jobs/owp-pre-upgrade'))] : []),
     on('^get (ingressclass|gatewayclass|gateway|crd|clusterissuer|issuer) ', fails(1, 'Error from server (NotFound): not found')),

@@ -5,7 +5,7 @@
 import { describe, it, expect, beforeAll, inject } from 'vitest'
 import { updateEnvFile, type StackPaths } from './harness/stack.ts'
 import { NEXT_TAG, MIGRATES_TAG } from './harness/images.ts'
-import { kit, json, ps, psql, pgChecksum, ensureStack, type Stack } from './kit.ts'
+import { kit, json, ps, compose, psql, pgChecksum, ensureStack, type Stack } from './kit.ts'
 
 const { env: engineEnv } = inject('e2e')
 let paths: StackPaths
@@ -49,6 +49,11 @@ describe.sequential('upgrades on a real Docker engine', () => {
     const hp = json<{ phases: LoadPhase[] }>(h).phases[0]!
     const lp = json<{ phases: LoadPhase[] }>(l).phases[0]!
     const up = outcome.upgrade!
+    if (process.env.OWP_E2E_VERBOSE) {
+      const logs = await compose(stack, ['logs', '--no-color', '--since', '10m', 'nginx'], { allowFailure: true })
+      const bad = `${logs.stdout}${logs.stderr}`.split('\n').filter((l) => !/" 200 \d+ /.test(l) && !/GET \/healthz|stub_status/.test(l))
+      process.stderr.write(`--- nginx, not 200 (${bad.length} lines):\n${bad.slice(0, 150).join('\n')}\n--- http errors ${JSON.stringify(hp.errors)} llm errors ${JSON.stringify(lp.errors)}\n--- upgrade ${JSON.stringify(up)}\n`)
+    }
     process.stdout.write(`upgrade under load: ${hp.requests.total} requests, ${hp.requests.failed} failed, ${lp.requests.total} streams, ${lp.requests.failed} cut, switch ${up.switchMs} ms\n`)
     expect(hp.requests.total).toBeGreaterThanOrEqual(30 * 60)
     expect({ failed: hp.requests.failed, errors: hp.errors }).toEqual({ failed: 0, errors: {} })
@@ -79,7 +84,8 @@ describe.sequential('upgrades on a real Docker engine', () => {
     expect(outcome.rolledBack).toBe(true)
     const up = outcome.upgrade!
     expect(up.schema).toEqual({ before: '0003_e2e_tag', after: '0004_e2e_folder' })
-    expect(up.rollback).toMatchObject({ schema: { from: '0004_e2e_folder', to: '0003_e2e_tag' }, restoredSet: up.preUpgradeSet })
+    // a failed undo step says why only in the outcome: show it
+    expect(up.rollback, JSON.stringify((outcome as { undone?: unknown }).undone, null, 1).slice(0, 4000)).toMatchObject({ schema: { from: '0004_e2e_folder', to: '0003_e2e_tag' }, restoredSet: up.preUpgradeSet })
     expect(up.rollback!.writtenSinceUpgrade.keptIn).toMatch(/^\d{4}-/)
     expect(await psql(stack, 'SELECT version_num FROM alembic_version')).toBe('0003_e2e_tag')
     expect(await pgChecksum(stack, ['chat', 'alembic_version'])).toEqual(before)

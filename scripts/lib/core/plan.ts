@@ -27,6 +27,8 @@ export interface Step {
   action?: (ctx: Ctx) => Promise<void>
   /** The action honours --dry-run itself (prints what it would write): call it under --dry-run too. */
   dryRunAction?: boolean
+  /** As an undo under --dry-run: what it does besides its argv (the last of what it may run), in words. */
+  explain?: string
   /** Ids of steps of the same phase that must finish first. */
   after?: string[]
 }
@@ -146,6 +148,8 @@ async function runStep(ctx: Ctx, s: Step, rec: StepRecord): Promise<void> {
     if (s.input !== undefined && !ctx.json) ctx.out(`[dry-run]   stdin: ${s.title} (content not shown)`)
     // an undo that changes nothing ("none: report and stop") is shown by what it says, not its read-only argv
     if (s.undo && !ctx.json) ctx.out(`[dry-run]   on failure: ${ctx.secrets.mask(s.undo.mutates ? shellQuote(s.undo.argv) : s.undo.title)}`)
+    // an undo that may do more than its command (a restore before a rollback) says what, in words
+    if (s.undo?.explain && !ctx.json) ctx.out(`[dry-run]     ${ctx.secrets.mask(s.undo.explain)}`)
     rec.status = 'skipped'
     return
   }

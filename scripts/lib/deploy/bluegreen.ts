@@ -121,7 +121,29 @@ export function blueGreenPhases(b: BlueGreenPlan): { upgrade: Phase[]; finish: P
   }
   const routed = b.services.filter((s) => s.routed)
   let draining: number[] = []
-  const phases: Phase[] = [{ title: `blue-green: the new ${b.services.map((s) => s.name).join(', ')} beside the old`, parallel: true, steps: startSteps }]
+  const phases: Phase[] = []
+  if (routed.length) {
+    // a new container joins its service's DNS name as it starts, before its healthcheck and smoke
+    // test: NGINX goes by the names of the running containers until the switch
+    phases.push({
+      title: 'pin NGINX to the running containers',
+      steps: [{
+        id: 'pin', title: `pin NGINX to the running ${routed.map((s) => s.name).join(', ')} (a new container must not get requests before its switch)`,
+        argv: reloadArgv(P), mutates: true,
+        action: async (c) => {
+          await switchBackends(c, P, b.switchFile, hostsOf(routed, (s) => s.old), 'blue-green upgrade: the containers serving before it (written by the deploy kit)')
+        },
+        undo: {
+          id: 'unpin', title: 'NGINX back to the service names',
+          argv: reloadArgv(P), mutates: true,
+          action: async (c) => {
+            await switchBackends(c, P, b.switchFile, {}, 'service names (written by the deploy kit: the upgrade was undone)')
+          },
+        },
+      }],
+    })
+  }
+  phases.push({ title: `blue-green: the new ${b.services.map((s) => s.name).join(', ')} beside the old`, parallel: true, steps: startSteps })
   if (routed.length) {
     phases.push({
       title: 'switch NGINX (graceful reload)',

@@ -106,12 +106,15 @@ async function prepare(ctx: Ctx, o: ComposeOptions, lock: (project: string, env:
     upgrade.services = blueGreen.map((s) => s.name)
     if (blueGreen.length) ctx.log.info(`blue-green: ${upgrade.services.join(', ')}${split.unchanged.length ? `; unchanged: ${split.unchanged.join(', ')}` : ''}`)
   }
+  // Open WebUI's image changes (blue-green or recreate alike): its new version may migrate the schema
   let migration: MigrationGuard | null = null
-  const owui = blueGreen.find((s) => s.name === 'openwebui')
   const want = services.find((s) => s.name === 'openwebui')?.image
-  if (owui && want && owui.old.some((c) => normalizeRef(c.image) !== normalizeRef(want) || (local.has(normalizeRef(want)) && c.imageId !== local.get(normalizeRef(want))))) {
-    checkMigrationConsent(ctx)
+  const running = (before ?? []).filter((c) => c.service === 'openwebui' && c.state === 'running')
+  if (want && running.some((c) => normalizeRef(c.image) !== normalizeRef(want) || (local.has(normalizeRef(want)) && c.imageId !== local.get(normalizeRef(want))))) {
+    // recreate without validation has no automatic rollback to consent to (a failed `up` still asks)
+    if (upgrade.strategy === 'bluegreen' || o.validate) checkMigrationConsent(ctx)
     const deployId = `deploy-${new Date().toISOString().replace(/[:.]/g, '-')}`
+    const owui = blueGreen.find((s) => s.name === 'openwebui') ?? { name: 'openwebui', old: running, stale: [], fresh: [], routed: false }
     migration = { project: withProfiles, env, deployId, openwebui: owui, report: upgrade }
   }
   upgrade.startedAt = new Date().toISOString()
@@ -207,7 +210,19 @@ export function composePlan(ctx: Ctx, o: ComposeOptions, p: Prepared): Phase[] {
     // the override file goes right after the main --file
     const at = argv.indexOf(P.file) + 1
     argv.splice(at, 0, '--file', override)
-    undo = { title: 'back to the images that ran before', argv, mutates: true, timeoutMs: waitSecs * 1000 + 120_000 }
+    const timeoutMs = waitSecs * 1000 + 120_000
+    const g = p.migration
+    undo = g && !p.blueGreen.length
+      // recreate replaced Open WebUI in place: the previous version must not start on a schema it does not know
+      ? {
+        title: 'back to the images that ran before', argv, mutates: true, timeoutMs,
+        explain: "if Open WebUI's schema moved: ask (a terminal) or need --yes, keep what was written since in a set, stop the writers, restore the pre-upgrade PostgreSQL set, then the images that ran before",
+        action: async (c) => {
+          await restoreIfMigrated(c, g)
+          await c.exec(argv, { mutates: true, timeout: timeoutMs, stream: true, title: 'back to the images that ran before' })
+        },
+      }
+      : { title: 'back to the images that ran before', argv, mutates: true, timeoutMs }
   }
 
   const plan: Phase[] = [{
@@ -232,7 +247,10 @@ export function composePlan(ctx: Ctx, o: ComposeOptions, p: Prepared): Phase[] {
   if (buildServices.length) imageSteps.push({ id: 'build', title: `build ${buildServices.join(', ')}`, argv: composeArgv(P, 'build', ...buildServices), mutates: true, timeoutMs: 3_600_000 })
   if (imageSteps.length) plan.push({ title: 'images', parallel: true, steps: imageSteps })
 
-  const startSteps: Step[] = [{ id: 'up', title: `up ${P.name}${only.length ? ` (all but ${p.blueGreen.map((s) => s.name).join(', ')})` : ''}`, argv: up(P, ...only), mutates: true, stream: true, timeoutMs: waitSecs * 1000 + 300_000, undo }]
+  // beside a blue-green upgrade, the plain `up` names only what changed: a service it named would be
+  // recreated even unchanged (--no-deps drops its depends_on on the blue-green services from the config
+  // hash), and NGINX recreated is every user cut off. Nothing changed but the blue-green services: no `up`.
+  const startSteps: Step[] = p.blueGreen.length && !p.plain.length ? [] : [{ id: 'up', title: `up ${P.name}${only.length ? ` (${p.plain.join(', ')}; not ${p.blueGreen.map((s) => s.name).join(', ')})` : ''}`, argv: up(P, ...only), mutates: true, stream: true, timeoutMs: waitSecs * 1000 + 300_000, undo }]
   if (p.cli.kind === 'v1') {
     const names = p.services.map((s) => s.name)
     startSteps.push({
@@ -245,7 +263,10 @@ export function composePlan(ctx: Ctx, o: ComposeOptions, p: Prepared): Phase[] {
       },
     })
   }
-  plan.push({ title: 'start', steps: startSteps })
+  const recreateGuard = p.migration && !p.blueGreen.length ? migrationSteps(p.migration) : null
+  if (recreateGuard) plan.push({ title: 'before the upgrade (the Open WebUI image changes)', steps: recreateGuard.before })
+  if (startSteps.length) plan.push({ title: 'start', steps: startSteps })
+  if (recreateGuard) plan.push({ title: "Open WebUI's schema after the upgrade", steps: recreateGuard.after })
   let finish: Phase[] = []
   if (p.blueGreen.length) {
     const m = p.migration ? migrationSteps(p.migration) : null
@@ -316,7 +337,7 @@ export async function deployCompose(ctx: Ctx, o: ComposeOptions): Promise<Deploy
   } finally {
     if (!ctx.signal.aborted) unregister()
   }
-  const upgrade = p.blueGreen.length ? { upgrade: p.upgrade } : {}
+  const upgrade = p.blueGreen.length || p.migration ? { upgrade: p.upgrade } : {}
   if (ctx.dryRun) return outcome('dry run: nothing was changed', true, [], upgrade)
   printReport(ctx, 'deploy report', report)
   const how = p.blueGreen.length ? ` (blue-green: ${p.upgrade.services.join(', ')}${p.upgrade.switchMs !== undefined ? `, switch ${p.upgrade.switchMs} ms` : ''})` : ''
@@ -343,5 +364,5 @@ async function failCompose(
   const what = e.step.id === 'validate' ? 'validation failed' : `${e.step.title} failed${unhealthy.length ? ` (unhealthy: ${unhealthy.join(', ')})` : ''}`
   const back = undone.length && undone.every((u) => u.status === 'applied')
   return outcome(`${what}; ${back ? undone.map((u) => u.title).join(', ') : 'the rollback failed too: see the report'}`, false, undone,
-    { validation: (e.cause as ValidationFailed | undefined)?.report, ...(p.blueGreen.length ? { upgrade: p.upgrade } : {}) })
+    { validation: (e.cause as ValidationFailed | undefined)?.report, ...(p.blueGreen.length || p.migration ? { upgrade: p.upgrade } : {}) })
 }

@@ -20,6 +20,7 @@ import { loadInfra, decideInfra, infraSteps, provided, secretManifest, INFRA_FIL
 import { alertChannels } from '../monitoring/config.ts'
 import { renderedRollouts, rolloutSteps, abortSeen, type RolloutRef, type SeenRollouts } from './rollouts.ts'
 import { planPreUpgradeBackup, preUpgradeSteps, type PreUpgradeBackup } from './preupgrade.ts'
+import { postgresStatefulSet, k8sMigrationBefore, k8sMigrationAfter, migrationAwareUndo, checkK8sMigrationConsent, type K8sMigration } from './k8s-migration.ts'
 import { runPlan, newReport, undoApplied, PlanError, type Phase, type Step, type PlanReport, type StepRecord } from '../core/plan.ts'
 import { stateDir, lockTarget, printReport, reportOnInterrupt, outcomeOf, type DeployOutcome } from './target.ts'
 import { validateDeployment, ValidationFailed, type ValidateOptions } from '../validate/index.ts'
@@ -112,6 +113,8 @@ interface Prepared {
   seen: SeenRollouts
   /** A PostgreSQL backup before an upgrade that changes the Open WebUI image. */
   preUpgrade: PreUpgradeBackup | null
+  /** The way back across Open WebUI's migration (with a pre-upgrade backup). */
+  migration: K8sMigration | null
 }
 
 /** Everything read-only: helm version, .env, the offline render, release state, infra drift. */
@@ -142,7 +145,10 @@ async function prepare(ctx: Ctx, o: K8sOptions, context: string | null): Promise
   for (const d of decisions) ctx.log.info(`infra ${d.release.name}: ${d.wanted ? d.action : d.action === 'ok' ? 'up to date' : 'skipped'} (${d.reason})`)
   const preUpgrade = o.app ? await planPreUpgradeBackup(ctx, objects, { namespace: o.namespace, release: o.release, firstInstall: !state.unknown && state.deployedRevision === null }) : null
   if (preUpgrade) ctx.log.info(`Open WebUI image changes (${preUpgrade.from} -> ${preUpgrade.to}): a PostgreSQL backup runs before the upgrade`)
-  return { helm, facts, state, decisions, valuesFiles, context, env, rollouts, seen: new Map(), preUpgrade }
+  const migration: K8sMigration | null = preUpgrade
+    ? { namespace: o.namespace, release: o.release, backup: preUpgrade, postgres: postgresStatefulSet(objects), rollouts: rollouts.length > 0, timeout: o.timeout, report: {} }
+    : null
+  return { helm, facts, state, decisions, valuesFiles, context, env, rollouts, seen: new Map(), preUpgrade, migration }
 }
 
 /**
@@ -358,10 +364,13 @@ export function k8sPlan(ctx: Ctx, o: K8sOptions, p: Prepared): Phase[] {
     if (steps.length) plan.push({ title: 'infra releases (helm/infra.yaml)', parallel: true, steps })
   }
   if (o.app && p.preUpgrade) {
-    plan.push({ title: 'pre-upgrade backup (the Open WebUI image changes)', steps: preUpgradeSteps(p.preUpgrade, o.namespace, o.timeout, durationMs(o.timeout)) })
+    const m = p.migration ? k8sMigrationBefore(p.migration) : null
+    plan.push({ title: 'pre-upgrade backup (the Open WebUI image changes)', steps: [...(m?.schema ?? []), ...preUpgradeSteps(p.preUpgrade, o.namespace, o.timeout, durationMs(o.timeout)), ...(m ? [m.set] : [])] })
   }
   if (o.app) {
-    const undo = chartUndo(o, p)
+    const plain = chartUndo(o, p)
+    // a rollback to a revision may cross a migration: restore the pre-upgrade set first if the schema moved
+    const undo = p.migration && p.state.deployedRevision !== null && plain.title.startsWith('roll back ') ? migrationAwareUndo(p.migration, plain) : plain
     const channels = alertChannelSecret(p.env, o.release)
     for (const v of Object.values(channels?.data ?? {})) ctx.secrets.add(v)
     plan.push({
@@ -391,6 +400,10 @@ export function k8sPlan(ctx: Ctx, o: K8sOptions, p: Prepared): Phase[] {
       steps: rolloutSteps(p.rollouts, { timeoutMs: durationMs(o.timeout), intervalMs: o.rolloutPollMs, seen: p.seen }),
     })
   }
+  if (o.app && p.migration) {
+    const after = k8sMigrationAfter(p.migration)
+    if (after.length) plan.push({ title: "Open WebUI's schema after the upgrade", steps: after })
+  }
   if (o.validate) {
     const args = ['--target', 'k8s', '--namespace', o.namespace, '--release', o.release, ...(o.validateArgs?.url ? ['--url', o.validateArgs.url] : [])]
     plan.push({
@@ -418,6 +431,7 @@ export async function deployK8s(ctx: Ctx, o: K8sOptions): Promise<DeployOutcome>
   const context = await probe(ctx, ['kubectl', 'config', 'current-context'])
   lockTarget(ctx, `k8s-${context ?? 'unknown'}-${o.namespace}-${o.release}`, `deploy of ${o.release} to ${context ?? 'the cluster'}/${o.namespace}`)
   const p = await prepare(ctx, o, context)
+  if (p.migration && o.validate) checkK8sMigrationConsent(ctx)
   await runPreflight(ctx, k8sChecks(o, p), { skip: o.skipChecks })
   const plan = k8sPlan(ctx, o, p)
   const report = newReport(ctx, plan)
@@ -432,9 +446,10 @@ export async function deployK8s(ctx: Ctx, o: K8sOptions): Promise<DeployOutcome>
   } finally {
     if (!ctx.signal.aborted) unregister()
   }
-  if (ctx.dryRun) return outcome('dry run: nothing was changed', true)
+  const upgrade = p.migration ? { upgrade: p.migration.report } : {}
+  if (ctx.dryRun) return outcome('dry run: nothing was changed', true, [], upgrade)
   printReport(ctx, 'deploy report', report)
-  return outcome(o.app ? `${o.release} is deployed in ${o.namespace}${o.validate ? ' and validated' : ''}` : 'infra releases are in place', true)
+  return outcome(o.app ? `${o.release} is deployed in ${o.namespace}${o.validate ? ' and validated' : ''}` : 'infra releases are in place', true, [], upgrade)
 }
 
 async function failK8s(
@@ -466,7 +481,7 @@ async function failK8s(
     const back = undone.every((u) => u.status === 'applied')
     const none = undone.find((u) => u.title.startsWith('none: '))
     return outcome(none ? `validation failed; undo ${none.title}` : back ? `validation failed; ${undone.map((u) => u.title).join(', ')}` : 'validation failed and the rollback failed too: see the report', false, undone,
-      { validation: (e.cause as ValidationFailed | undefined)?.report })
+      { validation: (e.cause as ValidationFailed | undefined)?.report, ...(p.migration ? { upgrade: p.migration.report } : {}) })
   }
   printReport(ctx, 'deploy report', report)
   if (e.step.id === 'chart') {

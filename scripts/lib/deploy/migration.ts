@@ -118,9 +118,10 @@ export async function restoreIfMigrated(ctx: Ctx, g: MigrationGuard): Promise<vo
   if (writers.length) await ctx.exec(['docker', 'stop', ...writers.map((c) => c.id)], { mutates: true, timeout: 180_000, title: 'stop the writers of the database' })
   const restore = await ctx.exec(script('restore.ts', '--store', 'postgres', '--from', g.report.preUpgradeSet, '--target', 'compose', '--compose-file', g.project.file,
     ...(g.project.envFile ? ['--env-file', g.project.envFile] : []), '--yes', '--json'), { mutates: true, cwd: ROOT, env: heldLeaseEnv(), allowFailure: true, timeout: 3_600_000, title: 'restore the pre-upgrade set' })
-  // the new Open WebUI stays stopped: started again it would migrate the restored database once more
-  const fresh = new Set(g.openwebui.fresh.map((c) => c.id))
-  const again = writers.filter((c) => !fresh.has(c.id))
+  // a new Open WebUI stays stopped: started again it would migrate the restored database once more
+  // (blue-green: the one beside the old; recreate: the one that replaced it, until `up` puts the old image back)
+  const old = new Set(g.openwebui.old.map((c) => c.id))
+  const again = writers.filter((c) => c.service !== 'openwebui' || old.has(c.id))
   if (again.length) await ctx.exec(['docker', 'start', ...again.map((c) => c.id)], { mutates: true, timeout: 180_000, title: 'start the writers again' })
   if (restore.exitCode !== 0) throw new KitError(`restoring ${g.report.preUpgradeSet} failed: ${ctx.secrets.mask(restore.stderr.trim().split('\n').slice(-6).join('\n'))}`)
   g.restored = true

@@ -49,7 +49,7 @@ export interface BlueGreenService {
 /**
  * Which services go blue-green: a running stateless service whose config (compose's config hash)
  * or image changed, or that runs more than once (an interrupted upgrade to converge).
- * The others, and every service without a running container, go to the plain `up`.
+ * The others go to the plain `up` when they changed or have no running container; the rest are unchanged.
  */
 export function splitServices(
   services: Array<{ name: string; image?: string; build?: unknown }>,
@@ -64,11 +64,12 @@ export function splitServices(
   for (const s of services) {
     const mine = before.filter((c) => c.service === s.name)
     const old = mine.filter((c) => c.state === 'running')
-    if (!BLUE_GREEN_SERVICES.includes(s.name) || old.length === 0) { plain.push(s.name); continue }
     const want = hashes[s.name]
     const localId = s.image ? localImages.get(s.image.replace(/^docker\.io\/(library\/)?/, '')) : undefined
-    const changed = Boolean(s.build) || old.length > 1 || !want
+    const changed = Boolean(s.build) || old.length !== 1 || !want
       || old.some((c) => c.configHash !== want || (localId !== undefined && c.imageId !== localId))
+    // the others go to the plain `up` only when they changed (or do not run): an unchanged NGINX stays up
+    if (!BLUE_GREEN_SERVICES.includes(s.name) || old.length === 0) { (changed ? plain : unchanged).push(s.name); continue }
     if (!changed) { unchanged.push(s.name); continue }
     blueGreen.push({ name: s.name, old, stale: mine.filter((c) => c.state !== 'running'), fresh: [], routed: isRouted(s.name) })
   }

@@ -106,7 +106,20 @@ export async function runLlmEngine(o: LlmEngineOptions, hooks: { signal?: AbortS
     let timedOut = false
     const timer = o.timeoutMs > 0 ? setTimeout(() => { timedOut = true; abort.abort() }, o.timeoutMs) : undefined
     try {
-      const res = await request(o.url, { method: 'POST', headers, body, dispatcher: agent, signal: abort.signal })
+      let res: Awaited<ReturnType<typeof request>>
+      for (let attempt = 0; ; attempt++) {
+        try {
+          res = await request(o.url, { method: 'POST', headers, body, dispatcher: agent, signal: abort.signal })
+          break
+        } catch (e) {
+          // reset before any response byte: a keep-alive connection the server closed as it was reused
+          // (NGINX's old workers close their idle ones on a graceful reload). Browsers send such a
+          // request again once on a new connection; so do we. A second reset counts; one after the
+          // headers (a stream cut in the middle) is never retried.
+          if (attempt === 0 && !timedOut && classifyError(e) === 'reset') continue
+          throw e
+        }
+      }
       rec.status = res.statusCode
       if (res.statusCode < 200 || res.statusCode >= 300) {
         rec.detail = (await res.body.text()).slice(0, 200)

@@ -83,6 +83,19 @@ export async function composeChecks(ctx: Ctx, o: ValidateOptions): Promise<Targe
     }
   }
 
+  if (names.has('openwebui')) {
+    // its own API, not only /health: a release that starts but cannot serve (a schema it broke) fails here
+    checks.push({
+      name: 'openwebui API (/api/config)',
+      component: 'openwebui',
+      critical: true,
+      async run(a) {
+        const r = await exec('openwebui', ['curl', '-fsS', '-m', String(Math.max(1, Math.ceil(a.timeoutMs / 1000))), '-o', '/dev/null', 'http://127.0.0.1:8080/api/config'], a)
+        return r.exitCode === 0 ? { status: 'ok', detail: 'answers' } : { status: 'fail', detail: `curl exit ${r.exitCode}: ${r.stderr.trim().slice(0, 120)}` }
+      },
+    })
+  }
+
   const lightllm = env.LIGHTLLM_ENABLED !== 'false' && names.has('lightllm')
   if (lightllm && names.has('openwebui')) {
     checks.push({

@@ -16,7 +16,7 @@ FROM fake-openwebui AS fake-openwebui-broken
 FROM fake-openwebui AS fake-openwebui-next
 ENV FAKE_SCHEMA_REVISION=0003_e2e_tag
 
-# a release that migrates the schema and is broken: healthy and smoke-clean, every chat fails
+# a release that migrates the schema and is broken: healthy and smoke-clean (/health), its API and every chat fail
 FROM fake-openwebui AS fake-openwebui-migrates
 ENV FAKE_SCHEMA_REVISION=0004_e2e_folder FAKE_BROKEN=chat
 

@@ -143,6 +143,8 @@ export async function start(argv, env = process.env) {
     }
     if (req.method === 'GET' && p === '/api/version') return json(res, 200, { version: VERSION, schema: env.FAKE_SCHEMA_REVISION ?? null })
     if (req.method === 'GET' && p === '/api/config') {
+      // the broken release: its API fails (validate-prod's openwebui API check), /health still answers
+      if (env.FAKE_BROKEN === 'chat') return json(res, 500, { detail: `FAKE_BROKEN=chat (schema ${env.FAKE_SCHEMA_REVISION})` })
       return json(res, 200, { status: true, name: env.WEBUI_NAME ?? 'Open WebUI', version: VERSION, features: { auth: true, enable_signup: env.ENABLE_SIGNUP === 'true' } })
     }
     if (req.method === 'GET' && (p === '/api/models' || p === '/api/v1/models')) {
