@@ -10,7 +10,7 @@ export { PENDING }
 export default defineConfig({
   test: {
     include: ['test/e2e/**/*.e2e.test.ts'],
-    // not green yet on the real engine (issues 14 and 15; pitr.e2e: written, not yet run to the end): run by hand with `make e2e-pending`
+    // not green yet on the real engine (harness/lane-plan.ts PENDING): run by hand with `make e2e-pending`
     exclude: PENDING,
     globalSetup: ['test/e2e/global-setup.ts'],
     // one stack, one engine: files run one after the other, the one that deploys first and the

@@ -1,7 +1,7 @@
 // Fault row of the Neo4j APOC restore: the replay fails half way (the fake cypher-shell applies the
 // statements before the failing one and exits 1, as the real shell does). The previous graph must be back.
 import { afterAll, describe, expect, it } from 'vitest'
-import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { testCtx } from '../helpers/context.ts'
 import { tmpDir } from '../helpers/tmp.ts'
@@ -9,6 +9,8 @@ import { ROOT } from '../../scripts/lib/core/paths.ts'
 import { resolveShared, retentionFrom } from '../../scripts/lib/backup/settings.ts'
 import { runBackup } from '../../scripts/lib/backup/backup.ts'
 import { runRestore } from '../../scripts/lib/backup/restore.ts'
+import { WRITERS } from '../../scripts/lib/backup/writers.ts'
+import { runScript } from '../helpers/run-script.ts'
 
 const FAKES = join(ROOT, 'test', 'fixtures', 'backup', 'neo4j-fake')
 const PASSWORD = 'neo4j-test-password-42'
@@ -42,5 +44,40 @@ describe('neo4j APOC restore faults (fake Neo4j that fails like the real one)', 
     expect(result.stores[0]!.error).toMatch(/the APOC restore failed; the previous graph was put back/)
     expect(readFileSync(join(state, 'databases', 'neo4j'), 'utf8')).toBe('dave\nerin\n')
     expect(readdirSync(join(state, 'import'))).toEqual([])
+  })
+})
+
+const SHIMS = join(ROOT, 'test', 'fixtures', 'backup', 'shims')
+
+describe('neo4j offline restore faults (fake neo4j-admin whose load fails half way like the real one)', { timeout: 120_000 }, () => {
+  it('F-RESTORE-NEO4J-2: the offline load fails half way (the database was already emptied): the copies set aside are loaded back, Neo4j and the writers run again', async () => {
+    const services = join(tmp.path, 'services')
+    const calls = join(tmp.path, 'shim-calls')
+    rmSync(state, { recursive: true, force: true })
+    for (const d of [join(state, 'databases'), join(state, 'import'), services, calls]) mkdirSync(d, { recursive: true })
+    for (const w of WRITERS) writeFileSync(join(services, `${w}.running`), '')
+    writeFileSync(join(tmp.path, 'empty.env'), '')
+    writeFileSync(join(state, 'databases', 'neo4j'), 'alice\nbob\ncarol\n')
+    writeFileSync(join(state, 'databases', 'system'), 'users: neo4j\n')
+    writeFileSync(join(state, 'running'), '')
+    writeFileSync(join(state, 'calls'), '')
+    const env = {
+      PATH: `${SHIMS}:${FAKES}:${process.env.PATH}`, SHIM_CALLS: calls, SHIM_STATE: services, SHIM_SERVICE_CTL: join(FAKES, 'neo4j'),
+      SHIM_NEO4J_ENV: `NEO4J_FAKE_STATE=${state}`, NEO4J_FAKE_STATE: state, BACKUP_STAGING_DIR: tmp.path,
+    }
+    const args = (script: string) => ['--store', 'neo4j', '--target', 'compose', '--env-file', join(tmp.path, 'empty.env'), '--dest', join(tmp.path, 'dest-offline'), '--maintenance-window',
+      ...(script === 'restore' ? ['--from', 'latest', '--yes'] : ['--metrics-dir', join(tmp.path, 'metrics')])]
+    const b = await runScript('scripts/backup.ts', args('backup'), { env, timeoutMs: 120_000 })
+    expect(b.code, b.stderr).toBe(0)
+    writeFileSync(join(state, 'databases', 'neo4j'), 'dave\nerin\nfrank\ngrace\n')
+
+    const r = await runScript('scripts/restore.ts', args('restore'), { env: { ...env, SHIM_NEO4J_ENV: `NEO4J_FAKE_STATE=${state} NEO4J_FAKE_FAIL_LOAD=neo4j` }, timeoutMs: 120_000 })
+    expect(r.code).toBe(1)
+    expect(r.stderr).toMatch(/the offline restore failed; the previous databases were put back: [\s\S]*Unexpected end of ZSTD stream/)
+    expect(existsSync(join(state, 'load-failed'))).toBe(true) // the fault did fire
+    expect(readFileSync(join(state, 'databases', 'neo4j'), 'utf8')).toBe('dave\nerin\nfrank\ngrace\n')
+    expect(readFileSync(join(state, 'databases', 'system'), 'utf8')).toBe('users: neo4j\n')
+    expect(existsSync(join(state, 'running'))).toBe(true)
+    expect(WRITERS.filter((w) => !existsSync(join(services, `${w}.running`)))).toEqual([])
   })
 })

@@ -3,8 +3,8 @@
 // complete set and does not stop the others. A run of every store (`make backup`) is one platform
 // set: every part under one id, the platform manifest written after the last part (platform.ts).
 import { hostname, tmpdir } from 'node:os'
-import { copyFileSync, mkdirSync, rmSync, statSync } from 'node:fs'
-import { join } from 'node:path'
+import { copyFileSync, existsSync, mkdirSync, rmSync, statSync } from 'node:fs'
+import { dirname, join } from 'node:path'
 import { KitError, LockedError, UsageError } from '../core/errors.ts'
 import { lockStore } from './locks.ts'
 import type { Ctx } from '../core/context.ts'
@@ -16,6 +16,7 @@ import { writeMetrics, type RunMetrics } from './metrics.ts'
 import { pushGroupUrl, pushMetrics } from './metrics-push.ts'
 import { planRetention, type RetentionPolicy } from './retention.ts'
 import { DRIVERS } from './stores/index.ts'
+import { formatSize, localFreeBytes } from './space.ts'
 import { configProblem } from './stores/config.ts'
 import { releaseClaims } from './claims.ts'
 import { writePlatformManifest, prunePlatform, platformIds, type PlatformOutcome } from './platform-run.ts'
@@ -198,8 +199,10 @@ async function backupStore(ctx: Ctx, o: BackupOptions, store: StoreName, started
     await prune(ctx, o, store, id, Boolean(verified), outcome, protectedIds)
     await recordMetrics(ctx, o, outcome, { store, success: true, durationSeconds: durationMs / 1000, sizeBytes: manifest.bytes, at: new Date() })
     return outcome
-  } catch (e) {
+  } catch (caught) {
     const durationMs = Math.round(performance.now() - t0)
+    // A full disk under the set reads as "short write" (redis-cli) or anything else: say what happened.
+    const e = workDir ? diskFull(o, store, workDir, caught) ?? caught : caught
     const message = ctx.secrets.mask(e instanceof Error ? e.message : String(e))
     step.fail(message.split('\n')[0])
     if (e instanceof KitError && e.hint) ctx.log.info(`hint: ${e.hint}`)
@@ -212,6 +215,19 @@ async function backupStore(ctx: Ctx, o: BackupOptions, store: StoreName, started
   } finally {
     rmSync(scratch, { recursive: true, force: true })
   }
+}
+
+/** Below this, a failed write into the set's filesystem is taken for a full disk. */
+const FULL_BELOW = 128 * 1024
+
+/** The error of a run whose set's filesystem filled up, or null. */
+function diskFull(o: BackupOptions, store: StoreName, workDir: string, e: unknown): KitError | null {
+  const text = e instanceof Error ? e.message : String(e)
+  let free: number | null = null
+  try { free = localFreeBytes(existsSync(workDir) ? workDir : dirname(workDir)) } catch { /* gone */ }
+  if (!/ENOSPC|No space left on device/i.test(text) && (free === null || free >= FULL_BELOW)) return null
+  return new KitError(`${store}: the destination ${o.dest.url} filled up while the set was written (No space left on device): the incomplete set was removed; earlier sets are untouched`, 1,
+    `free space in ${workDir.replace(/\/[^/]+\/[^/]+$/, '')}${free !== null ? ` (${formatSize(free)} free now)` : ''}, or keep fewer sets (--keep-*); the failing step: ${text.split('\n')[0]}`)
 }
 
 /** A 0700 directory for plaintext inside the run's scratch; removed also on Ctrl-C/SIGTERM. */

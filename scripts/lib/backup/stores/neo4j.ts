@@ -3,8 +3,12 @@
 //    Exact and consistent, but Neo4j is down for the dump: only with --maintenance-window.
 //  apoc: `apoc.export.cypher.all` while Neo4j runs (needs APOC and apoc.export.file.enabled=true).
 //    No downtime, but the export is not a single consistent snapshot and is slower to load.
+// Restores set the current data aside first: offline, every archive is read back (load --info),
+// each current database is dumped aside and read back, then loaded over; a failed load (the real
+// one empties the database first) loads the copies back. APOC: a server-side export first.
 import { chmodSync, mkdirSync, readFileSync, renameSync, openSync, readSync, closeSync, copyFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { tmpdir } from 'node:os'
 import { KitError } from '../../core/errors.ts'
 import type { Ctx } from '../../core/context.ts'
 import { finishFile, partialPath } from '../manifest.ts'
@@ -132,12 +136,60 @@ async function restore(ctx: Ctx, run: DriverRun, manifest: Manifest): Promise<Re
   for (const db of details.databases) copyFileSync(join(run.dir, `${db}.dump`), join(io, `${db}.dump`))
   const result: RestoreResult = { restored: [], warnings: [] }
   await run.target.offline(ctx, 'neo4j', { localDir: io, provide: details.databases.map((d) => `${d}.dump`) }, async (admin, ioPath) => {
+    // 1. Each archive to restore is read back by this neo4j-admin before anything is overwritten.
     for (const db of details.databases) {
-      await admin(['neo4j-admin', 'database', 'load', db, `--from-path=${ioPath}`, '--overwrite-destination=true'], { timeout: run.settings.timeoutMs, title: `neo4j-admin load ${db}` })
-      result.restored.push(`database ${db} (neo4j-admin database load)`)
+      const r = await admin(['neo4j-admin', 'database', 'load', '--info', `--from-path=${ioPath}`, db], { allowFailure: true })
+      if (r.exitCode !== 0) throw new KitError(`the archive of database ${db} to restore failed its check (${lastLine(r.stderr)}); nothing was overwritten`)
+    }
+    // 2. A verified copy of every current database aside, in the same window (Neo4j is stopped).
+    const aside = `${ioPath}/pre-restore`
+    await admin(['mkdir', '-p', aside])
+    const kept: string[] = []
+    for (const db of details.databases) {
+      const d = await admin(['neo4j-admin', 'database', 'dump', db, `--to-path=${aside}`], { allowFailure: true, timeout: run.settings.timeoutMs, title: `neo4j-admin dump ${db} (the copy set aside)` })
+      if (d.exitCode !== 0) {
+        if (/does not exist/i.test(d.stderr)) continue // nothing there to lose
+        throw new KitError(`could not set a copy of database ${db} aside before the restore (${lastLine(d.stderr)}); nothing was overwritten`)
+      }
+      const i = await admin(['neo4j-admin', 'database', 'load', '--info', `--from-path=${aside}`, db], { allowFailure: true })
+      if (i.exitCode !== 0) throw new KitError(`the copy of database ${db} set aside before the restore is unreadable (${lastLine(i.stderr)}); nothing was overwritten`)
+      kept.push(db)
+    }
+    // 3. Load; a load that fails (half way: the real one empties the database first) puts every copy back.
+    const touched: string[] = []
+    try {
+      for (const db of details.databases) {
+        touched.push(db)
+        await admin(['neo4j-admin', 'database', 'load', db, `--from-path=${ioPath}`, '--overwrite-destination=true'], { timeout: run.settings.timeoutMs, title: `neo4j-admin load ${db}` })
+        result.restored.push(`database ${db} (neo4j-admin database load)`)
+      }
+    } catch (e) {
+      ctx.log.warn(`neo4j: the load failed: putting the copies set aside back (${touched.filter((d) => kept.includes(d)).join(', ') || 'none'})`)
+      const lost: string[] = []
+      for (const db of touched.filter((d) => kept.includes(d))) {
+        const b = await admin(['neo4j-admin', 'database', 'load', db, `--from-path=${aside}`, '--overwrite-destination=true'], { allowFailure: true, timeout: run.settings.timeoutMs, title: `neo4j-admin load ${db} (put back)` })
+        if (b.exitCode !== 0) lost.push(`${db}: ${lastLine(b.stderr)}`)
+      }
+      const msg = (e as Error).message
+      if (lost.length) {
+        const keep = keepAside(run, io)
+        throw new KitError(`the offline restore failed (${msg}) and the previous databases could not all be put back (${lost.join('; ')})${keep ? `: their dumps are kept in ${keep}` : ''}`)
+      }
+      throw new KitError(`the offline restore failed; the previous databases were put back: ${msg}`)
     }
   })
   return result
+}
+
+function lastLine(text: string): string {
+  return text.trim().split('\n').filter(Boolean).slice(-1)[0] ?? 'no message'
+}
+
+/** The set-aside dumps out of the run's scratch (removed on exit), for a put-back that failed. Local io only. */
+function keepAside(run: DriverRun, io: string): string | null {
+  if (run.target.kind === 'k8s') return null
+  const keep = join(run.settings.env.BACKUP_STAGING_DIR ?? tmpdir(), `owp-neo4j-pre-restore-${run.id}`)
+  try { renameSync(join(io, 'pre-restore'), keep); return keep } catch { return null }
 }
 
 export const neo4jDriver: StoreDriver = {
