@@ -53,7 +53,7 @@ e2e: setup ## the end-to-end stack suite alone, on its own Docker engine (root),
 	$(TSX) test/e2e/harness/lanes.ts -- $(ARGS)
 
 e2e-pending: setup ## the e2e files not green yet (upgrade under load, restore drill, point-in-time recovery), on the e2e engine
-	npx vitest run --config test/e2e/vitest.pending.config.ts
+	$(TSX) test/e2e/harness/lanes.ts -- --with-pending $(ARGS)
 
 e2e-setup: setup ## prepare the e2e engine, Compose v2 and stand-in images (cached); --keep/--stop
 	$(TSX) test/e2e/harness/setup.ts -- $(ARGS)

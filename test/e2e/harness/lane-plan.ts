@@ -8,7 +8,7 @@ export const PENDING = ['test/e2e/upgrade.e2e.test.ts', 'test/e2e/dr.e2e.test.ts
  * Lane b's files (their own stack, deployed by ensureStack); lane a runs the rest. Balance by the
  * times `make test` prints: each lane's sum should be about half the suite's.
  */
-export const LANE_B = ['test/e2e/rollback.e2e.test.ts', 'test/e2e/upgrade.e2e.test.ts']
+export const LANE_B = ['test/e2e/rollback.e2e.test.ts', 'test/e2e/upgrade.e2e.test.ts', 'test/e2e/faults.e2e.test.ts']
 
 /** The file that deploys lane a's stack first, and the one that proves each lane's teardown last. */
 export const E2E_FIRST = 'stack.e2e.test.ts'

@@ -29,14 +29,16 @@ ${LANE_SUBNETS.b.monitoring}) runs the files listed in test/e2e/harness/lane-pla
 with ${E2E_LAST}. FILE names (or parts of names) pick a subset. Each lane's log goes to
 .cache/e2e-lane-<lane>.log and is printed at the end with the timings.
 
-  --lanes N   1 runs every file on lane a, one after the other (default 2)`
+  --lanes N        1 runs every file on lane a, one after the other (default 2)
+  --with-pending   the files not green yet (lane-plan.ts PENDING) too`
 
 await run(usage, {
   lanes: { type: 'string' },
+  'with-pending': { type: 'boolean' },
 }, async (ctx, flags, positionals) => {
   const lanes = flags.lanes === undefined ? 2 : Number(flags.lanes)
   if (lanes !== 1 && lanes !== 2) throw new UsageError(`--lanes must be 1 or 2, got "${flags.lanes}"`)
-  const pending = new Set(PENDING.map((f) => f.replace(/^.*\//, '')))
+  const pending = new Set(flags['with-pending'] ? [] : PENDING.map((f) => f.replace(/^.*\//, '')))
   const files = readdirSync(E2E_DIR).filter((f) => f.endsWith('.e2e.test.ts') && !pending.has(f)).map((f) => relative(ROOT, join(E2E_DIR, f))).sort()
   const plan = planLanes(files, { lanes, pick: positionals })
   if (!plan.length) throw new UsageError(`no e2e file matches ${positionals.join(' ')}`)
@@ -61,7 +63,7 @@ await run(usage, {
     const t0 = performance.now()
     // one log per lane, stdout and stderr in order; killed with the runner (ctx.signal)
     const r = await ctx.exec(['sh', '-c', 'log=$1; shift; exec "$@" > "$log" 2>&1', 'sh', log, 'npx', 'vitest', 'run', '--config', CONFIG, ...p.files], {
-      env: { OWP_E2E_LANE: p.lane, OWP_E2E_PREPARED: JSON.stringify(lanePrepared) },
+      env: { OWP_E2E_LANE: p.lane, OWP_E2E_PREPARED: JSON.stringify(lanePrepared), ...(flags['with-pending'] ? { OWP_E2E_WITH_PENDING: '1' } : {}) },
       allowFailure: true, timeout: 90 * 60_000, signal: ctx.signal, title: `e2e lane ${p.lane}`,
     })
     return { ...p, exitCode: r.exitCode, ms: Math.round(performance.now() - t0), log }
