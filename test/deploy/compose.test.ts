@@ -183,6 +183,14 @@ describe('preflight failures print their hint', () => {
     expect(bins.calls('docker').some((c) => c.includes('up'))).toBe(false)
   })
 
+  it('override files named in COMPOSE_EXTRA_FILES that do not exist: every one named, exit 2, before up', async () => {
+    const { bins, box, opts } = setup({}, { COMPOSE_EXTRA_FILES: 'site.yml,/nowhere/gpu.yaml' })
+    const err = await deployCompose(box.ctx(), opts()).catch((e: unknown) => e) as KitError
+    expect(err.exitCode).toBe(2)
+    expect(err.message).toMatch(/compose\/site\.yml, which is not a file\n.*\/nowhere\/gpu\.yaml, which is not a file/)
+    expect(bins.calls('docker').some((c) => c.includes('up') || c.includes('pull'))).toBe(false)
+  })
+
   it('ports 80/443 taken by something else', async () => {
     const { createServer } = await import('node:net')
     const srv = createServer().listen(0, '0.0.0.0')

@@ -11,6 +11,7 @@ import type { Ctx } from '../core/context.ts'
 import type { ExecOptions, ExecResult } from '../core/exec.ts'
 import { FILE_STORES, SERVICE_OF, type FileStoreName, type StoreName, type TargetKind, type Target, type RunOptions, type AdminRunner, type OfflineIo, type WriterControl } from './types.ts'
 import { claimPod } from './claims.ts'
+import { composeFileArgs } from '../tools/compose.ts'
 
 export type { Target, RunOptions, AdminRunner, OfflineIo } from './types.ts'
 
@@ -20,6 +21,8 @@ export interface TargetSettings {
   /** compose */
   project?: string
   composeFile?: string
+  /** The site's override files after composeFile (.env COMPOSE_EXTRA_FILES). */
+  extraFiles?: string[]
   envFile?: string | null
   /** k8s */
   namespace?: string
@@ -79,7 +82,7 @@ class ComposeTarget implements Target {
   constructor(private s: TargetSettings) {}
   private base(): string[] {
     const file = this.s.composeFile!
-    return ['docker', 'compose', '-p', this.s.project ?? 'owp', '-f', file, ...(this.s.envFile ? ['--env-file', this.s.envFile] : [])]
+    return ['docker', 'compose', '-p', this.s.project ?? 'owp', ...composeFileArgs(file, this.s.extraFiles), ...(this.s.envFile ? ['--env-file', this.s.envFile] : [])]
   }
   where(store: StoreName): string { return `compose service ${SERVICE_OF[store]} (project ${this.s.project ?? 'owp'})` }
   writerControl(): WriterControl { return { kind: 'compose', compose: this.base() } }

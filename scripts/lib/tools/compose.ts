@@ -5,6 +5,7 @@ import { parse as parseYaml } from 'yaml'
 import { probe } from '../core/exec.ts'
 import { KitError } from '../core/errors.ts'
 import { parseVersion, compareVersions } from '../core/preflight.ts'
+import { resolveHostPath } from '../stack/env.ts'
 import type { Ctx } from '../core/context.ts'
 
 export interface ComposeCli {
@@ -39,14 +40,30 @@ export interface ComposeProject {
   envFile?: string | null
   /** --profile flags (LightLLM sits behind the `lightllm` profile). */
   profiles?: string[]
+  /** The site's override files after the main file (.env COMPOSE_EXTRA_FILES, see composeExtraFiles). */
+  extraFiles?: string[]
 }
 
 /** The compose argv of this project, then the subcommand. */
 export function composeArgv(p: ComposeProject, ...args: string[]): string[] {
   return [
-    ...p.cli.base, '--project-name', p.name, '--file', p.file, ...(p.envFile ? ['--env-file', p.envFile] : []),
+    ...p.cli.base, '--project-name', p.name, ...composeFileArgs(p.file, p.extraFiles), ...(p.envFile ? ['--env-file', p.envFile] : []),
     ...(p.profiles ?? []).flatMap((x) => ['--profile', x]), ...args,
   ]
+}
+
+/** The --file flags of a project: the main compose file, then the override files in order (later ones win). */
+export function composeFileArgs(file: string, extraFiles: string[] = []): string[] {
+  return [file, ...extraFiles].flatMap((f) => ['--file', f])
+}
+
+/**
+ * The site's override files, from .env COMPOSE_EXTRA_FILES (comma-separated): absolute, or relative
+ * to the main compose file's directory like every host path of .env (compose resolves the paths
+ * inside them from there too: the first file sets the project directory).
+ */
+export function composeExtraFiles(env: Record<string, string | undefined>, file: string): string[] {
+  return (env.COMPOSE_EXTRA_FILES ?? '').split(',').map((s) => s.trim()).filter(Boolean).map((f) => resolveHostPath(f, file))
 }
 
 /** The profiles to run: COMPOSE_PROFILES, plus `lightllm` when LIGHTLLM_ENABLED is on (its default). */
@@ -74,13 +91,7 @@ export async function composeServices(ctx: Ctx, p: ComposeProject | null, file: 
   type Doc = { services?: Record<string, Omit<ComposeService, 'name'>> } | null
   let doc: Doc
   if (p) {
-    const args = p.cli.kind === 'v2' ? ['config', '--format', 'json'] : ['config']
-    const r = await ctx.exec(composeArgv(p, ...args), { allowFailure: true, timeout: 60_000, env })
-    if (r.exitCode !== 0) {
-      throw new KitError(`the compose file does not resolve (${p.cli.base.join(' ')} config):\n${ctx.secrets.mask(r.stderr.trim())}`, 2,
-        'fix the variables it names in .env (config/env.schema.json lists them)')
-    }
-    doc = (p.cli.kind === 'v2' ? JSON.parse(r.stdout) : parseYaml(r.stdout)) as Doc
+    doc = await composeConfig(ctx, p, env) as Doc
   } else {
     ctx.log.warn(`no compose CLI: reading ${file} without interpolation`)
     doc = parseYaml(readFileSync(file, 'utf8')) as Doc
@@ -89,6 +100,17 @@ export async function composeServices(ctx: Ctx, p: ComposeProject | null, file: 
   const active = new Set(p?.profiles ?? [])
   return Object.entries(doc?.services ?? {}).map(([name, s]) => ({ name, ...s }))
     .filter((s) => !s.profiles?.length || s.profiles.some((x) => active.has(x)))
+}
+
+/** The project as compose resolves it: every --file merged, variables interpolated (`config`). */
+export async function composeConfig(ctx: Ctx, p: ComposeProject, env: Record<string, string> = {}): Promise<Record<string, unknown>> {
+  const args = p.cli.kind === 'v2' ? ['config', '--format', 'json'] : ['config']
+  const r = await ctx.exec(composeArgv(p, ...args), { allowFailure: true, timeout: 60_000, env })
+  if (r.exitCode !== 0) {
+    throw new KitError(`the compose file${p.extraFiles?.length ? 's do' : ' does'} not resolve (${p.cli.base.join(' ')} config):\n${ctx.secrets.mask(r.stderr.trim())}`, 2,
+      'fix the variables it names in .env (config/env.schema.json lists them)')
+  }
+  return ((p.cli.kind === 'v2' ? JSON.parse(r.stdout) : parseYaml(r.stdout)) ?? {}) as Record<string, unknown>
 }
 
 export interface ContainerState {
