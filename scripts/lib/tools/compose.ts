@@ -81,6 +81,7 @@ export interface ComposeService {
   ports?: unknown[]
   profiles?: string[]
   labels?: Record<string, string> | string[]
+  deploy?: { replicas?: number | string; [k: string]: unknown }
 }
 
 /**
