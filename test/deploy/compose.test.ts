@@ -61,6 +61,16 @@ describe('first deploy (Compose v2)', () => {
     expect(ctx.stderr()).not.toContain('NVIDIA')
   })
 
+  it('PGBOUNCER_ENABLED=true: the pgbouncer profile, and every compose command sees POSTGRES_ENDPOINT=pgbouncer:6432', async () => {
+    const { bins, box, opts } = setup({}, { PGBOUNCER_ENABLED: 'true' })
+    const ctx = box.ctx()
+    const out = await deployCompose(ctx, opts())
+    expect(out.ok).toBe(true)
+    const up = bins.calls('docker').find((c) => c.includes('up'))!
+    expect(up.join(' ')).toContain('--profile lightllm --profile pgbouncer')
+    expect(ctx.env.POSTGRES_ENDPOINT).toBe('pgbouncer:6432')
+  })
+
   it('up fails on a first deploy: logs of the unhealthy services, then down (volumes kept), exit 1', async () => {
     const { bins, box, file, envFile, opts } = setup({ upFails: true })
     const ctx = box.ctx()

@@ -9,7 +9,7 @@ import { probe } from '../core/exec.ts'
 import { KitError, UsageError } from '../core/errors.ts'
 import { loadConfig } from '../core/config.ts'
 import { runPreflight, dockerDaemonCheck, diskCheck, portsFreeCheck, compareVersions, hostPathsCheck, type Check } from '../core/preflight.ts'
-import { resolveHostPath } from '../stack/env.ts'
+import { composeEnvironment, resolveHostPath } from '../stack/env.ts'
 import { checkExtraFiles } from '../tools/compose-files.ts'
 import { detectCompose, composeArgv, composeExtraFiles, composeProfiles, composeServices, containers, waitHealthy, isHealthy, configHashes, MIN_COMPOSE_V2, COMPOSE_INSTALL_HINT, type ComposeProject, type ComposeCli, type ComposeService, type ContainerState } from '../tools/compose.ts'
 import { checkDuration, durationMs } from '../tools/helm.ts'
@@ -73,7 +73,10 @@ async function prepare(ctx: Ctx, o: ComposeOptions, lock: (project: string, env:
     ctx.log.warn(`docker-compose ${cli.version} is Compose v1 (end of life): no \`up --wait\`, the deploy polls the health itself. Install the v2 plugin (docker compose).`)
   }
   const cfg = loadConfig(ctx, { envFile: o.envFile })
-  const env = cfg.env
+  // what compose cannot derive itself (PUBLIC_URL, NO_PROXY, the OIDC switch, PgBouncer's endpoint):
+  // in the environment of every command this deploy runs, over the .env file compose reads
+  for (const [k, v] of Object.entries(composeEnvironment(cfg.env))) if (cfg.env[k] !== v) ctx.env[k] = v
+  const env = composeEnvironment(cfg.env)
   const profiles = composeProfiles(env)
   const withProfiles: ComposeProject = { cli, file, name: env.COMPOSE_PROJECT_NAME || 'owp', envFile: cfg.file ? resolve(cfg.file) : null, profiles, extraFiles: composeExtraFiles(env, file) }
   const haveCli = cli.version !== 'unknown'

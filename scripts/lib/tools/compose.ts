@@ -66,11 +66,12 @@ export function composeExtraFiles(env: Record<string, string | undefined>, file:
   return (env.COMPOSE_EXTRA_FILES ?? '').split(',').map((s) => s.trim()).filter(Boolean).map((f) => resolveHostPath(f, file))
 }
 
-/** The profiles to run: COMPOSE_PROFILES, plus `lightllm` when LIGHTLLM_ENABLED is on (its default). */
+/** The profiles to run: COMPOSE_PROFILES, plus `lightllm` when LIGHTLLM_ENABLED is on (its default), `pgbouncer` when PGBOUNCER_ENABLED is. */
 export function composeProfiles(env: Record<string, string | undefined>): string[] {
   const fromEnv = (env.COMPOSE_PROFILES ?? '').split(',').map((s) => s.trim()).filter(Boolean)
   const lightllm = (env.LIGHTLLM_ENABLED ?? 'true') !== 'false'
-  return [...new Set([...fromEnv, ...(lightllm ? ['lightllm'] : [])])]
+  const pgbouncer = /^(true|1|yes)$/i.test(env.PGBOUNCER_ENABLED ?? 'false')
+  return [...new Set([...fromEnv, ...(lightllm ? ['lightllm'] : []), ...(pgbouncer ? ['pgbouncer'] : [])])]
 }
 
 export interface ComposeService {
