@@ -4,7 +4,7 @@
 import { describe, it, expect, afterAll } from 'vitest'
 import { existsSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { composeArgv, composeExtraFiles, detectCompose, type ComposeCli, type ComposeProject } from '../../scripts/lib/tools/compose.ts'
+import { composeArgv, composeConfig, composeExtraFiles, detectCompose, FEATURE_FILES, type ComposeCli, type ComposeProject } from '../../scripts/lib/tools/compose.ts'
 import { checkExtraFiles } from '../../scripts/lib/tools/compose-files.ts'
 import { createTarget } from '../../scripts/lib/backup/targets.ts'
 import { pitrSite } from '../../scripts/lib/backup/pitr/index.ts'
@@ -95,6 +95,28 @@ describe.each(clis)('the deploy checks the override files (%s)', (_name, cliEnv)
         reservations: { cpus: "0.05", memory: 32M }
 `)
     expect(await problems([site])).toEqual([])
+  })
+
+  it('CA_BUNDLE_PATH and AIR_GAPPED=true: the kit feature files give every service that calls out the bundle (read-only) and offline hubs, policy kept', async () => {
+    const bundle = write('corp-ca.pem', '-----BEGIN CERTIFICATE-----\n')
+    const e = { ...testEnv(), CA_BUNDLE_PATH: bundle, AIR_GAPPED: 'true', COMPOSE_EXTRA_FILES: join(tmp.path, 'site.yml') }
+    const files = composeExtraFiles(e, COMPOSE_FILE)
+    expect(files).toEqual([FEATURE_FILES.caBundle, FEATURE_FILES.airGapped, join(tmp.path, 'site.yml')])
+    const { ctx, p } = await project(files)
+    p.profiles = ['lightllm']
+    await checkExtraFiles(ctx, p, e)
+    const merged = await composeConfig(ctx, p, e) as { services: Record<string, { environment: Record<string, string>; volumes: unknown[] }> }
+    for (const s of ['openwebui', 'lightllm', 'graphrag-processor', 'celery-worker', 'celery-beat', 'mcp-server']) {
+      const env = merged.services[s]!.environment
+      for (const n of ['SSL_CERT_FILE', 'REQUESTS_CA_BUNDLE', 'CURL_CA_BUNDLE', 'NODE_EXTRA_CA_CERTS']) expect(env[n], `${s} ${n}`).toBe('/etc/owp/ca/ca-bundle.crt')
+      expect([env.HF_HUB_OFFLINE, env.TRANSFORMERS_OFFLINE], s).toEqual(['1', '1'])
+      expect(JSON.stringify(merged.services[s]!.volumes), s).toMatch(new RegExp(`${bundle}:/etc/owp/ca/ca-bundle.crt:ro|"source":"${bundle}","target":"/etc/owp/ca/ca-bundle.crt","read_only":true`))
+    }
+    // the services that make no outbound calls get neither
+    expect(merged.services.postgres!.environment.SSL_CERT_FILE).toBeUndefined()
+    expect(merged.services.nginx!.environment.HF_HUB_OFFLINE).toBeUndefined()
+    // off: no feature file at all
+    expect(composeExtraFiles({ ...testEnv(), AIR_GAPPED: 'false' }, COMPOSE_FILE)).toEqual([])
   })
 
   it('names every missing file at once', async () => {

@@ -172,6 +172,10 @@ export function composeChecks(p: Prepared, minFreeGiB?: number): Check[] {
     checks.push(hostPathsCheck('TLS certificate and key', 'make tls-selfsigned writes a first-run pair; or set TLS_CERT_PATH and TLS_KEY_PATH in .env to a real one',
       [[hostPath(p.env.TLS_CERT_PATH, './nginx/certs/tls.crt'), 'file'], [hostPath(p.env.TLS_KEY_PATH, './nginx/certs/tls.key'), 'file']]))
   }
+  if (p.env.CA_BUNDLE_PATH) {
+    checks.push(hostPathsCheck('CA bundle', 'CA_BUNDLE_PATH names the complete PEM trust bundle on the host (public CAs plus yours)',
+      [[hostPath(p.env.CA_BUNDLE_PATH, ''), 'file']]))
+  }
   if (lightllm) {
     const models = hostPath(p.env.LLM_MODEL_DIR, '../models')
     checks.push(hostPathsCheck('LightLLM model directory', 'put the weights in LLM_MODEL_DIR/LLM_MODEL_NAME, or set LIGHTLLM_ENABLED=false and OPENAI_API_BASE_URL',

@@ -1,11 +1,13 @@
 // Docker Compose: v2 (`docker compose`) or v1 (`docker-compose`, with a warning), the project's
 // argv, its services as the compose file declares them, and the state of its containers.
 import { readFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
 import { parse as parseYaml } from 'yaml'
 import { probe } from '../core/exec.ts'
 import { KitError } from '../core/errors.ts'
 import { parseVersion, compareVersions } from '../core/preflight.ts'
 import { resolveHostPath } from '../stack/env.ts'
+import { COMPOSE_FILE } from '../core/paths.ts'
 import type { Ctx } from '../core/context.ts'
 
 export interface ComposeCli {
@@ -57,13 +59,24 @@ export function composeFileArgs(file: string, extraFiles: string[] = []): string
   return [file, ...extraFiles].flatMap((f) => ['--file', f])
 }
 
+/** The kit's own override files, each turned on by .env: a corporate CA bundle, air-gapped mode. */
+export const FEATURE_FILES = {
+  caBundle: join(dirname(COMPOSE_FILE), 'features', 'ca-bundle.yml'),
+  airGapped: join(dirname(COMPOSE_FILE), 'features', 'air-gapped.yml'),
+}
+
 /**
- * The site's override files, from .env COMPOSE_EXTRA_FILES (comma-separated): absolute, or relative
- * to the main compose file's directory like every host path of .env (compose resolves the paths
- * inside them from there too: the first file sets the project directory).
+ * The override files after the main one: the kit's feature files the .env turns on (CA_BUNDLE_PATH,
+ * AIR_GAPPED=true), then the site's own from COMPOSE_EXTRA_FILES (comma-separated): absolute, or
+ * relative to the main compose file's directory like every host path of .env (compose resolves the
+ * paths inside them from there too: the first file sets the project directory).
  */
 export function composeExtraFiles(env: Record<string, string | undefined>, file: string): string[] {
-  return (env.COMPOSE_EXTRA_FILES ?? '').split(',').map((s) => s.trim()).filter(Boolean).map((f) => resolveHostPath(f, file))
+  const features = [
+    ...(env.CA_BUNDLE_PATH ? [FEATURE_FILES.caBundle] : []),
+    ...(/^(true|1|yes)$/i.test(env.AIR_GAPPED ?? 'false') ? [FEATURE_FILES.airGapped] : []),
+  ]
+  return [...features, ...(env.COMPOSE_EXTRA_FILES ?? '').split(',').map((s) => s.trim()).filter(Boolean).map((f) => resolveHostPath(f, file))]
 }
 
 /** The profiles to run: COMPOSE_PROFILES, plus `lightllm` when LIGHTLLM_ENABLED is on (its default), `pgbouncer` when PGBOUNCER_ENABLED is. */
