@@ -65,8 +65,9 @@ describe.sequential('Open WebUI with 2 replicas behind NGINX (real engine)', () 
         expect(a).toEqual({ status: 200, id })
       }
       const logs = (await compose(stack, ['logs', '--no-color', '--no-log-prefix', 'nginx'])).stdout
+      // compose may put terminal escapes before a line (\e[2K), even with --no-color
       for (const line of logs.split('\n').filter((l) => l.includes('"request_id":"e2e-replica-'))) {
-        const entry = JSON.parse(line) as { request_id: string; upstream_addr: string; status: number }
+        const entry = JSON.parse(line.slice(line.indexOf('{'))) as { request_id: string; upstream_addr: string; status: number }
         expect(entry.status).toBe(200)
         served.set(entry.request_id, entry.upstream_addr.replace(/:\d+$/, ''))
       }

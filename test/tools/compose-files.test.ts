@@ -37,7 +37,7 @@ describe('COMPOSE_EXTRA_FILES on every compose command', () => {
 
   it('backup and restore (store target), point-in-time recovery: the same files', async () => {
     const env = { ...testEnv(), COMPOSE_EXTRA_FILES: '/a.yml,/b.yml' }
-    const files = ['--file', COMPOSE_FILE, '--file', '/a.yml', '--file', '/b.yml']
+    const files = ['-f', COMPOSE_FILE, '-f', '/a.yml', '-f', '/b.yml']
     bins = fakeBins({ docker: ok('') })
     const ctx = testCtx({ path: bins.path })
     const target = createTarget({ kind: 'compose', env, project: 'owp', composeFile: COMPOSE_FILE, extraFiles: composeExtraFiles(env, COMPOSE_FILE), envFile: null })

@@ -114,7 +114,7 @@ export async function runDrill(ctx: Ctx, o: DrillOptions): Promise<DrillReport> 
   const rctx: Ctx = { ...ctx, yes: true } // the scratch project is the drill's own: no question to ask
   try {
     // The resolved production project (interpolated with the operator's .env), then cut down.
-    const config = await ctx.exec([...cli.base, '-p', project, ...composeFileArgs(o.composeFile, composeExtraFiles(o.env, o.composeFile)), ...(o.envFile ? ['--env-file', o.envFile] : []), ...(o.withLlm ? ['--profile', 'lightllm'] : []), 'config', '--format', 'json'],
+    const config = await ctx.exec([...cli.base, '-p', project, ...composeFileArgs(o.composeFile, composeExtraFiles(o.env, o.composeFile), '-f'), ...(o.envFile ? ['--env-file', o.envFile] : []), ...(o.withLlm ? ['--profile', 'lightllm'] : []), 'config', '--format', 'json'],
       { timeout: 120_000, env: o.env })
     const built = drillCompose(JSON.parse(config.stdout), project, { withLlm: o.withLlm })
     mkdirSync(dir, { recursive: true })

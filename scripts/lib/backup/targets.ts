@@ -82,7 +82,7 @@ class ComposeTarget implements Target {
   constructor(private s: TargetSettings) {}
   private base(): string[] {
     const file = this.s.composeFile!
-    return ['docker', 'compose', '-p', this.s.project ?? 'owp', ...composeFileArgs(file, this.s.extraFiles), ...(this.s.envFile ? ['--env-file', this.s.envFile] : [])]
+    return ['docker', 'compose', '-p', this.s.project ?? 'owp', ...composeFileArgs(file, this.s.extraFiles, '-f'), ...(this.s.envFile ? ['--env-file', this.s.envFile] : [])]
   }
   where(store: StoreName): string { return `compose service ${SERVICE_OF[store]} (project ${this.s.project ?? 'owp'})` }
   writerControl(): WriterControl { return { kind: 'compose', compose: this.base() } }

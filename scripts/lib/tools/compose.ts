@@ -54,9 +54,9 @@ export function composeArgv(p: ComposeProject, ...args: string[]): string[] {
   ]
 }
 
-/** The --file flags of a project: the main compose file, then the override files in order (later ones win). */
-export function composeFileArgs(file: string, extraFiles: string[] = []): string[] {
-  return [file, ...extraFiles].flatMap((f) => ['--file', f])
+/** The file flags of a project: the main compose file, then the override files in order (later ones win). */
+export function composeFileArgs(file: string, extraFiles: string[] = [], flag: '--file' | '-f' = '--file'): string[] {
+  return [file, ...extraFiles].flatMap((f) => [flag, f])
 }
 
 /** The kit's own override files, each turned on by .env: a corporate CA bundle, air-gapped mode. */

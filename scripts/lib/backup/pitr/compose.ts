@@ -33,7 +33,7 @@ const REPO = '/var/lib/pgbackrest'
 const RESTORE_AT = '/var/lib/postgresql/pitr'
 
 export function composeSite(s: ComposeSiteSettings): PitrSite {
-  const base = ['docker', 'compose', '-p', s.project, ...composeFileArgs(s.composeFile, s.extraFiles), ...(s.envFile ? ['--env-file', s.envFile] : [])]
+  const base = ['docker', 'compose', '-p', s.project, ...composeFileArgs(s.composeFile, s.extraFiles, '-f'), ...(s.envFile ? ['--env-file', s.envFile] : [])]
   const pg: PgSite = { path: '/var/lib/postgresql/data', socket: '/var/run/postgresql', port: 5432, user: s.env.POSTGRES_USER ?? 'openwebui' }
   const exec = (...argv: string[]) => [...base, 'exec', '-T', SERVICE, ...argv]
   const run = (vol: string, ...argv: string[]) => [...base, 'run', '--rm', '--no-deps', '-T', '-v', `${vol}:${RESTORE_AT}`, ...argv]
