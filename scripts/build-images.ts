@@ -11,9 +11,9 @@ import { buildSteps, checkBuildOptions, requireBuildx, type CacheMode } from './
 
 export const usage = `Usage: tsx scripts/build-images.ts [--push] [--platform P] [options]
 
-Builds docker/Dockerfile.graphrag, Dockerfile.mcp, Dockerfile.ops and Dockerfile.postgres (postgres
-with pgBackRest) in parallel with docker buildx, each tagged IMAGE_REGISTRY/<name>:IMAGE_TAG and
-:sha-<commit> (the service repository's commit; the kit's for ops and postgres). The GraphRAG and MCP sources live in their own repositories: GRAPHRAG_SRC and
+Builds docker/Dockerfile.graphrag, Dockerfile.mcp, Dockerfile.ops, Dockerfile.postgres (postgres
+with pgBackRest) and Dockerfile.pgbouncer (Debian's pgbouncer) in parallel with docker buildx, each tagged IMAGE_REGISTRY/<name>:IMAGE_TAG and
+:sha-<commit> (the service repository's commit; the kit's for ops, postgres and pgbouncer). The GraphRAG and MCP sources live in their own repositories: GRAPHRAG_SRC and
 MCP_SRC (.env or flags) are passed as named build contexts; a missing one stops before any build.
 
       --push                push the tags (needed for several platforms)

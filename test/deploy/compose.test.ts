@@ -61,6 +61,16 @@ describe('first deploy (Compose v2)', () => {
     expect(ctx.stderr()).not.toContain('NVIDIA')
   })
 
+  it('PGBOUNCER_ENABLED=true: the pgbouncer profile, and every compose command sees POSTGRES_ENDPOINT=pgbouncer:6432', async () => {
+    const { bins, box, opts } = setup({}, { PGBOUNCER_ENABLED: 'true' })
+    const ctx = box.ctx()
+    const out = await deployCompose(ctx, opts())
+    expect(out.ok).toBe(true)
+    const up = bins.calls('docker').find((c) => c.includes('up'))!
+    expect(up.join(' ')).toContain('--profile lightllm --profile pgbouncer')
+    expect(ctx.env.POSTGRES_ENDPOINT).toBe('pgbouncer:6432')
+  })
+
   it('up fails on a first deploy: logs of the unhealthy services, then down (volumes kept), exit 1', async () => {
     const { bins, box, file, envFile, opts } = setup({ upFails: true })
     const ctx = box.ctx()
@@ -183,6 +193,14 @@ describe('preflight failures print their hint', () => {
     expect(msg).toMatch(/TLS certificate and key: .*tls\.crt does not exist; .*tls\.key is a directory, not a file\n\s+hint: make tls-selfsigned/)
     expect(msg).toMatch(/LightLLM model directory: .*models\/tiny-model does not exist/)
     expect(bins.calls('docker').some((c) => c.includes('up'))).toBe(false)
+  })
+
+  it('override files named in COMPOSE_EXTRA_FILES that do not exist: every one named, exit 2, before up', async () => {
+    const { bins, box, opts } = setup({}, { COMPOSE_EXTRA_FILES: 'site.yml,/nowhere/gpu.yaml' })
+    const err = await deployCompose(box.ctx(), opts()).catch((e: unknown) => e) as KitError
+    expect(err.exitCode).toBe(2)
+    expect(err.message).toMatch(/compose\/site\.yml, which is not a file\n.*\/nowhere\/gpu\.yaml, which is not a file/)
+    expect(bins.calls('docker').some((c) => c.includes('up') || c.includes('pull'))).toBe(false)
   })
 
   it('ports 80/443 taken by something else', async () => {

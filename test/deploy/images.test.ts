@@ -40,12 +40,12 @@ function setupBuild(dockerScript = [on('^buildx version', ok('github.com/docker/
 }
 
 describe('build-images', () => {
-  it('builds the four images in one parallel phase, tagged version and sha, sources as named contexts', async () => {
+  it('builds the five images in one parallel phase, tagged version and sha, sources as named contexts', async () => {
     const { gr, envFile, env, dir } = setupBuild()
     const r = await runScript('scripts/build-images.ts', ['--env-file', envFile], { env })
     expect(r.code, r.stderr).toBe(0)
     const builds = bins!.calls('docker').filter((c) => c[1] === 'buildx' && c[2] === 'build')
-    expect(builds).toHaveLength(4)
+    expect(builds).toHaveLength(5)
     const graphrag = builds.find((c) => c.includes(join(ROOT, 'docker', 'Dockerfile.graphrag')))!
     expect(graphrag).toEqual([
       'docker', 'buildx', 'build', '--file', join(ROOT, 'docker', 'Dockerfile.graphrag'),
@@ -58,7 +58,7 @@ describe('build-images', () => {
     expect(ops).not.toContain('--build-context')
     expect(ops.find((a) => a.startsWith('registry.test/owp/ops:sha-'))).toMatch(new RegExp(`^registry.test/owp/ops:sha-${kitSha}(-dirty)?$`))
     const record = JSON.parse(readFileSync(join(env.OWP_STATE_DIR, 'images.json'), 'utf8')) as { images: Array<{ name: string; tags: string[] }> }
-    expect(record.images.map((i) => i.name)).toEqual(['graphrag-processor', 'mcp-server', 'ops', 'postgres'])
+    expect(record.images.map((i) => i.name)).toEqual(['graphrag-processor', 'mcp-server', 'ops', 'postgres', 'pgbouncer'])
     expect(r.stdout).toContain('registry.test/owp/mcp-server:1.2.3')
   })
 
@@ -104,7 +104,7 @@ describe('build-images', () => {
     const again = setupBuild()
     const dry = await runScript('scripts/build-images.ts', ['--env-file', again.envFile, '--dry-run'], { env: again.env })
     expect(dry.code).toBe(0)
-    expect(dry.stdout.split('\n').filter((l) => l.startsWith('[dry-run] docker buildx build'))).toHaveLength(4)
+    expect(dry.stdout.split('\n').filter((l) => l.startsWith('[dry-run] docker buildx build'))).toHaveLength(5)
     expect(bins!.calls('docker').filter((c) => c[2] === 'build')).toEqual([])
   })
 })

@@ -19,7 +19,7 @@ const run = promisify(execFile)
 
 const SERVICES = ['openwebui', 'lightllm', 'graphrag-processor', 'celery-worker', 'celery-beat', 'mcp-server',
   'postgres', 'redis', 'qdrant', 'neo4j', 'nginx', 'prometheus', 'alertmanager', 'grafana', 'node-exporter',
-  'postgres-exporter', 'redis-exporter', 'nginx-exporter', 'celery-exporter', 'blackbox-exporter', 'otel-collector']
+  'postgres-exporter', 'redis-exporter', 'nginx-exporter', 'celery-exporter', 'blackbox-exporter', 'otel-collector', 'pgbouncer']
 
 function schemaValidator() {
   const schema = JSON.parse(readFileSync(join(import.meta.dirname, 'schema', 'compose-spec.schema.json'), 'utf8'))
@@ -85,14 +85,15 @@ describe('compose file: docker-compose v1.29 config as a second parser', () => {
     withoutGpu = parse(b.stdout) as ComposeDoc
   })
 
-  it('parses the file; LightLLM alone sits behind the lightllm profile', () => {
+  it('parses the file; LightLLM and PgBouncer sit behind their profiles', () => {
     expect(Object.keys(withGpu.services).sort()).toEqual([...SERVICES].sort())
     // v1 `config` prints every service with its profiles; `up` then starts the active ones.
     const profiled = Object.entries(withoutGpu.services).filter(([, s]) => s.profiles?.length).map(([n, s]) => [n, s.profiles])
-    expect(profiled).toEqual([['lightllm', ['lightllm']]])
+    expect(profiled).toEqual([['lightllm', ['lightllm']], ['pgbouncer', ['pgbouncer']]])
     const doc = loadCompose(testEnv()).doc
     expect(activeServices(doc, [])).not.toContain('lightllm')
-    expect(activeServices(doc, ['lightllm']).sort()).toEqual([...SERVICES].sort())
+    expect(activeServices(doc, [])).not.toContain('pgbouncer')
+    expect(activeServices(doc, ['lightllm', 'pgbouncer']).sort()).toEqual([...SERVICES].sort())
   })
 
   it('reserves the GPUs, shared memory and a model cache volume for LightLLM', () => {

@@ -300,6 +300,41 @@ describe('a real nginx with the production configuration', () => {
     }
   }, 30_000)
 
+  it('gives every request an X-Request-ID: generated when absent, a well-formed one forwarded, a malformed one replaced', async () => {
+    const fresh = await https('/api/config')
+    const generated = fresh.headers['x-request-id'] as string
+    expect(generated).toMatch(/^[0-9a-f]{32}$/)
+    expect(JSON.parse(fresh.body).headers['x-request-id']).toBe(generated)
+    const given = await https('/api/config', { headers: { 'x-request-id': 'corr-4711.abc:1' } })
+    expect(given.headers['x-request-id']).toBe('corr-4711.abc:1')
+    expect(JSON.parse(given.body).headers['x-request-id']).toBe('corr-4711.abc:1')
+    const bad = await https('/api/config', { headers: { 'x-request-id': 'no spaces "or quotes"' } })
+    expect(bad.headers['x-request-id']).toMatch(/^[0-9a-f]{32}$/)
+    expect(JSON.parse(bad.body).headers['x-request-id']).toBe(bad.headers['x-request-id'])
+    // errors answered by nginx itself carry it too
+    expect((await https('/graphrag/metrics', { headers: { 'x-request-id': 'err-1' } })).headers['x-request-id']).toBe('err-1')
+  })
+
+  it('logs each request as one JSON line with its request id, and no query string', async () => {
+    const id = `log-${Date.now()}`
+    await https('/api/v1/chats/?token=s3cret-in-query', { headers: { 'x-request-id': id, 'user-agent': 'agent "quoted" \\ x' } })
+    const line = async () => {
+      for (let i = 0; i < 50; i++) {
+        const l = readFileSync(vars.NGINX_ACCESS_LOG!, 'utf8').split('\n').find((x) => x.includes(id))
+        if (l) return l
+        await new Promise((r) => setTimeout(r, 50))
+      }
+      throw new Error(`no access log line with ${id}`)
+    }
+    const text = await line()
+    expect(text).not.toContain('s3cret-in-query')
+    const entry = JSON.parse(text) as Record<string, unknown>
+    expect(entry).toMatchObject({ request_id: id, method: 'GET', path: '/api/v1/chats/', status: 200, user_agent: 'agent "quoted" \\ x', upstream_status: '200' })
+    expect(typeof entry.request_time).toBe('number')
+    // every line of the log parses, whatever the request was
+    for (const l of readFileSync(vars.NGINX_ACCESS_LOG!, 'utf8').split('\n').filter(Boolean)) expect(() => JSON.parse(l), l).not.toThrow()
+  })
+
   it('answers stub_status and /healthz on the internal status port only', async () => {
     const s = await http(ports.status, '/stub_status')
     expect(s.status).toBe(200)

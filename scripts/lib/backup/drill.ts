@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import { tmpdir } from 'node:os'
 import { KitError, UsageError } from '../core/errors.ts'
 import type { Ctx } from '../core/context.ts'
-import { detectCompose } from '../tools/compose.ts'
+import { composeExtraFiles, composeFileArgs, detectCompose } from '../tools/compose.ts'
 import { validateDeployment } from '../validate/index.ts'
 import { atomicWrite } from './manifest.ts'
 import { privateTmp } from './staging.ts'
@@ -121,7 +121,7 @@ export async function runDrill(ctx: Ctx, o: DrillOptions): Promise<DrillReport> 
   const rctx: Ctx = { ...ctx, yes: true } // the scratch project is the drill's own: no question to ask
   try {
     // The resolved production project (interpolated with the operator's .env), then cut down.
-    const config = await ctx.exec([...cli.base, '-p', project, '-f', o.composeFile, ...(o.envFile ? ['--env-file', o.envFile] : []), ...(o.withLlm ? ['--profile', 'lightllm'] : []), 'config', '--format', 'json'],
+    const config = await ctx.exec([...cli.base, '-p', project, ...composeFileArgs(o.composeFile, composeExtraFiles(o.env, o.composeFile), '-f'), ...(o.envFile ? ['--env-file', o.envFile] : []), ...(o.withLlm ? ['--profile', 'lightllm'] : []), 'config', '--format', 'json'],
       { timeout: 120_000, env: o.env })
     const built = drillCompose(JSON.parse(config.stdout), project, { withLlm: o.withLlm })
     mkdirSync(dir, { recursive: true })

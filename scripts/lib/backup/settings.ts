@@ -10,6 +10,7 @@ import { readSchema, secretNames } from '../core/config.ts'
 import { COMPOSE_FILE } from '../core/paths.ts'
 import type { Ctx } from '../core/context.ts'
 import { createTarget, type Target } from './targets.ts'
+import { composeExtraFiles } from '../tools/compose.ts'
 import { createDestination, type Destination } from './destination.ts'
 import { STORES, TARGETS, type StoreName, type StoreSettings, type TargetKind } from './types.ts'
 import { parseRecipients } from './encryption.ts'
@@ -134,6 +135,7 @@ export async function resolveShared(ctx: Ctx, flags: SharedFlags): Promise<Resol
     composeCli: kind === 'compose' ? await composeCliFor(ctx) : undefined,
     project: flags.project ?? env.COMPOSE_PROJECT_NAME ?? 'owp',
     composeFile: flags['compose-file'] ?? COMPOSE_FILE,
+    extraFiles: composeExtraFiles(env, flags['compose-file'] ?? COMPOSE_FILE),
     envFile: file,
     namespace: flags.namespace ?? env.K8S_NAMESPACE ?? 'openwebui-prod',
     release: flags.release ?? env.HELM_RELEASE ?? 'owp',

@@ -11,7 +11,7 @@ import type { Ctx } from '../core/context.ts'
 import type { ExecOptions, ExecResult } from '../core/exec.ts'
 import { FILE_STORES, SERVICE_OF, type FileStoreName, type StoreName, type TargetKind, type Target, type RunOptions, type AdminRunner, type OfflineIo, type WriterControl } from './types.ts'
 import { claimPod } from './claims.ts'
-import type { ComposeCli } from '../tools/compose.ts'
+import { composeFileArgs, type ComposeCli } from '../tools/compose.ts'
 
 export type { Target, RunOptions, AdminRunner, OfflineIo } from './types.ts'
 
@@ -21,6 +21,8 @@ export interface TargetSettings {
   /** compose */
   project?: string
   composeFile?: string
+  /** The site's override files after composeFile (.env COMPOSE_EXTRA_FILES). */
+  extraFiles?: string[]
   envFile?: string | null
   /** k8s */
   namespace?: string
@@ -83,7 +85,7 @@ class ComposeTarget implements Target {
   private base(): string[] {
     const file = this.s.composeFile!
     // v1 (docker-compose 1.25+) takes the same -p, -f, --env-file and exec -T -e NAME (it hands exec to the docker CLI)
-    return [...(this.s.composeCli?.base ?? ['docker', 'compose']), '-p', this.s.project ?? 'owp', '-f', file, ...(this.s.envFile ? ['--env-file', this.s.envFile] : [])]
+    return [...(this.s.composeCli?.base ?? ['docker', 'compose']), '-p', this.s.project ?? 'owp', ...composeFileArgs(file, this.s.extraFiles, '-f'), ...(this.s.envFile ? ['--env-file', this.s.envFile] : [])]
   }
   where(store: StoreName): string { return `compose service ${SERVICE_OF[store]} (project ${this.s.project ?? 'owp'})` }
   writerControl(): WriterControl { return { kind: 'compose', compose: this.base(), composeV1: this.s.composeCli?.kind === 'v1' } }

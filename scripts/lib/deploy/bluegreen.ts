@@ -73,13 +73,14 @@ export function blueGreenPhases(b: BlueGreenPlan): { upgrade: Phase[]; finish: P
   const P = b.project
   const startSteps: Step[] = []
   for (const s of b.services) {
-    const scale = s.old.length + 1
+    // as many new containers as the compose file asks for (OPENWEBUI_REPLICAS), beside the old ones
+    const scale = s.old.length + (s.replicas ?? 1)
     const argv = composeArgv(P, 'up', '--detach', '--no-deps', '--no-recreate', '--no-build', '--scale', `${s.name}=${scale}`, s.name)
     const pre = b.beforeStart?.[s.name] ?? []
     startSteps.push(...pre)
     startSteps.push({
       id: `start-new:${s.name}`,
-      title: `start the new ${s.name} beside the old (${s.old.length} running)`,
+      title: `start the new ${s.name}${(s.replicas ?? 1) > 1 ? ` (${s.replicas} replicas)` : ''} beside the old (${s.old.length} running)`,
       argv, mutates: true, timeoutMs: 300_000,
       after: pre.length ? [pre.at(-1)!.id!] : undefined,
       action: async (c) => {

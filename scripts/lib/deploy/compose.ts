@@ -9,8 +9,9 @@ import { probe } from '../core/exec.ts'
 import { KitError, UsageError } from '../core/errors.ts'
 import { loadConfig } from '../core/config.ts'
 import { runPreflight, dockerDaemonCheck, diskCheck, portsFreeCheck, compareVersions, hostPathsCheck, type Check } from '../core/preflight.ts'
-import { resolveHostPath } from '../stack/env.ts'
-import { detectCompose, composeArgv, composeProfiles, composeServices, containers, waitHealthy, isHealthy, configHashes, MIN_COMPOSE_V2, COMPOSE_INSTALL_HINT, type ComposeProject, type ComposeCli, type ComposeService, type ContainerState } from '../tools/compose.ts'
+import { composeEnvironment, resolveHostPath } from '../stack/env.ts'
+import { checkExtraFiles } from '../tools/compose-files.ts'
+import { detectCompose, composeArgv, composeExtraFiles, composeProfiles, composeServices, containers, waitHealthy, isHealthy, configHashes, MIN_COMPOSE_V2, COMPOSE_INSTALL_HINT, type ComposeProject, type ComposeCli, type ComposeService, type ContainerState } from '../tools/compose.ts'
 import { checkDuration, durationMs } from '../tools/helm.ts'
 import { writeMonitoringConfig } from '../monitoring/config.ts'
 import { runPlan, newReport, undoApplied, PlanError, type Phase, type Step, type PlanReport, type StepRecord } from '../core/plan.ts'
@@ -72,10 +73,16 @@ async function prepare(ctx: Ctx, o: ComposeOptions, lock: (project: string, env:
     ctx.log.warn(`docker-compose ${cli.version} is Compose v1 (end of life): no \`up --wait\`, the deploy polls the health itself. Install the v2 plugin (docker compose).`)
   }
   const cfg = loadConfig(ctx, { envFile: o.envFile })
-  const env = cfg.env
+  // what compose cannot derive itself (PUBLIC_URL, NO_PROXY, the OIDC switch, PgBouncer's endpoint):
+  // in the environment of every command this deploy runs, over the .env file compose reads
+  for (const [k, v] of Object.entries(composeEnvironment(cfg.env))) if (cfg.env[k] !== v) ctx.env[k] = v
+  const env = composeEnvironment(cfg.env)
   const profiles = composeProfiles(env)
-  const withProfiles: ComposeProject = { cli, file, name: env.COMPOSE_PROJECT_NAME || 'owp', envFile: cfg.file ? resolve(cfg.file) : null, profiles }
+  const withProfiles: ComposeProject = { cli, file, name: env.COMPOSE_PROJECT_NAME || 'owp', envFile: cfg.file ? resolve(cfg.file) : null, profiles, extraFiles: composeExtraFiles(env, file) }
   const haveCli = cli.version !== 'unknown'
+  // the site's override files: all there, and the merged project keeps the compose policy
+  if (haveCli) await checkExtraFiles(ctx, withProfiles, env)
+  else if (withProfiles.extraFiles?.length) ctx.log.warn(`no compose CLI: the override files ${withProfiles.extraFiles.join(', ')} are not checked`)
   // the lock before the "before" state: a racing deploy must not carry an undo read before ours ran
   // the env a backup of this project reads (.env, then the environment): its lock dir settings
   lock(withProfiles.name, { ...(cfg.file ? dotenv.parse(readFileSync(cfg.file)) : {}), ...ctx.env })
@@ -168,6 +175,10 @@ export function composeChecks(p: Prepared, minFreeGiB?: number): Check[] {
     checks.push(hostPathsCheck('TLS certificate and key', 'make tls-selfsigned writes a first-run pair; or set TLS_CERT_PATH and TLS_KEY_PATH in .env to a real one',
       [[hostPath(p.env.TLS_CERT_PATH, './nginx/certs/tls.crt'), 'file'], [hostPath(p.env.TLS_KEY_PATH, './nginx/certs/tls.key'), 'file']]))
   }
+  if (p.env.CA_BUNDLE_PATH) {
+    checks.push(hostPathsCheck('CA bundle', 'CA_BUNDLE_PATH names the complete PEM trust bundle on the host (public CAs plus yours)',
+      [[hostPath(p.env.CA_BUNDLE_PATH, ''), 'file']]))
+  }
   if (lightllm) {
     const models = hostPath(p.env.LLM_MODEL_DIR, '../models')
     checks.push(hostPathsCheck('LightLLM model directory', 'put the weights in LLM_MODEL_DIR/LLM_MODEL_NAME, or set LIGHTLLM_ENABLED=false and OPENAI_API_BASE_URL',
@@ -206,10 +217,8 @@ export function composePlan(ctx: Ctx, o: ComposeOptions, p: Prepared): Phase[] {
     const override = join(stateDir(ctx), 'compose', `${P.name}-rollback.yml`)
     mkdirSync(dirname(override), { recursive: true })
     writeFileSync(override, `# the images that ran before the last deploy (written by the deploy kit)\n${stringifyYaml({ services: Object.fromEntries(Object.entries(p.previous).map(([s, image]) => [s, { image }])) })}`)
-    const argv = up(P, '--no-build', ...only)
-    // the override file goes right after the main --file
-    const at = argv.indexOf(P.file) + 1
-    argv.splice(at, 0, '--file', override)
+    // the rollback file comes after the site's override files: its images win
+    const argv = up({ ...P, extraFiles: [...(P.extraFiles ?? []), override] }, '--no-build', ...only)
     const timeoutMs = waitSecs * 1000 + 120_000
     const g = p.migration
     undo = g && !p.blueGreen.length

@@ -44,15 +44,18 @@ export interface BlueGreenService {
   fresh: ContainerState[]
   /** Routed by NGINX (a backend variable): smoked from NGINX's network and switched. */
   routed: boolean
+  /** How many containers the compose file asks for (deploy.replicas; Open WebUI: OPENWEBUI_REPLICAS), default 1. */
+  replicas?: number
 }
 
 /**
  * Which services go blue-green: a running stateless service whose config (compose's config hash)
- * or image changed, or that runs more than once (an interrupted upgrade to converge).
- * The others go to the plain `up` when they changed or have no running container; the rest are unchanged.
+ * or image changed, or that runs another number of times than its deploy.replicas (an interrupted
+ * upgrade to converge). The others go to the plain `up` when they changed or have no running
+ * container; the rest are unchanged.
  */
 export function splitServices(
-  services: Array<{ name: string; image?: string; build?: unknown }>,
+  services: Array<{ name: string; image?: string; build?: unknown; deploy?: { replicas?: number | string } }>,
   before: ContainerState[],
   hashes: Record<string, string>,
   localImages: Map<string, string>,
@@ -65,13 +68,14 @@ export function splitServices(
     const mine = before.filter((c) => c.service === s.name)
     const old = mine.filter((c) => c.state === 'running')
     const want = hashes[s.name]
+    const replicas = Math.max(1, Number(s.deploy?.replicas ?? 1) || 1)
     const localId = s.image ? localImages.get(s.image.replace(/^docker\.io\/(library\/)?/, '')) : undefined
-    const changed = Boolean(s.build) || old.length !== 1 || !want
+    const changed = Boolean(s.build) || old.length !== replicas || !want
       || old.some((c) => c.configHash !== want || (localId !== undefined && c.imageId !== localId))
     // the others go to the plain `up` only when they changed (or do not run): an unchanged NGINX stays up
     if (!BLUE_GREEN_SERVICES.includes(s.name) || old.length === 0) { (changed ? plain : unchanged).push(s.name); continue }
     if (!changed) { unchanged.push(s.name); continue }
-    blueGreen.push({ name: s.name, old, stale: mine.filter((c) => c.state !== 'running'), fresh: [], routed: isRouted(s.name) })
+    blueGreen.push({ name: s.name, old, stale: mine.filter((c) => c.state !== 'running'), fresh: [], routed: isRouted(s.name), replicas })
   }
   return { blueGreen, plain, unchanged }
 }

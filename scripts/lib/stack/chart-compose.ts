@@ -41,6 +41,11 @@ export const CHART_ONLY_ENV: Record<string, string> = {
   PGDATA: 'the data directory is a sub-directory of the PVC (lost+found sits at its root)',
 }
 
+/** Environment only compose sets, and why (the chart's side of these is separate work). */
+export const COMPOSE_ONLY_ENV: Record<string, string> = {
+  AUDIT_LOG_LEVEL: 'the .env setting WEBUI_AUDIT_LOG_LEVEL; the chart has no value for it yet',
+}
+
 /**
  * Environment compose always sets (an empty value leaves the feature off) and the chart sets only
  * when the feature is on, by the value that turns it on.
@@ -131,7 +136,7 @@ export function compareComposeWithChart(c: ChartComparison): string[] {
     if (!svc) continue
     // Environment names
     const mine = new Set(Object.keys((svc.environment as Record<string, unknown> | undefined) ?? {}))
-    const onlyCompose = [...mine].filter((n) => !ctr.envNames.has(n) && !(n in FEATURE_ENV))
+    const onlyCompose = [...mine].filter((n) => !ctr.envNames.has(n) && !(n in FEATURE_ENV) && !(n in COMPOSE_ONLY_ENV))
     const onlyChart = [...ctr.envNames].filter((n) => !mine.has(n) && !(n in CHART_ONLY_ENV))
     if (onlyCompose.length) problems.push(`${service}: only compose sets ${onlyCompose.sort().join(', ')}`)
     if (onlyChart.length) problems.push(`${service}: only the chart sets ${onlyChart.sort().join(', ')}`)

@@ -1,7 +1,7 @@
 // The house rules of the compose stack, as a checker: one readable problem per broken rule.
 import { readdirSync, readFileSync, statSync } from 'node:fs'
 import { join, relative } from 'node:path'
-import type { ComposeDoc, ComposeService, VarRef } from './env.ts'
+import { parseCompose, type ComposeDoc, type ComposeService, type VarRef } from './env.ts'
 
 export interface PolicyProblem {
   service?: string
@@ -123,6 +123,23 @@ export function checkComposePolicy(doc: ComposeDoc, o: PolicyOptions = {}): Poli
     for (const n of svcNetworks) if (!networks.has(n)) add('networks', `is on network ${n}, which is not declared`)
   }
   return problems
+}
+
+/**
+ * The policy on the project as compose merged it (`config --format json` of the main file and the
+ * site's override files). Compose leaves `x-waivers` out of that output: they are read from the
+ * files themselves, a later file's waivers adding to an earlier one's.
+ */
+export function checkMergedComposePolicy(merged: ComposeDoc, files: string[], o: PolicyOptions = {}): PolicyProblem[] {
+  const doc = structuredClone(merged)
+  for (const f of files) {
+    const raw = parseCompose(readFileSync(f, 'utf8'))
+    for (const [name, svc] of Object.entries(raw.services)) {
+      const w = waiversOf(svc)
+      if (doc.services[name] && Object.keys(w).length) doc.services[name]['x-waivers'] = { ...waiversOf(doc.services[name]!), ...w }
+    }
+  }
+  return checkComposePolicy(doc, o)
 }
 
 function waiversOf(svc: ComposeService): Record<string, unknown> {

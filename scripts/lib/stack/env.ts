@@ -123,7 +123,8 @@ export function activeServices(doc: ComposeDoc, profiles: string[] = []): string
 /**
  * The environment a deploy hands to `docker compose` (on top of the validated .env): the values
  * the compose file cannot derive itself. PUBLIC_URL defaults to https://DOMAIN (plus the port when
- * HTTPS_PORT is not 443), LIGHTLLM_ENABLED=true turns on the `lightllm` profile, and the OIDC
+ * HTTPS_PORT is not 443), LIGHTLLM_ENABLED=true turns on the `lightllm` profile, PGBOUNCER_ENABLED=true
+ * the `pgbouncer` profile and POSTGRES_ENDPOINT=pgbouncer:6432, and the OIDC
  * client is blanked unless SSO_OIDC_ENABLED=true.
  */
 export function composeEnvironment(env: Record<string, string>): Record<string, string> {
@@ -136,6 +137,11 @@ export function composeEnvironment(env: Record<string, string>): Record<string, 
   const profiles = new Set((out.COMPOSE_PROFILES ?? '').split(',').map((p) => p.trim()).filter(Boolean))
   if (/^(true|1|yes)$/i.test(out.LIGHTLLM_ENABLED ?? 'true')) profiles.add('lightllm')
   else profiles.delete('lightllm')
+  // PgBouncer: its profile, and the applications' database endpoint through it (unless set)
+  if (/^(true|1|yes)$/i.test(out.PGBOUNCER_ENABLED ?? 'false')) {
+    profiles.add('pgbouncer')
+    out.POSTGRES_ENDPOINT ||= 'pgbouncer:6432'
+  }
   if (profiles.size) out.COMPOSE_PROFILES = [...profiles].join(',')
   else delete out.COMPOSE_PROFILES
   out.COMPOSE_PROJECT_NAME ||= 'owp'

@@ -8,7 +8,7 @@ import { probe } from '../core/exec.ts'
 import type { Ctx } from '../core/context.ts'
 
 export interface CustomImage {
-  name: 'graphrag-processor' | 'mcp-server' | 'ops' | 'postgres'
+  name: 'graphrag-processor' | 'mcp-server' | 'ops' | 'postgres' | 'pgbouncer'
   dockerfile: string
   /** The variable naming the service's source repository, passed as a named build context. */
   srcVar?: 'GRAPHRAG_SRC' | 'MCP_SRC'
@@ -22,6 +22,8 @@ export const CUSTOM_IMAGES: CustomImage[] = [
   { name: 'ops', dockerfile: 'docker/Dockerfile.ops' },
   // the official PostgreSQL image plus pgBackRest (WAL archiving, point-in-time recovery)
   { name: 'postgres', dockerfile: 'docker/Dockerfile.postgres' },
+  // Debian's pgbouncer configured from the environment (compose profile pgbouncer)
+  { name: 'pgbouncer', dockerfile: 'docker/Dockerfile.pgbouncer' },
 ]
 
 export interface ImageSettings {

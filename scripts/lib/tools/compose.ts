@@ -1,10 +1,13 @@
 // Docker Compose: v2 (`docker compose`) or v1 (`docker-compose`, with a warning), the project's
 // argv, its services as the compose file declares them, and the state of its containers.
 import { readFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
 import { parse as parseYaml } from 'yaml'
 import { probe } from '../core/exec.ts'
 import { KitError } from '../core/errors.ts'
 import { parseVersion, compareVersions } from '../core/preflight.ts'
+import { resolveHostPath } from '../stack/env.ts'
+import { COMPOSE_FILE } from '../core/paths.ts'
 import type { Ctx } from '../core/context.ts'
 
 export interface ComposeCli {
@@ -41,21 +44,49 @@ export interface ComposeProject {
   envFile?: string | null
   /** --profile flags (LightLLM sits behind the `lightllm` profile). */
   profiles?: string[]
+  /** The site's override files after the main file (.env COMPOSE_EXTRA_FILES, see composeExtraFiles). */
+  extraFiles?: string[]
 }
 
 /** The compose argv of this project, then the subcommand. */
 export function composeArgv(p: ComposeProject, ...args: string[]): string[] {
   return [
-    ...p.cli.base, '--project-name', p.name, '--file', p.file, ...(p.envFile ? ['--env-file', p.envFile] : []),
+    ...p.cli.base, '--project-name', p.name, ...composeFileArgs(p.file, p.extraFiles), ...(p.envFile ? ['--env-file', p.envFile] : []),
     ...(p.profiles ?? []).flatMap((x) => ['--profile', x]), ...args,
   ]
 }
 
-/** The profiles to run: COMPOSE_PROFILES, plus `lightllm` when LIGHTLLM_ENABLED is on (its default). */
+/** The file flags of a project: the main compose file, then the override files in order (later ones win). */
+export function composeFileArgs(file: string, extraFiles: string[] = [], flag: '--file' | '-f' = '--file'): string[] {
+  return [file, ...extraFiles].flatMap((f) => [flag, f])
+}
+
+/** The kit's own override files, each turned on by .env: a corporate CA bundle, air-gapped mode. */
+export const FEATURE_FILES = {
+  caBundle: join(dirname(COMPOSE_FILE), 'features', 'ca-bundle.yml'),
+  airGapped: join(dirname(COMPOSE_FILE), 'features', 'air-gapped.yml'),
+}
+
+/**
+ * The override files after the main one: the kit's feature files the .env turns on (CA_BUNDLE_PATH,
+ * AIR_GAPPED=true), then the site's own from COMPOSE_EXTRA_FILES (comma-separated): absolute, or
+ * relative to the main compose file's directory like every host path of .env (compose resolves the
+ * paths inside them from there too: the first file sets the project directory).
+ */
+export function composeExtraFiles(env: Record<string, string | undefined>, file: string): string[] {
+  const features = [
+    ...(env.CA_BUNDLE_PATH ? [FEATURE_FILES.caBundle] : []),
+    ...(/^(true|1|yes)$/i.test(env.AIR_GAPPED ?? 'false') ? [FEATURE_FILES.airGapped] : []),
+  ]
+  return [...features, ...(env.COMPOSE_EXTRA_FILES ?? '').split(',').map((s) => s.trim()).filter(Boolean).map((f) => resolveHostPath(f, file))]
+}
+
+/** The profiles to run: COMPOSE_PROFILES, plus `lightllm` when LIGHTLLM_ENABLED is on (its default), `pgbouncer` when PGBOUNCER_ENABLED is. */
 export function composeProfiles(env: Record<string, string | undefined>): string[] {
   const fromEnv = (env.COMPOSE_PROFILES ?? '').split(',').map((s) => s.trim()).filter(Boolean)
   const lightllm = (env.LIGHTLLM_ENABLED ?? 'true') !== 'false'
-  return [...new Set([...fromEnv, ...(lightllm ? ['lightllm'] : [])])]
+  const pgbouncer = /^(true|1|yes)$/i.test(env.PGBOUNCER_ENABLED ?? 'false')
+  return [...new Set([...fromEnv, ...(lightllm ? ['lightllm'] : []), ...(pgbouncer ? ['pgbouncer'] : [])])]
 }
 
 export interface ComposeService {
@@ -66,6 +97,7 @@ export interface ComposeService {
   ports?: unknown[]
   profiles?: string[]
   labels?: Record<string, string> | string[]
+  deploy?: { replicas?: number | string; [k: string]: unknown }
 }
 
 /**
@@ -76,13 +108,7 @@ export async function composeServices(ctx: Ctx, p: ComposeProject | null, file: 
   type Doc = { services?: Record<string, Omit<ComposeService, 'name'>> } | null
   let doc: Doc
   if (p) {
-    const args = p.cli.kind === 'v2' ? ['config', '--format', 'json'] : ['config']
-    const r = await ctx.exec(composeArgv(p, ...args), { allowFailure: true, timeout: 60_000, env })
-    if (r.exitCode !== 0) {
-      throw new KitError(`the compose file does not resolve (${p.cli.base.join(' ')} config):\n${ctx.secrets.mask(r.stderr.trim())}`, 2,
-        'fix the variables it names in .env (config/env.schema.json lists them)')
-    }
-    doc = (p.cli.kind === 'v2' ? JSON.parse(r.stdout) : parseYaml(r.stdout)) as Doc
+    doc = await composeConfig(ctx, p, env) as Doc
   } else {
     ctx.log.warn(`no compose CLI: reading ${file} without interpolation`)
     doc = parseYaml(readFileSync(file, 'utf8')) as Doc
@@ -91,6 +117,17 @@ export async function composeServices(ctx: Ctx, p: ComposeProject | null, file: 
   const active = new Set(p?.profiles ?? [])
   return Object.entries(doc?.services ?? {}).map(([name, s]) => ({ name, ...s }))
     .filter((s) => !s.profiles?.length || s.profiles.some((x) => active.has(x)))
+}
+
+/** The project as compose resolves it: every --file merged, variables interpolated (`config`). */
+export async function composeConfig(ctx: Ctx, p: ComposeProject, env: Record<string, string> = {}): Promise<Record<string, unknown>> {
+  const args = p.cli.kind === 'v2' ? ['config', '--format', 'json'] : ['config']
+  const r = await ctx.exec(composeArgv(p, ...args), { allowFailure: true, timeout: 60_000, env })
+  if (r.exitCode !== 0) {
+    throw new KitError(`the compose file${p.extraFiles?.length ? 's do' : ' does'} not resolve (${p.cli.base.join(' ')} config):\n${ctx.secrets.mask(r.stderr.trim())}`, 2,
+      'fix the variables it names in .env (config/env.schema.json lists them)')
+  }
+  return ((p.cli.kind === 'v2' ? JSON.parse(r.stdout) : parseYaml(r.stdout)) ?? {}) as Record<string, unknown>
 }
 
 export interface ContainerState {

@@ -6,7 +6,7 @@ import { resolve, dirname } from 'node:path'
 import { KitError, UsageError } from '../core/errors.ts'
 import { COMPOSE_FILE } from '../core/paths.ts'
 import { loadConfig } from '../core/config.ts'
-import { detectCompose, composeArgv, composeProfiles, composeServices, containers, healthcheckArgv, type ComposeProject } from '../tools/compose.ts'
+import { detectCompose, composeArgv, composeExtraFiles, composeProfiles, composeServices, containers, healthcheckArgv, type ComposeProject } from '../tools/compose.ts'
 import { httpRequest, chatOutcome, chatBody, targetsOutcome, grafanaOutcome } from './probes.ts'
 import { componentOf, edgeChecks, externalChatCheck, withRoots, GRAPHRAG_DEPENDENCIES } from './edges.ts'
 import type { TargetChecks } from './types.ts'
@@ -21,7 +21,7 @@ export async function composeChecks(ctx: Ctx, o: ValidateOptions): Promise<Targe
   const cli = await detectCompose(ctx)
   if (!cli) throw new KitError('no Docker Compose CLI found', 1, 'install the Docker Compose v2 plugin (docker compose)')
   await requireEngine(ctx)
-  const project: ComposeProject = { cli, file, name: env.COMPOSE_PROJECT_NAME || 'owp', envFile: o.envFile, profiles: composeProfiles(env) }
+  const project: ComposeProject = { cli, file, name: env.COMPOSE_PROJECT_NAME || 'owp', envFile: o.envFile, profiles: composeProfiles(env), extraFiles: composeExtraFiles(env, file) }
   const services = await composeServices(ctx, project, file, env)
   const running = (await containers(ctx, project, env)) ?? []
   const names = new Set(services.map((s) => s.name))

@@ -13,12 +13,15 @@ import { ConfigError, KitError } from '../../core/errors.ts'
 import { privateTmp } from '../staging.ts'
 import { STANZA, restoreCommand, type PgSite } from './config.ts'
 import { readEnvValue, writeEnvValue } from './envfile.ts'
+import { composeFileArgs } from '../../tools/compose.ts'
 import type { Beside, PitrSite, ScratchServer, Switched } from './site.ts'
 
 export interface ComposeSiteSettings {
   env: Record<string, string>
   project: string
   composeFile: string
+  /** The site's override files after composeFile (.env COMPOSE_EXTRA_FILES). */
+  extraFiles?: string[]
   envFile: string | null
 }
 
@@ -32,7 +35,7 @@ const RESTORE_AT = '/var/lib/postgresql/pitr'
 const OWNER_CAPS = ['--cap-add', 'CHOWN', '--cap-add', 'FOWNER']
 
 export function composeSite(s: ComposeSiteSettings): PitrSite {
-  const base = ['docker', 'compose', '-p', s.project, '-f', s.composeFile, ...(s.envFile ? ['--env-file', s.envFile] : [])]
+  const base = ['docker', 'compose', '-p', s.project, ...composeFileArgs(s.composeFile, s.extraFiles, '-f'), ...(s.envFile ? ['--env-file', s.envFile] : [])]
   const pg: PgSite = { path: '/var/lib/postgresql/data', socket: '/var/run/postgresql', port: 5432, user: s.env.POSTGRES_USER ?? 'openwebui' }
   const exec = (...argv: string[]) => [...base, 'exec', '-T', SERVICE, ...argv]
   const run = (vol: string, ...argv: string[]) => [...base, 'run', '--rm', '--no-deps', '-T', '-v', `${vol}:${RESTORE_AT}`, ...argv]

@@ -9,6 +9,7 @@ import type { Ctx } from '../../core/context.ts'
 import type { TargetKind } from '../types.ts'
 import { directSite } from './direct.ts'
 import { composeSite } from './compose.ts'
+import { composeExtraFiles } from '../../tools/compose.ts'
 import type { PitrSite } from './site.ts'
 
 export { runPitrBackup, renderPitrBackup, type PitrBackupType } from './backup.ts'
@@ -25,6 +26,7 @@ export function pitrSite(ctx: Ctx, kind: TargetKind, env: Record<string, string>
       env,
       project: flags.project ?? env.COMPOSE_PROJECT_NAME ?? 'owp',
       composeFile: flags['compose-file'] ?? COMPOSE_FILE,
+      extraFiles: composeExtraFiles(env, flags['compose-file'] ?? COMPOSE_FILE),
       envFile: envFile ? (isAbsolute(envFile) ? envFile : join(ctx.cwd, envFile)) : null,
     })
   }
