@@ -55,7 +55,7 @@ export interface K8sScenario {
   serverMinor?: number
   reachable?: boolean
   crds?: string[]
-  /** cert-manager ClusterIssuers the cluster has (`kubectl get clusterissuer NAME`); others: NotFound. */
+  /** cert-manager ClusterIssuers the cluster has (`kubectl get clusterissuer NAME`; default the chart's letsencrypt-prod); others: NotFound. */
   clusterIssuers?: string[]
   /** Seconds each infra helm upgrade sleeps (the benchmark). */
   infraDelay?: number
@@ -127,7 +127,7 @@ export function kubectlAnswers(s: K8sScenario = {}): Answer[] {
     ] }))),
     on('^get nodes', ok(JSON.stringify({ items: [{ metadata: { name: 'gpu-1' }, status: { allocatable: { 'nvidia.com/gpu': String(gpus) } } }, { metadata: { name: 'cpu-1' }, status: { allocatable: {} } }] }))),
     ...(s.ingressClasses ?? []).map((c) => on(`^get ingressclass ${c} `, ok(`ingressclass.networking.k8s.io/${c}`))),
-    ...(s.clusterIssuers ?? []).map((c) => on(`^get clusterissuer ${c} `, ok(`clusterissuer.cert-manager.io/${c}`))),
+    ...(s.clusterIssuers ?? ['letsencrypt-prod']).map((c) => on(`^get clusterissuer ${c} `, ok(`clusterissuer.cert-manager.io/${c}`))),
     ...(s.crds ?? []).map((c) => on(`^get crd ${c.replace(/\./g, '\\.')} `, ok(JSON.stringify({ metadata: { name: c } })))),
     ...Object.entries(s.rollouts ?? {}).flatMap(([name, answers]) => answers.map((a) => ({ ...a, match: `^get rollouts\\.argoproj\\.io ${name} ` }))),
     on('^get rollouts\\.argoproj\\.io', fails(1, 'error: the server doesn\'t have a resource type "rollouts"')),

@@ -35,7 +35,7 @@ describe('OPENWEBUI_REPLICAS', () => {
       project: { cli: { kind: 'v2', version: '2.26.1', base: ['docker', 'compose'] }, file: 'compose.yml', name: 'owp' },
       services: s, switchFile: '/tmp/switch.conf', drainMs: 1000, healthTimeoutMs: 1000, report: { strategy: 'bluegreen', services: ['openwebui'] },
     })
-    const start = p.upgrade[0]!.steps.find((x) => x.id === 'start-new:openwebui')!
+    const start = p.upgrade.flatMap((ph) => ph.steps).find((x) => x.id === 'start-new:openwebui')!
     expect(start.argv).toContain('openwebui=4')
     expect(start.title).toBe('start the new openwebui (2 replicas) beside the old (2 running)')
     const stop = p.upgrade.flatMap((ph) => ph.steps).find((x) => x.id === 'stop-old:openwebui')!
