@@ -3,7 +3,7 @@ import { describe, it, expect, afterEach } from 'vitest'
 import { readFileSync, existsSync, rmSync, mkdirSync } from 'node:fs'
 import { join, dirname } from 'node:path'
 import { parse as parseYaml } from 'yaml'
-import { deployCompose, type ComposeOptions } from '../../scripts/lib/deploy/compose.ts'
+import { deployCompose, composeChecks, type ComposeOptions } from '../../scripts/lib/deploy/compose.ts'
 import { acquireLock } from '../../scripts/lib/core/lock.ts'
 import { LockedError, type KitError } from '../../scripts/lib/core/errors.ts'
 import { PreflightError } from '../../scripts/lib/core/preflight.ts'
@@ -276,5 +276,25 @@ describe('one deploy per target', () => {
     } finally {
       release()
     }
+  })
+})
+
+describe('the disk check asks room for what the deploy will pull', () => {
+  const prepared = (missing: string[], built = false) => ({
+    cli: { kind: 'v2', version: '2.26.1', base: ['docker', 'compose'] },
+    project: { cli: { kind: 'v2', version: '2.26.1', base: ['docker', 'compose'] }, file: '/srv/owp/compose/docker-compose.prod.yml', name: 'owp' },
+    env: {}, before: [], missing,
+    services: [{ name: 'lightllm', image: 'ghcr.io/modeltc/lightllm:v1.2.0' }, { name: 'graphrag-processor', image: 'owp/graphrag:1', ...(built ? { build: { context: '.' } } : {}) }],
+  }) as unknown as Parameters<typeof composeChecks>[0]
+  const disk = (p: Parameters<typeof composeChecks>[0]) => composeChecks(p).map((c) => c.name).filter((n) => n.startsWith('free disk'))
+
+  it('images to pull (LightLLM among them): 40 GiB', () => {
+    expect(disk(prepared(['ghcr.io/modeltc/lightllm:v1.2.0']))).toEqual(['free disk for images >= 40 GiB'])
+  })
+  it('every image already here (an upgrade to tags pulled before): room for containers and logs only', () => {
+    expect(disk(prepared([]))).toEqual(['free disk >= 5 GiB (every image present)'])
+  })
+  it('an image built on this host counts as one to make', () => {
+    expect(disk(prepared([], true))).toEqual(['free disk for images >= 40 GiB'])
   })
 })

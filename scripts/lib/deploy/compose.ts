@@ -39,7 +39,8 @@ export interface ComposeOptions {
 }
 
 /** Free space the images and first volumes need (LightLLM's image alone is ~10 GiB). */
-export const MIN_FREE_GIB = { withGpu: 40, withoutGpu: 15 }
+/** Free disk a deploy needs: for the images to pull (LightLLM's alone is ~20 GiB), or, when every image is here, for containers and logs. */
+export const MIN_FREE_GIB = { withGpu: 40, withoutGpu: 15, imagesPresent: 5 }
 
 interface Prepared {
   cli: ComposeCli
@@ -156,10 +157,12 @@ export function composeChecks(p: Prepared, minFreeGiB?: number): Check[] {
     },
   })
   const lightllm = p.services.some((s) => s.name === 'lightllm')
-  const gib = minFreeGiB ?? (lightllm ? MIN_FREE_GIB.withGpu : MIN_FREE_GIB.withoutGpu)
+  // an upgrade whose images are all here pulls nothing: it needs room for containers and logs only
+  const present = p.missing.length === 0 && !p.services.some((s) => s.build)
+  const gib = minFreeGiB ?? (present ? MIN_FREE_GIB.imagesPresent : lightllm ? MIN_FREE_GIB.withGpu : MIN_FREE_GIB.withoutGpu)
   checks.push({
     ...diskCheck('/', gib),
-    name: `free disk for images >= ${gib} GiB`,
+    name: present ? `free disk >= ${gib} GiB (every image present)` : `free disk for images >= ${gib} GiB`,
     async run(ctx) {
       const root = (await probe(ctx, ['docker', 'info', '--format', '{{.DockerRootDir}}'])) || '/'
       return diskCheck(existsSync(root) ? root : '/', gib).run(ctx)
