@@ -168,6 +168,20 @@ describe('fake Qdrant', () => {
     expect(count.result.count).toBe(2)
   })
 
+  it('aliases as the real server keeps them: listed, resolved by collection calls, refused over a collection name, gone with their collection', async () => {
+    const alias = (actions: unknown[]) => fetch(`${base}/collections/aliases`, { method: 'POST', headers: h, body: JSON.stringify({ actions }) })
+    await fetch(`${base}/collections/chunks.v2`, { method: 'PUT', headers: h, body: JSON.stringify({ vectors: { size: 2, distance: 'Cosine' } }) })
+    await fetch(`${base}/collections/chunks.v2/points?wait=true`, { method: 'PUT', headers: h, body: JSON.stringify({ points: [{ id: 7, vector: [0, 1] }] }) })
+    expect((await alias([{ create_alias: { collection_name: 'chunks.v2', alias_name: 'chunks' } }])).status).toBe(200)
+    expect((await (await fetch(`${base}/aliases`, { headers: h })).json() as { result: unknown }).result)
+      .toEqual({ aliases: [{ alias_name: 'chunks', collection_name: 'chunks.v2' }] })
+    const count = (await (await fetch(`${base}/collections/chunks/points/count`, { method: 'POST', headers: h, body: '{}' })).json()) as { result: { count: number } }
+    expect(count.result.count).toBe(1)
+    expect((await alias([{ create_alias: { collection_name: 'chunks.v2', alias_name: 'chunks.v2' } }])).status).toBe(409)
+    await fetch(`${base}/collections/chunks.v2`, { method: 'DELETE', headers: h })
+    expect((await (await fetch(`${base}/aliases`, { headers: h })).json() as { result: unknown }).result).toEqual({ aliases: [] })
+  })
+
   it('refuses a snapshot whose checksum does not match', async () => {
     const form = new FormData()
     form.append('snapshot', new Blob(['{"collection":{"config":{},"points":{}}}']), 'x.snapshot')

@@ -45,6 +45,11 @@ export function start(argv, env = process.env) {
   /** name -> { config, points: {id: {id, vector, payload}} } */
   let db = existsSync(dbFile) ? JSON.parse(readFileSync(dbFile, 'utf8')) : {}
   const save = () => { writeFileSync(`${dbFile}.tmp`, JSON.stringify(db)); renameSync(`${dbFile}.tmp`, dbFile) }
+  // aliases as Qdrant keeps them: alias -> collection; collection calls resolve them, deleting a
+  // collection deletes its aliases, an alias cannot take a collection's name, actions apply all or none
+  const aliasFile = join(storage, 'owp-fake-aliases.json')
+  let aliases = existsSync(aliasFile) ? JSON.parse(readFileSync(aliasFile, 'utf8')) : {}
+  const saveAliases = () => { writeFileSync(`${aliasFile}.tmp`, JSON.stringify(aliases)); renameSync(`${aliasFile}.tmp`, aliasFile) }
   const counters = { responses: new Map(), durations: new Map() }
 
   const snapDir = (c) => join(snapshots, c)
@@ -109,9 +114,30 @@ export function start(argv, env = process.env) {
     let r = /^\/snapshots\/([^/]+)$/.exec(p)
     if (r) return snapshotFile(req, res, join(snapshots, '_full'), decodeURIComponent(r[1]))
     if (p === '/collections' && m === 'GET') return ok(res, { collections: Object.keys(db).sort().map((name) => ({ name })) })
+    if (p === '/aliases' && m === 'GET') return ok(res, { aliases: Object.entries(aliases).map(([alias_name, collection_name]) => ({ alias_name, collection_name })) })
+    if (p === '/collections/aliases' && m === 'POST') {
+      const body = JSON.parse((await readBody(req)).toString() || '{}')
+      const next = { ...aliases }
+      for (const a of body.actions ?? []) {
+        if (a.create_alias) {
+          const { alias_name: alias, collection_name: target } = a.create_alias
+          if (!db[target]) return fail(res, 404, `Not found: Collection \`${target}\` doesn't exist!`)
+          if (db[alias]) return fail(res, 409, `Wrong input: Collection \`${alias}\` already exists!`)
+          next[alias] = target
+        } else if (a.delete_alias) {
+          if (!(a.delete_alias.alias_name in next)) return fail(res, 404, `Not found: Alias \`${a.delete_alias.alias_name}\` doesn't exist!`)
+          delete next[a.delete_alias.alias_name]
+        }
+      }
+      aliases = next
+      saveAliases()
+      return ok(res, true)
+    }
     r = /^\/collections\/([^/]+)(\/.*)?$/.exec(p)
     if (!r) return false
-    const name = decodeURIComponent(r[1])
+    const given = decodeURIComponent(r[1])
+    // a collection call through an alias reaches its collection (creating one under an alias's name is refused by Qdrant too)
+    const name = given in aliases && !(m === 'PUT' && (r[2] ?? '') === '') ? aliases[given] : given
     const rest = r[2] ?? ''
     const coll = db[name]
     const missing = () => fail(res, 404, `Not found: Collection \`${name}\` doesn't exist!`)
@@ -128,7 +154,14 @@ export function start(argv, env = process.env) {
         const n = Object.keys(coll.points).length
         return ok(res, { status: 'green', optimizer_status: 'ok', points_count: n, indexed_vectors_count: n, segments_count: 1, config: { params: coll.config } })
       }
-      if (m === 'DELETE') { const had = Boolean(coll); delete db[name]; save(); return ok(res, had) }
+      if (m === 'DELETE') {
+        const had = Boolean(coll)
+        delete db[name]
+        save()
+        for (const [a, c] of Object.entries(aliases)) if (c === name) delete aliases[a]
+        saveAliases()
+        return ok(res, had)
+      }
     }
     if (rest === '/exists' && m === 'GET') return ok(res, { exists: Boolean(coll) })
     if (rest === '/points' && m === 'PUT') {
