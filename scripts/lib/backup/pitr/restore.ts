@@ -119,6 +119,19 @@ async function verifyCopy(ctx: Ctx, o: PitrRestoreOptions, beside: Beside, backu
   }
 }
 
+/**
+ * Why the scratch server's log says it failed, or null while it may still be starting. A FATAL that
+ * only refuses our own connection while the server starts or replays (`the database system is
+ * starting up`) is not a failure: the next poll asks again.
+ */
+export function scratchFailure(logTail: string): string | null {
+  const fatal = logTail.split('\n').filter((l) => /\b(FATAL|PANIC)\b/.test(l) && !/the database system is (starting up|not yet accepting connections)/.test(l))
+  if (!fatal.length) return null
+  return /recovery ended before configured recovery target was reached/.test(logTail)
+    ? 'the archive holds no transaction after the target yet (the WAL of that moment is not archived: wait for archive_timeout, or pick an earlier time)'
+    : 'the scratch server stopped'
+}
+
 async function waitPaused(ctx: Ctx, scratch: ScratchServer, timeoutMs: number): Promise<{ lastTransaction: string | null }> {
   const deadline = Date.now() + timeoutMs
   for (;;) {
@@ -130,12 +143,8 @@ async function waitPaused(ctx: Ctx, scratch: ScratchServer, timeoutMs: number): 
       if (pause === 'paused') return { lastTransaction: last || null }
     } else {
       const tail = await scratch.logTail()
-      if (/FATAL|PANIC/.test(tail)) {
-        const reason = /recovery ended before configured recovery target was reached/.test(tail)
-          ? 'the archive holds no transaction after the target yet (the WAL of that moment is not archived: wait for archive_timeout, or pick an earlier time)'
-          : 'the scratch server stopped'
-        throw new KitError(`recovery to the target failed: ${reason}:\n${tail}`)
-      }
+      const reason = scratchFailure(tail)
+      if (reason) throw new KitError(`recovery to the target failed: ${reason}:\n${tail}`)
     }
     if (Date.now() > deadline) throw new KitError(`the copy did not reach the target within ${Math.round(timeoutMs / 1000)} s`)
     if (ctx.signal.aborted) throw new KitError('interrupted')
