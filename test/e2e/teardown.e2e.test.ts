@@ -10,8 +10,12 @@ describe('the end of the suite', () => {
   it('teardown leaves no container, network or volume behind', async () => {
     const shared = await sharedStack(engineEnv)
     if (shared) {
-      const r = await compose(shared.stack, ['down', '--volumes', '--remove-orphans', '--timeout', '10'])
-      expect(r.exitCode).toBe(0)
+      const down = () => compose(shared.stack, ['down', '--volumes', '--remove-orphans', '--timeout', '10'], { allowFailure: true })
+      let r = await down()
+      // dockerd 20.10 on vfs can still be removing a container when compose removes its network
+      // ("has active endpoints"): a second down finishes the job; anything else fails at once
+      if (r.exitCode !== 0 && /has active endpoints/.test(r.stderr)) { await new Promise((ok) => setTimeout(ok, 5000)); r = await down() }
+      expect(r.exitCode, r.stderr).toBe(0)
       rmSync(shared.paths.dir, { recursive: true, force: true })
     }
     expect(await projectLeftovers(ctxFor({ engineEnv, envFile: '', certFile: '', httpPort: 0, httpsPort: 0 }), engineEnv, E2E_PROJECT))
