@@ -10,6 +10,7 @@ import { ConfigError, type KitError } from '../../scripts/lib/core/errors.ts'
 import type { FakeBins } from '../helpers/fake-bins.ts'
 import { ROOT } from '../../scripts/lib/core/paths.ts'
 import { k8sFakes, k8sOptions, sandbox, chartUpgrade, CHART, HISTORY_3, CANARY, type Sandbox, type K8sScenario } from './helpers.ts'
+import { httpServer } from './servers.ts'
 
 const infra = Object.fromEntries(loadInfra().map((r) => [r.name, r]))
 let bins: FakeBins | undefined
@@ -261,10 +262,15 @@ describe('failures', () => {
   })
 
   it('validation passes: no rollback, exit 0', async () => {
-    const { bins, box } = setup({ history: HISTORY_3 })
-    const out = await deployK8s(box.ctx(), k8sOptions({ infra: false, validate: true }))
-    expect(out.ok).toBe(true)
-    expect(bins.calls('helm').some((c) => c[1] === 'rollback')).toBe(false)
+    // a release that answers chats: this one's LLM is an external endpoint (a local stand-in)
+    const llm = await httpServer((_req, res) => { res.writeHead(200, { 'content-type': 'application/json' }); res.end('{"choices":[{"message":{"content":"pong"}}],"usage":{"total_tokens":3}}') })
+    try {
+      const { bins, box } = setup({ history: HISTORY_3 }, { OPENAI_API_BASE_URL: `${llm.url}/v1`, LIGHTLLM_ENABLED: 'false' })
+      const ctx = box.ctx()
+      const out = await deployK8s(ctx, k8sOptions({ infra: false, validate: true }))
+      expect(out.ok, `${out.summary}\n${ctx.stderr().slice(-3000)}`).toBe(true)
+      expect(bins.calls('helm').some((c) => c[1] === 'rollback')).toBe(false)
+    } finally { await llm.close() }
   })
 
   it('bad values stop before anything changes, with helm\'s message naming the field (exit 2)', async () => {
