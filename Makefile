@@ -30,18 +30,20 @@ typecheck: node_modules/.stamp ## TypeScript strict check
 
 # The e2e stack suite mostly waits on healthchecks and image builds: it starts right after setup,
 # beside the typecheck and the other suites; its log (quiet unless a test fails) is printed after
-# them, then how long each part took.
+# them, then how long each part took. The load generator's accuracy tests (vitest project `timing`)
+# run last, on a machine the other suites have left.
 test: node_modules/.stamp ## setup, typecheck, then every suite, the e2e stack suite beside the rest (what CI runs)
 	@mkdir -p .cache; t0=$$SECONDS; \
 	  $(TSX) scripts/setup.ts; t_setup=$$((SECONDS-t0)); \
 	  $(TSX) test/e2e/harness/lanes.ts > .cache/e2e.log 2>&1 & e2e=$$!; \
 	  t1=$$SECONDS; npm run --silent typecheck && tc=0 || tc=$$?; t_tc=$$((SECONDS-t1)); \
-	  t2=$$SECONDS; npx vitest run && unit=0 || unit=$$?; t_unit=$$((SECONDS-t2)); \
+	  t2=$$SECONDS; npx vitest run --project engine-free && unit=0 || unit=$$?; t_unit=$$((SECONDS-t2)); \
 	  wait $$e2e && e2e_rc=0 || e2e_rc=$$?; t_e2e=$$((SECONDS-t1)); \
+	  t3=$$SECONDS; npx vitest run --project timing && timing=0 || timing=$$?; t_timing=$$((SECONDS-t3)); \
 	  echo "=== e2e stack suite (make e2e) ==="; cat .cache/e2e.log; \
-	  echo "make test took $$((SECONDS-t0))s: setup $${t_setup}s, typecheck $${t_tc}s, engine-free suites $${t_unit}s, e2e suite $${t_e2e}s beside them"; \
-	  echo "typecheck: exit $$tc; engine-free suites: exit $$unit; e2e stack suite: exit $$e2e_rc"; \
-	  test $$tc -eq 0 && test $$unit -eq 0 && test $$e2e_rc -eq 0
+	  echo "make test took $$((SECONDS-t0))s: setup $${t_setup}s, typecheck $${t_tc}s, engine-free suites $${t_unit}s, e2e suite $${t_e2e}s beside them, timing suites $${t_timing}s after"; \
+	  echo "typecheck: exit $$tc; engine-free suites: exit $$unit; e2e stack suite: exit $$e2e_rc; timing suites: exit $$timing"; \
+	  test $$tc -eq 0 && test $$unit -eq 0 && test $$e2e_rc -eq 0 && test $$timing -eq 0
 
 test-unit: node_modules/.stamp ## every suite but the e2e stack suite, without setup
 	npx vitest run

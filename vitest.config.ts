@@ -2,7 +2,8 @@ import { defineConfig } from 'vitest/config'
 
 /**
  * The load generator's accuracy tests (percentiles within 2 ms of the server's own record): they
- * run last, one file at a time, after the other engine-free suites, which run on two workers.
+ * run last, one file at a time, after the other engine-free suites, which run on two workers
+ * (`make test` runs this project after the e2e suite too: `--project timing`).
  */
 const TIMING = ['test/load/http-mode.test.ts', 'test/load/llm-mode.test.ts']
 // the stack suite needs its Docker engine: make test runs it with test/e2e/harness/lanes.ts

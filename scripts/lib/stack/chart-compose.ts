@@ -39,6 +39,7 @@ export const CHART_ONLY_ENV: Record<string, string> = {
   REDIS_PASSWORD: 'the kubelet expands $(REDIS_PASSWORD) into the redis:// URLs; compose interpolates them itself',
   NEO4J_PASSWORD: 'the kubelet expands $(NEO4J_PASSWORD) into NEO4J_AUTH; compose interpolates it itself',
   PGDATA: 'the data directory is a sub-directory of the PVC (lost+found sits at its root)',
+  MAX_BODY_LOG_SIZE: "the audit log's body limit (openwebui.auditLog.maxBodySize); compose keeps Open WebUI's default",
 }
 
 /** Environment only compose sets, and why (the chart's side of these is separate work). */
