@@ -43,7 +43,9 @@ beforeAll(async () => {
   mkdirSync(dirname(config), { recursive: true })
   mkdirSync(dest)
   writeFileSync(emptyEnv, '')
-  pg = await startPostgres({ archive: { pgbackrestConfig: config } })
+  // more connections than a server started without options allows (100), as the compose service
+  // runs (200): the scratch server that replays the WAL must match it or recovery aborts
+  pg = await startPostgres({ archive: { pgbackrestConfig: config }, settings: ['max_connections=150'] })
   // the server's user reads the configuration the kit writes there
   chownSync(dirname(config), Number(execFileSync('id', ['-u', 'postgres']).toString()), Number(execFileSync('id', ['-g', 'postgres']).toString()))
   sql('CREATE TABLE notes (id serial PRIMARY KEY, tag text NOT NULL, body text)')

@@ -51,6 +51,8 @@ export interface StartOptions {
   password?: string
   /** Continuous archiving with pgBackRest: archive_mode=on, archive_command through this pgbackrest.conf. */
   archive?: { pgbackrestConfig: string; timeoutSeconds?: number }
+  /** More `-c name=value` settings (after the helper's own: the last one wins). */
+  settings?: string[]
 }
 
 export async function startPostgres(o: StartOptions = {}): Promise<Postgres> {
@@ -75,7 +77,8 @@ export async function startPostgres(o: StartOptions = {}): Promise<Postgres> {
       cmd: join(PG_BIN, 'postgres'),
       args: ['-D', dataDir, '-p', String(port), '-k', sockDir, '-c', 'listen_addresses=127.0.0.1',
         '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off', '-c', 'max_connections=40',
-        ...(o.archive ? ['-c', 'archive_mode=on', '-c', 'archive_command=pgbackrest --stanza=owp archive-push %p', '-c', `archive_timeout=${o.archive.timeoutSeconds ?? 60}`] : [])],
+        ...(o.archive ? ['-c', 'archive_mode=on', '-c', 'archive_command=pgbackrest --stanza=owp archive-push %p', '-c', `archive_timeout=${o.archive.timeoutSeconds ?? 60}`] : []),
+        ...(o.settings ?? []).flatMap((v) => ['-c', v])],
       port, uid: ids.uid, gid: ids.gid, cwd: tmp.path,
       env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LANG: 'C.UTF-8', ...(o.archive ? { PGBACKREST_CONFIG: o.archive.pgbackrestConfig } : {}) },
       ready: async () => {

@@ -15,6 +15,7 @@ import { STANZA, restoreCommand, type PgSite } from './config.ts'
 import { readEnvValue, writeEnvValue } from './envfile.ts'
 import { composeFileArgs } from '../../tools/compose.ts'
 import type { Beside, PitrSite, ScratchServer, Switched } from './site.ts'
+import { LIVE_SETTINGS_SQL, readStandbyOptions } from './standby.ts'
 
 export interface ComposeSiteSettings {
   env: Record<string, string>
@@ -100,8 +101,14 @@ export function composeSite(s: ComposeSiteSettings): PitrSite {
     },
     async startScratch(ctx, b): Promise<ScratchServer> {
       const name = `${s.project}-pitr-verify-${Date.now().toString(36)}`
+      // the service's own `command:` options do not apply here (another entrypoint): the settings
+      // recovery checks come from the copy's control file and the running server
+      const standby = await readStandbyOptions(ctx, {
+        controlData: () => ctx.exec(run(volumeOf(b), '--entrypoint', 'pg_controldata', SERVICE, RESTORE_AT), { allowFailure: true, timeout: 300_000 }),
+        live: async () => (await ctx.exec(exec(...psql(LIVE_SETTINGS_SQL, 'postgres')), { timeout: 60_000 })).stdout,
+      })
       await ctx.exec([...base, 'run', '-d', '--no-deps', '--name', name, '-v', `${volumeOf(b)}:${RESTORE_AT}`, '--entrypoint', 'postgres', SERVICE,
-        '-D', RESTORE_AT, '-c', 'listen_addresses=', '-c', 'archive_mode=off', '-c', `restore_command=${restoreCommand(RESTORE_AT)}`], { mutates: true, timeout: 300_000 })
+        '-D', RESTORE_AT, '-c', 'listen_addresses=', '-c', 'archive_mode=off', '-c', `restore_command=${restoreCommand(RESTORE_AT)}`, ...standby], { mutates: true, timeout: 300_000 })
       const stop = async () => { await ctx.exec(['docker', 'rm', '-f', name], { mutates: true, allowFailure: true, timeout: 120_000 }) }
       return {
         sql: async (q, db = 'postgres') => (await ctx.exec(['docker', 'exec', name, ...psql(q, db)], { timeout: 60_000 })).stdout.trim(),

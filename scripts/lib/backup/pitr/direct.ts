@@ -13,6 +13,7 @@ import type { Ctx } from '../../core/context.ts'
 import { privateTmp } from '../staging.ts'
 import { STANZA, restoreCommand, type PgSite } from './config.ts'
 import type { PitrSite, ScratchServer, Switched } from './site.ts'
+import { LIVE_SETTINGS_SQL, readStandbyOptions } from './standby.ts'
 
 export function directSite(env: Record<string, string>): PitrSite {
   const problems: string[] = []
@@ -97,7 +98,12 @@ export function directSite(env: Record<string, string>): PitrSite {
       const log = join(sock, 'server.log')
       const stop = async () => { await pgCtl(ctx, ['stop', '-D', b.pgPath, '-m', 'fast', '-w'], { timeout: 120_000, allowFailure: true }); rmSync(sock, { recursive: true, force: true }) }
       const logTail = async () => (existsSync(log) ? readFileSync(log, 'utf8').trimEnd().split('\n').slice(-8).join('\n') : '')
-      const opts = ['-p', String(port), '-k', sock, '-c', 'listen_addresses=', '-c', 'archive_mode=off', '-c', `restore_command=${restoreCommand(b.pgPath)}`]
+      // the settings recovery checks: from the copy's control file and the running server
+      const standby = await readStandbyOptions(ctx, {
+        controlData: async () => ctx.exec(await as(ctx, [join(bin, 'pg_controldata'), b.pgPath]), { allowFailure: true, timeout: 60_000 }),
+        live: () => psql(pg.socket, pg.port)(ctx, LIVE_SETTINGS_SQL),
+      })
+      const opts = ['-p', String(port), '-k', sock, '-c', 'listen_addresses=', '-c', 'archive_mode=off', '-c', `restore_command=${restoreCommand(b.pgPath)}`, ...standby]
       const r = await pgCtl(ctx, ['start', '-D', b.pgPath, '-w', '-t', String(Math.ceil(timeout / 1000)), '-l', log, '-o', shellQuote(opts)], { timeout: timeout + 30_000, allowFailure: true })
       if (r.exitCode !== 0 && !r.skipped) {
         const tail = await logTail()
