@@ -65,6 +65,22 @@ describe('retention plan', () => {
     expect(ids(plan.abandoned)).toEqual(['2025-06-27T03-00-00Z'])
   })
 
+  it('keeps a labelled set for 7 days whatever the counts: a pre-rollback set taken the same day never prunes the pre-upgrade set it is about to restore', () => {
+    const at = (iso: string, label?: string): SetRef => {
+      const time = new Date(iso)
+      return { store: 'postgres', id: setId(time), location: setId(time), time, manifest: { ...manifest(time, true), ...(label ? { label } : {}) } }
+    }
+    const sets = [at('2025-06-30T10:00:00Z', 'pre-upgrade:d1'), at('2025-06-30T10:05:00Z', 'pre-rollback:d1'), at('2025-06-20T10:00:00Z', 'pre-upgrade:d0'),
+      at('2025-06-30T09:00:00Z'), at('2025-06-24T10:00:00Z', 'pre-upgrade:old')]
+    const plan = planRetention(sets, { daily: 2, weekly: 0, monthly: 0 }, NOW)
+    const why = Object.fromEntries(plan.keep.map((k) => [k.set.id, k.reasons]))
+    expect(why['2025-06-30T10-00-00Z']).toEqual(['labelled pre-upgrade:d1'])
+    expect(why['2025-06-30T10-05-00Z']).toEqual(['daily 2025-06-30', 'newest verified', 'labelled pre-rollback:d1'])
+    expect(why['2025-06-24T10-00-00Z']).toEqual(['daily 2025-06-24', 'labelled pre-upgrade:old'])
+    // older than 7 days: the label keeps it no longer; an unlabelled set of the same day goes as before
+    expect(ids(plan.prune)).toEqual(['2025-06-20T10-00-00Z', '2025-06-30T09-00-00Z'])
+  })
+
   it('never deletes the newest verified set, however small the policy', () => {
     const plan = planRetention(refs(), { daily: 1, weekly: 0, monthly: 0 }, NOW)
     expect(ids(plan.keep.map((k) => k.set))).toEqual(['2025-06-30T02-00-00Z', '2025-06-30T14-00-00Z'])

@@ -1,6 +1,10 @@
 // Which sets to keep: the newest set of each of the last N days, ISO weeks and months (UTC),
 // computed from manifest timestamps (never file mtimes, which copies and restores change).
-// The newest verified set is always kept; incomplete sets never count.
+// The newest verified set is always kept; incomplete sets never count. A set taken for a purpose
+// (a label: the deploy's `pre-upgrade:<deploy>` and `pre-rollback:<deploy>`, `backup --label`) is
+// kept for LABELLED_KEEP_MS whatever the counts say: the daily bucket keeps only the newest set of a
+// day, and the pre-rollback set of an upgrade would otherwise prune the pre-upgrade set the same
+// rollback is about to restore.
 import type { SetRef } from './destination.ts'
 
 export interface RetentionPolicy { daily: number; weekly: number; monthly: number }
@@ -14,6 +18,9 @@ export interface RetentionPlan {
 
 /** An incomplete set younger than this may still be written by a run elsewhere. */
 export const ABANDONED_AFTER_MS = 24 * 3600_000
+
+/** How long a labelled set stays, whatever the counts. */
+export const LABELLED_KEEP_MS = 7 * 24 * 3600_000
 
 export function dayKey(d: Date): string { return d.toISOString().slice(0, 10) }
 export function monthKey(d: Date): string { return d.toISOString().slice(0, 7) }
@@ -54,6 +61,9 @@ export function planRetention(sets: SetRef[], policy: RetentionPolicy, now = new
   }
   const newestVerified = complete.find((s) => s.manifest?.verified?.ok)
   if (newestVerified) mark(newestVerified, 'newest verified')
+  for (const s of complete) {
+    if (s.manifest?.label && now.getTime() - s.time.getTime() < LABELLED_KEEP_MS) mark(s, `labelled ${s.manifest.label}`)
+  }
 
   return {
     keep: complete.filter((s) => reasons.has(s)).map((set) => ({ set, reasons: reasons.get(set)! })),
