@@ -97,7 +97,7 @@ describe.sequential('disaster recovery of the compose deployment on a real engin
     const r = await timed('drill', () => kit(stack, 'scripts/dr-drill.ts', ['--env-file', paths.envFile, '--dest', paths.backups, '--metrics-dir', paths.textfile, '--wait', '420'], 1_200_000))
     const lines = r.stdout.trim().split('\n')
     expect(lines, r.stderr.slice(-8000)).toHaveLength(1)
-    expect(lines[0]).toMatch(/^dr drill: set \d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}Z, 6 stores, validate ok, rto \d+ s, rpo \d+ s, production untouched$/)
+    expect(lines[0], r.stderr.slice(-8000)).toMatch(/^dr drill: set \d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}Z, 6 stores, validate ok, rto \d+ s, rpo \d+ s, production untouched$/)
     expect(r.code).toBe(0)
     process.stderr.write(`${lines[0]}\n`)
     expect(await production()).toEqual(before)

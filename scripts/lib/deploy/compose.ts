@@ -11,7 +11,7 @@ import { loadConfig } from '../core/config.ts'
 import { runPreflight, dockerDaemonCheck, diskCheck, portsFreeCheck, compareVersions, hostPathsCheck, type Check } from '../core/preflight.ts'
 import { composeEnvironment, resolveHostPath } from '../stack/env.ts'
 import { checkExtraFiles } from '../tools/compose-files.ts'
-import { detectCompose, composeArgv, composeExtraFiles, composeProfiles, composeServices, containers, waitHealthy, isHealthy, configHashes, MIN_COMPOSE_V2, COMPOSE_INSTALL_HINT, type ComposeProject, type ComposeCli, type ComposeService, type ContainerState } from '../tools/compose.ts'
+import { detectCompose, composeArgv, composeExtraFiles, composeProfiles, composeServices, containers, waitHealthy, isHealthy, configHashes, recreateRepairs, repairInterruptedRecreate, MIN_COMPOSE_V2, COMPOSE_INSTALL_HINT, type ComposeProject, type ComposeCli, type ComposeService, type ContainerState } from '../tools/compose.ts'
 import { checkDuration, durationMs } from '../tools/helm.ts'
 import { writeMonitoringConfig } from '../monitoring/config.ts'
 import { runPlan, newReport, undoApplied, PlanError, type Phase, type Step, type PlanReport, type StepRecord } from '../core/plan.ts'
@@ -88,7 +88,9 @@ async function prepare(ctx: Ctx, o: ComposeOptions, lock: (project: string, env:
   // the env a backup of this project reads (.env, then the environment): its lock dir settings
   lock(withProfiles.name, { ...(cfg.file ? dotenv.parse(readFileSync(cfg.file)) : {}), ...ctx.env })
   const services = await composeServices(ctx, haveCli ? withProfiles : null, file, env)
-  const before = haveCli ? await containers(ctx, withProfiles, env) : null
+  let before = haveCli ? await containers(ctx, withProfiles, env) : null
+  // a deploy killed inside compose's recreate left a successor under a temporary name: every `up` would fail on it
+  if (before && recreateRepairs(before).length && (await repairInterruptedRecreate(ctx, withProfiles, env)).length && !ctx.dryRun) before = await containers(ctx, withProfiles, env)
 
   // which images are here already (pull only the rest), and what each tag points at now: one call
   const local = await localImages(ctx)

@@ -234,3 +234,38 @@ export async function configHashes(ctx: Ctx, p: ComposeProject): Promise<Record<
   if (!r || r.exitCode !== 0) return {}
   return Object.fromEntries(r.stdout.split('\n').map((l) => l.trim().split(/\s+/)).filter((x) => x.length === 2 && x[0] && x[1]).map(([s, h]) => [s!, h!]))
 }
+
+/** What to do with a successor compose left under its temporary name. */
+export interface RecreateRepair { id: string; name: string; action: 'remove' | 'rename'; to: string; why: string }
+
+/**
+ * Compose recreates a container by creating its successor under a temporary name
+ * (`<old id[:12]>_<name>`), then stopping and removing the old one, then renaming the successor. A
+ * run killed in between leaves the successor under that name, and every later `up` of the service
+ * fails ("The container name ... is already in use"). The repair finishes or undoes that work: with
+ * the old container still there the successor never served and goes; with it gone the successor
+ * takes the name (compose then judges it by its config hash like any other container).
+ */
+export function recreateRepairs(cs: ContainerState[]): RecreateRepair[] {
+  const out: RecreateRepair[] = []
+  for (const c of cs) {
+    const m = /^([0-9a-f]{12})_(.+)$/.exec(c.name ?? '')
+    if (!m) continue
+    const [, oldId, name] = m as unknown as [string, string, string]
+    const old = cs.find((x) => x.id.startsWith(oldId))
+    const holder = cs.find((x) => x.name === name)
+    if (old || holder) out.push({ id: c.id, name: c.name!, action: 'remove', to: name, why: old ? `the container it was to replace (${oldId}) is still there` : `${name} exists` })
+    else out.push({ id: c.id, name: c.name!, action: 'rename', to: name, why: `the container it replaced (${oldId}) is gone` })
+  }
+  return out
+}
+
+/** Apply recreateRepairs to a project (after its lock is taken, before its state is read). */
+export async function repairInterruptedRecreate(ctx: Ctx, p: ComposeProject, env: Record<string, string> = {}): Promise<RecreateRepair[]> {
+  const repairs = recreateRepairs((await containers(ctx, p, env)) ?? [])
+  for (const r of repairs) {
+    ctx.log.warn(`an interrupted recreate left ${r.name}: ${r.action === 'remove' ? 'removing it' : `renaming it ${r.to}`} (${r.why})`)
+    await ctx.exec(r.action === 'remove' ? ['docker', 'rm', '-f', r.id] : ['docker', 'rename', r.id, r.to], { mutates: true, timeout: 120_000 })
+  }
+  return repairs
+}
