@@ -2,6 +2,12 @@
 // rendered by the real helm (v4 and v3) and put through the same checkers as every scenario; and
 // postgres.cnpg.bootstrapFrom, the scratch Cluster the drill recovers from production's backups.
 import { describe, expect, it } from 'vitest'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { parse as parseYaml, stringify as stringifyYaml } from 'yaml'
+import { drillValues, DRILL_NO_LLM } from '../../scripts/lib/backup/drill-k8s.ts'
+import type { PlatformRef } from '../../scripts/lib/backup/platform.ts'
 import { findObject, renderChart, runHelm, templateArgs, HELM_VERSIONS, type K8sObject } from '../helpers/k8s-render.ts'
 import { validateObjects } from '../helpers/k8s-validate.ts'
 import { checkAll } from '../helpers/k8s-policy.ts'
@@ -69,4 +75,23 @@ describe('postgres.cnpg.bootstrapFrom: the scratch Cluster of the drill', () => 
     expect(r.code).not.toBe(0)
     expect(r.stderr).toContain('postgres.cnpg.bootstrapFrom.source names this Cluster\'s own backup folder')
   })
+})
+
+describe('the scratch release the drill installs', () => {
+  for (const v of HELM_VERSIONS) {
+    it(`helm ${v}: production's values with LightLLM, cut down without --with-llm, pass the schema (an endpoint that never resolves, no LightLLM)`, async () => {
+      const prod = parseYaml(readFileSync(full, 'utf8')) as Record<string, any>
+      expect(prod.lightllm?.enabled ?? true).not.toBe(false) // production runs LightLLM, and has no external endpoint
+      const values = drillValues(prod, { release: 'owp', set: { id: 's', time: new Date('2026-12-01T02:05:00Z') } as PlatformRef })
+      expect(values.openwebui.llm.baseUrl).toBe(DRILL_NO_LLM)
+      const dir = mkdtempSync(join(tmpdir(), 'owp-drill-values-'))
+      try {
+        writeFileSync(join(dir, 'values.yaml'), stringifyYaml(values))
+        const objects = await renderChart(v, { valuesFiles: [join(dir, 'values.yaml')], namespace: 'openwebui-prod-drill' })
+        expect(objects.some((o) => o.kind === 'Deployment' && /lightllm/.test(o.metadata.name))).toBe(false)
+      } finally {
+        rmSync(dir, { recursive: true, force: true })
+      }
+    })
+  }
 })

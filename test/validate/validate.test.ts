@@ -151,6 +151,18 @@ describe('validate-prod as a user runs it', () => {
   })
 })
 
+describe('leaving a component out (the restore drill starts no LLM)', () => {
+  it('the checks of a skipped component do not run, and the log names them', async () => {
+    const ctx = testCtx()
+    const o = { target: 'url' as const, extra: [`llm=${failing.url}/v1/models`, `api=${healthy.url}/health`], retries: 0 }
+    expect((await validateDeployment(ctx, o)).ok).toBe(false)
+    const r = await validateDeployment(ctx, { ...o, skipComponents: ['llm'] })
+    expect(r.results.map((x) => x.name)).toEqual(['api'])
+    expect(r.ok).toBe(true)
+    expect(ctx.stderr()).toMatch(/left out: llm \(llm\)/)
+  })
+})
+
 describe('Kubernetes target: port-forward to each component', () => {
   let fake: { path: string; remove(): void }
   let openai: TestServer

@@ -51,6 +51,9 @@ export function scratchNamespace(namespace: string): string {
   return name
 }
 
+/** The LLM endpoint of a drill without --with-llm: never resolves. */
+export const DRILL_NO_LLM = 'http://no-llm-in-the-drill.invalid/v1'
+
 /** Production's values cut down for the drill (a new object; production's are not changed). */
 export function drillValues(prod: Values, o: { release: string; set: PlatformRef; withLlm?: boolean }): Values {
   const v: Values = structuredClone(prod ?? {})
@@ -67,7 +70,12 @@ export function drillValues(prod: Values, o: { release: string; set: PlatformRef
   at(['tests', 'enabled'], false)
   at(['monitoring', 'serviceMonitor', 'enabled'], false)
   at(['monitoring', 'prometheusRule', 'enabled'], false)
-  if (!o.withLlm) at(['lightllm', 'enabled'], false)
+  if (!o.withLlm) {
+    at(['lightllm', 'enabled'], false)
+    // the schema wants an endpoint when LightLLM is off: one that cannot resolve (RFC 2606 .invalid),
+    // so that nothing the drill starts talks to production's or anyone's LLM; validation leaves the chat check out
+    if (!v.openwebui?.llm?.baseUrl) at(['openwebui', 'llm', 'baseUrl'], DRILL_NO_LLM)
+  }
   if (v.postgres?.mode === 'cnpg') {
     // the scratch Cluster recovers from production's backups to the set's time; it never backs up itself
     at(['postgres', 'cnpg', 'backup', 'enabled'], false)
@@ -166,7 +174,7 @@ export async function runK8sDrill(ctx: Ctx, o: K8sDrillOptions): Promise<DrillRe
     await restoreParts(parts.filter((s) => (FILE_STORES as readonly string[]).includes(s)))
     report.stores = set.parts.length
 
-    const v = await validateDeployment(ctx, { ...DRILL_VALIDATE, target: 'k8s', namespace: scratch, release: o.release, env: { LIGHTLLM_ENABLED: o.withLlm ? 'true' : 'false' } })
+    const v = await validateDeployment(ctx, { ...DRILL_VALIDATE, target: 'k8s', namespace: scratch, release: o.release, env: { LIGHTLLM_ENABLED: o.withLlm ? 'true' : 'false' }, skipComponents: o.withLlm ? [] : ['llm'] })
     report.validate = v.ok ? 'ok' : 'failed'
     report.rtoSeconds = Math.round((performance.now() - t0) / 1000)
 

@@ -31,7 +31,10 @@ export async function validateDeployment(ctx: Ctx, o: ValidateOptions): Promise<
   const step = ctx.log.step(`validating the ${o.target === 'k8s' ? 'Kubernetes' : o.target === 'compose' ? 'Compose' : 'URL'} deployment${o.component ? ` (${o.component})` : ''}`)
   const { checks, cleanup } = await checksFor(ctx, o)
   try {
-    const selected = o.component ? checks.filter((c) => c.component === o.component || c.tags?.includes(o.component!)) : checks
+    const skipped = checks.filter((c) => o.skipComponents?.includes(c.component))
+    if (skipped.length) ctx.log.info(`left out: ${skipped.map((c) => c.name).join(', ')} (${[...new Set(skipped.map((c) => c.component))].join(', ')})`)
+    const wanted = checks.filter((c) => !skipped.includes(c))
+    const selected = o.component ? wanted.filter((c) => c.component === o.component || c.tags?.includes(o.component!)) : wanted
     if (!selected.length) throw new KitError(`no checks for component "${o.component}" on this target`, EXIT.usage)
     const results = await runChecks(ctx, selected, { timeoutMs: o.timeoutMs, retries: o.retries, retryDelayMs: o.retryDelayMs })
     const report = reportOf(o.target, results, Math.round(performance.now() - started))

@@ -52,6 +52,8 @@ export interface ValidateOptions {
   target: 'k8s' | 'compose' | 'url'
   /** Only the checks of this component (graphrag serves `make test-graphrag`). */
   component?: string
+  /** Leave out the checks of these components (the restore drill starts no LLM: `llm`). Said in the log. */
+  skipComponents?: string[]
   env?: Record<string, string>
   /** Public URL to check instead of the one the target implies. */
   url?: string
