@@ -1,11 +1,19 @@
 // The weekly restore drill on Kubernetes (drill.enabled): its CronJob, ServiceAccount and rights,
-// rendered by the real helm (v4 and v3) and put through the same checkers as every scenario; and
-// postgres.cnpg.bootstrapFrom, the scratch Cluster the drill recovers from production's backups.
-import { describe, expect, it } from 'vitest'
-import { findObject, renderChart, runHelm, templateArgs, HELM_VERSIONS, type K8sObject } from '../helpers/k8s-render.ts'
+// rendered by the real helm (v4 and v3) and put through the same checkers as every scenario; the
+// NetworkPolicies between production's drill pod and the release it installs in <namespace>-drill;
+// and postgres.cnpg.bootstrapFrom, the scratch Cluster the drill recovers from production's backups.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { parse } from 'yaml'
+import { findObject, renderChart, runHelm, templateArgs, HELM_VERSIONS, NAMESPACE, type K8sObject } from '../helpers/k8s-render.ts'
 import { validateObjects } from '../helpers/k8s-validate.ts'
 import { checkAll } from '../helpers/k8s-policy.ts'
-import { SCENARIOS, scenarioFile } from './scenarios.ts'
+import { allowed, foreignPod, reachability, releaseEndpoints, type Endpoint } from '../helpers/k8s-netpol.ts'
+import { tmpDir } from '../helpers/tmp.ts'
+import { drillValues, scratchNamespace } from '../../scripts/lib/backup/drill-k8s.ts'
+import type { PlatformRef } from '../../scripts/lib/backup/platform.ts'
+import { SCENARIOS, scenarioFile, surroundings } from './scenarios.ts'
 
 const full = scenarioFile(SCENARIOS.find((s) => s.name === 'full')!)
 const ha = scenarioFile(SCENARIOS.find((s) => s.name === 'ha')!)
@@ -51,6 +59,73 @@ describe('the restore drill CronJob (drill.enabled)', () => {
     const cron = await runHelm('v4', templateArgs({ valuesFiles: [full], set: ['drill.enabled=true', 'drill.ageIdentitySecret=owp-age', 'drill.schedule=weekly'] }))
     expect(cron.code).not.toBe(0)
     expect(cron.stderr).toMatch(/drill\.schedule|schedule/)
+  })
+})
+
+describe('NetworkPolicies of the drill: production\'s drill pod reaches the Qdrant of its scratch release, and nothing else crosses', () => {
+  const SCRATCH = scratchNamespace(NAMESPACE)
+  const tmp = tmpDir('owp-drill-netpol-')
+  const set = { id: '2026-12-01T02-05-00Z', time: new Date('2026-12-01T02:05:00Z') } as PlatformRef
+  const drillLabels = { 'app.kubernetes.io/name': 'openwebui-platform', 'app.kubernetes.io/instance': 'owp', 'app.kubernetes.io/component': 'backup', 'app.kubernetes.io/store': 'drill' }
+  let prod: { on: K8sObject[]; off: K8sObject[] }
+  let scratch: { on: K8sObject[]; off: K8sObject[] }
+  afterAll(() => tmp.remove())
+  beforeAll(async () => {
+    // the scratch release gets what dr-drill installs: production's values through drillValues (with
+    // LightLLM: without it these values name no other LLM endpoint, which the schema refuses)
+    const values = drillValues(parse(readFileSync(full, 'utf8')), { release: 'owp', namespace: NAMESPACE, set, withLlm: true })
+    const file = (name: string, v: unknown) => { const f = join(tmp.path, name); writeFileSync(f, JSON.stringify(v)); return f }
+    const { scratchOf: _, ...noScratchOf } = values.drill
+    const [on, off, sOn, sOff] = await Promise.all([
+      renderChart('v4', { valuesFiles: [full], set: ['drill.enabled=true', 'drill.ageIdentitySecret=owp-age'] }),
+      renderChart('v4', { valuesFiles: [full] }),
+      renderChart('v4', { valuesFiles: [file('drill.json', values)], namespace: SCRATCH }),
+      renderChart('v4', { valuesFiles: [file('drill-before.json', { ...values, drill: noScratchOf })], namespace: SCRATCH }),
+    ])
+    prod = { on, off }
+    scratch = { on: sOn, off: sOff }
+  })
+
+  const policies = (...renders: K8sObject[][]) => renders.flat().filter((o) => o.kind === 'NetworkPolicy')
+  /** Both releases' pods (the drill pod from the render that has it), named prod/... and scratch/..., plus the surroundings and two impostors. */
+  const endpoints = (): Endpoint[] => [
+    ...releaseEndpoints(prod.on, NAMESPACE).map((e) => ({ ...e, name: `prod/${e.name}` })),
+    ...releaseEndpoints(scratch.on, SCRATCH).map((e) => ({ ...e, name: `scratch/${e.name}` })),
+    ...surroundings(),
+    foreignPod('lookalike-elsewhere', 'default', drillLabels),
+    foreignPod('lookalike-in-scratch', SCRATCH, drillLabels),
+  ]
+  const find = (name: string) => endpoints().find((e) => e.name === name)!
+  const can = (pols: K8sObject[], src: string, dst: string, port: number) => allowed(pols, find(src), find(dst), { port, protocol: 'TCP' })
+
+  it('opens exactly one edge: prod/drill -> scratch/qdrant:6333 (production\'s egress policy and the scratch release\'s ingress rule together)', () => {
+    const before = reachability(policies(prod.off, scratch.off), endpoints())
+    const after = reachability(policies(prod.on, scratch.on), endpoints())
+    expect({ added: after.filter((e) => !before.includes(e)), removed: before.filter((e) => !after.includes(e)) })
+      .toEqual({ added: ['prod/drill -> scratch/qdrant:6333/TCP'], removed: [] })
+    // every edge between the two namespaces
+    const crossing = after.filter((e) => { const [src, dst] = e.split(/ -> /); return src!.split('/')[0] !== dst!.split('/')[0] && /^(prod|scratch)\//.test(src!) && /^(prod|scratch)\//.test(dst!) })
+    expect(crossing).toEqual(['prod/drill -> scratch/qdrant:6333/TCP'])
+  })
+
+  it('still denies: the drill pod to the other stores and to gRPC, the backup jobs, look-alike pods, anything from the scratch namespace into production', () => {
+    const pols = policies(prod.on, scratch.on)
+    expect(can(pols, 'prod/drill', 'scratch/qdrant', 6333)).toBe(true)
+    for (const [src, dst, port] of [
+      ['prod/drill', 'scratch/qdrant', 6334], ['prod/drill', 'scratch/postgres', 5432], ['prod/drill', 'scratch/redis', 6379], ['prod/drill', 'scratch/neo4j', 7687],
+      ['prod/drill', 'scratch/openwebui', 8080], ['prod/backup', 'scratch/qdrant', 6333], ['prod/openwebui', 'scratch/qdrant', 6333], ['intruder', 'scratch/qdrant', 6333],
+      ['lookalike-elsewhere', 'scratch/qdrant', 6333], ['lookalike-in-scratch', 'scratch/qdrant', 6333], ['scratch/openwebui', 'prod/qdrant', 6333],
+      ['scratch/qdrant', 'prod/postgres', 5432], ['scratch/celery-worker', 'prod/redis', 6379],
+    ] as const) expect(can(pols, src, dst, port), `${src} -> ${dst}:${port}`).toBe(false)
+  })
+
+  it('needs both halves: without production\'s drill egress policy, or without the scratch release\'s ingress rule, the drill pod cannot reach Qdrant', () => {
+    const noEgress = policies(prod.on, scratch.on).filter((p) => p.metadata.name !== 'owp-backup-drill')
+    expect(can(noEgress, 'prod/drill', 'scratch/qdrant', 6333)).toBe(false)
+    const noIngress = structuredClone(policies(prod.on, scratch.on))
+    const q = noIngress.find((p) => p.metadata.namespace === SCRATCH && p.metadata.name === 'owp-qdrant')!
+    q.spec.ingress = q.spec.ingress.filter((r: any) => !r.from.some((f: any) => f.namespaceSelector?.matchLabels?.['kubernetes.io/metadata.name'] === NAMESPACE))
+    expect(can(noIngress, 'prod/drill', 'scratch/qdrant', 6333)).toBe(false)
   })
 })
 
