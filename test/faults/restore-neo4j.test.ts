@@ -96,6 +96,7 @@ describe('neo4j offline restore faults (fake neo4j-admin whose load fails half w
     const env = {
       PATH: `${SHIMS}:${FAKES}:${process.env.PATH}`, SHIM_CALLS: calls, SHIM_STATE: services, SHIM_SERVICE_CTL: join(FAKES, 'neo4j'),
       SHIM_NEO4J_ENV: `NEO4J_FAKE_STATE=${state}`, NEO4J_FAKE_STATE: state, BACKUP_STAGING_DIR: tmp.path,
+      OWP_LOCK_DIR: join(tmp.path, 'locks'), // this file's leases and stopped writers only (other suites restore compose project owp too)
     }
     const args = (script: string) => ['--store', 'neo4j', '--target', 'compose', '--env-file', join(tmp.path, 'empty.env'), '--dest', join(tmp.path, 'dest-offline'), '--maintenance-window',
       ...(script === 'restore' ? ['--from', 'latest', '--yes'] : ['--metrics-dir', join(tmp.path, 'metrics')])]
@@ -128,6 +129,7 @@ describe('neo4j offline restore faults (fake neo4j-admin whose load fails half w
     const env = (stagingDir: string) => ({
       PATH: `${SHIMS}:${FAKES}:${process.env.PATH}`, SHIM_CALLS: calls, SHIM_STATE: services, SHIM_SERVICE_CTL: join(FAKES, 'neo4j'),
       SHIM_NEO4J_ENV: `NEO4J_FAKE_STATE=${state}`, NEO4J_FAKE_STATE: state, BACKUP_STAGING_DIR: stagingDir,
+      OWP_LOCK_DIR: join(tmp.path, 'locks'),
     })
     const args = (script: string) => ['--store', 'neo4j', '--target', 'compose', '--env-file', join(tmp.path, 'empty.env'), '--dest', join(tmp.path, 'dest-offline-space'), '--maintenance-window',
       ...(script === 'restore' ? ['--from', 'latest', '--yes'] : ['--metrics-dir', join(tmp.path, 'metrics')])]

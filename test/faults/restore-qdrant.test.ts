@@ -28,6 +28,8 @@ const env = (storage = join(tmp.path, 'storage')) => ({
   PATH: `${SHIMS}:${process.env.PATH}`, SHIM_CALLS: join(tmp.path, 'calls'), SHIM_STATE: state,
   SHIM_QDRANT_ENV: `QDRANT__STORAGE__STORAGE_PATH=${storage}`,
   QDRANT_URL: q.url, BACKUP_STAGING_DIR: join(tmp.path, 'staging'),
+  // leases and the stopped writers' state of this file's runs only (other suites restore compose project owp too)
+  OWP_LOCK_DIR: join(tmp.path, 'locks'),
 })
 const args = (script: 'backup' | 'restore') => ['--store', 'qdrant', '--target', 'compose', '--env-file', join(tmp.path, 'empty.env'), '--dest', dest,
   ...(script === 'restore' ? ['--from', 'latest', '--yes'] : ['--metrics-dir', join(tmp.path, 'metrics')])]
