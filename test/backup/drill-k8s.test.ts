@@ -80,18 +80,18 @@ describe('the Kubernetes drill\'s plan', () => {
     expect(scratchNamespace('x'.repeat(63))).toHaveLength(63)
   })
 
-  it('production\'s values cut down: no Ingress, certificates, backups, monitoring objects or LightLLM; CloudNativePG recovered from production\'s backups to the set\'s time, backing up nothing', () => {
+  it('production\'s values cut down: no Ingress, certificates, backups, monitoring objects or LightLLM; CloudNativePG recovered from production\'s backups to the set\'s time, backing up nothing; production\'s drill pod let in', () => {
     const set = { id: '2026-12-01T02-05-00Z', time: new Date('2026-12-01T02:05:00Z') } as PlatformRef
-    const v = drillValues(PROD_VALUES, { release: 'owp', set })
+    const v = drillValues(PROD_VALUES, { release: 'owp', namespace: 'openwebui-prod', set })
     expect(v).toMatchObject({
       ingress: { enabled: false, className: 'traefik' }, gatewayAPI: { enabled: false }, tls: { certManager: { enabled: false } },
-      backup: { enabled: false, destination: PROD_VALUES.backup.destination }, drill: { enabled: false }, tests: { enabled: false },
+      backup: { enabled: false, destination: PROD_VALUES.backup.destination }, drill: { enabled: false, scratchOf: 'openwebui-prod' }, tests: { enabled: false },
       monitoring: { serviceMonitor: { enabled: false }, prometheusRule: { enabled: false } }, lightllm: { enabled: false },
       postgres: { mode: 'cnpg', cnpg: { backup: { enabled: false }, bootstrapFrom: { source: 'owp-postgres', targetTime: '2026-12-01T02:05:00Z' }, recovery: { name: '', active: false } } },
     })
     expect(PROD_VALUES.ingress.enabled).toBe(true) // production's values are not changed
-    expect(drillValues({ postgres: { mode: 'internal' } }, { release: 'owp', set, withLlm: true }).postgres).toEqual({ mode: 'internal' })
-    expect(drillValues({}, { release: 'owp', set, withLlm: true }).lightllm).toBeUndefined()
+    expect(drillValues({ postgres: { mode: 'internal' } }, { release: 'owp', namespace: 'openwebui-prod', set, withLlm: true }).postgres).toEqual({ mode: 'internal' })
+    expect(drillValues({}, { release: 'owp', namespace: 'openwebui-prod', set, withLlm: true }).lightllm).toBeUndefined()
   })
 
   it('copies the Secrets production\'s values name, data only', () => {

@@ -1,7 +1,7 @@
 // Qdrant backups against a FAKE Qdrant (test/fixtures/backup/qdrant-fake.ts) that follows the
 // documented snapshot REST API: no real Qdrant can be installed on these machines.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { writeFileSync, readFileSync } from 'node:fs'
+import { mkdirSync, readdirSync, writeFileSync, readFileSync } from 'node:fs'
 import { createHash } from 'node:crypto'
 import { join } from 'node:path'
 import { testCtx } from '../helpers/context.ts'
@@ -11,6 +11,8 @@ import { resolveShared, retentionFrom } from '../../scripts/lib/backup/settings.
 import { runBackup } from '../../scripts/lib/backup/backup.ts'
 import { runRestore } from '../../scripts/lib/backup/restore.ts'
 import { listSets, readManifestJson } from './support.ts'
+import { canMount, mountTmpfs } from '../helpers/tmpfs.ts'
+import { ROOT } from '../../scripts/lib/core/paths.ts'
 
 const API_KEY = 'qdrant-test-api-key-0123456789abcdef'
 const tmp = tmpDir('owp-qdrant-')
@@ -21,9 +23,9 @@ async function call(method: string, path: string, body?: unknown): Promise<any> 
   return r.json()
 }
 
-async function setup(dest: string, env: Record<string, string> = {}, flags: Record<string, string | boolean> = {}) {
+async function setup(dest: string, env: Record<string, string> = {}, flags: Record<string, string | boolean> = {}, target = 'direct') {
   const ctx = testCtx({ env: { QDRANT_URL: q.url, QDRANT_API_KEY: API_KEY, BACKUP_STAGING_DIR: tmp.path, ...env }, yes: true, ...flags })
-  const shared = await resolveShared(ctx, { store: 'qdrant', target: 'direct', dest, 'env-file': join(tmp.path, 'empty.env') })
+  const shared = await resolveShared(ctx, { store: 'qdrant', target, dest, 'env-file': join(tmp.path, 'empty.env') })
   const backup = () => runBackup(ctx, { stores: ['qdrant'], explicit: true, target: shared.target, dest: shared.dest, settings: shared.settings, verify: true, recipients: [], retention: retentionFrom({}) })
   const restore = () => runRestore(ctx, { stores: ['qdrant'], explicit: true, from: 'latest', target: shared.target, dest: shared.dest, settings: shared.settings })
   return { ctx, backup, restore }
@@ -111,5 +113,28 @@ describe('Qdrant backup and restore (fake Qdrant, documented snapshot API)', () 
     expect(report.ok, ctx.stderr()).toBe(true)
     expect(ctx.stdout()).toContain(`[dry-run] POST ${q.url}/collections/${q.aliases.get('docs') ?? 'docs'}/snapshots?wait=true`)
     expect(q.requests.slice(before).filter((r) => r.method !== 'GET')).toEqual([])
+  })
+  it('on Kubernetes the free space is read by df in the qdrant container (kubectl exec); a restore that does not fit stops before anything changes', async (t) => {
+    if (!canMount) t.skip() // mounting a tmpfs needs root (the test machines run as root)
+    const calls = join(tmp.path, 'k8s-calls')
+    mkdirSync(calls)
+    const small = join(tmp.path, 'k8s-storage')
+    // the kubectl shim runs `exec` here with the container's own environment (the chart sets the storage path)
+    const { ctx, backup, restore } = await setup(join(tmp.path, 'k8s'), {
+      PATH: `${join(ROOT, 'test', 'fixtures', 'backup', 'shims')}:${process.env.PATH}`, SHIM_CALLS: calls, SHIM_QDRANT_ENV: `QDRANT__STORAGE__STORAGE_PATH=${small}`,
+    }, {}, 'k8s')
+    expect((await backup()).stores[0], ctx.stderr()).toMatchObject({ ok: true })
+    const unmount = mountTmpfs(small, '8k')
+    const seen = q.requests.length
+    try {
+      const result = await restore()
+      expect(result.ok).toBe(false)
+      expect(result.stores[0]!.error).toMatch(new RegExp(`^not enough space for the collections restored beside the live ones .* on qdrant:${small}: needs about [\\d.]+ KiB .*, 8\\.0 KiB free; nothing was changed$`))
+    } finally { unmount() }
+    const kubectl = readdirSync(calls).sort().filter((f) => f.endsWith('.kubectl')).map((f) => readFileSync(join(calls, f), 'utf8').split('\0').slice(0, -1))
+    expect(kubectl).toContainEqual(['kubectl', 'exec', '-n', 'openwebui-prod', 'owp-qdrant-0', '-c', 'qdrant', '--', 'printenv', 'QDRANT__STORAGE__STORAGE_PATH'])
+    expect(kubectl).toContainEqual(['kubectl', 'exec', '-n', 'openwebui-prod', 'owp-qdrant-0', '-c', 'qdrant', '--', 'df', '-Pk', small])
+    expect(q.requests.slice(seen).filter((r) => r.method !== 'GET')).toEqual([])
+    expect(ctx.stderr()).not.toContain(API_KEY)
   })
 })

@@ -1,7 +1,9 @@
 // Fault rows of the Redis restore (docs/reliability.md, "Backup and restore"), with a real
-// redis-server under a restart loop (as a container restart policy or systemd would run it).
+// redis-server under a restart loop (as a container restart policy or systemd would run it), and
+// one whose data directory is a real small tmpfs.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import { startRedis, type Redis } from '../helpers/redis.ts'
 import { testCtx } from '../helpers/context.ts'
@@ -10,14 +12,15 @@ import { resolveShared, retentionFrom } from '../../scripts/lib/backup/settings.
 import { runBackup } from '../../scripts/lib/backup/backup.ts'
 import { runRestore } from '../../scripts/lib/backup/restore.ts'
 import { listSets } from '../backup/support.ts'
+import { canMount, dfAvailable, mountTmpfs } from '../helpers/tmpfs.ts'
 
 const tmp = tmpDir('owp-fault-redis-')
 const dest = join(tmp.path, 'dest')
 let redis: Redis
 
-async function kit() {
-  const ctx = testCtx({ yes: true, env: { ...redis.env, BACKUP_STAGING_DIR: tmp.path } })
-  const shared = await resolveShared(ctx, { store: 'redis', target: 'direct', dest, 'env-file': join(tmp.path, 'empty.env'), timeout: '60' })
+async function kit(server: Redis = redis, to = dest) {
+  const ctx = testCtx({ yes: true, env: { ...server.env, BACKUP_STAGING_DIR: tmp.path } })
+  const shared = await resolveShared(ctx, { store: 'redis', target: 'direct', dest: to, 'env-file': join(tmp.path, 'empty.env'), timeout: '60' })
   const common = { stores: ['redis' as const], explicit: true, target: shared.target, dest: shared.dest, settings: shared.settings }
   return {
     ctx,
@@ -58,5 +61,37 @@ describe('redis restore faults (real redis-server)', { timeout: 120_000 }, () =>
     expect(redis.cli(['GET', 'live:3']).trim()).toBe('now')
     expect(readFileSync(join(redis.dir, 'dump.rdb'))).toEqual(rdbBefore)
     expect(readdirSync(redis.dir).filter((f) => f.includes('owp-restore') || f.includes('pre-restore'))).toEqual([])
+  })
+  it('F-RESTORE-REDIS-2: the data directory has too little room for the incoming dump.rdb (a 256 KiB tmpfs, a ~330 KiB set): the restore stops before the copy, the live data untouched and the server still able to save', async (t) => {
+    if (!canMount) t.skip() // mounting a tmpfs needs root (the test machines run as root)
+    // the set: ~330 KiB of incompressible values, taken from another server
+    const big = await startRedis()
+    let small: Redis | undefined
+    const unmount = mountTmpfs(join(tmp.path, 'small'), '256k')
+    try {
+      for (let i = 0; i < 80; i++) big.cli(['SET', `big:${i}`, randomBytes(3 * 1024).toString('base64')])
+      const b = await kit(big, join(tmp.path, 'dest-big'))
+      expect((await b.backup()).ok, b.ctx.stderr()).toBe(true)
+      // the live server: a few keys, its dump.rdb on the small disk
+      small = await startRedis({ dir: join(tmp.path, 'small') })
+      for (let i = 0; i < 5; i++) small.cli(['SET', `live:${i}`, 'now'])
+      small.cli(['SAVE'])
+      const rdbBefore = readFileSync(join(small.dir, 'dump.rdb'))
+      const free = dfAvailable(small.dir)
+
+      const r = await kit(small, join(tmp.path, 'dest-big'))
+      const result = await r.restore()
+      expect(result.ok).toBe(false)
+      expect(result.stores[0]!.error).toMatch(new RegExp(`^not enough space for the dump\\.rdb to restore beside the live one on redis:${small.dir}: needs about [\\d.]+ KiB \\([\\d.]+ KiB \\+ 20%\\), ${(free / 1024).toFixed(1)} KiB free; nothing was changed$`))
+      expect(readdirSync(small.dir)).toEqual(['dump.rdb'])
+      expect(readFileSync(join(small.dir, 'dump.rdb'))).toEqual(rdbBefore)
+      expect(small.cli(['DBSIZE']).trim()).toBe('5')
+      // the disk was not filled: the live server still saves
+      expect(small.cli(['SAVE']).trim()).toBe('OK')
+    } finally {
+      await small?.stop()
+      unmount()
+      await big.stop()
+    }
   })
 })

@@ -96,13 +96,17 @@ export function reachability(policies: K8sObject[], endpoints: Endpoint[]): stri
   return [...new Set(edges)].sort()
 }
 
-/** The release's pods as endpoints, named by their component label (CNPG instances as "postgres", Pooler pods as "pgbouncer"). */
+/**
+ * The release's pods as endpoints, named by their component label (CNPG instances as "postgres",
+ * Pooler pods as "pgbouncer"; the restore drill's pod, a backup pod of store drill, as "drill": it
+ * has a policy of its own).
+ */
 export function releaseEndpoints(objects: K8sObject[], namespace: string): Endpoint[] {
   const nsLabels = { 'kubernetes.io/metadata.name': namespace }
   const byName = new Map<string, Endpoint>()
   for (const { pod } of podSources(objects)) {
     const labels = pod.metadata?.labels ?? {}
-    const name = labels['app.kubernetes.io/component'] ?? 'unknown'
+    const name = labels['app.kubernetes.io/store'] === 'drill' ? 'drill' : labels['app.kubernetes.io/component'] ?? 'unknown'
     const ports: PortSpec[] = (pod.spec.containers ?? []).flatMap((c: any) => (c.ports ?? []).map((p: any) => ({ port: p.containerPort, protocol: p.protocol ?? 'TCP', name: p.name })))
     const prev = byName.get(name)
     if (prev) prev.ports.push(...ports.filter((p) => !prev.ports.some((q) => q.port === p.port && q.protocol === p.protocol)))

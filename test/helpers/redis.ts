@@ -25,9 +25,10 @@ export function requireRedis(): void {
   }
 }
 
-export async function startRedis(o: { appendonly?: boolean; supervised?: boolean; password?: string } = {}): Promise<Redis> {
+/** `dir`: the data directory to use (e.g. a small tmpfs the test mounted; the caller removes it). */
+export async function startRedis(o: { appendonly?: boolean; supervised?: boolean; password?: string; dir?: string } = {}): Promise<Redis> {
   requireRedis()
-  const tmp = tmpDir('owp-redis-')
+  const tmp = o.dir ? { path: o.dir, remove: () => {} } : tmpDir('owp-redis-')
   const port = await freePort()
   const password = o.password ?? `redis-test-${Math.random().toString(36).slice(2)}-secret`
   const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', tmp.path, '--requirepass', password,

@@ -3,7 +3,9 @@ The intended traffic of the release as data: a list of edges {from, to, ports}. 
 turns it into one policy per component (its ingress from every edge ending there, its egress to
 every edge starting there). Peers that are not components: ingress-controller, monitoring, otel
 (an OTLP collector of your own, in the monitoring namespace), dns, kube-api, external, cnpg-operator,
-idp (openwebui.sso.oidc.networkPolicyPeers).
+idp (openwebui.sso.oidc.networkPolicyPeers), drill (the drill pod of the production namespace
+drill.scratchOf names, in a drill's scratch release), drill-scratch-qdrant (the Qdrant of this
+release's drill copy in <namespace>-drill).
 */}}
 {{- define "owp.netpol.edges" -}}
 {{- $v := .Values -}}
@@ -100,6 +102,10 @@ idp (openwebui.sso.oidc.networkPolicyPeers).
   {{- $edges = append $edges (dict "from" "backup" "to" "external" "ports" (list (int (ternary (include "owp.urlPort" $v.backup.destination.s3.endpoint) "443" (ne $v.backup.destination.s3.endpoint ""))))) }}
   {{- end }}
 {{- end }}
+{{- /* a drill's scratch release: the production namespace's drill pod restores and counts the collections over Qdrant's REST port (every other store through the API server) */ -}}
+{{- if and $v.drill.scratchOf (has "qdrant" $pods) }}
+  {{- $edges = append $edges (dict "from" "drill" "to" "qdrant" "ports" (list 6333)) }}
+{{- end }}
 {{- if has "test" $pods }}
   {{- $health := dict "openwebui" 8080 "lightllm" (int $v.lightllm.port) "graphrag-processor" (int $v.graphrag.port) "mcp-server" (int $v.mcp.port) "qdrant" 6333 "neo4j" 7474 "redis" 6379 "otel-collector" 13133 "blackbox-exporter" 9115 "pushgateway" 9091 -}}
   {{- if eq $v.postgres.mode "internal" }}{{ $_ := set $health "postgres" 5432 }}{{ end -}}
@@ -183,6 +189,20 @@ idp (openwebui.sso.oidc.networkPolicyPeers).
 {{ toYaml $.Values.openwebui.sso.oidc.networkPolicyPeers }}
 {{- else if eq $name "external" -}}
 {{ toYaml $np.externalPeers }}
+{{- else if eq $name "drill" -}}
+- namespaceSelector:
+    matchLabels:
+      kubernetes.io/metadata.name: {{ $.Values.drill.scratchOf }}
+  podSelector:
+    matchLabels:
+      {{- include "owp.netpol.podLabels" (list $ "drill") | nindent 6 }}
+{{- else if eq $name "drill-scratch-qdrant" -}}
+- namespaceSelector:
+    matchLabels:
+      kubernetes.io/metadata.name: {{ include "owp.drill.namespace" $ }}
+  podSelector:
+    matchLabels:
+      {{- include "owp.netpol.podLabels" (list $ "qdrant") | nindent 6 }}
 {{- else -}}
 - podSelector:
     matchLabels:
@@ -190,9 +210,19 @@ idp (openwebui.sso.oidc.networkPolicyPeers).
 {{- end -}}
 {{- end -}}
 
-{{/* Labels that select a component's pods (CloudNativePG pods get them through inheritedMetadata). */}}
+{{/* Labels that select a component's pods (CloudNativePG pods get them through inheritedMetadata); "drill": the drill CronJob's pod alone (a backup pod of store drill). */}}
 {{- define "owp.netpol.podLabels" -}}
+{{- if eq (index . 1) "drill" -}}
+{{ include "owp.selectorLabels" (list (index . 0) "backup") }}
+app.kubernetes.io/store: drill
+{{- else -}}
 {{ include "owp.selectorLabels" . }}
+{{- end -}}
+{{- end -}}
+
+{{/* The scratch namespace the restore drill installs this release's copy into. */}}
+{{- define "owp.drill.namespace" -}}
+{{- printf "%s-drill" .Release.Namespace -}}
 {{- end -}}
 
 {{/* ports of an edge -> list of NetworkPolicyPort */}}

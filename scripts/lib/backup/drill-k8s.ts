@@ -55,7 +55,7 @@ export function scratchNamespace(namespace: string): string {
 export const DRILL_NO_LLM = 'http://no-llm-in-the-drill.invalid/v1'
 
 /** Production's values cut down for the drill (a new object; production's are not changed). */
-export function drillValues(prod: Values, o: { release: string; set: PlatformRef; withLlm?: boolean }): Values {
+export function drillValues(prod: Values, o: { release: string; namespace: string; set: PlatformRef; withLlm?: boolean }): Values {
   const v: Values = structuredClone(prod ?? {})
   const at = (path: string[], value: unknown) => {
     let o2 = v
@@ -67,6 +67,8 @@ export function drillValues(prod: Values, o: { release: string; set: PlatformRef
   at(['tls', 'certManager', 'enabled'], false)
   at(['backup', 'enabled'], false)
   at(['drill', 'enabled'], false)
+  // the NetworkPolicies of the scratch release let production's drill pod (and no other) reach its Qdrant
+  at(['drill', 'scratchOf'], o.namespace)
   at(['tests', 'enabled'], false)
   at(['monitoring', 'serviceMonitor', 'enabled'], false)
   at(['monitoring', 'prometheusRule', 'enabled'], false)
@@ -152,7 +154,7 @@ export async function runK8sDrill(ctx: Ctx, o: K8sDrillOptions): Promise<DrillRe
       if (got.exitCode !== 0) throw new KitError(`production's values name Secret ${name}, which namespace ${o.namespace} does not have`)
       await ctx.exec(kube('create', '-n', scratch, '-f', '-'), { mutates: true, input: JSON.stringify(copyOfSecret(JSON.parse(got.stdout), scratch)), title: `copy Secret ${name} into ${scratch}` })
     }
-    const values = drillValues(prod ?? {}, { release: o.release, set, withLlm: o.withLlm })
+    const values = drillValues(prod ?? {}, { release: o.release, namespace: o.namespace, set, withLlm: o.withLlm })
     mkdirSync(dir, { recursive: true })
     const valuesFile = join(dir, 'drill-values.json')
     writeFileSync(valuesFile, JSON.stringify(values, null, 2), { mode: 0o600 }) // may hold secrets: private, removed at teardown

@@ -3,6 +3,7 @@
 import { statfsSync } from 'node:fs'
 import { KitError } from '../core/errors.ts'
 import type { Ctx } from '../core/context.ts'
+import type { ExecResult } from '../core/exec.ts'
 import type { StoreName, Target } from './types.ts'
 
 /** Margin on top of the estimate: indexes rebuilt, WAL, temporary files. */
@@ -18,7 +19,12 @@ export function formatSize(n: number): string {
 
 /** Available bytes of the filesystem holding `path` where the store runs (`df -Pk`), or null when df cannot tell. */
 export async function freeBytesAt(ctx: Ctx, target: Target, store: StoreName, path: string): Promise<number | null> {
-  const r = await target.run(ctx, store, ['df', '-Pk', path], { allowFailure: true, timeout: 30_000 }).catch(() => null)
+  return dfFree((argv) => target.run(ctx, store, argv, { allowFailure: true, timeout: 30_000 }), path)
+}
+
+/** Available bytes of `path` from `df -Pk` run by `run` (a target, a maintenance container), or null. */
+export async function dfFree(run: (argv: string[]) => Promise<ExecResult>, path: string): Promise<number | null> {
+  const r = await run(['df', '-Pk', path]).catch(() => null)
   if (!r || r.exitCode !== 0) return null
   const line = r.stdout.trim().split('\n').pop() ?? ''
   const avail = Number(line.split(/\s+/)[3])

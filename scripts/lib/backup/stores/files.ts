@@ -3,11 +3,13 @@
 // mounts the claim, or the host directory). Caches and re-downloadable models are excluded and the
 // exclusion is written in the manifest. Restore extracts beside the data (.owp-restore-<id>), then
 // swaps entry by entry, keeping what was there in .owp-pre-restore-<id> until the operator removes it.
+// The free space of the data directory (df where it is mounted) is checked before the extraction.
 import { join } from 'node:path'
 import { KitError } from '../../core/errors.ts'
 import type { Ctx } from '../../core/context.ts'
 import { finishFile, partialPath } from '../manifest.ts'
 import { tarStats, type TarStats } from '../tar-stats.ts'
+import { ensureSpace, localFreeBytes, requireSpace } from '../space.ts'
 import type { DriverRun, DumpResult, FileStoreName, Manifest, RestoreResult, StoreDriver, VerifyResult } from '../types.ts'
 
 export interface Exclusion { path: string; why: string }
@@ -136,6 +138,13 @@ function driverFor(store: FileStoreName): StoreDriver {
     const d = manifest.details as unknown as FilesDetails
     const dir = dirOf(store, run)
     const staged = `${dir}/.owp-restore-${run.id}`
+    if (!ctx.dryRun) {
+      // The extracted tree sits beside the data until the swap (renames): its bytes, and at most a block more per entry.
+      await ensureSpace(ctx, run.target, store, dir, d.bytes + (d.files + (d.dirs ?? 0)) * 4096, `the ${d.files} files restored beside ${dir}`)
+      // The check after the swap archives the restored tree again, on this host.
+      const tar = manifest.files.find((f) => f.kind === 'tar')
+      requireSpace(ctx, 'the archive that checks the restored files', run.scratch, tar?.plain?.bytes ?? tar?.bytes ?? d.bytes, localFreeBytes(run.scratch))
+    }
     await run.target.run(ctx, store, ['sh', '-c', EXTRACT_SCRIPT, 'sh', staged], { stdinFile: join(run.dir, ARCHIVE), mutates: true, timeout: run.settings.timeoutMs, title: `extract into ${staged}` })
     const swap = await run.target.run(ctx, store, ['sh', '-c', SWAP_SCRIPT, 'sh', dir, run.id, ...d.excluded.map((e) => e.path)], { mutates: true, allowFailure: true, timeout: 600_000, title: `swap ${dir}` })
     if (swap.exitCode !== 0) throw new KitError(`${store}: the restored files were not swapped in: ${swap.stderr.trim().split('\n').pop()}`, 1, `the extracted tree is in ${staged}; nothing of ${dir} was changed before the swap`)

@@ -13,6 +13,7 @@ import { KitError } from '../../core/errors.ts'
 import type { Ctx } from '../../core/context.ts'
 import { finishFile, partialPath } from '../manifest.ts'
 import { fileTo } from '../targets.ts'
+import { dfFree, ensureSpace, requireSpace } from '../space.ts'
 import type { DriverRun, DumpResult, Manifest, ProducedFile, RestoreResult, StoreDriver, VerifyResult } from '../types.ts'
 
 interface Neo4jDetails { mode: 'offline' | 'apoc'; databases: string[]; info?: Record<string, string>; nodes?: number; relationships?: number }
@@ -109,6 +110,14 @@ async function restore(ctx: Ctx, run: DriverRun, manifest: Manifest): Promise<Re
     const importDir = run.settings.env.NEO4J_IMPORT_DIR ?? '/var/lib/neo4j/import'
     // A copy of the current graph first, on the server: the replay below starts by deleting everything.
     const safety = `owp-pre-restore-${run.id}.cypher`
+    if (!ctx.dryRun) {
+      // The export of today's graph (the set's export scaled by today's node count) and, off this host, the export to replay.
+      const bytes = setFileBytes(manifest, 'neo4j.cypher')
+      const now = Number((await cypher(ctx, run, 'MATCH (n) RETURN count(n)')).slice(-1)[0])
+      const current = details.nodes && Number.isFinite(now) ? Math.ceil((bytes * now) / details.nodes) : bytes
+      const replayed = run.target.kind === 'direct' ? 0 : bytes
+      await ensureSpace(ctx, run.target, 'neo4j', importDir, current + replayed, `the export of the current graph set aside${replayed ? ' and the export to replay' : ''}`)
+    }
     await cypher(ctx, run, `CALL apoc.export.cypher.all('${safety}', {format: 'cypher-shell', useOptimizations: {type: 'UNWIND_BATCH', unwindBatchSize: 1000}}) YIELD nodes RETURN nodes`, { mutates: true })
     const empty = async () => {
       await cypher(ctx, run, 'MATCH (n) CALL { WITH n DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS', { mutates: true })
@@ -141,7 +150,13 @@ async function restore(ctx: Ctx, run: DriverRun, manifest: Manifest): Promise<Re
       const r = await admin(['neo4j-admin', 'database', 'load', '--info', `--from-path=${ioPath}`, db], { allowFailure: true })
       if (r.exitCode !== 0) throw new KitError(`the archive of database ${db} to restore failed its check (${lastLine(r.stderr)}); nothing was overwritten`)
     }
-    // 2. A verified copy of every current database aside, in the same window (Neo4j is stopped).
+    // 2. A verified copy of every current database aside, in the same window (Neo4j is stopped),
+    // where there is room for them: today's dumps, estimated by the set's archives of the same databases.
+    if (!ctx.dryRun) {
+      const need = details.databases.reduce((n, db) => n + setFileBytes(manifest, `${db}.dump`), 0)
+      const where = run.target.kind === 'k8s' ? `the neo4j maintenance pod:${ioPath}` : io
+      requireSpace(ctx, `the copies of ${details.databases.join(', ')} set aside`, where, need, await dfFree((argv) => admin(argv, { allowFailure: true, timeout: 60_000 }), ioPath))
+    }
     const aside = `${ioPath}/pre-restore`
     await admin(['mkdir', '-p', aside])
     const kept: string[] = []
@@ -179,6 +194,12 @@ async function restore(ctx: Ctx, run: DriverRun, manifest: Manifest): Promise<Re
     }
   })
   return result
+}
+
+/** The plain size of one file of the set. */
+function setFileBytes(manifest: Manifest, name: string): number {
+  const f = manifest.files.find((x) => x.name.replace(/\.age$/, '') === name)
+  return f?.plain?.bytes ?? f?.bytes ?? 0
 }
 
 function lastLine(text: string): string {

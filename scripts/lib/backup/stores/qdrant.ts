@@ -8,7 +8,9 @@
 // when the name is already an alias; otherwise the live collection is first copied aside
 // (<name>.owp-pre-restore-<tag>, counted), then dropped and the name becomes an alias of the new
 // one. A failure at any point leaves the old data under the name; a killed run's leftovers are
-// put back (a name with no collection gets its set-aside copy) or dropped by the next run.
+// put back (a name with no collection gets its set-aside copy) or dropped by the next run. Before
+// any of it, the free space where Qdrant stores its collections is checked against what the
+// restore adds there at its peak.
 import { createWriteStream, writeFileSync, openAsBlob, mkdtempSync, rmSync } from 'node:fs'
 import { createHash } from 'node:crypto'
 import { join } from 'node:path'
@@ -17,6 +19,7 @@ import { pipeline } from 'node:stream/promises'
 import { KitError } from '../../core/errors.ts'
 import type { Ctx } from '../../core/context.ts'
 import { finishFile, partialPath } from '../manifest.ts'
+import { ensureSpace, formatSize, localFreeBytes, requireSpace } from '../space.ts'
 import type { DriverRun, DumpResult, Manifest, ProducedFile, RestoreResult, StoreDriver, VerifyResult } from '../types.ts'
 
 interface SnapshotInfo { name: string; size?: number; checksum?: string; creation_time?: string }
@@ -193,6 +196,7 @@ async function restore(ctx: Ctx, run: DriverRun, manifest: Manifest): Promise<Re
   const tag = `${Date.now().toString(36)}${process.pid.toString(36)}`
   if (!ctx.dryRun) await repair(ctx, q, result.warnings)
   const entries = Object.entries(details.collections)
+  if (!ctx.dryRun) await ensureRestoreSpace(ctx, run, q, manifest)
   const made: string[] = []
   const drop = async (names: string[]) => {
     for (const c of names) await q.call('DELETE', `/collections/${enc(c)}?wait=true`, { mutates: true }).catch((e) => ctx.log.warn(`qdrant: could not drop ${c}: ${(e as Error).message}`))
@@ -230,6 +234,43 @@ async function restore(ctx: Ctx, run: DriverRun, manifest: Manifest): Promise<Re
     result.restored.push(`collection ${name} (${points ?? '?'} points)`)
   }
   return result
+}
+
+/** Where Qdrant keeps its collections: the path the container was given (compose and the chart set it), else the image's. */
+async function storagePath(ctx: Ctx, run: DriverRun): Promise<string | null> {
+  if (run.target.kind === 'direct') return run.settings.env.QDRANT__STORAGE__STORAGE_PATH ?? null
+  const r = await run.target.run(ctx, 'qdrant', ['printenv', 'QDRANT__STORAGE__STORAGE_PATH'], { allowFailure: true, timeout: 30_000 }).catch(() => null)
+  return (r?.exitCode === 0 && r.stdout.trim()) || '/qdrant/storage'
+}
+
+/**
+ * Before anything is written: Qdrant's storage must hold, at the restore's peak, every copy
+ * restored beside the live collections (the size of its snapshot), the copy set aside of the
+ * largest live plain collection (its points times the bytes per point of its snapshot in the set:
+ * asides are made one at a time), and one uploaded file that Qdrant keeps while it unpacks it.
+ * The set-aside copy also passes through this host's scratch directory.
+ */
+async function ensureRestoreSpace(ctx: Ctx, run: DriverRun, q: Qdrant, manifest: Manifest): Promise<void> {
+  const details = manifest.details as unknown as QdrantDetails
+  const byAlias = await aliases(q)
+  const live = new Set(await collectionNames(q))
+  let beside = 0
+  let largest = 0
+  let aside = { name: '', bytes: 0 }
+  for (const [name, c] of Object.entries(details.collections)) {
+    const f = manifest.files.find((x) => x.of === name)
+    const bytes = f?.plain?.bytes ?? f?.bytes ?? 0
+    beside += bytes
+    largest = Math.max(largest, bytes)
+    if (byAlias.has(name) || !live.has(name)) continue // an alias switch or a new name: nothing is set aside
+    const points = await pointsOf(q, name)
+    const estimate = c.points && points !== null ? Math.ceil((bytes * points) / c.points) : bytes
+    if (estimate >= aside.bytes) aside = { name, bytes: estimate }
+  }
+  const held = Math.max(largest, aside.bytes)
+  const what = `the collections restored beside the live ones (${formatSize(beside)})${aside.name ? `, the copy of ${aside.name} set aside (${formatSize(aside.bytes)})` : ''} and one uploaded snapshot held while Qdrant unpacks it (${formatSize(held)})`
+  await ensureSpace(ctx, run.target, 'qdrant', await storagePath(ctx, run), beside + aside.bytes + held, what)
+  if (aside.name) requireSpace(ctx, `the copy of ${aside.name} on its way aside`, run.scratch, aside.bytes, localFreeBytes(run.scratch))
 }
 
 /** Make `name` an alias of `copy`; returns the collection that held the old data (to drop), if any. */

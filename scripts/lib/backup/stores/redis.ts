@@ -2,13 +2,16 @@
 // polling; verified with redis-check-rdb of the server's own version (next to the server: a
 // newer server writes RDB versions an older checker rejects). Restore swaps the RDB in and lets
 // the server restart; with AOF on, the AOF is turned off first and rebuilt with the restored RDB
-// as its base: an existing (or empty) AOF would otherwise win over the RDB at startup.
+// as its base: an existing (or empty) AOF would otherwise win over the RDB at startup. The data
+// directory's free space is checked first: the incoming RDB (and its AOF base copy) sit beside
+// the live files.
 import { join } from 'node:path'
 import { KitError } from '../../core/errors.ts'
 import type { Ctx } from '../../core/context.ts'
 import { failureReason } from '../../core/exec.ts'
 import { finishFile, partialPath } from '../manifest.ts'
 import { fileFrom, fileTo } from '../targets.ts'
+import { ensureSpace } from '../space.ts'
 import type { DriverRun, DumpResult, Manifest, RestoreResult, StoreDriver, VerifyResult } from '../types.ts'
 
 interface RedisDetails { keys?: number; expires?: number; keyspace: number; method: string; dir: string }
@@ -169,6 +172,10 @@ async function restore(ctx: Ctx, run: DriverRun, manifest: Manifest): Promise<Re
   }
   const result: RestoreResult = { restored: [], warnings: [] }
   const incoming = `${dir}/${cfg.dbfilename ?? RDB}.owp-restore`
+  // The live RDB and AOF are moved aside (a rename); the incoming RDB, and with AOF its copy as the new base, take room.
+  const rdb = manifest.files.find((f) => f.kind === 'rdb')
+  const bytes = rdb?.plain?.bytes ?? rdb?.bytes ?? 0
+  await ensureSpace(ctx, run.target, 'redis', dir, aof ? 2 * bytes : bytes, `the ${RDB} to restore beside the live one${aof ? ' and its copy as the base of the new AOF' : ''}`)
   await run.target.copyTo(ctx, 'redis', join(run.dir, RDB), incoming)
   // Prove the new file where the server will read it, before the live RDB is touched.
   if (!ctx.dryRun) {
