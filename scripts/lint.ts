@@ -6,8 +6,9 @@ export const usage = `Usage: tsx scripts/lint.ts [--json]
 
 Checks, concurrently: helm lint --strict (helm v4 and v3) of the chart with every ci/ scenario;
 the compose file against the house policy and Debian docker-compose's parser; the Dockerfiles;
-and the monitoring config (promtool, amtool, dashboards, PromQL on a throwaway Prometheus,
-metric catalogue, chart copies). Exit 1 when any check finds a problem.`
+and the monitoring config (promtool, amtool on compose's Alertmanager config and on the chart's
+AlertmanagerConfig as the Prometheus Operator merges it, dashboards, PromQL on a throwaway
+Prometheus, metric catalogue, chart copies). Exit 1 when any check finds a problem.`
 
 await run(usage, {}, async (ctx) => {
   const report = await lintAll(ctx)

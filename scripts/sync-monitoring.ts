@@ -13,7 +13,8 @@ ConfigMaps from those copies) and removes copies whose source is gone.
 
   --check   change nothing; exit 1 when a copy is missing, differs or has no source
   --lint    run every monitoring check with the real tools (promtool check config/rules,
-            promtool test rules, amtool check-config and routes, blackbox --config.check,
+            promtool test rules, amtool check-config and routes (compose's config and the
+            chart's AlertmanagerConfig), blackbox --config.check,
             dashboard lint, PromQL parsed and sent to a throwaway Prometheus on 127.0.0.1,
             metric names against config/prometheus/metrics-catalog.yml, chart drift)`
 

@@ -5,6 +5,8 @@
 #   POOL_MODE                                     session (default) or transaction
 #   OPENWEBUI_REPLICAS CELERY_CONCURRENCY         the clients, for the sizing below
 # PGBOUNCER_RENDER_ONLY=1 prints the configuration (without the user list) instead of starting.
+# Outside the image (test/stack/pgbouncer.test.ts runs this script with Debian's pgbouncer on the
+# host): PGBOUNCER_LISTEN_ADDR (0.0.0.0), PGBOUNCER_LISTEN_PORT (6432), PGBOUNCER_RUN_DIR (/tmp/pgbouncer).
 set -eu
 : "${DB_NAME:?DB_NAME is required}" "${DB_USER:?DB_USER is required}" "${DB_PASSWORD:?DB_PASSWORD is required}"
 case "${POOL_MODE:-session}" in session|transaction) ;; *) echo "POOL_MODE must be session or transaction (got ${POOL_MODE})" >&2; exit 2 ;; esac
@@ -17,15 +19,15 @@ max_client_conn=$(( replicas * 100 + (workers + 2) * 10 + 20 ))
 # gives the applications (max_connections 200, 20 kept for backups, the exporter and admins).
 pool=$(( replicas * 20 + (workers + 2) * 5 ))
 [ "$pool" -le 180 ] || pool=180
-dir=/tmp/pgbouncer
+dir=${PGBOUNCER_RUN_DIR:-/tmp/pgbouncer}
 mkdir -p "$dir"
 umask 077
 conf="[databases]
 ${DB_NAME} = host=${DB_HOST:-postgres} port=${DB_PORT:-5432} dbname=${DB_NAME}
 
 [pgbouncer]
-listen_addr = 0.0.0.0
-listen_port = 6432
+listen_addr = ${PGBOUNCER_LISTEN_ADDR:-0.0.0.0}
+listen_port = ${PGBOUNCER_LISTEN_PORT:-6432}
 unix_socket_dir =
 pidfile =
 logfile =

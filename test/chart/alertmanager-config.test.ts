@@ -2,34 +2,27 @@
 // config/alertmanager/alertmanager.yml, the channels of compose, credentials only from Secrets; converted
 // to the alertmanager.yml the operator makes of it and checked by amtool as compose's config is.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parse } from 'yaml'
 import { alertmanagerYamlFromCrd, type AlertmanagerConfigSpec } from '../../scripts/lib/monitoring/alertmanager-crd.ts'
 import { renderAlertmanagerConfig } from '../../scripts/lib/monitoring/config.ts'
-import { SAMPLE_RECEIVER_ENV, expectedReceivers } from '../../scripts/lib/monitoring/lint.ts'
-import { amtoolCheckConfig, amtoolRoutes } from '../../scripts/lib/monitoring/promtool.ts'
-import { HELM_VERSIONS, NAMESPACE, findObject, renderChart, type K8sObject } from '../helpers/k8s-render.ts'
+import {
+  CHART_CHANNEL_CASES, CHART_CHANNEL_SECRET, SAMPLE_RECEIVER_ENV, alertmanagerCrdProblems, chartAlertmanagerProblems, sampleChannelSecret,
+} from '../../scripts/lib/monitoring/lint.ts'
+import { CHART_DIR } from '../../scripts/lib/core/paths.ts'
+import { HELM_VERSIONS, NAMESPACE, findObject, helmBin, renderChart, type K8sObject } from '../helpers/k8s-render.ts'
 import { validateObjects } from '../helpers/k8s-validate.ts'
 import { testCtx } from '../helpers/context.ts'
 
-/** The Secret the channels' credentials come from, as the sample values of compose's check. */
-const SECRET = 'owp-alert-channels'
+/** The Secret the channels' credentials come from, as the sample values of compose's check (make lint's). */
+const SECRET = CHART_CHANNEL_SECRET
 const SECRET_DATA: Record<string, string> = {
-  'smtp-password': SAMPLE_RECEIVER_ENV.SMTP_PASSWORD, 'slack-webhook-url': SAMPLE_RECEIVER_ENV.SLACK_WEBHOOK_URL, 'alert-webhook-url': SAMPLE_RECEIVER_ENV.ALERT_WEBHOOK_URL,
+  'smtp-password': SAMPLE_RECEIVER_ENV.SMTP_PASSWORD!, 'slack-webhook-url': SAMPLE_RECEIVER_ENV.SLACK_WEBHOOK_URL!, 'alert-webhook-url': SAMPLE_RECEIVER_ENV.ALERT_WEBHOOK_URL!,
 }
-const lookup = ({ name, key }: { name: string; key: string }) => {
-  if (name !== SECRET || !(key in SECRET_DATA)) throw new Error(`no Secret ${name} key ${key}`)
-  return SECRET_DATA[key]
-}
-const EVERY = [
-  'monitoring.alertmanagerConfig.email.to=oncall@example.test', 'monitoring.alertmanagerConfig.email.from=alertmanager@example.test',
-  'monitoring.alertmanagerConfig.email.smarthost=smtp.example.test:587', 'monitoring.alertmanagerConfig.email.username=alertmanager',
-  `monitoring.alertmanagerConfig.email.existingSecret=${SECRET}`, `monitoring.alertmanagerConfig.slack.existingSecret=${SECRET}`,
-  `monitoring.alertmanagerConfig.webhook.existingSecret=${SECRET}`,
-]
-const CASES = [['every channel', EVERY, ['email', 'slack', 'webhook']], ['no channel', [], []]] as const
+const lookup = sampleChannelSecret
+const CASES = CHART_CHANNEL_CASES.map((c) => [c.label, c.set, c.configured] as const)
 
 const rendered = new Map<string, K8sObject>()
 let dir: string
@@ -49,16 +42,8 @@ describe.each(CASES)('AlertmanagerConfig with %s', (label, _set, configured) => 
     expect(await validateObjects([amc()])).toEqual([])
   })
 
-  it('amtool check-config accepts it, and each severity reaches the channels compose sends it to', async () => {
-    const ctx = testCtx()
-    const file = join(dir, `${label.replace(' ', '-')}.yml`)
-    writeFileSync(file, alertmanagerYamlFromCrd(amc().spec, NAMESPACE, lookup))
-    const check = await amtoolCheckConfig(ctx, file)
-    expect(check.ok, check.output).toBe(true)
-    for (const severity of ['critical', 'warning', 'info'] as const) {
-      expect(await amtoolRoutes(ctx, file, { alertname: 'Probe', severity, service: 'probe', namespace: NAMESPACE })).toEqual(expectedReceivers(severity, [...configured]))
-    }
-    expect(await amtoolRoutes(ctx, file, { alertname: 'Watchdog', severity: 'info', service: 'monitoring', namespace: NAMESPACE })).toEqual(['null'])
+  it('amtool check-config accepts it, and each severity reaches the channels compose sends it to (make lint\'s check)', async () => {
+    expect(await alertmanagerCrdProblems(testCtx(), dir, label, amc().spec, NAMESPACE, [...configured])).toEqual([])
   })
 
   it('has exactly the routes and inhibitions of config/alertmanager (compose\'s rendered config)', () => {
@@ -89,5 +74,40 @@ describe('AlertmanagerConfig credentials', () => {
     const spec = structuredClone(rendered.get('v4:every channel')!.spec) as AlertmanagerConfigSpec
     spec.receivers![1].emailConfigs = [{ to: 'x@example.test', tlsConfig: {} }]
     expect(() => alertmanagerYamlFromCrd(spec, NAMESPACE, lookup)).toThrow(/receiver email email: field tlsConfig is not converted/)
+  })
+})
+
+// make lint renders the chart itself (monitoring lint: "chart's AlertmanagerConfig"): a chart whose
+// AlertmanagerConfig Alertmanager would refuse, or that routes a severity wrong, fails it.
+describe('make lint checks the chart\'s AlertmanagerConfig', () => {
+  const brokenChart = (edit: (file: string, text: string) => string | null) => {
+    const copy = mkdtempSync(join(tmpdir(), 'owp-amcfg-chart-'))
+    cpSync(CHART_DIR, copy, { recursive: true })
+    for (const rel of ['templates/alertmanager-config.yaml', 'files/monitoring/alertmanager/alertmanager.yml']) {
+      const f = join(copy, rel)
+      const changed = edit(rel, readFileSync(f, 'utf8'))
+      if (changed !== null) writeFileSync(f, changed)
+    }
+    return copy
+  }
+  const lint = async (chartDir: string) => {
+    try { return await chartAlertmanagerProblems(testCtx(), dir, { chartDir, helm: helmBin('v4') }) } finally { rmSync(chartDir, { recursive: true, force: true }) }
+  }
+
+  it('passes the chart as shipped', async () => {
+    expect(await lint(brokenChart(() => null))).toEqual([])
+  })
+
+  it('rejects a route to a receiver the object does not define (amtool check-config)', async () => {
+    const problems = await lint(brokenChart((rel, text) => rel.endsWith('alertmanager.yml') ? text.replace("receiver: 'null'\n", 'receiver: pager\n') : null))
+    expect(problems).toEqual(expect.arrayContaining([
+      'every channel: amtool check-config failed:', 'no channel: amtool check-config failed:',
+      expect.stringMatching(/undefined receiver "pager"/),
+    ]))
+  })
+
+  it('rejects a severity routed away from the channels compose sends it to', async () => {
+    const problems = await lint(brokenChart((rel, text) => rel.startsWith('templates/') ? text.replace('"critical" (list "email" "slack" "webhook")', '"critical" (list "slack" "webhook")') : null))
+    expect(problems).toEqual(['every channel: severity=critical routes to slack,webhook, want email,slack,webhook'])
   })
 })

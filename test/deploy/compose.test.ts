@@ -1,6 +1,7 @@
 // The Compose flow with a fake docker on a fixture compose file (parsed by the real docker-compose).
 import { describe, it, expect, afterEach } from 'vitest'
-import { readFileSync, existsSync, rmSync, mkdirSync } from 'node:fs'
+import { readFileSync, existsSync, rmSync, mkdirSync, writeFileSync, copyFileSync } from 'node:fs'
+import dotenv from 'dotenv'
 import { join, dirname } from 'node:path'
 import { parse as parseYaml } from 'yaml'
 import { deployCompose, composeChecks, type ComposeOptions } from '../../scripts/lib/deploy/compose.ts'
@@ -9,6 +10,8 @@ import { LockedError, type KitError } from '../../scripts/lib/core/errors.ts'
 import { PreflightError } from '../../scripts/lib/core/preflight.ts'
 import { createContext } from '../../scripts/lib/core/context.ts'
 import { fakeBins, type FakeBins } from '../helpers/fake-bins.ts'
+import { composeExtraFiles } from '../../scripts/lib/tools/compose.ts'
+import { COMPOSE_FILE } from '../../scripts/lib/core/paths.ts'
 import { sandbox, composeFixture, realComposeConfig, composeFakes, dockerAnswers, CANARY, HTTP_PORT, type Sandbox, type ComposeScenario } from './helpers.ts'
 import { barePath } from './servers.ts'
 
@@ -245,6 +248,45 @@ describe('--dry-run', () => {
     expect(lines.some((l) => l.startsWith('[dry-run] write ') && l.includes('alertmanager.yml'))).toBe(true)
     expect(existsSync(join(dirname(file), '.generated'))).toBe(false)
     expect(bins.calls('docker').filter((c) => ['up', 'pull', 'down'].some((x) => c.includes(x)))).toEqual([])
+    // where each image comes from: its own registry
+    expect(ctx.stderr()).toContain('images: each from its own registry (IMAGE_MIRROR is empty)')
+    expect(lines).toContain('[dry-run] image openwebui: ghcr.io/open-webui/open-webui:v0.8.11')
+    expect(lines).toContain('[dry-run] image graphrag-processor: registry.test/owp/graphrag-processor:1.2.3')
+  })
+
+  it('IMAGE_MIRROR: every compose command adds the generated override, and the plan shows each image coming from the mirror', async () => {
+    const b = sandbox(null, { IMAGE_MIRROR: 'registry.example:5000/owp' })
+    // the kit's own compose file: the merged project goes through the compose policy
+    mkdirSync(join(b.dir, 'compose'))
+    const file = join(b.dir, 'compose', 'docker-compose.prod.yml')
+    copyFileSync(COMPOSE_FILE, file)
+    const envFile = join(b.dir, '.env')
+    const override = join(dirname(file), '.generated', 'images', 'owptest.yml')
+    // the override as every kit command writes it, resolved by the real docker-compose for the fake's `config`
+    const extra = composeExtraFiles(dotenv.parse(readFileSync(envFile)), file)
+    expect(extra).toEqual([override])
+    bins = composeFakes({ config: realComposeConfig(file, envFile, ['lightllm'], extra), daemon: false })
+    const fb = bins
+    box = { ...b, ctx: (c = {}) => b.ctx({ path: fb.path, ...c }) }
+    const ctx = box.ctx({ dryRun: true })
+    const out = await deployCompose(ctx, { file, envFile, timeout: '20m', skipChecks: true, validate: false })
+    expect(out.ok, ctx.stderr()).toBe(true)
+    const lines = ctx.stdout().trim().split('\n')
+    const base = `docker compose --project-name owptest --file ${file} --file ${override} --env-file ${envFile} --profile lightllm`
+    expect(lines).toContain(`[dry-run] ${base} ${UP.join(' ')}`)
+    expect(ctx.stderr()).toContain(`images: from the mirror registry.example:5000/owp (IMAGE_MIRROR, ${override})`)
+    expect(ctx.stderr()).not.toContain('from elsewhere')
+    for (const [service, image] of [['openwebui', 'open-webui/open-webui:v0.8.11'], ['redis', 'redis:7.4.6'], ['postgres', 'owp/postgres:1.2.3'], ['celery-worker', 'owp/graphrag-processor:1.2.3'], ['lightllm', 'modeltc/lightllm:v1.2.0']]) {
+      expect(lines).toContain(`[dry-run] image ${service}: registry.example:5000/owp/${image}`)
+    }
+    // the site's own override naming a public image: the deploy says which service escapes the mirror
+    const site = join(b.dir, 'site.yml')
+    writeFileSync(site, 'services:\n  redis-exporter:\n    image: oliver006/redis_exporter:v1.77.0\n')
+    writeFileSync(envFile, `${readFileSync(envFile, 'utf8')}COMPOSE_EXTRA_FILES=${site}\n`)
+    fb.script('docker', dockerAnswers({ config: realComposeConfig(file, envFile, ['lightllm'], [...extra, site]), daemon: false }))
+    const ctx2 = box.ctx({ dryRun: true })
+    expect((await deployCompose(ctx2, { file, envFile, timeout: '20m', skipChecks: true, validate: false })).ok, ctx2.stderr()).toBe(true)
+    expect(ctx2.stderr()).toContain('IMAGE_MIRROR=registry.example:5000/owp, but redis-exporter (oliver006/redis_exporter:v1.77.0) pulls from elsewhere: name the mirror in the override file that sets it')
   })
 
   it('with no compose CLI at all, the dry run still shows docker compose commands from the file itself', async () => {

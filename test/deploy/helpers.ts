@@ -213,19 +213,19 @@ export function composeFixture(dir: string, o: { bare?: boolean } = {}): string 
  */
 const configs = new Map<string, string>()
 
-export function realComposeConfig(file: string, envFile: string, profiles: string[] = ['lightllm']): string {
-  // the output holds no paths of the sandbox: cache it per .env content and profiles
-  const key = readFileSync(envFile, 'utf8') + profiles.join(',')
+export function realComposeConfig(file: string, envFile: string, profiles: string[] = ['lightllm'], extraFiles: string[] = []): string {
+  // the output holds no paths of the sandbox: cache it per .env content, profiles and override contents
+  const key = readFileSync(envFile, 'utf8') + profiles.join(',') + extraFiles.map((f) => readFileSync(f, 'utf8')).join('\n')
   if (configs.has(key)) return configs.get(key)!
-  const json = readConfig(file, envFile, profiles)
+  const json = readConfig(file, envFile, profiles, extraFiles)
   configs.set(key, json)
   return json
 }
 
-function readConfig(file: string, envFile: string, profiles: string[]): string {
+function readConfig(file: string, envFile: string, profiles: string[], extraFiles: string[]): string {
   let out: string
   try {
-    out = execFileSync('docker-compose', ['--env-file', envFile, '-f', file, ...profiles.flatMap((p) => ['--profile', p]), 'config'], { encoding: 'utf8', env: { ...process.env, COMPOSE_PROFILES: '' } })
+    out = execFileSync('docker-compose', ['--env-file', envFile, '-f', file, ...extraFiles.flatMap((f) => ['-f', f]), ...profiles.flatMap((p) => ['--profile', p]), 'config'], { encoding: 'utf8', env: { ...process.env, COMPOSE_PROFILES: '' } })
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new Error('docker-compose is not installed: run make setup (Debian package docker-compose)')
     throw e

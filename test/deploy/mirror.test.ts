@@ -1,12 +1,24 @@
 // make mirror-images: every pinned image of compose, the chart and the infra releases goes to the
-// mirror under the name global.imageRegistry makes the chart pull (checked on the real helm render).
-import { afterEach, describe, expect, it } from 'vitest'
+// mirror under the name global.imageRegistry makes the chart pull (checked on the real helm render)
+// and .env IMAGE_MIRROR makes compose pull (checked on the real compose CLIs' `config`).
+import { afterAll, afterEach, describe, expect, it } from 'vitest'
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { runScript } from '../helpers/run-script.ts'
 import { fakeBins, fails, ok, on, type FakeBins } from '../helpers/fake-bins.ts'
 import { renderChart } from '../helpers/k8s-render.ts'
 import { podSources } from '../helpers/k8s-policy.ts'
 import { barePath } from './servers.ts'
-import { mirrorList, mirrorName } from '../../scripts/lib/deploy/mirror.ts'
+import { mirrorList } from '../../scripts/lib/deploy/mirror.ts'
+import { REGISTRY_PATTERN, composeServiceImages, mirrorName, mirrorOverridePath } from '../../scripts/lib/stack/registry-mirror.ts'
+import { composeConfig, composeExtraFiles, detectCompose, type ComposeProject } from '../../scripts/lib/tools/compose.ts'
+import { checkExtraFiles } from '../../scripts/lib/tools/compose-files.ts'
+import { readSchema } from '../../scripts/lib/core/config.ts'
+import { COMPOSE_FILE } from '../../scripts/lib/core/paths.ts'
+import { engineLayout } from '../e2e/harness/engine.ts'
+import { testCtx } from '../helpers/context.ts'
+import { tmpDir } from '../helpers/tmp.ts'
+import { TEST_ENV_FILE, testEnv } from '../stack/tools.ts'
 
 const R = 'registry.corp.example.com/mirror'
 const INFRA_MANIFEST = `apiVersion: apps/v1
@@ -81,5 +93,80 @@ describe('mirror-images', () => {
     expect(mirrorName(R, 'localhost:5000/a/b:1')).toBe(`${R}/a/b:1`)
     expect(mirrorName('r.example:5000/', 'ghcr.io/a/b@sha256:' + 'a'.repeat(64))).toBe(`r.example:5000/a/b@sha256:${'a'.repeat(64)}`)
     expect(() => mirrorList(R, { compose: ['redis'] })).toThrow(/redis \(compose\)/)
+  })
+})
+
+// Compose deploys of an air-gapped site: IMAGE_MIRROR=R in .env adds an override, generated from the
+// compose file with the same mapping mirror-images copies with, so the two can never disagree.
+const MIRROR = 'registry.example:5000/owp'
+const site = tmpDir('owp-mirror-compose-')
+afterAll(() => site.remove())
+const SITE_ENV = { IMAGE_REGISTRY: 'registry.test/platform', IMAGE_TAG: '1.2.3', IMAGE_MIRROR: MIRROR, COMPOSE_PROJECT_NAME: 'owpmirror' }
+/** The compose file as a site checks it out: the generated override lands beside it, not in this repository. */
+function siteCompose(): string {
+  mkdirSync(join(site.path, 'compose'), { recursive: true })
+  const file = join(site.path, 'compose', 'docker-compose.prod.yml')
+  copyFileSync(COMPOSE_FILE, file)
+  return file
+}
+
+// the compose CLIs of this machine: docker-compose v1 (Debian) and the v2 plugin the e2e setup fetches
+const plugin = engineLayout().composePlugin
+const clis: Array<[string, Record<string, string>]> = [['docker-compose v1', { DOCKER_CONFIG: join(site.path, 'no-plugins') }]]
+if (existsSync(plugin)) clis.push(['docker compose v2', { DOCKER_CONFIG: join(plugin, '..', '..') }])
+
+describe.each(clis)('IMAGE_MIRROR on compose (%s)', (_name, cliEnv) => {
+  it('every service of the compose file pulls exactly the name mirror-images copies its image to', async () => {
+    const envFile = join(site.path, '.env')
+    writeFileSync(envFile, Object.entries(SITE_ENV).map(([k, v]) => `${k}=${v}`).join('\n') + '\n')
+    // the mirror's plan, its registry taken from the same .env (no --registry)
+    const r = await runScript('scripts/mirror-images.ts', ['--env-file', envFile, '--no-infra', '--dry-run', '--json', '--tool', 'crane'])
+    expect(r.code, r.stderr).toBe(0)
+    const plan = JSON.parse(r.stdout) as { registry: string; images: Array<{ source: string; target: string; from: string[] }> }
+    expect(plan.registry).toBe(MIRROR)
+    const targetOf = new Map(plan.images.map((i) => [i.source, i.target]))
+
+    // the deploy's project: every profile on, the override files as every kit command names them
+    const file = siteCompose()
+    const env = { ...testEnv(), ...SITE_ENV }
+    const ctx = testCtx({ env: cliEnv })
+    const cli = await detectCompose(ctx)
+    if (!cli) throw new Error('no compose CLI: make setup installs docker-compose')
+    const p: ComposeProject = { cli, file, name: 'owpmirror', envFile: TEST_ENV_FILE, profiles: ['lightllm', 'pgbouncer'], extraFiles: composeExtraFiles(env, file) }
+    expect(p.extraFiles).toEqual([mirrorOverridePath(env, file)])
+    const merged = await composeConfig(ctx, p, env) as { services: Record<string, { image: string }> }
+
+    const declared = composeServiceImages(env, file)
+    expect(Object.keys(merged.services).sort()).toEqual(declared.map((s) => s.service).sort())
+    for (const { service, image } of declared) {
+      expect(targetOf.get(image), `${service}: ${image} is not mirrored`).toBeDefined()
+      expect(merged.services[service]!.image, service).toBe(targetOf.get(image))
+    }
+    // the kit's own images (IMAGE_REGISTRY) come from the mirror too
+    expect(merged.services['graphrag-processor']!.image).toBe(`${MIRROR}/platform/graphrag-processor:1.2.3`)
+    expect(merged.services.redis!.image).toBe(`${MIRROR}/redis:7.4.6`)
+    // and the merged project keeps the compose policy (pinned images with a host:port registry)
+    await checkExtraFiles(ctx, p, env)
+  })
+})
+
+describe('IMAGE_MIRROR in .env', () => {
+  it('is checked with the pattern --registry is checked with', () => {
+    const pattern = String(readSchema().properties.IMAGE_MIRROR!.pattern)
+    expect(new RegExp(pattern).source).toBe(REGISTRY_PATTERN.source)
+  })
+
+  it('empty: no override file, every image from its own registry', () => {
+    const file = siteCompose()
+    expect(composeExtraFiles({ ...testEnv(), IMAGE_MIRROR: '' }, file)).toEqual([])
+  })
+
+  it('a new IMAGE_TAG rewrites the override (the names follow the .env)', () => {
+    const file = siteCompose()
+    const path = composeExtraFiles({ ...testEnv(), ...SITE_ENV }, file)[0]!
+    expect(readFileSync(path, 'utf8')).toContain(`${MIRROR}/platform/postgres:1.2.3`)
+    composeExtraFiles({ ...testEnv(), ...SITE_ENV, IMAGE_TAG: '1.2.4' }, file)
+    expect(readFileSync(path, 'utf8')).toContain(`${MIRROR}/platform/postgres:1.2.4`)
+    expect(readFileSync(path, 'utf8')).not.toContain(':1.2.3')
   })
 })

@@ -36,7 +36,8 @@ export function requirePostgres(): void {
   }
 }
 
-function postgresIds(): { uid: number; gid: number } {
+/** The uid/gid PostgreSQL (and other servers that refuse root, PgBouncer) run as: user postgres when we are root. */
+export function postgresIds(): { uid: number; gid: number } {
   if (userInfo().uid !== 0) return { uid: userInfo().uid, gid: userInfo().gid }
   try {
     const uid = Number(execFileSync('id', ['-u', 'postgres']).toString().trim())

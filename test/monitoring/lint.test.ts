@@ -27,6 +27,7 @@ const CHECKS = [
   'every alert unit-tested',
   'blackbox modules',
   'alertmanager (amtool check-config, routes)',
+  "chart's AlertmanagerConfig (helm template, amtool check-config, routes)",
   'dashboards (lint)',
   'PromQL syntax (lezer-promql)',
   'PromQL accepted by Prometheus',

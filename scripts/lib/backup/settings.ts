@@ -135,7 +135,8 @@ export async function resolveShared(ctx: Ctx, flags: SharedFlags): Promise<Resol
     composeCli: kind === 'compose' ? await composeCliFor(ctx) : undefined,
     project: flags.project ?? env.COMPOSE_PROJECT_NAME ?? 'owp',
     composeFile: flags['compose-file'] ?? COMPOSE_FILE,
-    extraFiles: composeExtraFiles(env, flags['compose-file'] ?? COMPOSE_FILE),
+    // compose only: IMAGE_MIRROR writes its override beside the compose file (a CronJob's is read-only)
+    extraFiles: kind === 'compose' ? composeExtraFiles(env, flags['compose-file'] ?? COMPOSE_FILE) : [],
     envFile: file,
     namespace: flags.namespace ?? env.K8S_NAMESPACE ?? 'openwebui-prod',
     release: flags.release ?? env.HELM_RELEASE ?? 'owp',

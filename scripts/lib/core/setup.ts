@@ -13,6 +13,8 @@ export const DEBIAN_PACKAGES = [
   'prometheus-blackbox-exporter', 'prometheus-pushgateway',
   // point-in-time recovery: WAL archiving and restores of the real PostgreSQL 15 (test/backup/pitr)
   'pgbackrest',
+  // the compose PgBouncer image's pgbouncer, run by test/stack/pgbouncer.test.ts with the image's entrypoint
+  'pgbouncer',
   // the e2e suite's own Docker engine (test/e2e): dockerd + runc + containerd, the root filesystem
   // of its base image, and the tools that fetch Compose v2 (apt-get download, dpkg -x)
   'docker.io', 'debootstrap', 'iptables', 'util-linux',

@@ -10,6 +10,7 @@ import { KitError, UsageError } from '../core/errors.ts'
 import { loadConfig } from '../core/config.ts'
 import { runPreflight, dockerDaemonCheck, diskCheck, portsFreeCheck, compareVersions, hostPathsCheck, type Check } from '../core/preflight.ts'
 import { composeEnvironment, resolveHostPath } from '../stack/env.ts'
+import { composeServiceImages, imagesOutsideMirror, mirrorName, mirrorOverridePath, type ServiceImage } from '../stack/registry-mirror.ts'
 import { checkExtraFiles } from '../tools/compose-files.ts'
 import { detectCompose, composeArgv, composeExtraFiles, composeProfiles, composeServices, containers, waitHealthy, isHealthy, configHashes, recreateRepairs, repairInterruptedRecreate, MIN_COMPOSE_V2, COMPOSE_INSTALL_HINT, type ComposeProject, type ComposeCli, type ComposeService, type ContainerState } from '../tools/compose.ts'
 import { checkDuration, durationMs } from '../tools/helm.ts'
@@ -88,6 +89,7 @@ async function prepare(ctx: Ctx, o: ComposeOptions, lock: (project: string, env:
   // the env a backup of this project reads (.env, then the environment): its lock dir settings
   lock(withProfiles.name, { ...(cfg.file ? dotenv.parse(readFileSync(cfg.file)) : {}), ...ctx.env })
   const services = await composeServices(ctx, haveCli ? withProfiles : null, file, env)
+  showImageSources(ctx, env, file, haveCli ? services.filter((s) => s.image).map((s) => ({ service: s.name, image: s.image! })) : null, services.map((s) => s.name))
   let before = haveCli ? await containers(ctx, withProfiles, env) : null
   // a deploy killed inside compose's recreate left a successor under a temporary name: every `up` would fail on it
   if (before && recreateRepairs(before).length && (await repairInterruptedRecreate(ctx, withProfiles, env)).length && !ctx.dryRun) before = await containers(ctx, withProfiles, env)
@@ -129,6 +131,25 @@ async function prepare(ctx: Ctx, o: ComposeOptions, lock: (project: string, env:
   }
   upgrade.startedAt = new Date().toISOString()
   return { cli, project: withProfiles, env, services, before, missing, previous, profiles, blueGreen, plain, upgrade, migration }
+}
+
+/**
+ * Where the images come from: IMAGE_MIRROR (every one, or a warning naming those a site override
+ * takes elsewhere) or each image's own registry; a dry run lists every service's image. Without a
+ * compose CLI (resolved = null) the names come from the compose file and the mirror mapping.
+ */
+function showImageSources(ctx: Ctx, env: Record<string, string>, file: string, resolved: ServiceImage[] | null, active: string[]): void {
+  const mirror = env.IMAGE_MIRROR
+  const images = resolved ?? composeServiceImages(env, file).filter((s) => active.includes(s.service))
+    .map((s) => ({ ...s, image: mirror ? mirrorName(mirror, s.image) : s.image }))
+  if (mirror) {
+    const outside = imagesOutsideMirror(mirror, images)
+    ctx.log.info(`images: from the mirror ${mirror} (IMAGE_MIRROR, ${mirrorOverridePath(env, file)})`)
+    if (outside.length) ctx.log.warn(`IMAGE_MIRROR=${mirror}, but ${outside.map((s) => `${s.service} (${s.image})`).join(', ')} ${outside.length > 1 ? 'pull' : 'pulls'} from elsewhere: name the mirror in the override file that sets ${outside.length > 1 ? 'them' : 'it'}`)
+  } else {
+    ctx.log.info('images: each from its own registry (IMAGE_MIRROR is empty)')
+  }
+  if (ctx.dryRun && !ctx.json) for (const s of images) ctx.out(`[dry-run] image ${s.service}: ${s.image}`)
 }
 
 /** Local images, `repo:tag` -> image ID (`docker image ls`, one call). Empty without an engine. */

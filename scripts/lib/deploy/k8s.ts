@@ -17,7 +17,7 @@ import {
   type RenderFacts,
 } from '../tools/kube.ts'
 import { loadInfra, decideInfra, infraSteps, provided, secretManifest, INFRA_FILE, type InfraDecision } from './infra.ts'
-import { alertChannels } from '../monitoring/config.ts'
+import { ALERT_SECRET_KEYS, alertChannels } from '../monitoring/config.ts'
 import { renderedRollouts, rolloutSteps, abortSeen, type RolloutRef, type SeenRollouts } from './rollouts.ts'
 import { planPreUpgradeBackup, preUpgradeSteps, type PreUpgradeBackup } from './preupgrade.ts'
 import { postgresStatefulSet, k8sMigrationBefore, k8sMigrationAfter, migrationAwareUndo, checkK8sMigrationConsent, type K8sMigration } from './k8s-migration.ts'
@@ -196,7 +196,7 @@ export function envValues(env: Record<string, string>, chartValues: Record<strin
 /** The Secret of the alert channels' credentials from .env (keys the chart's defaults name), or null when none is set. */
 export function alertChannelSecret(env: Record<string, string>, release: string): { name: string; data: Record<string, string> } | null {
   const data: Record<string, string> = {}
-  for (const [key, variable] of [['smtp-password', 'SMTP_PASSWORD'], ['slack-webhook-url', 'SLACK_WEBHOOK_URL'], ['alert-webhook-url', 'ALERT_WEBHOOK_URL']]) {
+  for (const [key, variable] of Object.entries(ALERT_SECRET_KEYS)) {
     if (env[variable]?.trim()) data[key] = env[variable]
   }
   return Object.keys(data).length ? { name: `${release}-alert-channels`, data } : null

@@ -1,14 +1,15 @@
 // make mirror-images: every pinned image of the compose file, the chart and the infra releases,
-// copied into a private registry, under the names global.imageRegistry makes the chart pull.
+// copied into a private registry, under the names global.imageRegistry makes the chart pull and
+// IMAGE_MIRROR makes compose pull (stack/registry-mirror.ts maps both).
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { parse, parseAllDocuments } from 'yaml'
 import { UsageError } from '../core/errors.ts'
 import { probe } from '../core/exec.ts'
-import { CHART_DIR, COMPOSE_FILE } from '../core/paths.ts'
+import { CHART_DIR } from '../core/paths.ts'
 import type { Ctx } from '../core/context.ts'
 import type { Step } from '../core/plan.ts'
-import { interpolate, parseCompose } from '../stack/env.ts'
+import { mirrorName } from '../stack/registry-mirror.ts'
 import { loadInfra, type InfraRelease } from './infra.ts'
 
 export type MirrorTool = 'crane' | 'skopeo' | 'docker'
@@ -20,26 +21,7 @@ export interface MirrorImage {
   from: string[]
 }
 
-/**
- * The name of an image in the mirror: the registry host is replaced, the path and tag or digest
- * kept (postgres:15 -> R/postgres:15, ghcr.io/a/b:1 -> R/a/b:1). The chart's owp.repository helper
- * maps the same way, so global.imageRegistry=R pulls exactly these names.
- */
-export function mirrorName(registry: string, ref: string): string {
-  const parts = ref.split('/')
-  const host = parts[0]!
-  const path = parts.length > 1 && (host.includes('.') || host.includes(':') || host === 'localhost') ? parts.slice(1) : parts
-  return `${registry.replace(/\/+$/, '')}/${path.join('/')}`
-}
-
 const pinned = (ref: string) => /@sha256:[a-f0-9]{64}$/.test(ref) || /:[A-Za-z0-9_][A-Za-z0-9_.-]*$/.test(ref.split('/').pop()!)
-
-/** Every image the compose file runs, under every profile (the env only fills IMAGE_REGISTRY/IMAGE_TAG). */
-export function composeImageRefs(env: Record<string, string>, file = COMPOSE_FILE): string[] {
-  const doc = parseCompose(readFileSync(file, 'utf8'))
-  // only the image lines are interpolated: the secrets compose requires elsewhere are not needed here
-  return Object.values(doc.services).map((s) => s.image).filter((i): i is string => Boolean(i)).map((i) => interpolate(i, env))
-}
 
 /** Every image values.yaml pins ({repository, tag, digest}), plus the CloudNativePG imageName. */
 export function chartImageRefs(valuesFile = join(CHART_DIR, 'values.yaml')): string[] {
@@ -124,4 +106,3 @@ export async function pickMirrorTool(ctx: Ctx, wanted?: string): Promise<MirrorT
   return 'docker'
 }
 
-export const REGISTRY_PATTERN = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?(:[0-9]+)?(\/[a-z0-9._-]+)*$/

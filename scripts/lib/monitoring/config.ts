@@ -29,6 +29,9 @@ export const CHANNELS_BY_SEVERITY: Record<Severity, Channel[]> = {
   info: ['webhook'],
 }
 
+/** The keys of the chart's alert-channel Secret (the defaults of its values) and the .env variable each holds. */
+export const ALERT_SECRET_KEYS = { 'smtp-password': 'SMTP_PASSWORD', 'slack-webhook-url': 'SLACK_WEBHOOK_URL', 'alert-webhook-url': 'ALERT_WEBHOOK_URL' } as const
+
 export interface AlertChannels {
   /** Channels whose variables are all set, in a stable order. */
   configured: Channel[]

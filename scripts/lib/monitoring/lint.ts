@@ -1,12 +1,15 @@
-// Every monitoring check in one call, each with the real tool: promtool, amtool, blackbox,
-// a throwaway Prometheus for PromQL, plus the dashboard linter, catalogue and chart drift.
+// Every monitoring check in one call, each with the real tool: promtool, amtool (compose's config and
+// the chart's AlertmanagerConfig as the operator merges it), blackbox, a throwaway Prometheus for
+// PromQL, plus the dashboard linter, catalogue and chart drift.
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { parse } from 'yaml'
+import { parse, parseAllDocuments } from 'yaml'
 import {
-  BLACKBOX_CONFIG, CHANNELS_BY_SEVERITY, PROMETHEUS_CONFIG, alertChannels, renderAlertmanagerConfig, type Severity,
+  ALERT_SECRET_KEYS, BLACKBOX_CONFIG, CHANNELS_BY_SEVERITY, PROMETHEUS_CONFIG, alertChannels, renderAlertmanagerConfig, type Channel, type Severity,
 } from './config.ts'
+import { alertmanagerYamlFromCrd, type AlertmanagerConfigSpec } from './alertmanager-crd.ts'
+import { CHART_DIR, TOOLS_BIN } from '../core/paths.ts'
 import {
   amtoolCheckConfig, amtoolRoutes, blackboxCheckConfig, localPrometheusConfig, prometheusAccepts,
   promtoolCheckConfig, promtoolCheckRules, promtoolTestRules, startThrowawayPrometheus,
@@ -60,24 +63,92 @@ export function expectedReceivers(severity: Severity, configured: string[]): str
   return r.length ? r : ['null']
 }
 
+/**
+ * amtool check-config of one alertmanager.yml, then where an alert of each severity goes (the
+ * channels compose sends it to) and the Watchdog (nowhere). labels: what every alert carries (a namespace).
+ */
+export async function amtoolProblems(ctx: Ctx, file: string, label: string, configured: string[], labels: Record<string, string> = {}): Promise<string[]> {
+  const check = await amtoolCheckConfig(ctx, file)
+  if (!check.ok) return [`${label}: amtool check-config failed:`, ...lines(check.output)]
+  const problems: string[] = []
+  for (const severity of ['critical', 'warning', 'info'] as const) {
+    const got = await amtoolRoutes(ctx, file, { alertname: 'Probe', severity, service: 'probe', ...labels })
+    const want = expectedReceivers(severity, configured)
+    if (got.join(',') !== want.join(',')) problems.push(`${label}: severity=${severity} routes to ${got.join(',') || 'nothing'}, want ${want.join(',')}`)
+  }
+  const watchdog = await amtoolRoutes(ctx, file, { alertname: 'Watchdog', severity: 'info', service: 'monitoring', ...labels })
+  if (watchdog.join(',') !== 'null') problems.push(`${label}: Watchdog routes to ${watchdog.join(',')}, want null`)
+  return problems
+}
+
 /** Render with every channel and with none; amtool checks both and their routing. */
 export async function alertmanagerProblems(ctx: Ctx, dir: string): Promise<string[]> {
   const problems: string[] = []
   for (const [label, env] of [['every channel', SAMPLE_RECEIVER_ENV], ['no channel', {}]] as const) {
     const file = join(dir, `alertmanager-${label.replace(' ', '-')}.yml`)
     writeFileSync(file, renderAlertmanagerConfig(env))
-    const check = await amtoolCheckConfig(ctx, file)
-    if (!check.ok) { problems.push(`${label}: amtool check-config failed:`, ...lines(check.output)); continue }
-    const configured = alertChannels(env).configured
-    for (const severity of ['critical', 'warning', 'info'] as const) {
-      const got = await amtoolRoutes(ctx, file, { alertname: 'Probe', severity, service: 'probe' })
-      const want = expectedReceivers(severity, configured)
-      if (got.join(',') !== want.join(',')) problems.push(`${label}: severity=${severity} routes to ${got.join(',') || 'nothing'}, want ${want.join(',')}`)
-    }
-    const watchdog = await amtoolRoutes(ctx, file, { alertname: 'Watchdog', severity: 'info', service: 'monitoring' })
-    if (watchdog.join(',') !== 'null') problems.push(`${label}: Watchdog routes to ${watchdog.join(',')}, want null`)
+    problems.push(...await amtoolProblems(ctx, file, label, alertChannels(env).configured))
   }
   return problems
+}
+
+/** The Secret the chart's channel credentials come from when the lint renders it. */
+export const CHART_CHANNEL_SECRET = 'owp-alert-channels'
+const amc = 'monitoring.alertmanagerConfig'
+/**
+ * The chart's AlertmanagerConfig with every channel (the sample values of compose's check,
+ * credentials from CHART_CHANNEL_SECRET) and with none: --set values and the channels each turns on.
+ */
+export const CHART_CHANNEL_CASES: ReadonlyArray<{ label: string; set: string[]; configured: Channel[] }> = [
+  {
+    label: 'every channel',
+    set: [
+      `${amc}.email.to=${SAMPLE_RECEIVER_ENV.ALERT_EMAIL_TO}`, `${amc}.email.from=${SAMPLE_RECEIVER_ENV.SMTP_FROM}`,
+      `${amc}.email.smarthost=${SAMPLE_RECEIVER_ENV.SMTP_SMARTHOST}`, `${amc}.email.username=${SAMPLE_RECEIVER_ENV.SMTP_USERNAME}`,
+      `${amc}.email.existingSecret=${CHART_CHANNEL_SECRET}`, `${amc}.slack.existingSecret=${CHART_CHANNEL_SECRET}`,
+      `${amc}.webhook.existingSecret=${CHART_CHANNEL_SECRET}`,
+    ],
+    configured: ['email', 'slack', 'webhook'],
+  },
+  { label: 'no channel', set: [], configured: [] },
+]
+
+/** CHART_CHANNEL_SECRET as the sample values of compose's check; any other Secret or key is an error. */
+export function sampleChannelSecret({ name, key }: { name: string; key: string }): string {
+  const variable = (ALERT_SECRET_KEYS as Record<string, string>)[key]
+  if (name !== CHART_CHANNEL_SECRET || !variable) throw new Error(`the AlertmanagerConfig names Secret ${name} key ${key}, which the chart's values do not`)
+  return SAMPLE_RECEIVER_ENV[variable]!
+}
+
+/** An AlertmanagerConfig's spec as the alertmanager.yml the Prometheus Operator makes of it, checked by amtool like compose's. */
+export async function alertmanagerCrdProblems(ctx: Ctx, dir: string, label: string, spec: AlertmanagerConfigSpec, namespace: string, configured: string[]): Promise<string[]> {
+  let text: string
+  try {
+    text = alertmanagerYamlFromCrd(spec, namespace, sampleChannelSecret)
+  } catch (e) {
+    return [`${label}: ${(e as Error).message}`]
+  }
+  const file = join(dir, `alertmanager-crd-${label.replace(' ', '-')}.yml`)
+  writeFileSync(file, text)
+  return amtoolProblems(ctx, file, label, configured, { namespace })
+}
+
+export interface ChartRender { chartDir?: string; namespace?: string; helm?: string }
+
+/** `helm template` of the chart with its AlertmanagerConfig on (and the operator's API served), for each channel case; each converted and checked by amtool. */
+export async function chartAlertmanagerProblems(ctx: Ctx, dir: string, o: ChartRender = {}): Promise<string[]> {
+  const namespace = o.namespace ?? 'openwebui-prod'
+  const results = await Promise.all(CHART_CHANNEL_CASES.map(async ({ label, set, configured }) => {
+    const r = await ctx.exec([o.helm ?? join(TOOLS_BIN, 'helm'), 'template', 'owp', o.chartDir ?? CHART_DIR, '--namespace', namespace,
+      '--api-versions', 'monitoring.coreos.com/v1alpha1', '--set', `${amc}.enabled=true`, ...set.flatMap((s) => ['--set', s])],
+    { allowFailure: true, timeout: 120_000, title: `helm template (AlertmanagerConfig, ${label})` })
+    if (r.exitCode !== 0) return [`${label}: helm template failed: ${lines(r.stderr).join(' ')}`]
+    const objects = parseAllDocuments(r.stdout, { version: '1.1' }).map((d) => d.toJS() as { kind?: string; metadata?: { namespace?: string }; spec?: AlertmanagerConfigSpec } | null)
+    const found = objects.find((x) => x?.kind === 'AlertmanagerConfig')
+    if (!found?.spec) return [`${label}: the chart renders no AlertmanagerConfig with ${amc}.enabled=true`]
+    return alertmanagerCrdProblems(ctx, dir, label, found.spec, found.metadata?.namespace ?? namespace, configured)
+  }))
+  return results.flat()
 }
 
 /** blackbox_exporter --config.check, and every module a probe job asks for exists. */
@@ -121,6 +192,7 @@ export async function lintMonitoring(ctx: Ctx, o: LintOptions = {}): Promise<Mon
       timed('every alert unit-tested', () => ruleTestCoverageProblems(rules, loadRuleTestCases())),
       timed('blackbox modules', () => blackboxProblems(ctx)),
       timed('alertmanager (amtool check-config, routes)', () => alertmanagerProblems(ctx, dir)),
+      timed("chart's AlertmanagerConfig (helm template, amtool check-config, routes)", () => chartAlertmanagerProblems(ctx, dir)),
       timed('dashboards (lint)', () => lintDashboards()),
       timed('PromQL syntax (lezer-promql)', () => syntaxProblems(expressions)),
       timed('PromQL accepted by Prometheus', async () => {

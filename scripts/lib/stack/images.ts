@@ -29,11 +29,13 @@ export const CUSTOM_IMAGES: CustomImage[] = [
 export interface ImageSettings {
   registry: string
   tag: string
+  /** IMAGE_MIRROR: the private registry every image is pulled from (empty: none). */
+  mirror?: string
   sources: Partial<Record<'GRAPHRAG_SRC' | 'MCP_SRC', string>>
 }
 
 /**
- * IMAGE_REGISTRY, IMAGE_TAG, GRAPHRAG_SRC and MCP_SRC from flags, the environment, then the .env
+ * IMAGE_REGISTRY, IMAGE_TAG, IMAGE_MIRROR, GRAPHRAG_SRC and MCP_SRC from flags, the environment, then the .env
  * file (only these: building images needs no secrets). Relative source paths are relative to the .env.
  */
 export function imageSettings(ctx: Ctx, o: { envFile?: string; registry?: string; tag?: string; graphragSrc?: string; mcpSrc?: string }): ImageSettings {
@@ -52,6 +54,7 @@ export function imageSettings(ctx: Ctx, o: { envFile?: string; registry?: string
   return {
     registry: (o.registry ?? get('IMAGE_REGISTRY') ?? 'ghcr.io/openwebui-platform').replace(/\/+$/, ''),
     tag,
+    mirror: get('IMAGE_MIRROR'),
     sources: { GRAPHRAG_SRC: path(o.graphragSrc, 'GRAPHRAG_SRC'), MCP_SRC: path(o.mcpSrc, 'MCP_SRC') },
   }
 }

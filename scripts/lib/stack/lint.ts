@@ -59,7 +59,7 @@ export async function lintAll(ctx: Ctx): Promise<LintReport> {
     timed('Dockerfiles', () => readdirSync(join(ROOT, 'docker')).filter((f) => /^Dockerfile(\.[a-z0-9-]+)?$/.test(f))
       .flatMap((f) => lintDockerfileFile(join(ROOT, 'docker', f)).map((p) => `${f}:${p.line} ${p.message}`))),
     lintMonitoring(ctx).then((r): LintCheck => ({
-      name: 'monitoring: promtool, amtool, dashboards, PromQL, catalogue, chart copies',
+      name: "monitoring: promtool, amtool (compose's config, the chart's AlertmanagerConfig), dashboards, PromQL, catalogue, chart copies",
       ok: r.ok,
       problems: r.checks.filter((c) => !c.ok).flatMap((c) => c.problems.map((p) => `${c.name}: ${p}`)),
       durationMs: Math.max(...r.checks.map((c) => c.durationMs)),

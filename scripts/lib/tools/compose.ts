@@ -7,6 +7,7 @@ import { probe } from '../core/exec.ts'
 import { KitError } from '../core/errors.ts'
 import { parseVersion, compareVersions } from '../core/preflight.ts'
 import { resolveHostPath } from '../stack/env.ts'
+import { writeMirrorOverride } from '../stack/registry-mirror.ts'
 import { COMPOSE_FILE } from '../core/paths.ts'
 import type { Ctx } from '../core/context.ts'
 
@@ -69,14 +70,17 @@ export const FEATURE_FILES = {
 
 /**
  * The override files after the main one: the kit's feature files the .env turns on (CA_BUNDLE_PATH,
- * AIR_GAPPED=true), then the site's own from COMPOSE_EXTRA_FILES (comma-separated): absolute, or
- * relative to the main compose file's directory like every host path of .env (compose resolves the
- * paths inside them from there too: the first file sets the project directory).
+ * AIR_GAPPED=true), the image mirror (IMAGE_MIRROR: a file generated from the compose file, see
+ * stack/registry-mirror.ts), then the site's own from COMPOSE_EXTRA_FILES (comma-separated): absolute,
+ * or relative to the main compose file's directory like every host path of .env (compose resolves the
+ * paths inside them from there too: the first file sets the project directory). The site's files
+ * come last: an image a site names itself wins over the mirror's name.
  */
 export function composeExtraFiles(env: Record<string, string | undefined>, file: string): string[] {
   const features = [
     ...(env.CA_BUNDLE_PATH ? [FEATURE_FILES.caBundle] : []),
     ...(/^(true|1|yes)$/i.test(env.AIR_GAPPED ?? 'false') ? [FEATURE_FILES.airGapped] : []),
+    ...(env.IMAGE_MIRROR ? [writeMirrorOverride(env, file)] : []),
   ]
   return [...features, ...(env.COMPOSE_EXTRA_FILES ?? '').split(',').map((s) => s.trim()).filter(Boolean).map((f) => resolveHostPath(f, file))]
 }
