@@ -2,7 +2,7 @@
 // each lane ending with the teardown, nothing pending, and the lanes' names never the same.
 import { describe, it, expect } from 'vitest'
 import { readdirSync } from 'node:fs'
-import { planLanes, LANE_B, PENDING, E2E_FIRST, E2E_LAST } from './lane-plan.ts'
+import { planLanes, LANE_B, LANE_C, PENDING, E2E_FIRST, E2E_LAST } from './lane-plan.ts'
 import { LANE_SUBNETS, E2E_LANES } from './stack.ts'
 import { e2eOrder } from './sequencer.ts'
 
@@ -14,6 +14,16 @@ describe('the e2e lanes', () => {
       { lane: 'a', files: ['test/e2e/dr.e2e.test.ts', 'test/e2e/stack.e2e.test.ts', 'test/e2e/teardown.e2e.test.ts'] },
       { lane: 'b', files: ['test/e2e/rollback.e2e.test.ts', 'test/e2e/upgrade.e2e.test.ts', 'test/e2e/teardown.e2e.test.ts'] },
     ])
+  })
+
+  it('three lanes: lanes b and c take their lists; with two lanes, lane c\'s files run on lane b', () => {
+    const o = { laneB: ['test/e2e/rollback.e2e.test.ts'], laneC: ['test/e2e/upgrade.e2e.test.ts'] }
+    expect(planLanes(files, { lanes: 3, ...o })).toEqual([
+      { lane: 'a', files: ['test/e2e/dr.e2e.test.ts', 'test/e2e/stack.e2e.test.ts', 'test/e2e/teardown.e2e.test.ts'] },
+      { lane: 'b', files: ['test/e2e/rollback.e2e.test.ts', 'test/e2e/teardown.e2e.test.ts'] },
+      { lane: 'c', files: ['test/e2e/upgrade.e2e.test.ts', 'test/e2e/teardown.e2e.test.ts'] },
+    ])
+    expect(planLanes(files, { lanes: 2, ...o })[1]).toEqual({ lane: 'b', files: ['test/e2e/rollback.e2e.test.ts', 'test/e2e/upgrade.e2e.test.ts', 'test/e2e/teardown.e2e.test.ts'] })
   })
 
   it('one lane runs every file on lane a', () => {
@@ -32,8 +42,10 @@ describe('the e2e lanes', () => {
 
   it('every lane-b and pending file exists, and no file is both on lane b and pending', () => {
     const present = new Set(readdirSync('test/e2e').map((f) => `test/e2e/${f}`))
-    for (const f of [...LANE_B, ...PENDING]) expect(present.has(f), f).toBe(true)
-    expect(LANE_B).not.toContain(`test/e2e/${E2E_FIRST}`)
+    for (const f of [...LANE_B, ...LANE_C, ...PENDING]) expect(present.has(f), f).toBe(true)
+    expect([...LANE_B, ...LANE_C]).not.toContain(`test/e2e/${E2E_FIRST}`)
+    for (const f of [...LANE_B, ...LANE_C]) expect(PENDING, f).not.toContain(f)
+    expect(LANE_B.filter((f) => LANE_C.includes(f))).toEqual([])
   })
 
   it('the lanes never share a subnet', () => {

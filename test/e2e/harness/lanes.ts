@@ -1,4 +1,4 @@
-// `make e2e`: the e2e files on two compose projects at once, on one engine. The e2e tests mostly
+// `make e2e`: the e2e files on three compose projects at once, on one engine. The e2e tests mostly
 // wait (healthchecks, alert `for:` windows, drains), so two stacks side by side nearly halve the
 // suite's wall time. The runner takes the engine's lock, prepares the engine and the images
 // (harness/prepare.ts, cached), starts one vitest per lane (OWP_E2E_LANE, OWP_E2E_PREPARED: the
@@ -20,24 +20,26 @@ import type { LanePrepared } from '../global-setup.ts'
 const E2E_DIR = join(ROOT, 'test', 'e2e')
 const CONFIG = 'test/e2e/vitest.config.ts'
 
-export const usage = `Usage: tsx test/e2e/harness/lanes.ts [--lanes 1|2] [FILE...]
+export const usage = `Usage: tsx test/e2e/harness/lanes.ts [--lanes 1|2|3] [FILE...]
 
-Runs the e2e suite (test/e2e/*.e2e.test.ts but the pending ones) on the e2e engine, on two compose
+Runs the e2e suite (test/e2e/*.e2e.test.ts but the pending ones) on the e2e engine, on three compose
 projects at once: lane a (project owp-e2e, subnets ${LANE_SUBNETS.a.app} and ${LANE_SUBNETS.a.monitoring}) runs
-${E2E_FIRST} and every file not on lane b; lane b (project owp-e2e-b, ${LANE_SUBNETS.b.app} and
-${LANE_SUBNETS.b.monitoring}) runs the files listed in test/e2e/harness/lane-plan.ts. Each lane ends
-with ${E2E_LAST}. FILE names (or parts of names) pick a subset. Each lane's log goes to
-.cache/e2e-lane-<lane>.log and is printed at the end with the timings.
+${E2E_FIRST} and every file not on another lane; lanes b (project owp-e2e-b, ${LANE_SUBNETS.b.app} and
+${LANE_SUBNETS.b.monitoring}) and c (owp-e2e-c, ${LANE_SUBNETS.c.app} and ${LANE_SUBNETS.c.monitoring}) run
+the files listed in test/e2e/harness/lane-plan.ts. Each lane ends with ${E2E_LAST}. FILE names (or
+parts of names) pick a subset. Each lane's log goes to .cache/e2e-lane-<lane>.log and is printed at
+the end with the timings.
 
-  --lanes N        1 runs every file on lane a, one after the other (default 2)
+  --lanes N        1 runs every file on lane a, one after the other; 2 puts lane c's files on
+                   lane b (default 3)
   --with-pending   the files not green yet (lane-plan.ts PENDING) too`
 
 await run(usage, {
   lanes: { type: 'string' },
   'with-pending': { type: 'boolean' },
 }, async (ctx, flags, positionals) => {
-  const lanes = flags.lanes === undefined ? 2 : Number(flags.lanes)
-  if (lanes !== 1 && lanes !== 2) throw new UsageError(`--lanes must be 1 or 2, got "${flags.lanes}"`)
+  const lanes = flags.lanes === undefined ? 3 : Number(flags.lanes)
+  if (lanes !== 1 && lanes !== 2 && lanes !== 3) throw new UsageError(`--lanes must be 1, 2 or 3, got "${flags.lanes}"`)
   const pending = new Set(flags['with-pending'] ? [] : PENDING.map((f) => f.replace(/^.*\//, '')))
   const files = readdirSync(E2E_DIR).filter((f) => f.endsWith('.e2e.test.ts') && !pending.has(f)).map((f) => relative(ROOT, join(E2E_DIR, f))).sort()
   const plan = planLanes(files, { lanes, pick: positionals })

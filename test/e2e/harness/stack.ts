@@ -9,11 +9,11 @@ import { E2E_TAG } from './images.ts'
 import type { Ctx } from '../../../scripts/lib/core/context.ts'
 
 /**
- * The e2e lane (OWP_E2E_LANE): `make e2e` runs the files on two compose projects at once on one
- * engine (harness/lanes.ts). Lane a keeps the historical names; lane b has its own project, subnets
- * and shared-stack record, so the two never meet.
+ * The e2e lane (OWP_E2E_LANE): `make e2e` runs the files on up to three compose projects at once on
+ * one engine (harness/lanes.ts). Lane a keeps the historical names; lanes b and c have their own
+ * project, subnets and shared-stack record, so they never meet.
  */
-export const E2E_LANES = ['a', 'b'] as const
+export const E2E_LANES = ['a', 'b', 'c'] as const
 export type Lane = typeof E2E_LANES[number]
 export function laneOf(env: NodeJS.ProcessEnv = process.env): Lane {
   const lane = env.OWP_E2E_LANE || 'a'
@@ -26,6 +26,7 @@ const laneSuffix = (lane: Lane) => (lane === 'a' ? '' : `-${lane}`)
 export const LANE_SUBNETS: Record<Lane, { app: string; monitoring: string }> = {
   a: { app: '172.28.0.0/24', monitoring: '172.29.0.0/24' },
   b: { app: '172.30.0.0/24', monitoring: '172.31.0.0/24' },
+  c: { app: '172.26.0.0/24', monitoring: '172.27.0.0/24' },
 }
 export const E2E_PROJECT = `owp-e2e${laneSuffix(E2E_LANE)}`
 export const E2E_OVERRIDE = join(ROOT, 'test', 'e2e', 'compose.e2e.yml')
