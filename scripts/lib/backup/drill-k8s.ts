@@ -23,6 +23,7 @@ import { choosePlatformSet, listPlatformSets, type PlatformRef } from './platfor
 import { checkContent } from './drill-checks.ts'
 import { DRILL_VALIDATE, drillLine, renderDrillMetrics, writeDrillMetrics, type DrillMetrics, type DrillReport } from './drill.ts'
 import { DATABASE_STORES, FILE_STORES, type Destination, type StoreName, type StoreSettings } from './types.ts'
+import { failureReason } from '../core/exec.ts'
 
 export interface K8sDrillOptions {
   dest: Destination
@@ -126,10 +127,11 @@ export async function runK8sDrill(ctx: Ctx, o: K8sDrillOptions): Promise<DrillRe
     tornDown = true
     const step = ctx.log.step(`tearing down the scratch namespace ${scratch}`)
     await releaseClaims()
+    // the namespace delete below removes what the uninstall leaves: its failure alone is no failed teardown
     await ctx.exec([...uninstallArgv(helm, o.release, scratch, '5m'), ...hctx], { mutates: true, allowFailure: true, timeout: 360_000 })
     const r = await ctx.exec(kube('delete', 'namespace', scratch, '--ignore-not-found', '--wait=true', '--timeout=600s'), { mutates: true, allowFailure: true, timeout: 660_000 })
     if (r.exitCode === 0) step.ok()
-    else step.fail(r.stderr.trim().split('\n').pop())
+    else step.fail(failureReason(ctx, r))
     rmSync(dir, { recursive: true, force: true })
   }
   const unregister = ctx.cleanups.add(teardown)
@@ -141,7 +143,7 @@ export async function runK8sDrill(ctx: Ctx, o: K8sDrillOptions): Promise<DrillRe
     await ctx.exec(kube('label', 'namespace', scratch, `owp.io/drill-of=${o.namespace}`, `owp.io/drill-set=${set.id}`, 'app.kubernetes.io/managed-by=owp-kit'), { mutates: true })
     for (const name of secretsNamed(prod ?? {})) {
       const got = await ctx.exec(kube('get', 'secret', name, '-n', o.namespace, '-o', 'json'), { timeout: 60_000, allowFailure: true })
-      if (got.exitCode !== 0) throw new KitError(`production's values name Secret ${name}, which namespace ${o.namespace} does not have`)
+      if (got.exitCode !== 0) throw new KitError(`production's values name Secret ${name}, which kubectl cannot read in namespace ${o.namespace} (${failureReason(ctx, got)})`)
       await ctx.exec(kube('create', '-n', scratch, '-f', '-'), { mutates: true, input: JSON.stringify(copyOfSecret(JSON.parse(got.stdout), scratch)), title: `copy Secret ${name} into ${scratch}` })
     }
     const values = drillValues(prod ?? {}, { release: o.release, set, withLlm: o.withLlm })

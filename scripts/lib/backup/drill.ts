@@ -19,6 +19,7 @@ import { choosePlatformSet, listPlatformSets } from './platform.ts'
 import { drillCompose } from './drill-compose.ts'
 import { checkContent, type ContentCheck } from './drill-checks.ts'
 import { DATABASE_STORES, FILE_STORES, type Destination, type StoreName, type StoreSettings } from './types.ts'
+import { failureReason } from '../core/exec.ts'
 
 export interface DrillOptions {
   dest: Destination
@@ -113,7 +114,7 @@ export async function runDrill(ctx: Ctx, o: DrillOptions): Promise<DrillReport> 
       const step = ctx.log.step(`tearing down the scratch project ${project}`)
       const r = await ctx.exec(compose('down', '--volumes', '--remove-orphans', '--timeout', '10'), { mutates: true, allowFailure: true, timeout: 300_000 })
       if (r.exitCode === 0) step.ok()
-      else step.fail(r.stderr.trim().split('\n').pop())
+      else step.fail(failureReason(ctx, r))
     }
     rmSync(dir, { recursive: true, force: true })
   }
