@@ -14,14 +14,12 @@ import { KitError, UsageError } from '../core/errors.ts'
 import { CHART_DIR } from '../core/paths.ts'
 import type { Ctx } from '../core/context.ts'
 import { requireHelm, uninstallArgv, getValuesArgv, waitFlag, type HelmInfo } from '../tools/helm.ts'
-import { validateDeployment } from '../validate/index.ts'
 import { privateTmp } from './staging.ts'
 import { createTarget } from './targets.ts'
 import { runRestore } from './restore.ts'
 import { releaseClaims } from './claims.ts'
 import { choosePlatformSet, listPlatformSets, type PlatformRef } from './platform.ts'
-import { checkContent } from './drill-checks.ts'
-import { DRILL_VALIDATE, drillLine, renderDrillMetrics, writeDrillMetrics, type DrillMetrics, type DrillReport } from './drill.ts'
+import { concludeDrill, renderDrillMetrics, validateAndCheck, writeDrillMetrics, type DrillMetrics, type DrillReport } from './drill.ts'
 import { DATABASE_STORES, FILE_STORES, type Destination, type StoreName, type StoreSettings } from './types.ts'
 import { failureReason } from '../core/exec.ts'
 
@@ -168,23 +166,17 @@ export async function runK8sDrill(ctx: Ctx, o: K8sDrillOptions): Promise<DrillRe
     await restoreParts(parts.filter((s) => (FILE_STORES as readonly string[]).includes(s)))
     report.stores = set.parts.length
 
-    const v = await validateDeployment(ctx, { ...DRILL_VALIDATE, target: 'k8s', namespace: scratch, release: o.release, env: { LIGHTLLM_ENABLED: o.withLlm ? 'true' : 'false' } })
-    report.validate = v.ok ? 'ok' : 'failed'
-    report.rtoSeconds = Math.round((performance.now() - t0) / 1000)
-
-    const run = { target, dir, scratch: dir, id: set.id, settings, verify: true }
-    for (const part of set.manifest?.parts ?? []) if ((parts as string[]).includes(part.store)) report.checks.push(...await checkContent(rctx, run, part))
-    report.failedChecks = report.checks.filter((c) => !c.ok).map((c) => `${c.store} ${c.what}: ${c.detail}`)
+    await validateAndCheck(ctx, report, {
+      validate: { target: 'k8s', namespace: scratch, release: o.release, env: { LIGHTLLM_ENABLED: o.withLlm ? 'true' : 'false' } },
+      t0, set, parts, rctx, run: { target, dir, scratch: dir, id: set.id, settings, verify: true },
+    })
   } catch (e) {
     report.error = ctx.secrets.mask(e instanceof Error ? e.message : String(e))
   } finally {
     await teardown()
     unregister()
   }
-  const after = await k8sFingerprint(ctx, kube, o.namespace).catch(() => null)
-  report.productionUntouched = after === null ? null : after === before
-  report.ok = !report.error && report.validate === 'ok' && report.failedChecks.length === 0 && report.productionUntouched === true
-  report.line = drillLine(report)
+  await concludeDrill(ctx, report, before, () => k8sFingerprint(ctx, kube, o.namespace))
   const m: DrillMetrics = { success: report.ok, at: now(), rtoSeconds: report.rtoSeconds, rpoSeconds: report.rpoSeconds, setTime: set.time }
   if (o.metricsDir && !ctx.dryRun) {
     try { report.metricsFile = writeDrillMetrics(o.metricsDir, m) } catch (e) { ctx.log.warn(`could not write drill metrics: ${(e as Error).message}`) }
