@@ -6,7 +6,7 @@ import { SecretMasker } from '../../scripts/lib/core/secrets.ts'
 import { runPreflight, toolCheck, portsFreeCheck, predicateCheck, compareVersions, PreflightError } from '../../scripts/lib/core/preflight.ts'
 import { acquireLock } from '../../scripts/lib/core/lock.ts'
 import { LockedError } from '../../scripts/lib/core/errors.ts'
-import { shellQuote, CommandError, failureReason, oneLine, probeWhy } from '../../scripts/lib/core/exec.ts'
+import { shellQuote, CommandError, failureReason, oneLine, probeWhy, exitCodeAndWhy, colonLines, outputTail } from '../../scripts/lib/core/exec.ts'
 import { testCtx } from '../helpers/context.ts'
 import { fakeBins, ok } from '../helpers/fake-bins.ts'
 import { tmpDir } from '../helpers/tmp.ts'
@@ -147,6 +147,9 @@ describe('why a command failed', () => {
     expect(failureReason(ctx, stdoutOnly)).toBe('Error: nothing on stderr')
     const silent = await ctx.exec(failing('exit 137'), { allowFailure: true })
     expect(failureReason(ctx, silent)).toBe('exit code 137')
+    // a message that names the code itself never says it twice ("curl exit 7: exit code 7")
+    expect([exitCodeAndWhy(ctx, noisy, 1), exitCodeAndWhy(ctx, silent)]).toEqual(['4: four', '137'])
+    expect([colonLines(outputTail(ctx, noisy, 1, '\n')), colonLines(outputTail(ctx, silent))]).toEqual([':\nfour', ''])
   })
 
   it('a failed command\'s error in one line keeps its output; a probe says why it got nothing', async () => {

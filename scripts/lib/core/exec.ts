@@ -165,9 +165,23 @@ function killTree(p: ProcessPromise): void {
  * with " | " (or `sep`: "\n" for a message that lists them); else its exit code.
  */
 export function failureReason(ctx: Pick<ExecCtx, 'secrets'>, r: Pick<ExecResult, 'exitCode' | 'stderr' | 'stdout'>, lines = 3, sep = ' | '): string {
+  return outputTail(ctx, r, lines, sep) || `exit code ${r.exitCode}`
+}
+
+/** For a message that names the exit code itself ("curl exit 7"): `7: <failureReason's lines>`, or `7` when it printed nothing. */
+export function exitCodeAndWhy(ctx: Pick<ExecCtx, 'secrets'>, r: Pick<ExecResult, 'exitCode' | 'stderr' | 'stdout'>, lines = 3, sep = ' | '): string {
+  const tail = outputTail(ctx, r, lines, sep)
+  return tail ? `${r.exitCode}: ${tail}` : String(r.exitCode)
+}
+
+/** Lines under a message that ends with a colon; nothing (and no colon) when there are none. */
+export const colonLines = (lines: string): string => (lines ? `:\n${lines}` : '')
+
+/** The last lines of a command's stderr (else stdout), masked; '' when it printed nothing. */
+export function outputTail(ctx: Pick<ExecCtx, 'secrets'>, r: Pick<ExecResult, 'stderr' | 'stdout'>, lines = 3, sep = ' | '): string {
   const text = (r.stderr.trim() || r.stdout.trim()).split('\n').map((l) => l.trimEnd()).filter((l) => l.trim()).slice(-lines)
     .map((l) => (sep === '\n' ? l : l.trim())).join(sep)
-  return text ? ctx.secrets.mask(text) : `exit code ${r.exitCode}`
+  return ctx.secrets.mask(text)
 }
 
 /**

@@ -12,7 +12,7 @@ import type { TargetChecks } from './types.ts'
 import type { HealthCheck, ValidateOptions } from './types.ts'
 import { maintenanceCheck } from './k8s-maintenance.ts'
 import type { Ctx } from '../core/context.ts'
-import { failureReason } from '../core/exec.ts'
+import { failureReason, exitCodeAndWhy } from '../core/exec.ts'
 import { judgeRelease, WORKLOAD_KINDS, type KubeObject, type Verdict } from './workloads.ts'
 
 /** `kubectl get` of the release's workloads and everything that explains their pods, in one call. */
@@ -141,7 +141,7 @@ export async function k8sChecks(ctx: Ctx, o: ValidateOptions): Promise<TargetChe
       timeoutMs: Math.max(o.timeoutMs ?? 0, 300_000),
       async run(a) {
         const r = await ctx.exec(testArgv(helm, release, ns, `${Math.ceil(a.timeoutMs / 1000)}s`), { allowFailure: true, timeout: a.timeoutMs + 5000, signal: a.signal })
-        return r.exitCode === 0 ? { status: 'ok', detail: 'chart tests passed' } : { status: 'fail', detail: `exit ${r.exitCode}: ${failureReason(ctx, r, 1).slice(0, 120)}` }
+        return r.exitCode === 0 ? { status: 'ok', detail: 'chart tests passed' } : { status: 'fail', detail: `exit ${exitCodeAndWhy(ctx, r, 1).slice(0, 130)}` }
       },
     })
   }

@@ -9,7 +9,7 @@ import type { Ctx } from '../../core/context.ts'
 import { finishFile, partialPath } from '../manifest.ts'
 import { tarStats, type TarStats } from '../tar-stats.ts'
 import type { DriverRun, DumpResult, FileStoreName, Manifest, RestoreResult, StoreDriver, VerifyResult } from '../types.ts'
-import { failureReason } from '../../core/exec.ts'
+import { failureReason, exitCodeAndWhy } from '../../core/exec.ts'
 
 export interface Exclusion { path: string; why: string }
 
@@ -68,7 +68,7 @@ export function tarArgv(dir: string, excluded: Exclusion[]): string[] {
 function tarOutcome(ctx: Ctx, store: string, r: { exitCode: number; stderr: string }): boolean {
   if (r.exitCode === 0) return false
   if (r.exitCode === 1 && /changed as we read it|file changed|shrank by/i.test(r.stderr)) return true
-  throw new KitError(`${store}: tar exited ${r.exitCode}: ${failureReason(ctx, { ...r, stdout: '' }, 3, '; ')}`)
+  throw new KitError(`${store}: tar exited ${exitCodeAndWhy(ctx, { ...r, stdout: '' }, 3, '; ')}`)
 }
 
 /** Archive the store's directory into `local` (through the target); returns the archive's stats. */

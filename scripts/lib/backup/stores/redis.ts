@@ -6,7 +6,7 @@
 import { join } from 'node:path'
 import { KitError } from '../../core/errors.ts'
 import type { Ctx } from '../../core/context.ts'
-import { failureReason } from '../../core/exec.ts'
+import { failureReason, exitCodeAndWhy } from '../../core/exec.ts'
 import { finishFile, partialPath } from '../manifest.ts'
 import { fileFrom, fileTo } from '../targets.ts'
 import type { DriverRun, DumpResult, Manifest, RestoreResult, StoreDriver, VerifyResult } from '../types.ts'
@@ -109,7 +109,7 @@ async function verify(ctx: Ctx, run: DriverRun, dump: DumpResult): Promise<Verif
     const r = await run.target.run(ctx, 'redis', ['redis-check-rdb', there], { mutates: true, allowFailure: true, timeout: run.settings.timeoutMs })
     if (r.exitCode !== 0 || !/RDB looks OK/.test(r.stdout)) {
       const found = (r.stdout + r.stderr).split('\n').filter((l) => /error|unexpected|checksum|can't|not/i.test(l)).slice(0, 4).join('; ')
-      throw new KitError(`verification of ${RDB} failed: redis-check-rdb exited ${r.exitCode}: ${found ? ctx.secrets.mask(found) : failureReason(ctx, r)}`)
+      throw new KitError(`verification of ${RDB} failed: redis-check-rdb exited ${found ? `${r.exitCode}: ${ctx.secrets.mask(found)}` : exitCodeAndWhy(ctx, r)}`)
     }
     return r.stdout
   })
@@ -176,7 +176,7 @@ async function restore(ctx: Ctx, run: DriverRun, manifest: Manifest): Promise<Re
   if (!ctx.dryRun) {
     const check = await run.target.run(ctx, 'redis', ['redis-check-rdb', incoming], { mutates: true, allowFailure: true, timeout: run.settings.timeoutMs })
     const sums = parseCheck(check.stdout)
-    const problem = check.exitCode !== 0 || !/RDB looks OK/.test(check.stdout) ? `redis-check-rdb exited ${check.exitCode}: ${failureReason(ctx, check)}`
+    const problem = check.exitCode !== 0 || !/RDB looks OK/.test(check.stdout) ? `redis-check-rdb exited ${exitCodeAndWhy(ctx, check)}`
       : details.keys !== undefined && sums && sums.keys !== details.keys ? `it holds ${sums.keys} keys, the manifest says ${details.keys}` : null
     if (problem) {
       await run.target.run(ctx, 'redis', ['rm', '-f', incoming], { mutates: true, allowFailure: true })
