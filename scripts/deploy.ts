@@ -79,4 +79,5 @@ await run(usage, {
   return { exitCode: outcome.ok ? 0 : 1, data: outcome, text: ctx.dryRun ? undefined : outcome.summary }
 }, { examples: ['make init && make deploy-prod',
   'make deploy-docker ARGS="--dry-run --skip-checks"',
-  'make deploy-k8s ARGS="--values prod.yaml --timeout 30m"'] })
+  'make deploy-k8s ARGS="--values prod.yaml --timeout 30m"'],
+  exitCodes: { 75: 'another deploy of the same target (or a backup or restore of its stores) holds the lock' } })

@@ -38,4 +38,5 @@ await run(usage, {
   return { exitCode: outcome.ok ? 0 : 1, data: outcome, text: ctx.dryRun ? undefined : outcome.summary }
 }, { examples: ['make helm-install ARGS="--dry-run --skip-checks"',
   'make helm-install ARGS="--infra-only"',
-  'make helm-install ARGS="--chart-only --values prod.yaml"'] })
+  'make helm-install ARGS="--chart-only --values prod.yaml"'],
+  exitCodes: { 75: 'another deploy of the same release holds the lock' } })

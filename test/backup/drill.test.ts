@@ -128,6 +128,22 @@ describe('the drill run (fake docker)', () => {
     for (const c of calls.filter((x) => x[1] !== 'compose')) expect(['ps', 'volume', 'inspect']).toContain(c[1])
   })
 
+  it('a teardown or a last look at production that fails says why; the drill is then "production not checked"', async () => {
+    const { report, ctx } = await drill([
+      on('^compose version', ok('2.26.1\n')),
+      on('config --format json', ok(JSON.stringify(CONFIG))),
+      on(' up ', fails(1, 'dependency failed to start: container owp-drill-postgres-1 is unhealthy')),
+      on(' down .*--timeout 10', fails(1, 'Error response from daemon: error while removing network: network owp-drill_app has active endpoints')),
+      { match: '^ps -a', exitCode: 0, times: 1 }, // production before the drill: nothing runs
+      on('^ps -a', fails(1, 'Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?')),
+      ok(),
+    ])
+    expect(report.ok).toBe(false)
+    expect(ctx.stderr()).toMatch(/tearing down the scratch project owp-drill: Error response from daemon: error while removing network: network owp-drill_app has active endpoints/)
+    expect(ctx.stderr()).toMatch(/production could not be looked at after the drill: command failed \(exit code 1\): docker ps -a -q .*: Cannot connect to the Docker daemon at unix:\/\/\/var\/run\/docker\.sock\. Is the docker daemon running\?/)
+    expect(report.line).toMatch(/, production not checked$/)
+  })
+
   it('Ctrl-C during the drill tears the scratch project down through the cleanups', async () => {
     const { report, bins } = await drill(answers({ exitCode: 0, delay: 3 }), async (ctx) => {
       await new Promise((r) => setTimeout(r, 1500))

@@ -12,7 +12,7 @@ import { closedPort } from '../helpers/net.ts'
 import { ROOT, TOOLS_BIN } from '../../scripts/lib/core/paths.ts'
 import { UsageError } from '../../scripts/lib/core/errors.ts'
 import { resolveShared, retentionFrom } from '../../scripts/lib/backup/settings.ts'
-import { runBackup } from '../../scripts/lib/backup/backup.ts'
+import { renderReport, runBackup } from '../../scripts/lib/backup/backup.ts'
 import { runRestore } from '../../scripts/lib/backup/restore.ts'
 import { listSets, readManifestJson } from './support.ts'
 
@@ -97,11 +97,14 @@ describe('Neo4j community: offline dump behind --maintenance-window', () => {
   })
 
   it('starts Neo4j again when the dump fails, and leaves no complete set', async () => {
-    const { backup, dest } = await setup('direct', { 'maintenance-window': true }, { NEO4J_FAKE_FAIL_DUMP: '1' })
+    const { ctx, backup, dest } = await setup('direct', { 'maintenance-window': true }, { NEO4J_FAKE_FAIL_DUMP: '1' })
     const before = listSets(dest, 'neo4j').filter((s) => s.complete).map((s) => s.id)
     const report = await backup()
     expect(report.stores[0]!.ok).toBe(false)
     expect(report.stores[0]!.error).toContain('simulated failure')
+    // what the operator reads without --json: the step line and the table say why, not only that neo4j-admin failed
+    expect(ctx.stderr()).toMatch(/neo4j.*command failed \(exit code 1\): neo4j-admin database dump .*: org\.neo4j\.io\.pagecache\.impl\.FileLockException: simulated failure \(/m)
+    expect(renderReport(report)).toMatch(/neo4j\s+FAILED .*: org\.neo4j\.io\.pagecache\.impl\.FileLockException: simulated failure/)
     expect(calls().at(-1)).toBe('neo4j start')
     expect(running()).toBe(true)
     expect(listSets(dest, 'neo4j').filter((s) => s.complete).map((s) => s.id)).toEqual(before)

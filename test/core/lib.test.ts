@@ -6,7 +6,7 @@ import { SecretMasker } from '../../scripts/lib/core/secrets.ts'
 import { runPreflight, toolCheck, portsFreeCheck, predicateCheck, compareVersions, PreflightError } from '../../scripts/lib/core/preflight.ts'
 import { acquireLock } from '../../scripts/lib/core/lock.ts'
 import { LockedError } from '../../scripts/lib/core/errors.ts'
-import { shellQuote, CommandError } from '../../scripts/lib/core/exec.ts'
+import { shellQuote, CommandError, failureReason, oneLine, probeWhy, exitCodeAndWhy, colonLines, outputTail } from '../../scripts/lib/core/exec.ts'
 import { testCtx } from '../helpers/context.ts'
 import { fakeBins, ok } from '../helpers/fake-bins.ts'
 import { tmpDir } from '../helpers/tmp.ts'
@@ -133,6 +133,37 @@ describe('exec', () => {
   })
 })
 
+describe('why a command failed', () => {
+  const SECRET = 'tok-9Hq2LmX7pQ4w'
+  const failing = (script: string) => ['sh', '-c', script]
+
+  it('the last lines of stderr, else stdout, masked; else the exit code', async () => {
+    const ctx = testCtx()
+    ctx.secrets.add(SECRET)
+    const noisy = await ctx.exec(failing(`echo progress; echo one >&2; echo two >&2; echo "three: token ${SECRET} refused" >&2; echo four >&2; exit 4`), { allowFailure: true })
+    expect(failureReason(ctx, noisy)).toBe('two | three: token *** refused | four')
+    expect(failureReason(ctx, noisy, 2, '\n')).toBe('three: token *** refused\nfour')
+    const stdoutOnly = await ctx.exec(failing('echo "Error: nothing on stderr"; exit 2'), { allowFailure: true })
+    expect(failureReason(ctx, stdoutOnly)).toBe('Error: nothing on stderr')
+    const silent = await ctx.exec(failing('exit 137'), { allowFailure: true })
+    expect(failureReason(ctx, silent)).toBe('exit code 137')
+    // a message that names the code itself never says it twice ("curl exit 7: exit code 7")
+    expect([exitCodeAndWhy(ctx, noisy, 1), exitCodeAndWhy(ctx, silent)]).toEqual(['4: four', '137'])
+    expect([colonLines(outputTail(ctx, noisy, 1, '\n')), colonLines(outputTail(ctx, silent))]).toEqual([':\nfour', ''])
+  })
+
+  it('a failed command\'s error in one line keeps its output; a probe says why it got nothing', async () => {
+    const ctx = testCtx()
+    ctx.secrets.add(SECRET)
+    const err = await ctx.exec(['sh', '-c', 'echo "auth $1: Unauthorized" >&2; exit 1', 'sh', SECRET]).then(() => new Error('it succeeded'), (e: Error) => e)
+    expect(err.message.split('\n')[0]).toBe("command failed (exit code 1): sh -c 'echo \"auth $1: Unauthorized\" >&2; exit 1' sh ***") // all a table row kept before
+    expect(oneLine(err.message)).toBe("command failed (exit code 1): sh -c 'echo \"auth $1: Unauthorized\" >&2; exit 1' sh ***: auth ***: Unauthorized")
+    expect(oneLine('one line')).toBe('one line')
+    expect(await probeWhy(ctx, failing(`echo "permission denied (${SECRET})" >&2; exit 1`))).toEqual({ out: null, why: 'permission denied (***)' })
+    expect(await probeWhy(ctx, ['owp-no-such-tool', 'version'])).toEqual({ out: null, why: 'owp-no-such-tool not found on PATH' })
+    expect(await probeWhy(ctx, ['echo', 'fine'])).toEqual({ out: 'fine', why: null })
+  })
+})
 
 describe('exec input', () => {
   it('a command that exits without reading a large input fails by its exit code, never by EPIPE', async () => {

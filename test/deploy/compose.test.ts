@@ -171,7 +171,7 @@ describe('Compose v1 (docker-compose)', () => {
 
 describe('preflight failures print their hint', () => {
   const cases: Array<[string, Omit<ComposeScenario, 'config'>, Record<string, string>, RegExp]> = [
-    ['no Docker engine', { daemon: false }, {}, /docker daemon: no Docker engine answers\n\s+hint: start the Docker engine/],
+    ['no Docker engine', { daemon: false }, {}, /docker daemon: no Docker engine answers \(Cannot connect to the Docker daemon at unix:\/\/\/var\/run\/docker\.sock\. Is the docker daemon running\?\)\n\s+hint: start the Docker engine/],
     ['no NVIDIA runtime with LightLLM on', { nvidia: false }, {}, /NVIDIA container runtime: no nvidia runtime in docker info\n\s+hint: install nvidia-container-toolkit/],
     ['not enough disk', {}, { OWP_MIN_FREE_GIB: '999999' }, /free disk for images >= 999999 GiB: .* GiB free\n\s+hint: free space/],
   ]

@@ -6,7 +6,7 @@ import { acquireLock } from '../../scripts/lib/core/lock.ts'
 import { formatDuration } from '../../scripts/lib/core/log.ts'
 import { engineLayout, stopEngine, type Engine } from './harness/engine.ts'
 import { prepareE2E } from './harness/prepare.ts'
-import { removeProject, projectLeftovers, E2E_PROJECT, SETUP_TIMINGS_FILE, SHARED_STACK_FILE } from './harness/stack.ts'
+import { removeProject, projectLeftovers, exitOnBadLane, E2E_PROJECT, SETUP_TIMINGS_FILE, SHARED_STACK_FILE } from './harness/stack.ts'
 import { mkdirSync, writeFileSync, readFileSync, rmSync, existsSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { KitError } from '../../scripts/lib/core/errors.ts'
@@ -22,6 +22,7 @@ export const PREPARED_ENV = 'OWP_E2E_PREPARED'
 export interface LanePrepared { env: Record<string, string>; engine: Engine; timings: Record<string, number> }
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  exitOnBadLane() // before the engine, the lock or a project is touched
   const ctx = createContext({ verbose: Boolean(process.env.OWP_E2E_VERBOSE) })
   const lane = process.env[PREPARED_ENV]
   if (lane) return laneSetup(ctx, project, JSON.parse(lane) as LanePrepared)

@@ -3,7 +3,9 @@ import { describe, it, expect } from 'vitest'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { parseManifests, renderFacts } from '../../scripts/lib/tools/kube.ts'
-import { upgradeSafetyFlags, checkDuration, parseHistory } from '../../scripts/lib/tools/helm.ts'
+import { upgradeSafetyFlags, checkDuration, parseHistory, releaseState } from '../../scripts/lib/tools/helm.ts'
+import { fakeBins, fails, on, ok } from '../helpers/fake-bins.ts'
+import { testCtx } from '../helpers/context.ts'
 import { UsageError } from '../../scripts/lib/core/errors.ts'
 import { FIXTURES } from '../deploy/helpers.ts'
 
@@ -23,5 +25,30 @@ describe('render facts and helm helpers', () => {
     expect(() => checkDuration('20 minutes')).toThrow(UsageError)
     expect(parseHistory('[{"revision":2,"status":"deployed"},{"revision":1,"status":"superseded"}]').map((h) => h.revision)).toEqual([1, 2])
     expect(parseHistory('not json')).toEqual([])
+  })
+})
+
+describe('the release state from helm history', () => {
+  const HELM = { bin: 'helm', version: '4.1.4', major: 4 } as const
+  const TOKEN = 'kube-tok-8Zp3Xq1Lm'
+
+  it('no release is known; a failing helm says why (its last line, masked), or its exit code', async () => {
+    const bins = fakeBins({ helm: [
+      on('^history absent ', fails(1, 'Error: release: not found')),
+      on('^history denied ', fails(1, `W1202 warnings.go:70] using token ${TOKEN} from the kubeconfig\nError: query: failed to query with labels: secrets is forbidden: User "system:serviceaccount:ci:deployer" cannot list resource "secrets" (token ${TOKEN})`)),
+      on('^history killed ', { exitCode: 137 }),
+      on('^history owp ', ok('[{"revision":3,"status":"deployed"}]')),
+    ] })
+    try {
+      const ctx = testCtx({ path: bins.path })
+      ctx.secrets.add(TOKEN)
+      expect(await releaseState(ctx, HELM, 'absent', 'ns')).toMatchObject({ exists: false, unknown: false })
+      expect(await releaseState(ctx, HELM, 'denied', 'ns')).toMatchObject({ unknown: true,
+        reason: 'Error: query: failed to query with labels: secrets is forbidden: User "system:serviceaccount:ci:deployer" cannot list resource "secrets" (token ***)' })
+      expect(await releaseState(ctx, HELM, 'killed', 'ns')).toMatchObject({ unknown: true, reason: 'exit code 137' })
+      expect(await releaseState(ctx, HELM, 'owp', 'ns')).toMatchObject({ exists: true, deployedRevision: 3, unknown: false })
+    } finally {
+      bins.remove()
+    }
   })
 })

@@ -6,6 +6,7 @@ import { join } from 'node:path'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { runChecks, validateDeployment, type HealthCheck } from '../../scripts/lib/validate/index.ts'
 import { httpCheck, tlsCheck } from '../../scripts/lib/validate/probes.ts'
+import { workloadChecks } from '../../scripts/lib/validate/k8s.ts'
 import { testCtx } from '../helpers/context.ts'
 import { runScript } from '../helpers/run-script.ts'
 import { tmpDir } from '../helpers/tmp.ts'
@@ -79,6 +80,39 @@ describe('checks', () => {
       expect(r!.attempts).toBe(3)
     } finally {
       await flaky.close()
+    }
+  })
+})
+
+describe('a check whose command fails says why (kubectl\'s own words, masked), not only that it failed', () => {
+  const TOKEN = 'kube-tok-4Rj8Wq2Zx'
+  const UNAUTHORIZED = `E1202 memcache.go:265] couldn't get current server API group list: token ${TOKEN} rejected\nerror: You must be logged in to the server (Unauthorized)`
+
+  it('a command that throws inside a check: its output\'s last lines in the detail', async () => {
+    const bins = fakeBins({ kubectl: { exitCode: 1, stderr: UNAUTHORIZED } })
+    try {
+      const ctx = testCtx({ path: bins.path })
+      ctx.secrets.add(TOKEN)
+      const [r] = await runChecks(ctx, [check('pods', async () => { await ctx.exec(['kubectl', 'get', 'pods']); return { status: 'ok', detail: '' } })], { retries: 0 })
+      expect(r).toMatchObject({ status: 'fail', detail: "command failed (exit code 1): kubectl get pods: E1202 memcache.go:265] couldn't get current server API group list: token *** rejected | error: You must be logged in to the server (Unauthorized)" })
+    } finally {
+      bins.remove()
+    }
+  })
+
+  it('the workloads of the release cannot be listed: the check says why', async () => {
+    const bins = fakeBins({ kubectl: { exitCode: 1, stderr: UNAUTHORIZED } })
+    try {
+      const ctx = testCtx({ path: bins.path })
+      ctx.secrets.add(TOKEN)
+      const results = await runChecks(ctx, workloadChecks(ctx, 'openwebui-prod', 'owp', 'app.kubernetes.io/instance=owp'), { retries: 0 })
+      expect(results.map((r) => [r.status, r.detail])).toEqual([
+        ['fail', 'cannot list the workloads: error: You must be logged in to the server (Unauthorized)'],
+        ['warn', 'cannot list the pods: error: You must be logged in to the server (Unauthorized)'],
+      ])
+      expect(JSON.stringify(results)).not.toContain(TOKEN)
+    } finally {
+      bins.remove()
     }
   })
 })

@@ -24,6 +24,7 @@ import type { Target } from './targets.ts'
 import { pitrOfReport, pitrWithSet, type PitrWithSet } from './platform-pitr.ts'
 import { renderPitrBackup, type PitrBackupReport } from './pitr/backup.ts'
 import { MANIFEST_FORMAT, type DriverRun, type Manifest, type SetFile, type StoreName, type StoreSettings } from './types.ts'
+import { oneLine } from '../core/exec.ts'
 
 export interface BackupOptions {
   stores: StoreName[]
@@ -204,7 +205,7 @@ async function backupStore(ctx: Ctx, o: BackupOptions, store: StoreName, started
     // A full disk under the set reads as "short write" (redis-cli) or anything else: say what happened.
     const e = workDir ? diskFull(o, store, workDir, caught) ?? caught : caught
     const message = ctx.secrets.mask(e instanceof Error ? e.message : String(e))
-    step.fail(message.split('\n')[0])
+    step.fail(oneLine(message)) // a failed command: its output's last lines too, not only that it failed
     if (e instanceof KitError && e.hint) ctx.log.info(`hint: ${e.hint}`)
     if (!(e instanceof KitError)) ctx.log.debug(String((e as Error).stack))
     unregisterDiscard()
@@ -227,7 +228,7 @@ function diskFull(o: BackupOptions, store: StoreName, workDir: string, e: unknow
   try { free = localFreeBytes(existsSync(workDir) ? workDir : dirname(workDir)) } catch { /* gone */ }
   if (!/ENOSPC|No space left on device/i.test(text) && (free === null || free >= FULL_BELOW)) return null
   return new KitError(`${store}: the destination ${o.dest.url} filled up while the set was written (No space left on device): the incomplete set was removed; earlier sets are untouched`, 1,
-    `free space in ${workDir.replace(/\/[^/]+\/[^/]+$/, '')}${free !== null ? ` (${formatSize(free)} free now)` : ''}, or keep fewer sets (--keep-*); the failing step: ${text.split('\n')[0]}`)
+    `free space in ${workDir.replace(/\/[^/]+\/[^/]+$/, '')}${free !== null ? ` (${formatSize(free)} free now)` : ''}, or keep fewer sets (--keep-*); the failing step: ${oneLine(text)}`)
 }
 
 /** A 0700 directory for plaintext inside the run's scratch; removed also on Ctrl-C/SIGTERM. */
@@ -297,7 +298,7 @@ export function formatBytes(n: number): string {
 export function renderReport(r: BackupReport): string {
   const rows = r.stores.map((s) => [s.store, s.skipped ? 'skipped' : s.ok ? 'ok' : 'FAILED', s.id ?? '', s.bytes !== undefined ? formatBytes(s.bytes) : '',
     formatDuration(s.durationMs), s.verified === undefined ? '' : s.verified ? 'yes' : 'no', s.pruned?.length ? String(s.pruned.length) : '',
-    s.location ?? s.skipped ?? s.error?.split('\n')[0] ?? ''])
+    s.location ?? s.skipped ?? (s.error ? oneLine(s.error) : '')])
   const t = table(['store', 'result', 'set', 'size', 'took', 'verified', 'pruned', 'where / why'], rows)
   const p = r.platform
   const withPitr = r.pitr ? `${t}\n${renderPitrBackup(r.pitr)}` : t

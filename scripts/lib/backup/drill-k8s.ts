@@ -14,15 +14,14 @@ import { KitError, UsageError } from '../core/errors.ts'
 import { CHART_DIR } from '../core/paths.ts'
 import type { Ctx } from '../core/context.ts'
 import { requireHelm, uninstallArgv, getValuesArgv, waitFlag, type HelmInfo } from '../tools/helm.ts'
-import { validateDeployment } from '../validate/index.ts'
 import { privateTmp } from './staging.ts'
 import { createTarget } from './targets.ts'
 import { runRestore } from './restore.ts'
 import { releaseClaims } from './claims.ts'
 import { choosePlatformSet, listPlatformSets, type PlatformRef } from './platform.ts'
-import { checkContent } from './drill-checks.ts'
-import { DRILL_VALIDATE, drillLine, renderDrillMetrics, writeDrillMetrics, type DrillMetrics, type DrillReport } from './drill.ts'
+import { concludeDrill, renderDrillMetrics, validateAndCheck, writeDrillMetrics, type DrillMetrics, type DrillReport } from './drill.ts'
 import { DATABASE_STORES, FILE_STORES, type Destination, type StoreName, type StoreSettings } from './types.ts'
+import { failureReason } from '../core/exec.ts'
 
 export interface K8sDrillOptions {
   dest: Destination
@@ -136,10 +135,11 @@ export async function runK8sDrill(ctx: Ctx, o: K8sDrillOptions): Promise<DrillRe
     tornDown = true
     const step = ctx.log.step(`tearing down the scratch namespace ${scratch}`)
     await releaseClaims()
+    // the namespace delete below removes what the uninstall leaves: its failure alone is no failed teardown
     await ctx.exec([...uninstallArgv(helm, o.release, scratch, '5m'), ...hctx], { mutates: true, allowFailure: true, timeout: 360_000 })
     const r = await ctx.exec(kube('delete', 'namespace', scratch, '--ignore-not-found', '--wait=true', '--timeout=600s'), { mutates: true, allowFailure: true, timeout: 660_000 })
     if (r.exitCode === 0) step.ok()
-    else step.fail(r.stderr.trim().split('\n').pop())
+    else step.fail(failureReason(ctx, r))
     rmSync(dir, { recursive: true, force: true })
   }
   const unregister = ctx.cleanups.add(teardown)
@@ -151,7 +151,7 @@ export async function runK8sDrill(ctx: Ctx, o: K8sDrillOptions): Promise<DrillRe
     await ctx.exec(kube('label', 'namespace', scratch, `owp.io/drill-of=${o.namespace}`, `owp.io/drill-set=${set.id}`, 'app.kubernetes.io/managed-by=owp-kit'), { mutates: true })
     for (const name of secretsNamed(prod ?? {})) {
       const got = await ctx.exec(kube('get', 'secret', name, '-n', o.namespace, '-o', 'json'), { timeout: 60_000, allowFailure: true })
-      if (got.exitCode !== 0) throw new KitError(`production's values name Secret ${name}, which namespace ${o.namespace} does not have`)
+      if (got.exitCode !== 0) throw new KitError(`production's values name Secret ${name}, which kubectl cannot read in namespace ${o.namespace} (${failureReason(ctx, got)})`)
       await ctx.exec(kube('create', '-n', scratch, '-f', '-'), { mutates: true, input: JSON.stringify(copyOfSecret(JSON.parse(got.stdout), scratch)), title: `copy Secret ${name} into ${scratch}` })
     }
     const values = drillValues(prod ?? {}, { release: o.release, namespace: o.namespace, set, withLlm: o.withLlm })
@@ -176,23 +176,17 @@ export async function runK8sDrill(ctx: Ctx, o: K8sDrillOptions): Promise<DrillRe
     await restoreParts(parts.filter((s) => (FILE_STORES as readonly string[]).includes(s)))
     report.stores = set.parts.length
 
-    const v = await validateDeployment(ctx, { ...DRILL_VALIDATE, target: 'k8s', namespace: scratch, release: o.release, env: { LIGHTLLM_ENABLED: o.withLlm ? 'true' : 'false' }, skipComponents: o.withLlm ? [] : ['llm'] })
-    report.validate = v.ok ? 'ok' : 'failed'
-    report.rtoSeconds = Math.round((performance.now() - t0) / 1000)
-
-    const run = { target, dir, scratch: dir, id: set.id, settings, verify: true }
-    for (const part of set.manifest?.parts ?? []) if ((parts as string[]).includes(part.store)) report.checks.push(...await checkContent(rctx, run, part))
-    report.failedChecks = report.checks.filter((c) => !c.ok).map((c) => `${c.store} ${c.what}: ${c.detail}`)
+    await validateAndCheck(ctx, report, {
+      validate: { target: 'k8s', namespace: scratch, release: o.release, env: { LIGHTLLM_ENABLED: o.withLlm ? 'true' : 'false' }, skipComponents: o.withLlm ? [] : ['llm'] },
+      t0, set, parts, rctx, run: { target, dir, scratch: dir, id: set.id, settings, verify: true },
+    })
   } catch (e) {
     report.error = ctx.secrets.mask(e instanceof Error ? e.message : String(e))
   } finally {
     await teardown()
     unregister()
   }
-  const after = await k8sFingerprint(ctx, kube, o.namespace).catch(() => null)
-  report.productionUntouched = after === null ? null : after === before
-  report.ok = !report.error && report.validate === 'ok' && report.failedChecks.length === 0 && report.productionUntouched === true
-  report.line = drillLine(report)
+  await concludeDrill(ctx, report, before, () => k8sFingerprint(ctx, kube, o.namespace))
   const m: DrillMetrics = { success: report.ok, at: now(), rtoSeconds: report.rtoSeconds, rpoSeconds: report.rpoSeconds, setTime: set.time }
   if (o.metricsDir && !ctx.dryRun) {
     try { report.metricsFile = writeDrillMetrics(o.metricsDir, m) } catch (e) { ctx.log.warn(`could not write drill metrics: ${(e as Error).message}`) }

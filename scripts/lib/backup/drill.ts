@@ -11,14 +11,16 @@ import { KitError, UsageError } from '../core/errors.ts'
 import type { Ctx } from '../core/context.ts'
 import { composeExtraFiles, composeFileArgs, detectCompose } from '../tools/compose.ts'
 import { validateDeployment } from '../validate/index.ts'
+import type { ValidateOptions } from '../validate/types.ts'
 import { atomicWrite } from './manifest.ts'
 import { privateTmp } from './staging.ts'
 import { createTarget } from './targets.ts'
 import { runRestore, type RestoreOutcome } from './restore.ts'
-import { choosePlatformSet, listPlatformSets } from './platform.ts'
+import { choosePlatformSet, listPlatformSets, type PlatformRef } from './platform.ts'
 import { drillCompose } from './drill-compose.ts'
 import { checkContent, type ContentCheck } from './drill-checks.ts'
-import { DATABASE_STORES, FILE_STORES, type Destination, type StoreName, type StoreSettings } from './types.ts'
+import { DATABASE_STORES, FILE_STORES, type Destination, type DriverRun, type StoreName, type StoreSettings } from './types.ts'
+import { failureReason, oneLine } from '../core/exec.ts'
 
 export interface DrillOptions {
   dest: Destination
@@ -113,7 +115,7 @@ export async function runDrill(ctx: Ctx, o: DrillOptions): Promise<DrillReport> 
       const step = ctx.log.step(`tearing down the scratch project ${project}`)
       const r = await ctx.exec(compose('down', '--volumes', '--remove-orphans', '--timeout', '10'), { mutates: true, allowFailure: true, timeout: 300_000 })
       if (r.exitCode === 0) step.ok()
-      else step.fail(r.stderr.trim().split('\n').pop())
+      else step.fail(failureReason(ctx, r))
     }
     rmSync(dir, { recursive: true, force: true })
   }
@@ -149,27 +151,42 @@ export async function runDrill(ctx: Ctx, o: DrillOptions): Promise<DrillReport> 
     report.stores = set.parts.length
 
     // no LLM in the drill unless --with-llm (it needs GPUs of its own): its chat check is left out, and says so
-    const v = await validateDeployment(ctx, { ...DRILL_VALIDATE, target: 'compose', composeFile: file, envFile: null, env: { COMPOSE_PROJECT_NAME: project, LIGHTLLM_ENABLED: o.withLlm ? 'true' : 'false' }, skipComponents: o.withLlm ? [] : ['llm'] })
-    report.validate = v.ok ? 'ok' : 'failed'
-    report.rtoSeconds = Math.round((performance.now() - t0) / 1000)
-
-    const run = { target, dir, scratch: dir, id: set.id, settings, verify: true }
-    for (const part of set.manifest?.parts ?? []) if ((parts as string[]).includes(part.store)) report.checks.push(...await checkContent(rctx, run, part))
-    report.failedChecks = report.checks.filter((c) => !c.ok).map((c) => `${c.store} ${c.what}: ${c.detail}`)
+    await validateAndCheck(ctx, report, {
+      validate: { target: 'compose', composeFile: file, envFile: null, env: { COMPOSE_PROJECT_NAME: project, LIGHTLLM_ENABLED: o.withLlm ? 'true' : 'false' }, skipComponents: o.withLlm ? [] : ['llm'] },
+      t0, set, parts, rctx, run: { target, dir, scratch: dir, id: set.id, settings, verify: true },
+    })
   } catch (e) {
     report.error = ctx.secrets.mask(e instanceof Error ? e.message : String(e))
   } finally {
     await teardown()
     unregister()
   }
-  const after = await productionFingerprint(ctx, o.project).catch(() => null)
-  report.productionUntouched = after === null ? null : after === before
-  report.ok = !report.error && report.validate === 'ok' && report.failedChecks.length === 0 && report.productionUntouched === true
-  report.line = drillLine(report)
+  await concludeDrill(ctx, report, before, () => productionFingerprint(ctx, o.project))
   if (o.metricsDir && !ctx.dryRun) {
     try { report.metricsFile = writeDrillMetrics(o.metricsDir, { success: report.ok, at: now(), rtoSeconds: report.rtoSeconds, rpoSeconds: report.rpoSeconds, setTime: set.time }) } catch (e) { ctx.log.warn(`could not write drill metrics: ${(e as Error).message}`) }
   }
   return report
+}
+
+/**
+ * After the restore, in both drills: validate-prod's verdict on the scratch deployment and the RTO
+ * (restore and start up to a validated deployment), then the content of each restored part against
+ * what the set's manifest says it holds.
+ */
+export async function validateAndCheck(ctx: Ctx, report: DrillReport, o: { validate: ValidateOptions; t0: number; set: PlatformRef; parts: StoreName[]; run: DriverRun; rctx: Ctx }): Promise<void> {
+  const v = await validateDeployment(ctx, { ...DRILL_VALIDATE, ...o.validate })
+  report.validate = v.ok ? 'ok' : 'failed'
+  report.rtoSeconds = Math.round((performance.now() - o.t0) / 1000)
+  for (const part of o.set.manifest?.parts ?? []) if ((o.parts as string[]).includes(part.store)) report.checks.push(...await checkContent(o.rctx, o.run, part))
+  report.failedChecks = report.checks.filter((c) => !c.ok).map((c) => `${c.store} ${c.what}: ${c.detail}`)
+}
+
+/** The drill's verdict: production looked at again (a look that fails says why: not checked), then ok and the one line. */
+export async function concludeDrill(ctx: Ctx, report: DrillReport, before: string, look: () => Promise<string>): Promise<void> {
+  const after = await look().catch((e: Error) => { ctx.log.warn(`production could not be looked at after the drill: ${oneLine(ctx.secrets.mask(e.message))}`); return null })
+  report.productionUntouched = after === null ? null : after === before
+  report.ok = !report.error && report.validate === 'ok' && report.failedChecks.length === 0 && report.productionUntouched === true
+  report.line = drillLine(report)
 }
 
 export interface DrillMetrics { success: boolean; at: Date; rtoSeconds: number | null; rpoSeconds: number | null; setTime: Date }

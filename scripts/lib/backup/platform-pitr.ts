@@ -8,6 +8,7 @@ import { psql } from './stores/pg-common.ts'
 import { runPitrBackup, type PitrBackupReport } from './pitr/backup.ts'
 import type { PitrSite } from './pitr/site.ts'
 import type { Destination, StoreSettings, Target } from './types.ts'
+import { oneLine } from '../core/exec.ts'
 
 export interface PitrWithSet {
   /** Where pgBackRest runs (built only when the server archives: a host without PGDATA never needs one). */
@@ -57,7 +58,7 @@ export async function pitrWithSet(ctx: Ctx, o: { pitr: PitrWithSet; target: Targ
   try {
     on = await archivingConfigured(ctx, o.target, o.settings)
   } catch (e) {
-    ctx.log.warn(`postgres: could not ask the server whether it archives WAL (${ctx.secrets.mask((e as Error).message.split('\n')[0] ?? '')}): no point-in-time base backup in this set`)
+    ctx.log.warn(`postgres: could not ask the server whether it archives WAL (${oneLine(ctx.secrets.mask((e as Error).message))}): no point-in-time base backup in this set`)
     return undefined
   }
   if (!on) {

@@ -8,6 +8,7 @@ import { planRetention, type RetentionPolicy } from './retention.ts'
 import { contentOf, listPlatformSets, manifestName, partDigest, pendingName, PLATFORM_FORMAT, type PlatformManifest, type PlatformRef, type PlatformState } from './platform.ts'
 import type { Destination, Manifest, SetRef, StoreName } from './types.ts'
 import type { PlatformPitr } from './platform-pitr.ts'
+import { oneLine } from '../core/exec.ts'
 
 export interface PlatformOutcome {
   id: string
@@ -41,7 +42,7 @@ export async function writePlatformManifest(ctx: Ctx, dest: Destination, r: RunF
   const id = setId(r.started)
   const parts = r.outcomes.filter((x) => x.ok && !x.skipped && x.manifest)
   const missing = r.expected.filter((s) => !parts.some((p) => p.store === s))
-    .map((store) => ({ store, reason: r.outcomes.find((x) => x.store === store)?.error?.split('\n')[0] ?? 'not backed up' }))
+    .map((store) => ({ store, reason: oneLine(r.outcomes.find((x) => x.store === store)?.error ?? '') || 'not backed up' }))
   const location = `${dest.url}/platform/${manifestName(id)}`
   const step = ctx.log.step(`platform set ${id}: manifest of ${parts.length}/${r.expected.length} part(s)`)
   if (!parts.length && !ctx.dryRun) {

@@ -134,11 +134,19 @@ export async function exec(ctx: ExecCtx, argv: readonly string[], opts: ExecOpti
 
 /** Run a read-only command and return its trimmed stdout, or null when it fails or is missing. */
 export async function probe(ctx: ExecCtx, argv: readonly string[], timeout = 10_000): Promise<string | null> {
+  return (await probeWhy(ctx, argv, timeout)).out
+}
+
+/** A probe that says why it got nothing: the command's failureReason, or why it could not run (a timeout). */
+export async function probeWhy(ctx: ExecCtx, argv: readonly string[], timeout = 10_000): Promise<{ out: string; why: null } | { out: null; why: string }> {
   try {
     const r = await exec(ctx, argv, { timeout, allowFailure: true })
-    return r.exitCode === 0 ? r.stdout.trim() : null
-  } catch {
-    return null
+    if (r.exitCode === 0) return { out: r.stdout.trim(), why: null }
+    // the shell's "line 1: docker: command not found" says less than this
+    if (r.exitCode === 127 && /command not found|No such file or directory/.test(r.stderr)) return { out: null, why: `${argv[0]} not found on PATH` }
+    return { out: null, why: failureReason(ctx, r) }
+  } catch (e) {
+    return { out: null, why: oneLine(ctx.secrets.mask((e as Error).message)) }
   }
 }
 
@@ -152,10 +160,38 @@ function killTree(p: ProcessPromise): void {
   hard.unref()
 }
 
-/** Why a command failed, for a one-line message: the last lines of its stderr (else stdout), masked, joined with " | "; else its exit code. */
-export function failureReason(ctx: Pick<ExecCtx, 'secrets'>, r: Pick<ExecResult, 'exitCode' | 'stderr' | 'stdout'>, lines = 3): string {
-  const text = (r.stderr.trim() || r.stdout.trim()).split('\n').map((l) => l.trim()).filter(Boolean).slice(-lines).join(' | ')
-  return text ? ctx.secrets.mask(text) : `exit code ${r.exitCode}`
+/**
+ * Why a command failed, for a message: the last lines of its stderr (else stdout), masked, joined
+ * with " | " (or `sep`: "\n" for a message that lists them); else its exit code.
+ */
+export function failureReason(ctx: Pick<ExecCtx, 'secrets'>, r: Pick<ExecResult, 'exitCode' | 'stderr' | 'stdout'>, lines = 3, sep = ' | '): string {
+  return outputTail(ctx, r, lines, sep) || `exit code ${r.exitCode}`
+}
+
+/** For a message that names the exit code itself ("curl exit 7"): `7: <failureReason's lines>`, or `7` when it printed nothing. */
+export function exitCodeAndWhy(ctx: Pick<ExecCtx, 'secrets'>, r: Pick<ExecResult, 'exitCode' | 'stderr' | 'stdout'>, lines = 3, sep = ' | '): string {
+  const tail = outputTail(ctx, r, lines, sep)
+  return tail ? `${r.exitCode}: ${tail}` : String(r.exitCode)
+}
+
+/** Lines under a message that ends with a colon; nothing (and no colon) when there are none. */
+export const colonLines = (lines: string): string => (lines ? `:\n${lines}` : '')
+
+/** The last lines of a command's stderr (else stdout), masked; '' when it printed nothing. */
+export function outputTail(ctx: Pick<ExecCtx, 'secrets'>, r: Pick<ExecResult, 'stderr' | 'stdout'>, lines = 3, sep = ' | '): string {
+  const text = (r.stderr.trim() || r.stdout.trim()).split('\n').map((l) => l.trimEnd()).filter((l) => l.trim()).slice(-lines)
+    .map((l) => (sep === '\n' ? l : l.trim())).join(sep)
+  return ctx.secrets.mask(text)
+}
+
+/**
+ * A message of several lines (a failed command's error: the command, then its output) in one line,
+ * for a step, a table row or a check's detail: its first line, then its last `lines` lines.
+ */
+export function oneLine(text: string, lines = 3): string {
+  const all = text.split('\n').map((l) => l.trim()).filter(Boolean)
+  if (all.length <= 1) return all[0] ?? ''
+  return `${all[0]!.replace(/:$/, '')}: ${all.slice(1).slice(-lines).join(' | ')}`
 }
 
 function tail(ctx: ExecCtx, text: string, lines = 12): string {

@@ -4,7 +4,7 @@ import { statfs } from 'node:fs/promises'
 import { portFree } from './net.ts'
 import { KitError } from './errors.ts'
 import { table } from './log.ts'
-import { probe } from './exec.ts'
+import { probe, probeWhy } from './exec.ts'
 import type { Ctx } from './context.ts'
 
 export interface CheckResult { ok: boolean; detail: string; warn?: boolean }
@@ -97,8 +97,8 @@ export function dockerDaemonCheck(): Check {
     name: 'docker daemon',
     hint: 'start the Docker engine (systemctl start docker) or set DOCKER_HOST',
     async run(ctx) {
-      const v = await probe(ctx, ['docker', 'version', '--format', '{{.Server.Version}}'])
-      return v ? { ok: true, detail: `engine ${v}` } : { ok: false, detail: 'no Docker engine answers' }
+      const v = await probeWhy(ctx, ['docker', 'version', '--format', '{{.Server.Version}}'])
+      return v.out ? { ok: true, detail: `engine ${v.out}` } : { ok: false, detail: `no Docker engine answers (${v.why})` }
     },
   }
 }
@@ -109,10 +109,10 @@ export function kubeContextCheck(): Check {
     hint: 'point KUBECONFIG at a reachable cluster (kubectl config use-context NAME)',
     timeoutMs: 15_000,
     async run(ctx) {
-      const context = await probe(ctx, ['kubectl', 'config', 'current-context'])
-      if (!context) return { ok: false, detail: 'no current kube context' }
-      const ok = await probe(ctx, ['kubectl', 'get', '--raw', '/readyz', '--request-timeout=10s'], 12_000)
-      return ok !== null ? { ok: true, detail: `context ${context}` } : { ok: false, detail: `context ${context} is not reachable` }
+      const context = await probeWhy(ctx, ['kubectl', 'config', 'current-context'])
+      if (!context.out) return { ok: false, detail: `no current kube context (${context.why ?? 'kubectl printed none'})` }
+      const ready = await probeWhy(ctx, ['kubectl', 'get', '--raw', '/readyz', '--request-timeout=10s'], 12_000)
+      return ready.out !== null ? { ok: true, detail: `context ${context.out}` } : { ok: false, detail: `context ${context.out} is not reachable (${ready.why})` }
     },
   }
 }

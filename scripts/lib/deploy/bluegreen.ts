@@ -12,6 +12,7 @@ import { switchBackends, waitDrained, smokeFromNginx, reloadArgv } from './switc
 import type { Phase, Step } from '../core/plan.ts'
 import type { BlueGreenService, UpgradeReport } from './strategies.ts'
 import type { Ctx } from '../core/context.ts'
+import { failureReason } from '../core/exec.ts'
 
 export interface BlueGreenPlan {
   project: ComposeProject
@@ -211,7 +212,7 @@ export function blueGreenPhases(b: BlueGreenPlan): { upgrade: Phase[]; finish: P
         action: async (c) => {
           // a leftover is harmless (stopped): warn, the next deploy removes it as stale
           const r = await c.exec(['docker', 'rm', '--force', ...ids(leftovers)], { mutates: true, allowFailure: true, timeout: 120_000 })
-          if (r.exitCode !== 0) c.log.warn(`could not remove every old container: ${r.stderr.trim().slice(0, 300)}`)
+          if (r.exitCode !== 0) c.log.warn(`could not remove every old container: ${failureReason(c, r)}`)
         },
       },
       ...(routed.length ? [{

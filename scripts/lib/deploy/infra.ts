@@ -10,6 +10,7 @@ import { upgradeArgv, getValuesArgv, listArgv, parseList, type HelmInfo } from '
 import { kubectl, getJson, type RenderFacts } from '../tools/kube.ts'
 import type { Step } from '../core/plan.ts'
 import type { Ctx } from '../core/context.ts'
+import { failureReason, oneLine } from '../core/exec.ts'
 
 export const INFRA_FILE = join(ROOT, 'helm', 'infra.yaml')
 
@@ -221,7 +222,7 @@ export function envValuesOf(r: InfraRelease, env: Record<string, string>): { val
 export interface InfraDecision {
   release: InfraRelease
   wanted: boolean
-  /** install | upgrade (drifted) | ok (up to date) | skip (condition false or disabled) | unknown (cluster not reachable: will install) */
+  /** install | upgrade (drifted) | ok (up to date) | skip (condition false or disabled) | unknown (helm list failed, the cluster not reachable: will install) */
   action: 'install' | 'upgrade' | 'ok' | 'skip' | 'unknown'
   reason: string
   values: Record<string, unknown>
@@ -236,10 +237,13 @@ export async function decideInfra(ctx: Ctx, h: HelmInfo, releases: InfraRelease[
     if (!evalCondition(r.condition, f)) return { release: r, wanted: false, action: 'skip', reason: `not needed (${r.condition})`, values }
     if (r.manifest) return manifestDecision(ctx, r, values)
     const [listed, current] = await Promise.all([
-      ctx.exec(listArgv(h, r.name, r.namespace!), { allowFailure: true, timeout: 30_000 }).catch(() => null),
+      ctx.exec(listArgv(h, r.name, r.namespace!), { allowFailure: true, timeout: 30_000 }).catch((e: Error) => e),
       getJson<Record<string, unknown> | null>(ctx, getValuesArgv(h, r.name, r.namespace!), 30_000),
     ])
-    if (!listed || listed.exitCode !== 0) return { release: r, wanted: true, action: 'unknown', reason: 'cluster not reachable: assuming missing', values }
+    if (listed instanceof Error || listed.exitCode !== 0) {
+      const why = listed instanceof Error ? oneLine(ctx.secrets.mask(listed.message)) : failureReason(ctx, listed, 1)
+      return { release: r, wanted: true, action: 'unknown', reason: `helm list failed (${why}): assuming missing`, values }
+    }
     const found = parseList(listed.stdout).find((x) => x.name === r.name)
     if (!found) return { release: r, wanted: true, action: 'install', reason: 'missing', values }
     const want = `${chartName(r)}-${r.version}`

@@ -13,6 +13,7 @@ import { WRITERS } from '../backup/writers.ts'
 import type { PreUpgradeBackup } from './preupgrade.ts'
 import type { Step } from '../core/plan.ts'
 import type { Ctx } from '../core/context.ts'
+import { failureReason } from '../core/exec.ts'
 
 interface Obj { kind?: string; metadata?: { name?: string; labels?: Record<string, string> }; spec?: any }
 
@@ -61,7 +62,7 @@ export async function k8sSchemaRevision(ctx: Ctx, m: K8sMigration): Promise<stri
   const r = await ctx.exec(schemaArgv(m), { allowFailure: true, timeout: 60_000 })
   if (r.exitCode === 0) return r.stdout.trim().split('\n')[0]?.trim() || null
   if (/relation "alembic_version" does not exist/.test(r.stderr)) return null
-  throw new KitError(`could not read Open WebUI's schema revision: ${ctx.secrets.mask(r.stderr.trim()).slice(0, 300)}`)
+  throw new KitError(`could not read Open WebUI's schema revision: ${failureReason(ctx, r)}`)
 }
 
 /** The verified set a backup Job's log names (`backup.ts --json` prints its outcome last on stdout). */
@@ -151,8 +152,10 @@ export function migrationAwareUndo(m: K8sMigration, rollback: Step): Step {
 async function runJob(ctx: Ctx, m: K8sMigration, job: object, name: string, what: string): Promise<string> {
   await ctx.exec(kubectl('create', '--namespace', m.namespace, '-f', '-'), { input: JSON.stringify(job), mutates: true, timeout: 60_000, title: `create job ${name} (${what})` })
   const w = await ctx.exec(kubectl('wait', `job/${name}`, '--for=condition=complete', '--namespace', m.namespace, `--timeout=${m.timeout}`), { mutates: true, allowFailure: true, timeout: 3_600_000, title: `wait for job ${name}` })
-  if (w.exitCode !== 0) throw new KitError(`job ${name} (${what}) did not complete: ${(w.stderr || w.stdout).trim().slice(0, 300)}; see kubectl logs job/${name} -n ${m.namespace}`)
+  if (w.exitCode !== 0) throw new KitError(`job ${name} (${what}) did not complete: ${failureReason(ctx, w)}; see kubectl logs job/${name} -n ${m.namespace}`)
   const r = await ctx.exec(kubectl('logs', `job/${name}`, '--namespace', m.namespace, '-c', 'backup'), { allowFailure: true, timeout: 60_000 })
+  // the job completed: a log that cannot be read only hides which set it wrote
+  if (r.exitCode !== 0) ctx.log.warn(`job ${name} (${what}) completed, but its log cannot be read (${failureReason(ctx, r)}): kubectl logs job/${name} -n ${m.namespace} names its set`)
   return r.stdout
 }
 
@@ -194,11 +197,13 @@ export async function restoreIfMigratedK8s(ctx: Ctx, m: K8sMigration, set: strin
   m.stopped = []
   for (const kind of kinds) {
     const r = await ctx.exec(kubectl('get', kind, '--namespace', m.namespace, '--selector', sel, '--output', 'json'), { allowFailure: true, timeout: 60_000 })
+    if (r.exitCode !== 0) ctx.log.warn(`cannot list the ${kind} writers to stop (${failureReason(ctx, r)}): they keep running during the restore`)
     const items = r.exitCode === 0 ? (JSON.parse(r.stdout || '{"items":[]}') as { items: Array<{ metadata: { name: string }; spec?: { replicas?: number } }> }).items : []
     m.stopped.push(...items.filter((d) => (d.spec?.replicas ?? 1) > 0).map((d) => ({ name: `${kind}/${d.metadata.name}`, replicas: d.spec?.replicas ?? 1 })))
   }
   for (const w of m.stopped) await ctx.exec(kubectl('scale', w.name, '--namespace', m.namespace, '--replicas=0'), { mutates: true, timeout: 120_000, title: `stop ${w.name}` })
-  await ctx.exec(kubectl('wait', '--for=delete', 'pod', '--namespace', m.namespace, '--selector', sel, `--timeout=${m.timeout}`), { mutates: true, allowFailure: true, timeout: 3_600_000, title: 'wait for the writers to stop' })
+  const gone = await ctx.exec(kubectl('wait', '--for=delete', 'pod', '--namespace', m.namespace, '--selector', sel, `--timeout=${m.timeout}`), { mutates: true, allowFailure: true, timeout: 3_600_000, title: 'wait for the writers to stop' })
+  if (gone.exitCode !== 0 && !/no matching resources found/.test(gone.stderr)) ctx.log.warn(`the writers' pods did not all go within ${m.timeout} (${failureReason(ctx, gone)}): restoring anyway`)
   await runJob(ctx, m, restoreSpec, restoreJob, `restore of ${set}`)
   m.restored = true
   m.report.rollback = { schema: { from: now, to: s.before }, restoredSet: set, restoreJob, writtenSinceUpgrade: { since, until: new Date().toISOString(), keptIn } }

@@ -3,7 +3,7 @@
 import { existsSync, mkdirSync, writeFileSync, readFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml'
-import { probe, shellQuote } from '../core/exec.ts'
+import { probe, shellQuote, failureReason } from '../core/exec.ts'
 import { UsageError, ConfigError, KitError, EXIT } from '../core/errors.ts'
 import { CHART_DIR } from '../core/paths.ts'
 import { loadConfig } from '../core/config.ts'
@@ -130,8 +130,9 @@ async function prepare(ctx: Ctx, o: K8sOptions, context: string | null): Promise
   const rendered = await ctx.exec(templateArgv(helm, release, RENDER_API_VERSIONS), { allowFailure: true, timeout: 120_000 })
   if (rendered.exitCode !== 0) {
     step.fail()
-    const lines = rendered.stderr.trim().split('\n').filter(Boolean).map((l) => l.replace(/^Error: /, ''))
-    throw new ConfigError(lines.length ? lines : ['helm template failed'], 'chart values (helm template)')
+    // each line helm printed is a problem of the values (masked); none: at least its exit code (never the half-rendered stdout)
+    const why = failureReason(ctx, { ...rendered, stdout: '' }, Infinity, '\n')
+    throw new ConfigError(rendered.stderr.trim() ? why.split('\n').map((l) => l.trim().replace(/^Error: /, '')) : [`helm template failed (${why})`], 'chart values (helm template)')
   }
   const objects = parseManifests(rendered.stdout)
   const facts = renderFacts(objects, o.namespace)

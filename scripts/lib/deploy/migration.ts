@@ -13,6 +13,7 @@ import { composeArgv, containers, type ComposeProject } from '../tools/compose.t
 import type { Step } from '../core/plan.ts'
 import type { BlueGreenService, UpgradeReport } from './strategies.ts'
 import type { Ctx } from '../core/context.ts'
+import { failureReason } from '../core/exec.ts'
 
 /** Services that write Open WebUI's database (its DATABASE_URL): stopped while it is restored. */
 export const DATABASE_WRITERS = ['openwebui', 'graphrag-processor', 'celery-worker', 'celery-beat']
@@ -48,7 +49,7 @@ export async function schemaRevision(ctx: Ctx, g: MigrationGuard): Promise<strin
   const r = await ctx.exec(revisionArgv(g), { allowFailure: true, timeout: 60_000 })
   if (r.exitCode === 0) return r.stdout.trim().split('\n')[0]?.trim() || null
   if (/relation "alembic_version" does not exist/.test(r.stderr)) return null
-  throw new KitError(`could not read Open WebUI's schema revision: ${ctx.secrets.mask(r.stderr.trim()).slice(0, 300)}`)
+  throw new KitError(`could not read Open WebUI's schema revision: ${failureReason(ctx, r)}`)
 }
 
 const revisionArgv = (g: MigrationGuard) => composeArgv(g.project, 'exec', '-T', 'postgres', 'psql', '-X', '-q', '-At',
@@ -59,7 +60,7 @@ async function backup(ctx: Ctx, g: MigrationGuard, label: string): Promise<strin
   const r = await ctx.exec(script('backup.ts', ...backupArgs(g, label)), { mutates: true, cwd: ROOT, env: heldLeaseEnv(), allowFailure: true, timeout: 3_600_000, title: `backup postgres (${label})` })
   let id: string | undefined
   try { id = (JSON.parse(r.stdout) as { stores: Array<{ ok: boolean; verified?: boolean; id?: string }> }).stores.find((s) => s.ok && s.verified)?.id } catch { /* not JSON: failed below */ }
-  if (r.exitCode !== 0 || !id) throw new KitError(`the ${label} backup of PostgreSQL failed (nothing was changed):\n${ctx.secrets.mask(r.stderr.trim().split('\n').slice(-8).join('\n'))}`)
+  if (r.exitCode !== 0 || !id) throw new KitError(`the ${label} backup of PostgreSQL failed (nothing was changed):\n${failureReason(ctx, r, 8, '\n')}`)
   return id
 }
 
@@ -123,7 +124,7 @@ export async function restoreIfMigrated(ctx: Ctx, g: MigrationGuard): Promise<vo
   const old = new Set(g.openwebui.old.map((c) => c.id))
   const again = writers.filter((c) => c.service !== 'openwebui' || old.has(c.id))
   if (again.length) await ctx.exec(['docker', 'start', ...again.map((c) => c.id)], { mutates: true, timeout: 180_000, title: 'start the writers again' })
-  if (restore.exitCode !== 0) throw new KitError(`restoring ${g.report.preUpgradeSet} failed: ${ctx.secrets.mask(restore.stderr.trim().split('\n').slice(-6).join('\n'))}`)
+  if (restore.exitCode !== 0) throw new KitError(`restoring ${g.report.preUpgradeSet} failed: ${failureReason(ctx, restore, 6, '\n')}`)
   g.restored = true
   const rollback: RollbackReport = {
     schema: { from: now, to: s.before }, restoredSet: g.report.preUpgradeSet,

@@ -4,7 +4,7 @@
 import { rolloutGetArgv, rolloutAbortArgv } from '../tools/argo.ts'
 import { judgeRollout, isFinal, rolloutHint, type Rollout, type RolloutState } from '../validate/rollouts.ts'
 import { KitError } from '../core/errors.ts'
-import { shellQuote } from '../core/exec.ts'
+import { shellQuote, failureReason } from '../core/exec.ts'
 import type { Step } from '../core/plan.ts'
 import type { Ctx } from '../core/context.ts'
 
@@ -50,7 +50,7 @@ export async function waitRollout(ctx: Ctx, ref: RolloutRef, o: WaitOptions): Pr
       }
     } else if (++unreadable >= 3) {
       // an unreachable API or a missing Rollout: nothing seen, so nothing is aborted on its account
-      throw new KitError(`cannot read Rollout ${ref.name} in ${ref.namespace}: ${r.stderr.trim().split('\n').pop() ?? `exit ${r.exitCode}`}`, 1,
+      throw new KitError(`cannot read Rollout ${ref.name} in ${ref.namespace}: ${failureReason(ctx, r, 1)}`, 1,
         'is Argo Rollouts installed (helm/infra.yaml entry argo-rollouts) and the cluster reachable?')
     }
     if (Date.now() + interval > deadline) {
@@ -92,7 +92,7 @@ export async function abortSeen(ctx: Ctx, refs: RolloutRef[], seen: SeenRollouts
     const r = await ctx.exec(rolloutAbortArgv(ref.name, ref.namespace), { mutates: true, allowFailure: true, timeout: 30_000, title: `abort Rollout ${ref.name}` })
     out.push(r.exitCode === 0
       ? { name: ref.name, action: 'aborted', detail: `was ${st.detail}` }
-      : { name: ref.name, action: 'abort failed', detail: `${r.stderr.trim().split('\n').pop() ?? ''}; by hand: ${shellQuote(rolloutAbortArgv(ref.name, ref.namespace))}` })
+      : { name: ref.name, action: 'abort failed', detail: `${failureReason(ctx, r, 1)}; by hand: ${shellQuote(rolloutAbortArgv(ref.name, ref.namespace))}` })
   }
   return out
 }

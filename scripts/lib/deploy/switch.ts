@@ -8,6 +8,7 @@ import { KitError } from '../core/errors.ts'
 import { composeArgv, type ComposeProject } from '../tools/compose.ts'
 import { backendSwitchConf, parseNginxWorkers, NGINX_MAIN_CONF, NGINX_PS_SCRIPT, type NginxWorker } from '../stack/nginx.ts'
 import type { Ctx } from '../core/context.ts'
+import { failureReason } from '../core/exec.ts'
 
 export const NGINX_SERVICE = 'nginx'
 
@@ -45,7 +46,7 @@ export async function switchBackends(ctx: Ctx, p: ComposeProject, switchFile: st
   if (test.exitCode !== 0) {
     if (previous === null) writeAtomic(switchFile, backendSwitchConf({}, 'service names (the switch NGINX refused was taken back)'))
     else writeAtomic(switchFile, previous)
-    throw new KitError(`nginx refused the switch (nothing was reloaded): ${(test.stderr || test.stdout).trim().slice(0, 500)}`)
+    throw new KitError(`nginx refused the switch (nothing was reloaded): ${failureReason(ctx, test)}`)
   }
   const before = (await nginxWorkers(ctx, p)).filter((w) => !w.shuttingDown).map((w) => w.pid)
   const t0 = performance.now()
@@ -82,5 +83,5 @@ export async function waitDrained(ctx: Ctx, p: ComposeProject, pids: number[], t
 /** Ask from NGINX's network namespace: is this container's /health answering (the smoke test, not through the proxy)? */
 export async function smokeFromNginx(ctx: Ctx, p: ComposeProject, host: string, port: number, path = '/health'): Promise<{ ok: boolean; detail: string }> {
   const r = await ctx.exec(composeArgv(p, 'exec', '-T', NGINX_SERVICE, 'wget', '-q', '-O', '/dev/null', '-T', '5', `http://${host}:${port}${path}`), { allowFailure: true, timeout: 20_000 })
-  return { ok: r.exitCode === 0, detail: (r.stderr || r.stdout).trim().slice(0, 200) || `exit ${r.exitCode}` }
+  return { ok: r.exitCode === 0, detail: r.exitCode === 0 ? (r.stderr || r.stdout).trim().slice(0, 200) : failureReason(ctx, r).slice(0, 200) }
 }

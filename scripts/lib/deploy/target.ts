@@ -1,7 +1,7 @@
 // What deploy.ts does before either flow: pick the target, take its lock, report the outcome.
 import { join } from 'node:path'
 import { readFileSync } from 'node:fs'
-import { probe } from '../core/exec.ts'
+import { probe, probeWhy } from '../core/exec.ts'
 import { KitError, UsageError, EXIT } from '../core/errors.ts'
 import { ROOT } from '../core/paths.ts'
 import { acquireLock, lockDir, lockFile } from '../core/lock.ts'
@@ -26,20 +26,22 @@ export async function detectTarget(ctx: Ctx, o: { kubernetes?: boolean; compose?
   if (o.kubernetes) return { target: 'k8s', reason: '--kubernetes' }
   if (o.compose) return { target: 'compose', reason: '--docker-compose' }
   const step = ctx.log.step('detecting the target')
-  const [context, docker] = await Promise.all([
+  const [kube, docker] = await Promise.all([
     (async () => {
-      const name = await probe(ctx, ['kubectl', 'config', 'current-context'])
-      if (!name) return null
-      const ready = await probe(ctx, ['kubectl', 'get', '--raw', '/readyz', '--request-timeout', '5s'], 8_000)
-      return ready !== null ? name : null
+      const name = await probeWhy(ctx, ['kubectl', 'config', 'current-context'])
+      if (name.out === null) return name
+      const ready = await probeWhy(ctx, ['kubectl', 'get', '--raw', '/readyz', '--request-timeout', '5s'], 8_000)
+      return ready.out !== null ? name : { out: null, why: `context ${name.out}: ${ready.why}` }
     })(),
-    probe(ctx, ['docker', 'version', '--format', '{{.Server.Version}}']),
+    probeWhy(ctx, ['docker', 'version', '--format', '{{.Server.Version}}']),
   ])
+  const context = kube.out
   if (context) { step.ok(`Kubernetes (context ${context})`); return { target: 'k8s', reason: `kube context ${context} is reachable` } }
-  if (docker) { step.ok(`Docker Compose (engine ${docker})`); return { target: 'compose', reason: `no reachable kube context; Docker engine ${docker} answers` } }
+  if (docker.out) { step.ok(`Docker Compose (engine ${docker.out})`); return { target: 'compose', reason: `no reachable kube context; Docker engine ${docker.out} answers` } }
   step.fail()
   const dockerCli = (await probe(ctx, ['docker', '--version'])) !== null
-  throw new KitError('no deployment target found: no reachable Kubernetes context and no Docker engine',
+  // each side's own reason: "permission denied" on the socket is not "no engine"
+  throw new KitError(`no deployment target found: no reachable Kubernetes context (${kube.why}) and no Docker engine (${docker.why})`,
     EXIT.failure, noTargetHint(dockerCli))
 }
 

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseDocument } from 'yaml'
 import { KitError } from '../core/errors.ts'
-import { probe } from '../core/exec.ts'
+import { failureReason, probe } from '../core/exec.ts'
 import { PROMETHEUS_CONFIG, RULES_DIR } from './config.ts'
 import type { Ctx } from '../core/context.ts'
 
@@ -32,7 +32,11 @@ export interface ToolRun { ok: boolean; output: string }
 async function runTool(ctx: Ctx, tool: Tool, args: string[]): Promise<ToolRun> {
   await requireTool(ctx, tool)
   const r = await ctx.exec([TOOLS[tool].bin, ...args], { allowFailure: true, timeout: 120_000 })
-  return { ok: r.exitCode === 0, output: `${r.stdout}${r.stderr}`.trim() }
+  const output = `${r.stdout}${r.stderr}`.trim()
+  if (r.exitCode === 0) return { ok: true, output }
+  // every line it printed (masked), else its exit code: a failure is never an empty list of problems
+  const why = failureReason(ctx, { exitCode: r.exitCode, stdout: output, stderr: '' }, Infinity, '\n')
+  return { ok: false, output: output ? why : `${TOOLS[tool].bin}: ${why}` }
 }
 
 export const promtoolCheckConfig = (ctx: Ctx, file: string) => runTool(ctx, 'promtool', ['check', 'config', file])

@@ -9,6 +9,7 @@ import { lintDockerfileFile } from './dockerfile-lint.ts'
 import { readSchema } from '../core/config.ts'
 import { table } from '../core/log.ts'
 import type { Ctx } from '../core/context.ts'
+import { failureReason } from '../core/exec.ts'
 
 export interface LintCheck { name: string; ok: boolean; problems: string[]; durationMs: number }
 export interface LintReport { ok: boolean; checks: LintCheck[] }
@@ -35,11 +36,14 @@ async function timed(name: string, fn: () => Promise<string[]> | string[]): Prom
 }
 
 /** `helm lint --strict` of the chart with each ci/ scenario, with one helm binary. */
-async function helmLint(ctx: Ctx, helm: string): Promise<string[]> {
+export async function helmLint(ctx: Ctx, helm: string): Promise<string[]> {
   const scenarios = readdirSync(join(CHART_DIR, 'ci')).filter((f) => f.endsWith('.yaml')).sort()
   const results = await Promise.all(scenarios.map(async (s) => {
     const r = await ctx.exec([helm, 'lint', '--strict', CHART_DIR, '-f', join(CHART_DIR, 'ci', s)], { allowFailure: true, timeout: 60_000 })
-    return r.exitCode === 0 ? [] : [`${s}: ${(r.stdout + r.stderr).trim().split('\n').filter((l) => /\[(ERROR|WARNING)\]|Error/.test(l)).join('; ')}`]
+    if (r.exitCode === 0) return []
+    const found = (r.stdout + r.stderr).trim().split('\n').filter((l) => /\[(ERROR|WARNING)\]|Error/.test(l)).join('; ')
+    // no finding to quote (helm missing or broken): why the command failed
+    return [`${s}: ${found ? ctx.secrets.mask(found) : failureReason(ctx, r)}`]
   }))
   return results.flat()
 }
@@ -54,7 +58,7 @@ export async function lintAll(ctx: Ctx): Promise<LintReport> {
     timed('compose: docker-compose config', async () => {
       const r = await ctx.exec(['docker-compose', '-f', COMPOSE_FILE, '--env-file', ENV_EXAMPLE, 'config', '--quiet'],
         { allowFailure: true, env: { ...env, PUBLIC_URL: 'https://chat.example.com' }, timeout: 60_000 })
-      return r.exitCode === 0 ? [] : [r.stderr.trim()]
+      return r.exitCode === 0 ? [] : failureReason(ctx, r, Infinity, '\n').split('\n')
     }),
     timed('Dockerfiles', () => readdirSync(join(ROOT, 'docker')).filter((f) => /^Dockerfile(\.[a-z0-9-]+)?$/.test(f))
       .flatMap((f) => lintDockerfileFile(join(ROOT, 'docker', f)).map((p) => `${f}:${p.line} ${p.message}`))),

@@ -4,6 +4,7 @@ import { dirname, join, relative } from 'node:path'
 import { ROOT } from '../core/paths.ts'
 import { KitError } from '../core/errors.ts'
 import type { Ctx } from '../core/context.ts'
+import { failureReason } from '../core/exec.ts'
 
 export const NGINX_TEMPLATE_DIR = join(ROOT, 'compose', 'nginx', 'templates')
 export const TEMPLATE_SUFFIX = '.template'
@@ -77,7 +78,8 @@ export function unrenderedVariables(renderedDir: string): string[] {
 /** `nginx -t` on a rendered main configuration: ok, plus nginx's own words. */
 export async function nginxConfigTest(ctx: Ctx, mainConf: string): Promise<{ ok: boolean; output: string }> {
   const r = await ctx.exec(['nginx', '-t', '-q', '-e', 'stderr', '-c', mainConf], { allowFailure: true, timeout: 20_000 })
-  return { ok: r.exitCode === 0, output: `${r.stdout}${r.stderr}`.trim() }
+  const output = `${r.stdout}${r.stderr}`.trim()
+  return r.exitCode === 0 ? { ok: true, output } : { ok: false, output: failureReason(ctx, { exitCode: r.exitCode, stdout: output, stderr: '' }, Infinity, '\n') }
 }
 
 /** The main configuration inside the nginx container (the compose service's `-c`). */

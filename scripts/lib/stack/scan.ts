@@ -2,7 +2,7 @@
 // build-images produced, failing on HIGH/CRITICAL; npm audit of the kit's production dependencies.
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
-import { probe } from '../core/exec.ts'
+import { probe, exitCodeAndWhy } from '../core/exec.ts'
 import { ROOT, CHART_DIR } from '../core/paths.ts'
 import type { Ctx } from '../core/context.ts'
 
@@ -74,7 +74,7 @@ function summarize(counts: Record<string, number>): string {
 async function trivyScan(ctx: Ctx, name: string, kind: 'config' | 'image', target: string, args: string[], o: ScanOptions): Promise<ScanResult> {
   const argv = ['trivy', ...args, '--severity', o.severities.join(','), '--format', 'json', '--quiet', ...(kind === 'image' && o.ignoreUnfixed ? ['--ignore-unfixed'] : []), target]
   const r = await ctx.exec(argv, { allowFailure: true, timeout: 15 * 60_000 }).catch((e: Error) => ({ exitCode: -1, stdout: '', stderr: e.message }))
-  if (r.exitCode !== 0) return { name, kind, target, status: 'error', counts: {}, detail: `trivy exit ${r.exitCode}: ${r.stderr.trim().split('\n').pop() ?? ''}` }
+  if (r.exitCode !== 0) return { name, kind, target, status: 'error', counts: {}, detail: `trivy exit ${exitCodeAndWhy(ctx, r, 1)}` }
   try {
     const findings = trivyFindings(r.stdout, o.severities)
     const counts = countBy(findings, o.severities)
@@ -96,7 +96,7 @@ export async function npmAudit(ctx: Ctx, severities: string[]): Promise<ScanResu
     const failing = Object.values(counts).some((n) => n > 0)
     return { name: 'npm audit --omit=dev', kind: 'npm', target: 'package-lock.json', status: failing ? 'fail' : 'ok', counts, detail: `${summarize(counts)}${v.total ? ` (${v.total} at any severity)` : ''}` }
   } catch {
-    return { name: 'npm audit --omit=dev', kind: 'npm', target: 'package-lock.json', status: 'error', counts: {}, detail: auditError(`npm audit exit ${r.exitCode}: ${r.stderr.trim().split('\n').pop() ?? 'no JSON'}`) }
+    return { name: 'npm audit --omit=dev', kind: 'npm', target: 'package-lock.json', status: 'error', counts: {}, detail: auditError(r.exitCode === 0 ? 'npm audit printed no JSON report' : `npm audit exit ${exitCodeAndWhy(ctx, r, 1)}`) }
   }
 }
 

@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { parse as parseYaml } from 'yaml'
-import { probe } from '../core/exec.ts'
+import { probe, failureReason } from '../core/exec.ts'
 import { KitError } from '../core/errors.ts'
 import { parseVersion, compareVersions } from '../core/preflight.ts'
 import { resolveHostPath } from '../stack/env.ts'
@@ -128,7 +128,7 @@ export async function composeConfig(ctx: Ctx, p: ComposeProject, env: Record<str
   const args = p.cli.kind === 'v2' ? ['config', '--format', 'json'] : ['config']
   const r = await ctx.exec(composeArgv(p, ...args), { allowFailure: true, timeout: 60_000, env })
   if (r.exitCode !== 0) {
-    throw new KitError(`the compose file${p.extraFiles?.length ? 's do' : ' does'} not resolve (${p.cli.base.join(' ')} config):\n${ctx.secrets.mask(r.stderr.trim())}`, 2,
+    throw new KitError(`the compose file${p.extraFiles?.length ? 's do' : ' does'} not resolve (${p.cli.base.join(' ')} config):\n${failureReason(ctx, { ...r, stdout: '' }, 20, '\n')}`, 2,
       'fix the variables it names in .env (config/env.schema.json lists them)')
   }
   return ((p.cli.kind === 'v2' ? JSON.parse(r.stdout) : parseYaml(r.stdout)) ?? {}) as Record<string, unknown>

@@ -1,5 +1,5 @@
 // Helm: version detection, the wait/rollback flags right for v3 or v4, argv builders, release state.
-import { probe } from '../core/exec.ts'
+import { probe, failureReason, oneLine } from '../core/exec.ts'
 import { KitError, UsageError } from '../core/errors.ts'
 import { compareVersions, parseVersion } from '../core/preflight.ts'
 import type { Ctx } from '../core/context.ts'
@@ -141,11 +141,11 @@ export interface ReleaseState {
 /** What the cluster knows about a release, from `helm history` (read-only). */
 export async function releaseState(ctx: Ctx, h: HelmInfo, name: string, namespace: string): Promise<ReleaseState> {
   const r = await ctx.exec(historyArgv(h, name, namespace), { allowFailure: true, timeout: 30_000 }).catch((e: Error) => e)
-  if (r instanceof Error) return { exists: false, deployedRevision: null, latest: null, pending: false, unknown: true, reason: r.message }
+  if (r instanceof Error) return { exists: false, deployedRevision: null, latest: null, pending: false, unknown: true, reason: oneLine(ctx.secrets.mask(r.message)) }
   if (r.exitCode !== 0) {
     // only helm's own answer proves there is no release; "not found" from the API server (a namespace, a CRD) does not
     if (/^Error: release: not found\s*$/m.test(r.stderr)) return { exists: false, deployedRevision: null, latest: null, pending: false, unknown: false }
-    const reason = r.stderr.trim().split('\n').filter(Boolean).pop() ?? `helm history exited ${r.exitCode}`
+    const reason = failureReason(ctx, r, 1)
     return { exists: false, deployedRevision: null, latest: null, pending: false, unknown: true, reason }
   }
   const entries = parseHistory(r.stdout)

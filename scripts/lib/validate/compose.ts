@@ -12,7 +12,7 @@ import { componentOf, edgeChecks, externalChatCheck, withRoots, GRAPHRAG_DEPENDE
 import type { TargetChecks } from './types.ts'
 import type { HealthCheck, CheckOutcome, ValidateOptions, Attempt } from './types.ts'
 import type { Ctx } from '../core/context.ts'
-import { failureReason } from '../core/exec.ts'
+import { failureReason, exitCodeAndWhy } from '../core/exec.ts'
 
 export async function composeChecks(ctx: Ctx, o: ValidateOptions): Promise<TargetChecks> {
   const file = resolve(ctx.cwd, o.composeFile ?? COMPOSE_FILE)
@@ -47,8 +47,7 @@ export async function composeChecks(ctx: Ctx, o: ValidateOptions): Promise<Targe
             : { status: 'fail', detail: mine.length ? `state ${mine.map((c) => c.state).join(', ')}` : 'no container' }
         }
         const r = await exec(s.name, test, a)
-        const out = (r.stdout + r.stderr).replace(/\s+/g, ' ').trim().slice(0, 80)
-        return r.exitCode === 0 ? { status: 'ok', detail: 'healthcheck passed' } : { status: 'fail', detail: `healthcheck exit ${r.exitCode}${out ? `: ${out}` : ''}` }
+        return r.exitCode === 0 ? { status: 'ok', detail: 'healthcheck passed' } : { status: 'fail', detail: `healthcheck exit ${exitCodeAndWhy(ctx, r, 2).slice(0, 130)}` }
       },
     }
     if (GRAPHRAG_DEPENDENCIES.has(s.name)) check.tags = ['graphrag']
@@ -91,7 +90,7 @@ export async function composeChecks(ctx: Ctx, o: ValidateOptions): Promise<Targe
       critical: true,
       async run(a) {
         const r = await exec('openwebui', ['curl', '-fsS', '-m', String(Math.max(1, Math.ceil(a.timeoutMs / 1000))), '-o', '/dev/null', 'http://127.0.0.1:8080/api/config'], a)
-        return r.exitCode === 0 ? { status: 'ok', detail: 'answers' } : { status: 'fail', detail: `curl exit ${r.exitCode}: ${r.stderr.trim().slice(0, 120)}` }
+        return r.exitCode === 0 ? { status: 'ok', detail: 'answers' } : { status: 'fail', detail: `curl exit ${exitCodeAndWhy(ctx, r, 1).slice(0, 130)}` }
       },
     })
   }
@@ -108,7 +107,7 @@ export async function composeChecks(ctx: Ctx, o: ValidateOptions): Promise<Targe
         const r = await exec('openwebui', ['curl', '-sS', '-m', String(Math.ceil(a.timeoutMs / 1000)), '-H', 'content-type: application/json',
           // curl expands the two characters \\n itself: no raw newline in the argv (or in --dry-run)
           '-w', '\\n%{http_code}', '--data', body, 'http://lightllm:8000/v1/chat/completions'], a)
-        if (r.exitCode !== 0) return { status: 'fail', detail: `curl exit ${r.exitCode}: ${r.stderr.trim().slice(0, 80)}` }
+        if (r.exitCode !== 0) return { status: 'fail', detail: `curl exit ${exitCodeAndWhy(ctx, r, 1).slice(0, 130)}` }
         const lines = r.stdout.trimEnd().split('\n')
         return chatOutcome(Number(lines.pop()), lines.join('\n'))
       },
@@ -123,7 +122,7 @@ export async function composeChecks(ctx: Ctx, o: ValidateOptions): Promise<Targe
       name: 'prometheus targets up', component: 'monitoring', critical: false,
       async run(a) {
         const r = await exec('prometheus', ['wget', '-qO-', 'http://127.0.0.1:9090/api/v1/targets?state=active'], a)
-        return r.exitCode === 0 ? targetsOutcome(r.stdout) : { status: 'fail', detail: `wget exit ${r.exitCode}: ${failureReason(ctx, r, 1).slice(0, 100)}` }
+        return r.exitCode === 0 ? targetsOutcome(r.stdout) : { status: 'fail', detail: `wget exit ${exitCodeAndWhy(ctx, r, 1).slice(0, 110)}` }
       },
     })
   }
@@ -132,7 +131,7 @@ export async function composeChecks(ctx: Ctx, o: ValidateOptions): Promise<Targe
       name: 'grafana reachable', component: 'monitoring', critical: false,
       async run(a) {
         const r = await exec('grafana', ['wget', '-qO-', 'http://127.0.0.1:3000/api/health'], a)
-        return r.exitCode === 0 ? grafanaOutcome(200, r.stdout) : { status: 'fail', detail: `wget exit ${r.exitCode}: ${failureReason(ctx, r, 1).slice(0, 100)}` }
+        return r.exitCode === 0 ? grafanaOutcome(200, r.stdout) : { status: 'fail', detail: `wget exit ${exitCodeAndWhy(ctx, r, 1).slice(0, 110)}` }
       },
     })
   }
@@ -141,7 +140,7 @@ export async function composeChecks(ctx: Ctx, o: ValidateOptions): Promise<Targe
       name: 'graphrag /metrics', component: 'graphrag', critical: false,
       async run(a) {
         const r = await exec('graphrag-processor', ['python', '-c', 'import urllib.request as u; b = u.urlopen("http://127.0.0.1:8010/metrics", timeout=5).read().decode(); print(sum(1 for l in b.splitlines() if l and not l.startswith("#")))'], a)
-        return r.exitCode === 0 ? { status: 'ok', detail: `${r.stdout.trim()} samples` } : { status: 'fail', detail: `exit ${r.exitCode}: ${r.stderr.trim().split('\n').pop()?.slice(0, 80) ?? ''}` }
+        return r.exitCode === 0 ? { status: 'ok', detail: `${r.stdout.trim()} samples` } : { status: 'fail', detail: `exit ${exitCodeAndWhy(ctx, r, 1).slice(0, 130)}` }
       },
     })
   }
@@ -152,6 +151,6 @@ export async function composeChecks(ctx: Ctx, o: ValidateOptions): Promise<Targe
 async function requireEngine(ctx: Ctx): Promise<void> {
   const r = await ctx.exec(['docker', 'version', '--format', '{{.Server.Version}}'], { allowFailure: true, timeout: 8_000 }).catch(() => null)
   if (!r || r.exitCode === 0 || r.exitCode === 127) return // no docker CLI (Compose v1 alone): compose itself will tell
-  const why = r.stderr.trim().split('\n').filter(Boolean).at(-1) ?? `docker version exit ${r.exitCode}`
+  const why = failureReason(ctx, r, 1)
   throw new KitError(`no Docker engine answers: ${why}`, 1, 'start it (systemctl start docker) or point DOCKER_HOST at one; make e2e-setup ARGS=--keep starts a private one')
 }

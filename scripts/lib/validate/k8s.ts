@@ -12,7 +12,7 @@ import type { TargetChecks } from './types.ts'
 import type { HealthCheck, ValidateOptions } from './types.ts'
 import { maintenanceCheck } from './k8s-maintenance.ts'
 import type { Ctx } from '../core/context.ts'
-import { failureReason } from '../core/exec.ts'
+import { failureReason, exitCodeAndWhy } from '../core/exec.ts'
 import { judgeRelease, WORKLOAD_KINDS, type KubeObject, type Verdict } from './workloads.ts'
 
 /** `kubectl get` of the release's workloads and everything that explains their pods, in one call. */
@@ -24,17 +24,20 @@ const rows = (vs: Verdict[]) => vs.slice(0, 6).map((v) => `${v.name} ${v.detail}
 
 /** The release judged by its workloads (critical), and the pods outside them reported (never fatal). */
 export function workloadChecks(ctx: Ctx, ns: string, release: string, selector: string): HealthCheck[] {
-  const judge = async (a: { timeoutMs: number }) => {
-    const list = await getJson<{ items?: KubeObject[] }>(ctx, workloadsArgv(ns, selector, Math.ceil(a.timeoutMs / 1000)), a.timeoutMs)
-    return list ? judgeRelease(list.items ?? []) : null
+  // the verdict, or why kubectl could not list (no rights, no cluster): the check says which
+  const judge = async (a: { timeoutMs: number }): Promise<{ v: ReturnType<typeof judgeRelease>; why?: never } | { v: null; why: string }> => {
+    const r = await ctx.exec(workloadsArgv(ns, selector, Math.ceil(a.timeoutMs / 1000)), { allowFailure: true, timeout: a.timeoutMs })
+      .catch((e: Error) => ({ exitCode: -1, stdout: '', stderr: e.message }))
+    if (r.exitCode !== 0) return { v: null, why: failureReason(ctx, r, 1) }
+    try { return { v: judgeRelease((JSON.parse(r.stdout) as { items?: KubeObject[] }).items ?? []) } } catch { return { v: null, why: 'kubectl printed no JSON' } }
   }
   return [{
     name: `workloads of ${release} rolled out`,
     component: 'pods',
     critical: true,
     async run(a) {
-      const v = await judge(a)
-      if (!v) return { status: 'fail', detail: 'cannot list the workloads' }
+      const { v, why } = await judge(a)
+      if (!v) return { status: 'fail', detail: `cannot list the workloads: ${why}` }
       if (!v.workloads.length) return { status: 'fail', detail: 'no Deployment, StatefulSet or DaemonSet of the release' }
       const failed = v.workloads.filter((w) => w.status === 'fail')
       const warned = v.workloads.filter((w) => w.status === 'warn')
@@ -47,8 +50,8 @@ export function workloadChecks(ctx: Ctx, ns: string, release: string, selector: 
     component: 'pods',
     critical: false,
     async run(a) {
-      const v = await judge(a)
-      if (!v) return { status: 'warn', detail: 'cannot list the pods' }
+      const { v, why } = await judge(a)
+      if (!v) return { status: 'warn', detail: `cannot list the pods: ${why}` }
       if (!v.pods.length) return { status: 'ok', detail: 'none' }
       return { status: v.pods.some((p) => p.status === 'warn') ? 'warn' : 'ok', detail: rows(v.pods), data: v.pods }
     },
@@ -81,7 +84,10 @@ export async function portForward(ctx: Ctx, namespace: string, resource: string,
     if (Date.now() > deadline) { ac.abort(); throw new Error(`port-forward to ${resource} did not listen within ${timeoutMs}ms`) }
     await new Promise((r) => setTimeout(r, 100))
   }
-  if (exited) throw new Error(`port-forward to ${resource} failed: ${(exited as { stderr: string }).stderr.trim().split('\n').pop() ?? ''}`)
+  if (exited) {
+    const e = exited as { code: number; stderr: string }
+    throw new Error(`port-forward to ${resource} failed: ${failureReason(ctx, { exitCode: e.code, stderr: e.stderr, stdout: '' }, 1)}`)
+  }
   return { port, stop: () => ac.abort() }
 }
 
@@ -135,8 +141,7 @@ export async function k8sChecks(ctx: Ctx, o: ValidateOptions): Promise<TargetChe
       timeoutMs: Math.max(o.timeoutMs ?? 0, 300_000),
       async run(a) {
         const r = await ctx.exec(testArgv(helm, release, ns, `${Math.ceil(a.timeoutMs / 1000)}s`), { allowFailure: true, timeout: a.timeoutMs + 5000, signal: a.signal })
-        const last = (r.stderr || r.stdout).trim().split('\n').filter(Boolean).pop() ?? ''
-        return r.exitCode === 0 ? { status: 'ok', detail: 'chart tests passed' } : { status: 'fail', detail: `exit ${r.exitCode}: ${last.slice(0, 100)}` }
+        return r.exitCode === 0 ? { status: 'ok', detail: 'chart tests passed' } : { status: 'fail', detail: `exit ${exitCodeAndWhy(ctx, r, 1).slice(0, 130)}` }
       },
     })
   }

@@ -2,7 +2,7 @@
 // a timed step, waiting for a promotion, aborted, degraded), judged from `kubectl get -o json` as
 // Argo Rollouts v1.x writes it, and the validate-prod check over the release's Rollouts.
 import { rolloutListArgv, rolloutAbortArgv, rolloutPromoteArgv } from '../tools/argo.ts'
-import { shellQuote } from '../core/exec.ts'
+import { shellQuote, failureReason } from '../core/exec.ts'
 import type { HealthCheck } from './types.ts'
 import type { Ctx } from '../core/context.ts'
 
@@ -120,7 +120,7 @@ export function rolloutsCheck(ctx: Ctx, namespace: string, selector: string): He
       if (r.exitCode !== 0) {
         // no Argo Rollouts in the cluster: the chart rendered plain Deployments
         if (/doesn't have a resource type|the server could not find the requested resource/.test(r.stderr)) return { status: 'skip', detail: 'Argo Rollouts not installed (no Rollout objects)' }
-        return { status: 'fail', detail: `cannot list Rollouts: ${r.stderr.trim().split('\n').pop() ?? ''}` }
+        return { status: 'fail', detail: `cannot list Rollouts: ${failureReason(ctx, r, 1)}` }
       }
       let items: Rollout[]
       try { items = (JSON.parse(r.stdout) as { items?: Rollout[] }).items ?? [] } catch { return { status: 'fail', detail: 'kubectl answered no JSON' } }

@@ -5,6 +5,7 @@ import { KitError, EXIT } from '../core/errors.ts'
 import { table, formatDuration } from '../core/log.ts'
 import type { HealthCheck, CheckOutcome, CheckResult, RunChecksOptions, ValidationReport } from './types.ts'
 import type { Ctx } from '../core/context.ts'
+import { oneLine } from '../core/exec.ts'
 
 export class ValidationFailed extends KitError {
   constructor(readonly report: ValidationReport) {
@@ -43,7 +44,8 @@ async function attempt(check: HealthCheck, timeoutMs: number, parent: AbortSigna
 
 function errorText(e: Error): string {
   const cause = (e as Error & { cause?: { code?: string; message?: string } }).cause
-  const msg = e.message.split('\n')[0] ?? String(e)
+  // a failed command's message is the command, then its output: the line keeps the output's last lines
+  const msg = oneLine(e.message) || String(e)
   return cause?.code ? `${msg} (${cause.code})` : msg
 }
 

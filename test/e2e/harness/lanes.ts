@@ -13,9 +13,11 @@ import { ROOT } from '../../../scripts/lib/core/paths.ts'
 import { UsageError } from '../../../scripts/lib/core/errors.ts'
 import { engineLayout, stopEngine } from './engine.ts'
 import { prepareE2E } from './prepare.ts'
-import { SETUP_TIMINGS_FILE, LANE_SUBNETS } from './stack.ts'
+import { SETUP_TIMINGS_FILE, LANE_SUBNETS, exitOnBadLane } from './stack.ts'
 import { PENDING, E2E_FIRST, E2E_LAST, planLanes } from './lane-plan.ts'
 import type { LanePrepared } from '../global-setup.ts'
+
+exitOnBadLane() // before a flag is read or anything starts
 
 const E2E_DIR = join(ROOT, 'test', 'e2e')
 const CONFIG = 'test/e2e/vitest.config.ts'

@@ -7,6 +7,9 @@ import { UsageError } from '../../../scripts/lib/core/errors.ts'
 import { engineLayout, stopEngine, stopPid, pidAlive } from './engine.ts'
 import { prepareE2E } from './prepare.ts'
 import { readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { exitOnBadLane } from './stack.ts'
+
+exitOnBadLane() // before a flag is read or anything starts, as every e2e entry point does
 
 const layout = engineLayout()
 

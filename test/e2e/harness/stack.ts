@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto'
 import { chmodSync, mkdirSync, writeFileSync, readFileSync, existsSync, realpathSync } from 'node:fs'
 import { join } from 'node:path'
 import { ROOT, COMPOSE_FILE } from '../../../scripts/lib/core/paths.ts'
-import { KitError } from '../../../scripts/lib/core/errors.ts'
+import { EXIT, KitError, UsageError } from '../../../scripts/lib/core/errors.ts'
 import { E2E_TAG } from './images.ts'
 import type { Ctx } from '../../../scripts/lib/core/context.ts'
 
@@ -15,12 +15,29 @@ import type { Ctx } from '../../../scripts/lib/core/context.ts'
  */
 export const E2E_LANES = ['a', 'b', 'c'] as const
 export type Lane = typeof E2E_LANES[number]
+/** The lane OWP_E2E_LANE names (default a), or a usage error naming the bad value. */
 export function laneOf(env: NodeJS.ProcessEnv = process.env): Lane {
   const lane = env.OWP_E2E_LANE || 'a'
-  if (!(E2E_LANES as readonly string[]).includes(lane)) throw new KitError(`OWP_E2E_LANE must be one of ${E2E_LANES.join(', ')}, got "${lane}"`, 2)
+  if (!(E2E_LANES as readonly string[]).includes(lane)) throw new UsageError(`OWP_E2E_LANE must be ${E2E_LANES.slice(0, -1).join(', ')} or ${E2E_LANES.at(-1)} (got "${lane}")`)
   return lane as Lane
 }
-export const E2E_LANE = laneOf()
+
+/**
+ * Every entry point (lanes.ts, setup.ts, the vitest globalSetup) calls this first, before it parses
+ * a flag or starts anything: a bad OWP_E2E_LANE is one line on stderr and exit 2.
+ */
+export function exitOnBadLane(env: NodeJS.ProcessEnv = process.env): void {
+  try {
+    laneOf(env)
+  } catch (e) {
+    process.stderr.write(`error: ${(e as Error).message}\n`)
+    process.exit(EXIT.usage)
+  }
+}
+
+// Importing this file never throws (a stack trace, exit 1, before the entry point could say what is
+// wrong): a bad value only names its own project and files here, and every entry point refuses it.
+export const E2E_LANE = (process.env.OWP_E2E_LANE || 'a') as Lane
 const laneSuffix = (lane: Lane) => (lane === 'a' ? '' : `-${lane}`)
 /** The subnets of each lane's networks: not the compose defaults (a user's own stack on the engine keeps its own). */
 export const LANE_SUBNETS: Record<Lane, { app: string; monitoring: string }> = {

@@ -13,6 +13,7 @@ import type { Destination, Target } from '../types.ts'
 import { earliestRecoverable, parseInfo, type PitrBackup } from './info.ts'
 import { ensureConfig } from './setup.ts'
 import type { PitrSite } from './site.ts'
+import { failureReason } from '../../core/exec.ts'
 
 export const PITR_METRICS_STORE = 'postgres-pitr'
 export type PitrBackupType = 'auto' | 'full' | 'diff' | 'incr'
@@ -56,7 +57,7 @@ export async function runPitrBackup(ctx: Ctx, o: PitrBackupOptions): Promise<Pit
     await o.site.pgbackrest(ctx, ['stanza-create'], { mutates: true, timeout: 300_000 })
     const check = await o.site.pgbackrest(ctx, ['check'], { mutates: true, timeout: 300_000, allowFailure: true })
     if (check.exitCode !== 0) {
-      throw new KitError(`WAL archiving does not work, no backup taken:\n${ctx.secrets.mask((check.stderr || check.stdout).trim().split('\n').slice(-6).join('\n'))}`, 1,
+      throw new KitError(`WAL archiving does not work, no backup taken:\n${failureReason(ctx, check, 6, '\n')}`, 1,
         'the server\'s archive_command must be `pgbackrest --stanza=owp archive-push %p` and the repository writable by the server (see docs/backup.md)')
     }
     const before = parseInfo((await o.site.pgbackrest(ctx, ['--output=json', 'info'], { timeout: 300_000 })).stdout || '[]')

@@ -7,6 +7,7 @@ import { KitError, UsageError } from '../../core/errors.ts'
 import { CHART_DIR } from '../../core/paths.ts'
 import { confirm, type Ctx } from '../../core/context.ts'
 import { helmBin } from '../../tools/helm.ts'
+import { oneLine } from '../../core/exec.ts'
 
 export interface CnpgRestoreOptions {
   release: string
@@ -92,7 +93,7 @@ export async function runCnpgRestore(ctx: Ctx, o: CnpgRestoreOptions): Promise<C
     }
   } catch (e) {
     ctx.log.error(`postgres: Cluster ${plan.name} did not become ready: ${plan.undo.title}`)
-    await run(plan.undo, 600_000).catch((u) => ctx.log.error(`undo failed: ${(u as Error).message.split('\n')[0]}`))
+    await run(plan.undo, 600_000).catch((u) => ctx.log.error(`undo failed: ${oneLine((u as Error).message)}`))
     throw e
   }
   await run(sw, 600_000)

@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync, chmodSy
 import { dirname, join } from 'node:path'
 import { tmpdir } from 'node:os'
 import { ConfigError, KitError } from '../../core/errors.ts'
-import { shellQuote } from '../../core/exec.ts'
+import { shellQuote, oneLine, failureReason } from '../../core/exec.ts'
 import { freePort } from '../../core/net.ts'
 import type { Ctx } from '../../core/context.ts'
 import { privateTmp } from '../staging.ts'
@@ -108,7 +108,7 @@ export function directSite(env: Record<string, string>): PitrSite {
       if (r.exitCode !== 0 && !r.skipped) {
         const tail = await logTail()
         await stop()
-        throw new KitError(`the restored copy did not start:\n${tail}`)
+        throw new KitError(`the restored copy did not start (${failureReason(ctx, r)})${tail ? `:\n${tail}` : ''}`)
       }
       const sql = psql(sock, port)
       return { sql: (q, db) => sql(ctx, q, db), logTail, stop }
@@ -133,7 +133,7 @@ export function directSite(env: Record<string, string>): PitrSite {
       try {
         await start()
       } catch (e) {
-        ctx.log.error(`the restored data did not start in place: putting the previous data back (${(e as Error).message.split('\n')[0]})`)
+        ctx.log.error(`the restored data did not start in place: putting the previous data back (${oneLine((e as Error).message)})`)
         await undo()
         throw e
       }

@@ -11,6 +11,7 @@ import { finishFile, partialPath } from '../manifest.ts'
 import { tarStats, type TarStats } from '../tar-stats.ts'
 import { ensureSpace, localFreeBytes, requireSpace } from '../space.ts'
 import type { DriverRun, DumpResult, FileStoreName, Manifest, RestoreResult, StoreDriver, VerifyResult } from '../types.ts'
+import { failureReason, exitCodeAndWhy } from '../../core/exec.ts'
 
 export interface Exclusion { path: string; why: string }
 
@@ -66,10 +67,10 @@ export function tarArgv(dir: string, excluded: Exclusion[]): string[] {
 }
 
 /** GNU tar exits 1 when a file changed while it read it: a live volume, not a broken archive. */
-function tarOutcome(store: string, r: { exitCode: number; stderr: string }): boolean {
+function tarOutcome(ctx: Ctx, store: string, r: { exitCode: number; stderr: string }): boolean {
   if (r.exitCode === 0) return false
   if (r.exitCode === 1 && /changed as we read it|file changed|shrank by/i.test(r.stderr)) return true
-  throw new KitError(`${store}: tar exited ${r.exitCode}: ${r.stderr.trim().split('\n').slice(-3).join('; ')}`)
+  throw new KitError(`${store}: tar exited ${exitCodeAndWhy(ctx, { ...r, stdout: '' }, 3, '; ')}`)
 }
 
 /** Archive the store's directory into `local` (through the target); returns the archive's stats. */
@@ -77,7 +78,7 @@ export async function archive(ctx: Ctx, store: FileStoreName, run: DriverRun, lo
   const dir = dirOf(store, run)
   const r = await run.target.run(ctx, store, tarArgv(dir, excluded), { stdoutFile: local, allowFailure: true, mutates: true, timeout: run.settings.timeoutMs, title: `tar ${dir}` })
   if (ctx.dryRun) return { stats: null, changed: false }
-  const changed = tarOutcome(store, r)
+  const changed = tarOutcome(ctx, store, r)
   return { stats: tarStats(local), changed }
 }
 
@@ -147,7 +148,7 @@ function driverFor(store: FileStoreName): StoreDriver {
     }
     await run.target.run(ctx, store, ['sh', '-c', EXTRACT_SCRIPT, 'sh', staged], { stdinFile: join(run.dir, ARCHIVE), mutates: true, timeout: run.settings.timeoutMs, title: `extract into ${staged}` })
     const swap = await run.target.run(ctx, store, ['sh', '-c', SWAP_SCRIPT, 'sh', dir, run.id, ...d.excluded.map((e) => e.path)], { mutates: true, allowFailure: true, timeout: 600_000, title: `swap ${dir}` })
-    if (swap.exitCode !== 0) throw new KitError(`${store}: the restored files were not swapped in: ${swap.stderr.trim().split('\n').pop()}`, 1, `the extracted tree is in ${staged}; nothing of ${dir} was changed before the swap`)
+    if (swap.exitCode !== 0) throw new KitError(`${store}: the restored files were not swapped in: ${failureReason(ctx, swap)}`, 1, `the extracted tree is in ${staged}; nothing of ${dir} was changed before the swap`)
     if (ctx.dryRun) return { restored: [`${d.files} files into ${dir}`], warnings: [] }
     const check = await archive(ctx, store, run, join(run.scratch, `check-${ARCHIVE}`), d.excluded)
     const s = check.stats!

@@ -15,6 +15,7 @@ import { finishFile, partialPath } from '../manifest.ts'
 import { fileTo } from '../targets.ts'
 import { dfFree, ensureSpace, requireSpace } from '../space.ts'
 import type { DriverRun, DumpResult, Manifest, ProducedFile, RestoreResult, StoreDriver, VerifyResult } from '../types.ts'
+import { failureReason } from '../../core/exec.ts'
 
 interface Neo4jDetails { mode: 'offline' | 'apoc'; databases: string[]; info?: Record<string, string>; nodes?: number; relationships?: number }
 
@@ -148,7 +149,7 @@ async function restore(ctx: Ctx, run: DriverRun, manifest: Manifest): Promise<Re
     // 1. Each archive to restore is read back by this neo4j-admin before anything is overwritten.
     for (const db of details.databases) {
       const r = await admin(['neo4j-admin', 'database', 'load', '--info', `--from-path=${ioPath}`, db], { allowFailure: true })
-      if (r.exitCode !== 0) throw new KitError(`the archive of database ${db} to restore failed its check (${lastLine(r.stderr)}); nothing was overwritten`)
+      if (r.exitCode !== 0) throw new KitError(`the archive of database ${db} to restore failed its check (${failureReason(ctx, r, 1)}); nothing was overwritten`)
     }
     // 2. A verified copy of every current database aside, in the same window (Neo4j is stopped),
     // where there is room for them: today's dumps, estimated by the set's archives of the same databases.
@@ -164,10 +165,10 @@ async function restore(ctx: Ctx, run: DriverRun, manifest: Manifest): Promise<Re
       const d = await admin(['neo4j-admin', 'database', 'dump', db, `--to-path=${aside}`], { allowFailure: true, timeout: run.settings.timeoutMs, title: `neo4j-admin dump ${db} (the copy set aside)` })
       if (d.exitCode !== 0) {
         if (/does not exist/i.test(d.stderr)) continue // nothing there to lose
-        throw new KitError(`could not set a copy of database ${db} aside before the restore (${lastLine(d.stderr)}); nothing was overwritten`)
+        throw new KitError(`could not set a copy of database ${db} aside before the restore (${failureReason(ctx, d, 1)}); nothing was overwritten`)
       }
       const i = await admin(['neo4j-admin', 'database', 'load', '--info', `--from-path=${aside}`, db], { allowFailure: true })
-      if (i.exitCode !== 0) throw new KitError(`the copy of database ${db} set aside before the restore is unreadable (${lastLine(i.stderr)}); nothing was overwritten`)
+      if (i.exitCode !== 0) throw new KitError(`the copy of database ${db} set aside before the restore is unreadable (${failureReason(ctx, i, 1)}); nothing was overwritten`)
       kept.push(db)
     }
     // 3. Load; a load that fails (half way: the real one empties the database first) puts every copy back.
@@ -183,7 +184,7 @@ async function restore(ctx: Ctx, run: DriverRun, manifest: Manifest): Promise<Re
       const lost: string[] = []
       for (const db of touched.filter((d) => kept.includes(d))) {
         const b = await admin(['neo4j-admin', 'database', 'load', db, `--from-path=${aside}`, '--overwrite-destination=true'], { allowFailure: true, timeout: run.settings.timeoutMs, title: `neo4j-admin load ${db} (put back)` })
-        if (b.exitCode !== 0) lost.push(`${db}: ${lastLine(b.stderr)}`)
+        if (b.exitCode !== 0) lost.push(`${db}: ${failureReason(ctx, b, 1)}`)
       }
       const msg = (e as Error).message
       if (lost.length) {
@@ -200,10 +201,6 @@ async function restore(ctx: Ctx, run: DriverRun, manifest: Manifest): Promise<Re
 function setFileBytes(manifest: Manifest, name: string): number {
   const f = manifest.files.find((x) => x.name.replace(/\.age$/, '') === name)
   return f?.plain?.bytes ?? f?.bytes ?? 0
-}
-
-function lastLine(text: string): string {
-  return text.trim().split('\n').filter(Boolean).slice(-1)[0] ?? 'no message'
 }
 
 /** The set-aside dumps out of the run's scratch (removed on exit), for a put-back that failed. Local io only. */

@@ -14,6 +14,7 @@ import type { Ctx } from '../../core/context.ts'
 import type { DriverRun, Manifest, RestoreResult } from '../types.ts'
 import { ensureSpace } from '../space.ts'
 import { COUNT_SQL, compareCounts, dbArg, fileInput, filterGlobals, ident, literal, parseCounts, pgConnection, pgRestoreArgv, psql, type PgDetails } from './pg-common.ts'
+import { exitCodeAndWhy, outputTail, colonLines } from '../../core/exec.ts'
 
 const MARK = 'owp-restore'
 // Admin statements connect to template1: "postgres" itself may be one of the databases swapped.
@@ -114,6 +115,8 @@ export async function restorePostgres(ctx: Ctx, run: DriverRun, manifest: Manife
     { ...opts, stdinFile: gin.stdinFile, mutates: true, allowFailure: true, timeout: run.settings.timeoutMs })
   const errors = g.stderr.split('\n').filter((l) => /ERROR:/.test(l) && !/already exists/.test(l))
   for (const e of errors) result.warnings.push(`globals: ${e.replace(/^.*?ERROR:\s*/, '')}`)
+  // ON_ERROR_STOP=0 lets failed statements pass (listed above); a non-zero exit is psql itself failing
+  if (g.exitCode !== 0 && !g.skipped) result.warnings.push(`globals: psql exited ${exitCodeAndWhy(ctx, g)}`)
   result.restored.push(`roles and tablespaces (globals.sql${errors.length ? `, ${errors.length} statement(s) failed` : ''})`)
 
   // 1. Restore every database beside the live one and prove it. Nothing live changes here.
@@ -134,7 +137,7 @@ export async function restorePostgres(ctx: Ctx, run: DriverRun, manifest: Manife
       const input = fileInput(run, join(run.dir, info.file))
       const r = await run.target.run(ctx, 'postgres', [...pgRestoreArgv(run, details.superuser), '-d', dbArg(name), ...input.args],
         { ...opts, stdinFile: input.stdinFile, mutates: true, allowFailure: true, timeout: run.settings.timeoutMs, title: `pg_restore ${db}` })
-      if (r.exitCode !== 0) throw new KitError(`pg_restore of database ${db} failed (exit ${r.exitCode}); the live database is untouched:\n${ctx.secrets.mask(r.stderr.trim().split('\n').slice(-6).join('\n'))}`)
+      if (r.exitCode !== 0) throw new KitError(`pg_restore of database ${db} failed (exit ${r.exitCode}); the live database is untouched${colonLines(outputTail(ctx, r, 6, '\n'))}`)
       if (!ctx.dryRun && info.tables) {
         const problems = compareCounts(info.tables, parseCounts(await psql(ctx, run, name, COUNT_SQL)))
         if (problems.length) throw new KitError(`the restored copy of database ${db} does not match the backup; the live database is untouched:\n  ${problems.slice(0, 20).join('\n  ')}`)

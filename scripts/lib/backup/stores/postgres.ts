@@ -6,7 +6,7 @@ import { readFileSync, existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { KitError } from '../../core/errors.ts'
 import type { Ctx } from '../../core/context.ts'
-import type { ExecResult } from '../../core/exec.ts'
+import { colonLines, failureReason, outputTail, type ExecResult } from '../../core/exec.ts'
 import { finishFile, partialPath } from '../manifest.ts'
 import { COUNT_SQL, compareCounts, dbArg, dumpName, fileInput, ident, literal, parseCounts, pgConnection, pgRestoreArgv, psql, psqlArgv, type PgDatabase, type PgDetails } from './pg-common.ts'
 import { dataDirectory, restorePostgres } from './postgres-restore.ts'
@@ -38,7 +38,7 @@ async function withSnapshot<T>(ctx: Ctx, run: DriverRun, db: string, use: (snaps
   while (!(text = await lines()).includes('counted')) {
     if (settled) {
       const s = settled as ExecResult | Error
-      throw new KitError(`could not open a snapshot of database ${db}: ${s instanceof Error ? s.message : s.stderr.trim() || `psql exited ${s.exitCode}`}`)
+      throw new KitError(`could not open a snapshot of database ${db}: ${s instanceof Error ? s.message : failureReason(ctx, { ...s, stdout: '' }, 6, '\n')}`)
     }
     if (Date.now() > deadline) throw new KitError(`counting rows of database ${db} took longer than ${run.settings.timeoutMs}ms`)
     await delay(25)
@@ -77,7 +77,7 @@ async function backup(ctx: Ctx, run: DriverRun): Promise<DumpResult> {
     details.globalsWithoutPasswords = true
     g = await globals(['--no-role-passwords'])
   }
-  if (g.exitCode !== 0) throw new KitError(`pg_dumpall --globals-only failed (exit ${g.exitCode}):\n${ctx.secrets.mask(g.stderr.trim())}`)
+  if (g.exitCode !== 0) throw new KitError(`pg_dumpall --globals-only failed (exit ${g.exitCode})${colonLines(outputTail(ctx, { ...g, stdout: '' }, 12, '\n'))}`)
   if (!ctx.dryRun) finishFile(run.dir, 'globals.sql')
   files.push({ name: 'globals.sql', kind: 'globals', durationMs: Date.now() - started })
 
@@ -129,7 +129,7 @@ async function verify(ctx: Ctx, run: DriverRun, dump: DumpResult): Promise<Verif
       const input = fileInput(run, join(run.dir, info.file))
       const r = await run.target.run(ctx, 'postgres', [...pgRestoreArgv(run, details.superuser), '-d', dbArg(scratch), ...input.args],
         { env: conn.env, secretEnv: conn.secretEnv, stdinFile: input.stdinFile, mutates: true, allowFailure: true, timeout: run.settings.timeoutMs, title: `pg_restore ${db}` })
-      if (r.exitCode !== 0) throw new KitError(`verification of database ${db} failed: pg_restore into a scratch database exited ${r.exitCode}:\n${ctx.secrets.mask(r.stderr.trim().split('\n').slice(-6).join('\n'))}`)
+      if (r.exitCode !== 0) throw new KitError(`verification of database ${db} failed: pg_restore into a scratch database exited ${r.exitCode}${colonLines(outputTail(ctx, r, 6, '\n'))}`)
       const restored = parseCounts(await psql(ctx, run, scratch, COUNT_SQL))
       const problems = compareCounts(info.tables ?? {}, restored)
       if (info.tables && problems.length) throw new KitError(`verification of database ${db} failed:\n  ${problems.slice(0, 20).join('\n  ')}`)

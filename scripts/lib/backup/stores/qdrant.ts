@@ -21,6 +21,7 @@ import type { Ctx } from '../../core/context.ts'
 import { finishFile, partialPath } from '../manifest.ts'
 import { ensureSpace, formatSize, localFreeBytes, requireSpace } from '../space.ts'
 import type { DriverRun, DumpResult, Manifest, ProducedFile, RestoreResult, StoreDriver, VerifyResult } from '../types.ts'
+import { failureReason } from '../../core/exec.ts'
 
 interface SnapshotInfo { name: string; size?: number; checksum?: string; creation_time?: string }
 interface QdrantDetails { url: string; collections: Record<string, { file: string; points: number | null; checksum: string }> }
@@ -157,7 +158,7 @@ async function verify(ctx: Ctx, run: DriverRun, dump: DumpResult): Promise<Verif
   for (const [name, c] of Object.entries(details.collections)) {
     // A snapshot is a tar archive: listing it reads every header to the end.
     const r = await ctx.exec(['tar', '-tf', join(run.dir, c.file)], { allowFailure: true, timeout: run.settings.timeoutMs })
-    if (r.exitCode !== 0) throw new KitError(`verification of the snapshot of ${name} failed: tar cannot read it: ${r.stderr.trim().split('\n')[0]}`)
+    if (r.exitCode !== 0) throw new KitError(`verification of the snapshot of ${name} failed: tar cannot read it: ${failureReason(ctx, { ...r, stdout: '' })}`)
   }
   const n = Object.keys(details.collections).length
   return { method: 'sha256 equal to the server checksum, tar archive readable', detail: `${n} collection(s)` }

@@ -8,7 +8,7 @@
 import { join } from 'node:path'
 import { KitError } from '../../core/errors.ts'
 import type { Ctx } from '../../core/context.ts'
-import { failureReason } from '../../core/exec.ts'
+import { failureReason, exitCodeAndWhy } from '../../core/exec.ts'
 import { finishFile, partialPath } from '../manifest.ts'
 import { fileFrom, fileTo } from '../targets.ts'
 import { ensureSpace } from '../space.ts'
@@ -34,7 +34,9 @@ export async function redisCli(ctx: Ctx, run: DriverRun, args: string[], o: { mu
   const r = await run.target.run(ctx, 'redis', ['redis-cli', ...c.args, ...args], { secretEnv: c.secretEnv, mutates: o.mutates, allowFailure: true, timeout: 120_000 })
   const out = r.stdout.trim()
   if (!o.allowFailure && (r.exitCode !== 0 || ERROR_REPLY.test(out))) {
-    throw new KitError(`redis-cli ${args[0]} failed: ${ctx.secrets.mask((out || r.stderr.trim()).split('\n')[0] ?? '')}`)
+    // an error reply comes on stdout with exit 0; else why redis-cli itself failed (cannot connect, ...)
+    const why = r.exitCode === 0 ? ctx.secrets.mask(out.split('\n')[0] ?? '') : failureReason(ctx, r)
+    throw new KitError(`redis-cli ${args[0]} failed: ${why}`)
   }
   return out
 }
@@ -109,8 +111,8 @@ async function verify(ctx: Ctx, run: DriverRun, dump: DumpResult): Promise<Verif
   const out = await fileTo(ctx, run.target, 'redis', join(run.dir, RDB), details.dir, async (there) => {
     const r = await run.target.run(ctx, 'redis', ['redis-check-rdb', there], { mutates: true, allowFailure: true, timeout: run.settings.timeoutMs })
     if (r.exitCode !== 0 || !/RDB looks OK/.test(r.stdout)) {
-      const why = (r.stdout + r.stderr).split('\n').filter((l) => /error|unexpected|checksum|can't|not/i.test(l)).slice(0, 4).join('; ')
-      throw new KitError(`verification of ${RDB} failed: redis-check-rdb exited ${r.exitCode}${why ? `: ${why}` : ''}`)
+      const found = (r.stdout + r.stderr).split('\n').filter((l) => /error|unexpected|checksum|can't|not/i.test(l)).slice(0, 4).join('; ')
+      throw new KitError(`verification of ${RDB} failed: redis-check-rdb exited ${found ? `${r.exitCode}: ${ctx.secrets.mask(found)}` : exitCodeAndWhy(ctx, r)}`)
     }
     return r.stdout
   })
@@ -181,7 +183,7 @@ async function restore(ctx: Ctx, run: DriverRun, manifest: Manifest): Promise<Re
   if (!ctx.dryRun) {
     const check = await run.target.run(ctx, 'redis', ['redis-check-rdb', incoming], { mutates: true, allowFailure: true, timeout: run.settings.timeoutMs })
     const sums = parseCheck(check.stdout)
-    const problem = check.exitCode !== 0 || !/RDB looks OK/.test(check.stdout) ? `redis-check-rdb exited ${check.exitCode}: ${failureReason(ctx, check)}`
+    const problem = check.exitCode !== 0 || !/RDB looks OK/.test(check.stdout) ? `redis-check-rdb exited ${exitCodeAndWhy(ctx, check)}`
       : details.keys !== undefined && sums && sums.keys !== details.keys ? `it holds ${sums.keys} keys, the manifest says ${details.keys}` : null
     if (problem) {
       await run.target.run(ctx, 'redis', ['rm', '-f', incoming], { mutates: true, allowFailure: true })
