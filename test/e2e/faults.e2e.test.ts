@@ -1,10 +1,10 @@
 // Fault rows on the real Docker engine (docs/reliability.md, "Deploy, validate and lock"): the kit
 // SIGKILLed (its whole process tree, docker compose included) during `compose up` and during a
 // rollback, then run again: the stack converges to one version and validates. Reuses the shared
-// stack (ensureStack) and leaves it whole at E2E_TAG.
+// stack (ensureStack, at E2E_TAG) and leaves it whole at NEXT_TAG.
 import { describe, it, expect, beforeAll, inject } from 'vitest'
 import { updateEnvFile, kitEnv, type StackPaths } from './harness/stack.ts'
-import { E2E_TAG, BROKEN_TAG, NEXT_TAG } from './harness/images.ts'
+import { BROKEN_TAG, NEXT_TAG } from './harness/images.ts'
 import { kit, json, ps, ensureStack, type Stack } from './kit.ts'
 import { killWhen, startScript } from '../faults/support.ts'
 
@@ -56,10 +56,12 @@ describe.sequential('the kit SIGKILLed on a real Docker engine, then run again',
   })
 
   it('F-E2E-2: killed during the rollback of a broken release: the rerun (back on the good tag) converges on one version, which validates', async () => {
+    // the good tag is the one F-E2E-1 converged on: its Open WebUI migrated the schema, so the tag
+    // before it could not start on this database any more (as with the real Open WebUI)
     updateEnvFile(paths.envFile, { IMAGE_TAG: BROKEN_TAG })
     const killed = await killedDeploy(/› back to the images that ran before/, 2_000)
     expect(killed).toMatch(/validation failed|› back to the images that ran before/)
-    updateEnvFile(paths.envFile, { IMAGE_TAG: E2E_TAG })
-    await convergesTo(E2E_TAG)
+    updateEnvFile(paths.envFile, { IMAGE_TAG: NEXT_TAG })
+    await convergesTo(NEXT_TAG)
   })
 })

@@ -1,4 +1,5 @@
 // Helpers of the e2e stack tests: run the kit's scripts against the stack, look into containers.
+import { afterAll } from 'vitest'
 import { createHash } from 'node:crypto'
 import { request } from 'node:https'
 import { readFileSync, writeFileSync, existsSync, mkdirSync, mkdtempSync } from 'node:fs'
@@ -23,10 +24,26 @@ export function ctxFor(stack: Stack): Ctx {
 
 /** Run one of the kit's scripts as a user would, pointed at the e2e engine and override. */
 export async function kit(stack: Stack, script: string, args: string[], timeoutMs = 600_000): Promise<ScriptResult> {
-  const r = await runScript(script, args, { env: kitEnv(stack.engineEnv), timeoutMs })
+  let pid = 0
+  const r = await runScript(script, args, { env: kitEnv(stack.engineEnv), timeoutMs, onSpawn: (p) => { pid = p; running.add(p) } })
+  running.delete(pid)
   if (process.env.OWP_E2E_VERBOSE) process.stderr.write(`--- ${script} ${args.join(' ')} -> ${r.code}\n${r.stderr}\n`)
   return r
 }
+
+/**
+ * The kit's processes a test left running (it timed out while a deploy ran): stopped at the end of
+ * the file as Ctrl-C would (SIGTERM: the kit runs its cleanups), then killed, so that nothing of
+ * one test keeps changing the stack under the next file (the teardown found a deploy still running).
+ */
+const running = new Set<number>()
+afterAll(async () => {
+  const alive = (pid: number) => { try { process.kill(pid, 0); return true } catch { return false } }
+  for (const pid of running) { try { process.kill(pid, 'SIGTERM') } catch { /* gone */ } }
+  for (let i = 0; i < 120 && [...running].some(alive); i++) await new Promise((r) => setTimeout(r, 500))
+  for (const pid of running) { try { process.kill(pid, 'SIGKILL') } catch { /* gone */ } }
+  running.clear()
+}, 120_000)
 
 export function json<T = Record<string, unknown>>(r: ScriptResult): T {
   try { return JSON.parse(r.stdout) as T } catch {

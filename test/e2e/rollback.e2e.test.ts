@@ -3,7 +3,7 @@
 // validates again. Runs on its own lane's stack (harness/lanes.ts), deployed by ensureStack.
 import { describe, it, expect, beforeAll, inject } from 'vitest'
 import { updateEnvFile, type StackPaths } from './harness/stack.ts'
-import { E2E_TAG, BROKEN_TAG } from './harness/images.ts'
+import { BROKEN_TAG } from './harness/images.ts'
 import { kit, json, ps, prometheus, until, ensureStack, type Stack } from './kit.ts'
 
 const { env: engineEnv } = inject('e2e')
@@ -23,6 +23,8 @@ beforeAll(async () => {
 describe('a broken release on a real Docker engine', () => {
   it('a deploy of a broken release (--strategy recreate) fails validation and the kit rolls back to the tags that ran before', async () => {
     needsStack()
+    // the tag that runs now (a fresh stack's, or the one the fault rows on this lane left)
+    const goodTag = (await ps(stack)).find((c) => c.Service === 'mcp-server')!.Image.replace(/^.*:/, '')
     updateEnvFile(paths.envFile, { IMAGE_TAG: BROKEN_TAG })
     // the recreate strategy: the broken release replaces the running one (blue-green would stop
     // it at its smoke test, before any switch: test/e2e/upgrade.e2e.test.ts)
@@ -33,10 +35,10 @@ describe('a broken release on a real Docker engine', () => {
     expect(outcome.summary).toMatch(/validation failed/)
     expect(outcome.rolledBack, outcome.summary).toBe(true)
     const images = Object.fromEntries((await ps(stack)).map((c) => [c.Service, c.Image]))
-    for (const s of ['graphrag-processor', 'celery-worker', 'celery-beat']) expect(images[s], s).toBe(`owp-e2e/fake-graphrag-processor:${E2E_TAG}`)
-    expect(images['mcp-server']).toBe(`owp-e2e/fake-mcp-server:${E2E_TAG}`)
+    for (const s of ['graphrag-processor', 'celery-worker', 'celery-beat']) expect(images[s], s).toBe(`owp-e2e/fake-graphrag-processor:${goodTag}`)
+    expect(images['mcp-server']).toBe(`owp-e2e/fake-mcp-server:${goodTag}`)
     // the stack is healthy again (the rollback recreated nginx and its exporter: give Prometheus a scrape)
-    updateEnvFile(paths.envFile, { IMAGE_TAG: E2E_TAG })
+    updateEnvFile(paths.envFile, { IMAGE_TAG: goodTag })
     await until('every scrape target up after the rollback', async () =>
       (await prometheus<{ activeTargets: Array<{ health: string }> }>(stack, '/api/v1/targets?state=active')).activeTargets.every((t) => t.health === 'up'), 120_000)
     const v = await kit(stack, 'scripts/validate-prod.ts', ['--target', 'compose', '--env-file', paths.envFile, '--json'])

@@ -79,6 +79,8 @@ describe.sequential('upgrades on a real Docker engine', () => {
     updateEnvFile(paths.envFile, { IMAGE_TAG: MIGRATES_TAG })
     const d = await kit(stack, 'scripts/deploy.ts', ['--docker-compose', '--yes', '--env-file', paths.envFile, '--timeout', '5m', '--drain-timeout', '20s', '--validate-timeout', '60s', '--json'], 900_000)
     const outcome = json<DeployOutcome>(d)
+    // where the time went (a backup, the restore, healthchecks): the deploy's own step timings
+    process.stderr.write(`migration rollback steps: ${JSON.stringify((outcome as { steps?: Array<{ id: string; durationMs?: number }> }).steps?.map((s) => `${s.id} ${Math.round((s.durationMs ?? 0) / 1000)}s`))}\n`)
     expect(d.code, d.stderr.slice(-6000)).toBe(1)
     expect(outcome.summary).toMatch(/^validation failed; /)
     expect(outcome.rolledBack).toBe(true)
@@ -94,6 +96,6 @@ describe.sequential('upgrades on a real Docker engine', () => {
     updateEnvFile(paths.envFile, { IMAGE_TAG: NEXT_TAG })
     const v = await kit(stack, 'scripts/validate-prod.ts', ['--target', 'compose', '--env-file', paths.envFile, '--json'])
     expect(json<{ results: Array<{ name: string; status: string }> }>(v).results.filter((c) => c.status !== 'ok'), v.stderr.slice(-3000)).toEqual([])
-  })
+  }, 960_000)
 })
 
