@@ -89,10 +89,21 @@ class ComposeTarget implements Target {
   }
   where(store: StoreName): string { return `compose service ${SERVICE_OF[store]} (project ${this.s.project ?? 'owp'})` }
   writerControl(): WriterControl { return { kind: 'compose', compose: this.base(), composeV1: this.s.composeCli?.kind === 'v1' } }
-  run(ctx: Ctx, store: StoreName, argv: string[], o: RunOptions = {}): Promise<ExecResult> {
+  async run(ctx: Ctx, store: StoreName, argv: string[], o: RunOptions = {}): Promise<ExecResult> {
     const names = [...Object.keys(o.env ?? {}), ...Object.keys(o.secretEnv ?? {})]
-    // `-e NAME` without a value: compose takes the value from its own environment.
-    return ctx.exec([...this.base(), 'exec', '-T', ...names.flatMap((n) => ['-e', n]), SERVICE_OF[store], ...argv], merge(o))
+    const env = names.flatMap((n) => ['-e', n]) // `-e NAME` without a value: compose takes the value from its own environment
+    const service = SERVICE_OF[store]
+    // The files of Open WebUI and GraphRAG live in their writers' volumes, and a restore stops the
+    // writers: then a one-off container of the service (same volumes, user and read-only root, no
+    // dependencies started, removed after) does the work instead of `exec` into a stopped one.
+    if ((FILE_STORES as readonly string[]).includes(store) && !ctx.dryRun && !(await this.running(ctx, service))) {
+      return ctx.exec([...this.base(), 'run', '--rm', '--no-deps', '-T', ...env, '--entrypoint', argv[0]!, service, ...argv.slice(1)], merge(o))
+    }
+    return ctx.exec([...this.base(), 'exec', '-T', ...env, service, ...argv], merge(o))
+  }
+  private async running(ctx: Ctx, service: string): Promise<boolean> {
+    const r = await ctx.exec([...this.base(), 'ps', '--services', '--filter', 'status=running'], { allowFailure: true, timeout: 60_000 })
+    return r.exitCode !== 0 || r.stdout.split('\n').map((l) => l.trim()).includes(service) // cannot tell: exec says why
   }
   // Copies stream through exec (cat): `docker compose cp` cannot reach tmpfs or read-only containers.
   copyFrom(ctx: Ctx, store: StoreName, remote: string, local: string): Promise<void> { return catFrom(ctx, this, store, remote, local) }
