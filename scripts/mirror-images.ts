@@ -10,10 +10,12 @@ export const usage = `Usage: tsx scripts/mirror-images.ts [--registry R] [--tool
 
 Copies every pinned image of compose/docker-compose.prod.yml, the chart (values.yaml) and the infra
 releases (helm/infra.yaml, from helm template of each pinned chart) into R, keeping each image's
-path and tag (ghcr.io/open-webui/open-webui:v0.8.11 -> R/open-webui/open-webui:v0.8.11). Then
-deploy the chart with global.imageRegistry=R, or compose with IMAGE_MIRROR=R in .env: both pull
-exactly these names. --dry-run prints the plan. Log in to R first (docker login, crane auth login):
-no credential goes through this script.
+path and tag (ghcr.io/open-webui/open-webui:v0.8.11 -> R/open-webui/open-webui:v0.8.11). Then set
+IMAGE_MIRROR=R in .env: a compose deploy, and a Kubernetes deploy (the chart's global.imageRegistry,
+each infra release's image values) pull exactly these names. An infra chart image that the release's
+images list in helm/infra.yaml does not name stops the copy (exit 2): a deploy would not mirror it.
+--dry-run prints the plan. Log in to R first (docker login, crane auth login): no credential goes
+through this script.
 
       --registry R      the mirror: host[:port][/path] (default: IMAGE_MIRROR of the .env)
       --tool T          crane, skopeo or docker (default: the first one installed, in that order)

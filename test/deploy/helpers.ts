@@ -10,12 +10,15 @@ import { testCtx, type TestCtx } from '../helpers/context.ts'
 import { tmpDir } from '../helpers/tmp.ts'
 import { freePort } from '../helpers/net.ts'
 import { K8S_DEFAULTS, type K8sOptions } from '../../scripts/lib/deploy/k8s.ts'
+import { loadInfra } from '../../scripts/lib/deploy/infra.ts'
 import type { HistoryEntry } from '../../scripts/lib/tools/helm.ts'
 
 export const FIXTURES = join(ROOT, 'test', 'fixtures', 'deploy')
 /** `kubectl get <workload kinds> -o json` of whole releases, shaped as a cluster returns them. */
 export const K8S_FIXTURES = join(ROOT, 'test', 'fixtures', 'k8s')
 export const CHART = join(FIXTURES, 'chart')
+/** Recorded `helm template` of each infra chart (its images) and the image blocks of its values.yaml. */
+export const INFRA_CHARTS = join(FIXTURES, 'infra-charts')
 export const CANARY = 'canary-Zq81xPLmW4tY7vB2nR6sK0dJ3hF5gA9e'
 /** Published ports of the scenarios: free ones, so a stack running on this host cannot collide. */
 export const [HTTP_PORT, HTTPS_PORT] = await Promise.all([freePort(), freePort()])
@@ -82,6 +85,11 @@ export const HISTORY_3: HistoryEntry[] = [
   { revision: 2, status: 'superseded', chart: 'openwebui-platform-0.1.0' },
   { revision: 3, status: 'deployed', chart: 'openwebui-platform-0.1.0' },
 ]
+
+/** `helm template NAME` of each infra chart of helm/infra.yaml answered with its recorded render. */
+export function infraTemplateAnswers(): Answer[] {
+  return loadInfra().filter((r) => r.repo).map((r) => on(`^template ${r.name} `, ok(readFileSync(join(INFRA_CHARTS, `${r.name}.rendered.yaml`), 'utf8'))))
+}
 
 export function helmAnswers(s: K8sScenario = {}): Answer[] {
   const answers: Answer[] = [

@@ -33,6 +33,37 @@ describe('helm/infra.yaml', () => {
     expect(messages['unpinned.yaml']).toMatch(/\/releases\/0\/version must match pattern/)
     expect(messages['unpinned.yaml']).toMatch(/each release needs|must have required property 'namespace'|releases\/1/)
     expect(messages['manifest-without-version-from.yaml']).toMatch(/\/releases\/1\/repo must match pattern "\^https:\/\/"/)
+    // the schema's problems come first, all of them; then (a fixed file) the semantic ones
+    expect(messages['images.yaml']).toMatch(/\/releases\/1\/images\/0\/image must match pattern/)
+    expect(messages['images.yaml']).toMatch(/\/releases\/1\/images\/1\/image must match pattern/)
+    expect(messages['images.yaml']).toMatch(/\/releases\/1\/images\/2\/repository must match pattern/)
+    const fixed = readFileSync(join(dir, 'images.yaml'), 'utf8').replace('controller:v1.0.0', 'controller').replace('plain/webhook', 'quay.io/plain/webhook').replace('agent image', 'agent.image')
+    const tmp = tmpDir()
+    writeFileSync(join(tmp.path, 'infra.yaml'), fixed)
+    try {
+      expect(() => loadInfra(join(tmp.path, 'infra.yaml'))).toThrow(/gateway-api-crds: a manifest takes no images[\s\S]*twice: image quay\.io\/twice\/controller is listed twice/)
+    } finally {
+      tmp.remove()
+    }
+  })
+
+  it('IMAGE_MIRROR moves every listed image of a release to its mirror name, beside the release values', () => {
+    const R = 'registry.corp.example.com:5000/owp/'
+    const cm = releases.find((r) => r.name === 'cert-manager')!
+    const kps = releases.find((r) => r.name === 'kube-prometheus-stack')!
+    const f = facts('ingress')
+    expect(desiredValues(cm, f, { IMAGE_MIRROR: R })).toMatchObject({
+      crds: { enabled: true, keep: true },
+      image: { repository: 'registry.corp.example.com:5000/owp/jetstack/cert-manager-controller' },
+      acmesolver: { image: { repository: 'registry.corp.example.com:5000/owp/jetstack/cert-manager-acmesolver' } },
+    })
+    expect(desiredValues(kps, f, { IMAGE_MIRROR: R })).toMatchObject({
+      'kube-state-metrics': { image: { registry: 'registry.corp.example.com:5000/owp', repository: 'kube-state-metrics/kube-state-metrics' } },
+      grafana: { image: { registry: 'registry.corp.example.com:5000/owp', repository: 'grafana/grafana' }, admin: { existingSecret: 'kube-prometheus-stack-grafana-admin' } },
+    })
+    // without a mirror: the release's own values only (nothing to drift from on existing installs)
+    expect(JSON.stringify(desiredValues(kps, f, {}))).not.toMatch(/registry|repository/)
+    expect(JSON.stringify(desiredValues(kps, f, { IMAGE_MIRROR: '' }))).not.toMatch(/registry|repository/)
   })
 
   it('names an unknown fact and an unknown dependency (the semantic checks)', () => {

@@ -9,6 +9,7 @@ import { fakeBins, fails, ok, on, type FakeBins } from '../helpers/fake-bins.ts'
 import { renderChart } from '../helpers/k8s-render.ts'
 import { podSources } from '../helpers/k8s-policy.ts'
 import { barePath } from './servers.ts'
+import { infraTemplateAnswers } from './helpers.ts'
 import { mirrorList } from '../../scripts/lib/deploy/mirror.ts'
 import { REGISTRY_PATTERN, composeServiceImages, mirrorName, mirrorOverridePath } from '../../scripts/lib/stack/registry-mirror.ts'
 import { composeConfig, composeExtraFiles, detectCompose, type ComposeProject } from '../../scripts/lib/tools/compose.ts'
@@ -21,20 +22,12 @@ import { tmpDir } from '../helpers/tmp.ts'
 import { TEST_ENV_FILE, testEnv } from '../stack/tools.ts'
 
 const R = 'registry.corp.example.com/mirror'
-const INFRA_MANIFEST = `apiVersion: apps/v1
-kind: Deployment
-metadata: { name: x }
-spec:
-  template:
-    spec:
-      initContainers: [{ name: i, image: "quay.io/jetstack/cert-manager-startupapicheck:v1.21.2" }]
-      containers: [{ name: c, image: "quay.io/jetstack/cert-manager-controller:v1.21.2" }]
-`
 let bins: FakeBins | undefined
 afterEach(() => { bins?.remove(); bins = undefined })
 
 function mirror(args: string[], scripts: Parameters<typeof fakeBins>[0] = {}) {
-  bins = fakeBins({ docker: ok(), helm: ok(INFRA_MANIFEST), ...scripts }, { basePath: barePath() })
+  // each infra chart's helm template answers with its recorded render (test/fixtures/deploy/infra-charts)
+  bins = fakeBins({ docker: ok(), helm: infraTemplateAnswers(), ...scripts }, { basePath: barePath() })
   return runScript('scripts/mirror-images.ts', args, { env: { PATH: bins.path } })
 }
 
@@ -46,7 +39,7 @@ describe('mirror-images', () => {
     expect(plan).toContain(`docker pull ghcr.io/open-webui/open-webui:v0.8.11`)
     expect(plan).toContain(`docker tag ghcr.io/open-webui/open-webui:v0.8.11 ${R}/open-webui/open-webui:v0.8.11`)
     expect(plan).toContain(`docker push ${R}/openwebui-platform/postgres:0.1.0`)
-    expect(plan).toContain(`docker push ${R}/jetstack/cert-manager-controller:v1.21.2`)
+    expect(plan).toContain(`docker push ${R}/jetstack/cert-manager-controller:v1.21.1`)
     expect(bins!.calls('docker')).toEqual([])
     // the infra charts were rendered (read-only) to find their images
     expect(bins!.calls('helm').some((c) => c[1] === 'template' && c.includes('--repo'))).toBe(true)
@@ -59,7 +52,7 @@ describe('mirror-images', () => {
     const sources = new Set(bins!.calls('docker').filter((c) => c[1] === 'pull').map((c) => c[2]))
     expect(sources).toContain('nginxinc/nginx-unprivileged:1.28.0-alpine')
     expect(sources).toContain('ghcr.io/openwebui-platform/ops:0.1.0')
-    expect(sources).toContain('quay.io/jetstack/cert-manager-startupapicheck:v1.21.2')
+    expect(sources).toContain('quay.io/jetstack/cert-manager-startupapicheck:v1.21.1')
     const objs = await renderChart('v4', { set: [`global.imageRegistry=${R}`] })
     const pulled = podSources(objs).flatMap((p) => [...(p.pod.spec.initContainers ?? []), ...p.pod.spec.containers].map((c: { image: string }) => c.image))
     expect(pulled.length).toBeGreaterThan(10)

@@ -138,7 +138,7 @@ const cnpgPooler: Shape = {
     template: {
       metadata: { labels: 'map', annotations: 'map' },
       spec: {
-        'containers!': [{ 'name!': 'string', image: 'string', resources: { limits: 'map', requests: 'map' }, env: 'any', securityContext: 'any' }],
+        'containers!': [{ 'name!': 'string', image: 'string', imagePullPolicy: { enum: ['Always', 'IfNotPresent', 'Never'] }, resources: { limits: 'map', requests: 'map' }, env: 'any', securityContext: 'any' }],
         nodeSelector: 'map', tolerations: 'any', affinity: 'any', topologySpreadConstraints: 'any', priorityClassName: 'string',
       },
     },

@@ -8,6 +8,7 @@ import { ConfigError } from '../core/errors.ts'
 import { ROOT } from '../core/paths.ts'
 import { upgradeArgv, getValuesArgv, listArgv, parseList, type HelmInfo } from '../tools/helm.ts'
 import { kubectl, getJson, type RenderFacts } from '../tools/kube.ts'
+import { imageRepository, mirrorName } from '../stack/registry-mirror.ts'
 import type { Step } from '../core/plan.ts'
 import type { Ctx } from '../core/context.ts'
 import { failureReason, oneLine } from '../core/exec.ts'
@@ -15,6 +16,12 @@ import { failureReason, oneLine } from '../core/exec.ts'
 export const INFRA_FILE = join(ROOT, 'helm', 'infra.yaml')
 
 export interface InfraSecret { name: string; data: Record<string, string> }
+
+/**
+ * An image of an infra chart and the values that name it: `repository` alone (a full repository
+ * value) or `registry` + `repository` (the chart prints registry/repository). Dotted value paths.
+ */
+export interface InfraImage { image: string; repository: string; registry?: string }
 
 export interface InfraRelease {
   name: string
@@ -33,8 +40,13 @@ export interface InfraRelease {
   secrets?: InfraSecret[]
   /** Values taken from .env: dotted value path -> variable (a trailing ? makes it optional). */
   valuesFromEnv?: Record<string, string>
+  /** Every image the chart runs, with the values that name it (IMAGE_MIRROR sets them). */
+  images?: InfraImage[]
   enabled?: boolean
 }
+
+/** A dotted chart value path (image.repository, kube-state-metrics.image.registry). */
+const VALUE_PATH = '^[A-Za-z0-9_-]+(\\.[A-Za-z0-9_-]+)*$'
 
 const schema = {
   type: 'object',
@@ -69,6 +81,18 @@ const schema = {
             },
           },
           valuesFromEnv: { type: 'object', additionalProperties: { type: 'string', pattern: '^[A-Z][A-Z0-9_]*\\??$' } },
+          images: {
+            type: 'array',
+            items: {
+              type: 'object', additionalProperties: false, required: ['image', 'repository'],
+              properties: {
+                // a repository with its registry host, no tag or digest (the chart's version picks the tag)
+                image: { type: 'string', pattern: '^[a-z0-9-]+(\\.[a-z0-9-]+)+(:[0-9]+)?(/[a-z0-9._-]+)+$' },
+                repository: { type: 'string', pattern: VALUE_PATH },
+                registry: { type: 'string', pattern: VALUE_PATH },
+              },
+            },
+          },
           enabled: { type: 'boolean' },
         },
         oneOf: [
@@ -113,6 +137,12 @@ export function loadInfra(path = INFRA_FILE): InfraRelease[] {
   for (const r of releases) {
     if (r.chart && isLocalChart(r.chart) && r.repo) problems.push(`release ${r.name}: a chart of this repository (${r.chart}) takes no repo`)
     if (r.chart && !isLocalChart(r.chart) && !r.repo) problems.push(`release ${r.name}: chart ${r.chart} needs a repo (or ./helm/NAME for a chart of this repository)`)
+    if (r.manifest && r.images?.length) problems.push(`release ${r.name}: a manifest takes no images (only a chart's values can name a mirror)`)
+    const seen = new Set<string>()
+    for (const i of r.images ?? []) {
+      if (seen.has(i.image)) problems.push(`release ${r.name}: image ${i.image} is listed twice`)
+      seen.add(i.image)
+    }
   }
   if (problems.length) throw new ConfigError(problems, `infra file ${path}`)
   return releases
@@ -193,7 +223,41 @@ export function mergeValues(base: Record<string, unknown>, over: Record<string, 
 export function desiredValues(r: InfraRelease, f: RenderFacts, env: Record<string, string> = {}): Record<string, unknown> {
   let v = r.values ?? {}
   for (const [cond, extra] of Object.entries(r.valuesWhen ?? {})) if (evalCondition(cond, f)) v = mergeValues(v, extra)
-  return mergeValues(v, envValuesOf(r, env).values)
+  v = mergeValues(v, envValuesOf(r, env).values)
+  return env.IMAGE_MIRROR ? mergeValues(v, mirrorValues(r, env.IMAGE_MIRROR)) : v
+}
+
+/**
+ * The values that make a release pull each of its images from the mirror, under the name
+ * make mirror-images copies it to (mirrorName: registry host replaced, path kept; the tag stays
+ * the chart's own, which is the tag mirror-images found in the chart's render).
+ */
+export function mirrorValues(r: InfraRelease, registry: string): Record<string, unknown> {
+  const out: Record<string, unknown> = {}
+  const prefix = `${registry.replace(/\/+$/, '')}/`
+  for (const i of r.images ?? []) {
+    const target = mirrorName(registry, i.image)
+    if (i.registry) {
+      setPath(out, i.registry, prefix.slice(0, -1))
+      setPath(out, i.repository, target.slice(prefix.length))
+    } else {
+      setPath(out, i.repository, target)
+    }
+  }
+  return out
+}
+
+/** Images of a release's render (refs with tags) that its `images` list does not name: a mirror deploy would pull them from their own registry. */
+export function imagesNotNamed(r: InfraRelease, refs: string[]): string[] {
+  const named = new Set((r.images ?? []).map((i) => i.image))
+  return refs.filter((ref) => !named.has(imageRepository(ref)))
+}
+
+function setPath(obj: Record<string, unknown>, path: string, value: unknown): void {
+  const keys = path.split('.')
+  let node = obj
+  for (const k of keys.slice(0, -1)) node = (node[k] ??= {}) as Record<string, unknown>
+  node[keys.at(-1)!] = value
 }
 
 /** A chart of this repository: ./helm/NAME, resolved against the checkout. */
@@ -211,10 +275,7 @@ export function envValuesOf(r: InfraRelease, env: Record<string, string>): { val
       if (!spec.endsWith('?')) missing.push(`${variable} (for ${path} of infra release ${r.name})`)
       continue
     }
-    const keys = path.split('.')
-    let node = values
-    for (const k of keys.slice(0, -1)) node = (node[k] ??= {}) as Record<string, unknown>
-    node[keys.at(-1)!] = value
+    setPath(values, path, value)
   }
   return { values, missing }
 }

@@ -17,6 +17,7 @@ import {
   type RenderFacts,
 } from '../tools/kube.ts'
 import { loadInfra, decideInfra, infraSteps, provided, secretManifest, INFRA_FILE, type InfraDecision } from './infra.ts'
+import { showImageSources, valuesImageRegistry } from './k8s-images.ts'
 import { ALERT_SECRET_KEYS, alertChannels } from '../monitoring/config.ts'
 import { renderedRollouts, rolloutSteps, abortSeen, type RolloutRef, type SeenRollouts } from './rollouts.ts'
 import { planPreUpgradeBackup, preUpgradeSteps, type PreUpgradeBackup } from './preupgrade.ts'
@@ -123,7 +124,10 @@ async function prepare(ctx: Ctx, o: K8sOptions, context: string | null): Promise
   const cfg = o.envFile || existsSync(join(ctx.cwd, '.env')) ? loadConfig(ctx, { envFile: o.envFile }) : null
   if (!cfg) ctx.log.info('no .env: chart values only (the chart generates its secrets)')
   const env = cfg?.env ?? {}
-  const valuesFiles = [...(cfg ? [writeEnvValues(ctx, o, env)].filter((f): f is string => f !== null) : []), ...o.values.map((f) => resolve(ctx.cwd, f))]
+  // the operator's own global.imageRegistry wins over IMAGE_MIRROR (said, and warned about when they differ)
+  const chartRegistry = valuesImageRegistry(o.values)
+  showImageSources(ctx, { mirror: env.IMAGE_MIRROR, chart: chartRegistry, app: o.app, infra: o.infra })
+  const valuesFiles = [...(cfg ? [writeEnvValues(ctx, o, chartRegistry ? { ...env, IMAGE_MIRROR: '' } : env)].filter((f): f is string => f !== null) : []), ...o.values.map((f) => resolve(ctx.cwd, f))]
   const release = { name: o.release, namespace: o.namespace, chart: o.chart, valuesFiles, timeout: o.timeout }
 
   const step = ctx.log.step('rendering the chart offline (values check)')
@@ -165,6 +169,8 @@ export function envValues(env: Record<string, string>, chartValues: Record<strin
   const secret = alertChannelSecret(env, release)?.name
   const map: Array<[string, unknown]> = [
     ['global.domain', env.DOMAIN],
+    // every image from the mirror, under the names make mirror-images copies them to (owp.repository maps as mirrorName does)
+    ['global.imageRegistry', env.IMAGE_MIRROR],
     ['graphrag.image.repository', registry && `${registry}/graphrag-processor`],
     ['graphrag.image.tag', env.IMAGE_TAG],
     ['mcp.image.repository', registry && `${registry}/mcp-server`],

@@ -4,13 +4,13 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { parse, parseAllDocuments } from 'yaml'
-import { UsageError } from '../core/errors.ts'
+import { ConfigError, UsageError } from '../core/errors.ts'
 import { probe } from '../core/exec.ts'
 import { CHART_DIR } from '../core/paths.ts'
 import type { Ctx } from '../core/context.ts'
 import type { Step } from '../core/plan.ts'
 import { mirrorName } from '../stack/registry-mirror.ts'
-import { loadInfra, type InfraRelease } from './infra.ts'
+import { imagesNotNamed, loadInfra, type InfraRelease } from './infra.ts'
 
 export type MirrorTool = 'crane' | 'skopeo' | 'docker'
 
@@ -38,7 +38,12 @@ export function chartImageRefs(valuesFile = join(CHART_DIR, 'values.yaml')): str
   return out
 }
 
-/** Images of the infra charts, from `helm template` of each pinned chart (read-only: runs under --dry-run too). */
+/**
+ * Images of the infra charts, from `helm template` of each pinned chart (read-only: runs under
+ * --dry-run too). Each must be one the release's `images` list in helm/infra.yaml names: those are
+ * what a deploy with IMAGE_MIRROR moves to the mirror, so an image the list misses (a chart bump)
+ * stops the copy here instead of being pulled from the internet by the next deploy.
+ */
 export async function infraImageRefs(ctx: Ctx, releases: InfraRelease[] = loadInfra()): Promise<Map<string, string[]>> {
   const out = new Map<string, string[]>()
   await Promise.all(releases.filter((r) => r.chart && r.repo && r.enabled !== false).map(async (r) => {
@@ -46,17 +51,36 @@ export async function infraImageRefs(ctx: Ctx, releases: InfraRelease[] = loadIn
       { timeout: 120_000, title: `helm template ${r.name}` })
     out.set(r.name, imagesOfManifests(res.stdout))
   }))
+  const unnamed = releases.flatMap((r) => imagesNotNamed(r, out.get(r.name) ?? []).map((ref) => `${ref} (infra release ${r.name})`))
+  if (unnamed.length) {
+    throw new ConfigError(unnamed.map((u) => `${u}: no entry of its images list names it, so a deploy with IMAGE_MIRROR would pull it from its own registry (add the chart value that names it)`), 'helm/infra.yaml images')
+  }
   return out
 }
 
-/** `image:` fields of rendered manifests (containers and init containers of any workload kind). */
+/** An image reference with a registry host and a tag or digest, alone or as the value of a --flag=. */
+const ARG_IMAGE = /^(?:--?[\w.-]+=)?([a-z0-9-]+(?:\.[a-z0-9-]+)+(?::\d+)?(?:\/[a-z0-9._-]+)+(?::[\w][\w.-]*)?(?:@sha256:[a-f0-9]{64})?)$/
+
+/**
+ * Images of rendered manifests: `image:` fields (containers and init containers of any workload
+ * kind, operator objects), plus images a container passes to its operator in an argument or an
+ * *IMAGE* variable (cert-manager's --acme-http01-solver-image, the Prometheus Operator's
+ * --prometheus-config-reloader): the operator starts pods with them later.
+ */
 export function imagesOfManifests(text: string): string[] {
   const found = new Set<string>()
+  const named = (s: string) => {
+    const m = ARG_IMAGE.exec(s)
+    if (m && /[:@]/.test(m[1]!.split('/').pop()!)) found.add(m[1]!)
+  }
   const walk = (n: unknown) => {
     if (Array.isArray(n)) { n.forEach(walk); return }
     if (!n || typeof n !== 'object') return
-    for (const [k, v] of Object.entries(n)) {
+    const o = n as Record<string, unknown>
+    for (const [k, v] of Object.entries(o)) {
       if (k === 'image' && typeof v === 'string') found.add(v)
+      else if ((k === 'args' || k === 'command') && Array.isArray(v)) v.forEach((a) => typeof a === 'string' && named(a))
+      else if (k === 'env' && Array.isArray(v)) v.forEach((e) => /IMAGE/.test(String(e?.name)) && typeof e?.value === 'string' && named(e.value))
       else walk(v)
     }
   }

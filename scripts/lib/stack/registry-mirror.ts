@@ -21,6 +21,14 @@ export function mirrorName(registry: string, ref: string): string {
   return `${registry.replace(/\/+$/, '')}/${path.join('/')}`
 }
 
+/** An image reference without its tag or digest (ghcr.io/a/b:1@sha256:... -> ghcr.io/a/b; a registry port stays). */
+export function imageRepository(ref: string): string {
+  const name = ref.replace(/@.*$/, '')
+  const slash = name.lastIndexOf('/')
+  const colon = name.lastIndexOf(':')
+  return colon > slash ? name.slice(0, colon) : name
+}
+
 export interface ServiceImage { service: string; image: string }
 
 /**
