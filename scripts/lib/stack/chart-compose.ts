@@ -31,6 +31,7 @@ export const IMAGE_VALUES: Record<string, string> = {
 export const CHART_ONLY_IMAGES: Record<string, string> = {
   'backup.image': 'the ops image runs the backup CronJobs; on one host the backups run from the host',
   'monitoring.pushgateway.image': 'backup CronJobs push their metrics to it; on one host they land in the node-exporter textfile directory',
+  'postgres.cnpg.pooler.image': "CloudNativePG's Pooler runs its own PgBouncer image; on one host PgBouncer is the kit's image built from Debian's package (docker/Dockerfile.pgbouncer)",
 }
 
 /** Environment only the chart sets, and why compose does not need it. */
