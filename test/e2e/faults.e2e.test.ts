@@ -53,7 +53,7 @@ describe.sequential('the kit SIGKILLed on a real Docker engine, then run again',
     const killed = await killedDeploy(/^› up /m, 3_000)
     expect(killed).toMatch(/^› up /m)
     await convergesTo(NEXT_TAG)
-  })
+  }, 1_500_000)
 
   it('F-E2E-2: killed during the rollback of a broken release: the rerun (back on the good tag) converges on one version, which validates', async () => {
     // the good tag is the one F-E2E-1 converged on: its Open WebUI migrated the schema, so the tag
@@ -63,5 +63,5 @@ describe.sequential('the kit SIGKILLed on a real Docker engine, then run again',
     expect(killed).toMatch(/validation failed|› back to the images that ran before/)
     updateEnvFile(paths.envFile, { IMAGE_TAG: NEXT_TAG })
     await convergesTo(NEXT_TAG)
-  })
+  }, 1_500_000)
 })

@@ -9,8 +9,12 @@ ENV PORT=8080 FAKE_SCHEMA_REVISION=0002_e2e_archived
 EXPOSE 8080
 CMD ["owp-fake", "openwebui"]
 
-# the broken release's Open WebUI is fine (only the GraphRAG processor is broken)
+# the broken release's Open WebUI is fine (only the GraphRAG processor is broken); it is a release
+# after the next one, so it knows the next one's schema (the real Open WebUI refuses to start on a
+# revision it does not know): a broken deploy on top of the upgraded stack fails its validation,
+# not its start (rollback.e2e and F-E2E-2 run after F-E2E-1 moved lane b to the next release)
 FROM fake-openwebui AS fake-openwebui-broken
+ENV FAKE_SCHEMA_REVISION=0003_e2e_tag
 
 # the next release (the upgrade under load): one migration forward
 FROM fake-openwebui AS fake-openwebui-next
