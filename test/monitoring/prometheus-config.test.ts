@@ -1,5 +1,5 @@
 import { describe, it, expect, afterAll } from 'vitest'
-import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { parse } from 'yaml'
 import { PROMETHEUS_CONFIG, renderPrometheusConfig, writeMonitoringConfig } from '../../scripts/lib/monitoring/config.ts'
@@ -103,6 +103,19 @@ describe('the Prometheus config the deploy writes', () => {
     const said = ctx.stdout() + ctx.stderr()
     expect(said).toContain('alert channels: slack')
     for (const secret of [env.QDRANT_API_KEY, env.SLACK_WEBHOOK_URL, env.SMTP_PASSWORD]) expect(said).not.toContain(secret)
+  })
+
+  it('an empty directory Docker made at the bind-mount path is replaced by the file; one with files in it is refused by name', () => {
+    const ctx = testCtx()
+    const dir = join(tmp.path, 'generated-dirs')
+    mkdirSync(join(dir, 'alertmanager.yml'), { recursive: true })
+    mkdirSync(join(dir, 'prometheus.yml'), { recursive: true })
+    writeMonitoringConfig(ctx, {}, dir)
+    expect(statSync(join(dir, 'prometheus.yml')).isFile()).toBe(true)
+    expect(ctx.stderr()).toMatch(/prometheus\.yml was an empty directory \(Docker creates one at a missing bind-mount path\)/)
+    mkdirSync(join(tmp.path, 'kept', 'alertmanager.yml'), { recursive: true })
+    writeFileSync(join(tmp.path, 'kept', 'alertmanager.yml', 'mine.yml'), 'x')
+    expect(() => writeMonitoringConfig(testCtx(), {}, join(tmp.path, 'kept'))).toThrow(/alertmanager\.yml is a directory with files in it/)
   })
 
   it('under --dry-run prints what it would write and writes nothing', () => {

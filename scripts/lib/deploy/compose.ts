@@ -387,7 +387,7 @@ async function failCompose(
   if (['config', 'pull', 'build'].includes(e.step.id)) {
     printReport(ctx, 'deploy report', report)
     const hint = e.step.id === 'pull' ? ' (custom images: run make build-images first, and --push them if this host pulls from the registry)' : ''
-    return outcome(`${e.step.title} failed before anything started${hint}`, false)
+    return outcome(`${e.step.title} failed before anything started${e.step.error ? `: ${e.step.error.split('\n')[0]}` : ''}${hint}`, false)
   }
   const unhealthy = await logsOfUnhealthy(ctx, p)
   // a failed `up` may have replaced some containers already: undo it as if it had been applied

@@ -1,10 +1,11 @@
 // Monitoring config the deploy writes before `compose up`: Alertmanager receivers from .env
 // (Alertmanager does not expand env vars) and the Prometheus config of the enabled services.
-import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs'
+import { mkdirSync, readFileSync, writeFileSync, existsSync, statSync, readdirSync, rmdirSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { parse, parseDocument, stringify, isMap, isSeq, type YAMLMap } from 'yaml'
 import { ROOT, CONFIG_DIR } from '../core/paths.ts'
 import type { Ctx } from '../core/context.ts'
+import { KitError } from '../core/errors.ts'
 
 export const PROMETHEUS_DIR = join(CONFIG_DIR, 'prometheus')
 export const PROMETHEUS_CONFIG = join(PROMETHEUS_DIR, 'prometheus.prod.yml')
@@ -120,6 +121,14 @@ function writeRendered(ctx: Ctx, path: string, text: string, detail: string, mod
   // containers read their bind mounts as their own user (nobody for Prometheus/Alertmanager).
   const dir = dirname(path)
   if (!existsSync(dir)) mkdirSync(dir, { recursive: true, mode: 0o700 })
+  // Docker makes a directory at a bind mount's missing source path (a container of this project
+  // restarted by the engine before the file was written, e.g. after the checkout moved): an empty
+  // one is replaced by the file; one with content is the operator's, and refused with its name.
+  if (existsSync(path) && statSync(path).isDirectory()) {
+    if (readdirSync(path).length) throw new KitError(`${shown} is a directory with files in it: it must be the rendered file`, 1, `move ${shown} away; the deploy writes it`)
+    rmdirSync(path)
+    ctx.log.warn(`${shown} was an empty directory (Docker creates one at a missing bind-mount path): replaced by the rendered file`)
+  }
   writeFileSync(path, text, { mode })
   ctx.log.info(`wrote ${shown} (${detail})`)
   return { path, detail }
