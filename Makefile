@@ -54,7 +54,7 @@ lint: setup typecheck ## helm lint, promtool, amtool, compose config
 e2e: setup ## the end-to-end stack suite alone, on its own Docker engine (root), two compose projects at once
 	$(TSX) test/e2e/harness/lanes.ts -- $(ARGS)
 
-e2e-pending: setup ## the e2e suite plus the files listed as not green yet (lane-plan.ts PENDING; none today), on the e2e engine
+e2e-pending: setup ## the e2e suite plus the files make test leaves out (lane-plan.ts PENDING: upgrade, dr, pitr, faults), on the e2e engine
 	$(TSX) test/e2e/harness/lanes.ts -- --with-pending $(ARGS)
 
 e2e-setup: setup ## prepare the e2e engine, Compose v2 and stand-in images (cached); --keep/--stop

@@ -9,12 +9,12 @@ ENV PORT=8080 FAKE_SCHEMA_REVISION=0002_e2e_archived
 EXPOSE 8080
 CMD ["owp-fake", "openwebui"]
 
-# the broken release's Open WebUI is fine (only the GraphRAG processor is broken); it is a release
-# after the next one, so it knows the next one's schema (the real Open WebUI refuses to start on a
-# revision it does not know): a broken deploy on top of the upgraded stack fails its validation,
-# not its start (rollback.e2e and F-E2E-2 run after F-E2E-1 moved lane b to the next release)
+# the broken release's Open WebUI is fine (only the GraphRAG processor is broken). Its schema is the
+# first release's: after F-E2E-1 moved a stack to the next release (0003) it cannot start there
+# (as the real Open WebUI refuses a revision it does not know), so F-E2E-2 takes 5 min of `up`
+# waits before its rollback (make e2e-pending); a head of 0003 would make rollback.e2e on a fresh
+# stack go through the recreate strategy's database restore, not yet proven on the engine
 FROM fake-openwebui AS fake-openwebui-broken
-ENV FAKE_SCHEMA_REVISION=0003_e2e_tag
 
 # the next release (the upgrade under load): one migration forward
 FROM fake-openwebui AS fake-openwebui-next
