@@ -23,9 +23,9 @@ export function ctxFor(stack: Stack): Ctx {
 }
 
 /** Run one of the kit's scripts as a user would, pointed at the e2e engine and override. */
-export async function kit(stack: Stack, script: string, args: string[], timeoutMs = 600_000): Promise<ScriptResult> {
+export async function kit(stack: Stack, script: string, args: string[], timeoutMs = 600_000, o: { onSpawn?: (pid: number) => void } = {}): Promise<ScriptResult> {
   let pid = 0
-  const r = await runScript(script, args, { env: kitEnv(stack.engineEnv), timeoutMs, onSpawn: (p) => { pid = p; running.add(p) } })
+  const r = await runScript(script, args, { env: kitEnv(stack.engineEnv), timeoutMs, onSpawn: (p) => { pid = p; running.add(p); o.onSpawn?.(p) } })
   running.delete(pid)
   if (process.env.OWP_E2E_VERBOSE) process.stderr.write(`--- ${script} ${args.join(' ')} -> ${r.code}\n${r.stderr}\n`)
   return r

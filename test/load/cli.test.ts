@@ -77,6 +77,22 @@ describe('load-test CLI', () => {
     expect(fail.stderr).toMatch(/1 SLO gate failed: p50<1ms/)
   })
 
+  it('the first SIGINT stops the load and prints the report of what ran, then exits 130', async () => {
+    const before = (await srv.truth()).http.length
+    let pid = 0
+    const done = runScript(SCRIPT, ['--rate', '50', '-c', '4', '-z', '10m', '--json', `${srv.url}/delay/5`], { onSpawn: (p) => { pid = p }, timeoutMs: 120_000 })
+    for (let i = 0; i < 600 && (await srv.truth()).http.length - before < 25; i++) await new Promise((r) => setTimeout(r, 50))
+    process.kill(pid, 'SIGINT')
+    const r = await done
+    expect(r.code, r.stderr).toBe(130)
+    expect(r.stderr).toMatch(/SIGINT received: stopping, the report covers what ran/)
+    const doc = JSON.parse(r.stdout) as LoadTestDocument
+    const http = doc.phases[0]!
+    expect(http.requests.total).toBeGreaterThanOrEqual(25)
+    expect(http.requests.failed).toBe(0) // what was in flight finished, nothing is counted as an error
+    expect(http.requests.total).toBeLessThanOrEqual((await srv.truth()).http.length - before)
+  })
+
   it('--profile default --dry-run shows both phases from .env and sends nothing', async () => {
     await srv.reset()
     const env = envFile(srv.url)

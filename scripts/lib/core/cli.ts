@@ -61,6 +61,11 @@ export interface RunSettings {
   examples?: string[]
   /** Exit codes beyond the common ones, e.g. { 75: 'another backup holds the lock' }. */
   exitCodes?: Record<number, string>
+  /**
+   * The first SIGINT or SIGTERM only aborts ctx.signal: main winds down and its outcome (a load
+   * test's report of what ran) is printed before the exit with 130. A second signal leaves at once.
+   */
+  finishOnSignal?: boolean
 }
 
 /**
@@ -133,11 +138,17 @@ export async function runMain<O extends Options>(
   })
 
   let interrupted = false
+  let finishing = false // finishOnSignal: main winds down after the first signal and reports
   const onSignal = (signal: NodeJS.Signals) => {
     if (interrupted) process.exit(EXIT.interrupted) // a second Ctrl-C: leave now
     interrupted = true
-    ctx.log.warn(`${signal} received: stopping, running cleanups`)
     abort.abort(new Error(signal))
+    if (settings.finishOnSignal) {
+      finishing = true
+      ctx.log.warn(`${signal} received: stopping, the report covers what ran (${signal} again leaves at once)`)
+      return
+    }
+    ctx.log.warn(`${signal} received: stopping, running cleanups`)
     for (const kill of ctx.children.list()) kill()
     void runCleanups(ctx).finally(() => process.exit(EXIT.interrupted))
   }
@@ -146,15 +157,16 @@ export async function runMain<O extends Options>(
 
   try {
     const outcome = (await main(ctx, values, positionals)) ?? {}
-    if (interrupted) return await new Promise<number>(() => {}) // the signal handler exits
+    if (interrupted && !finishing) return await new Promise<number>(() => {}) // the signal handler exits
     if (ctx.json) {
       ctx.out(JSON.stringify(outcome.data ?? { ok: (outcome.exitCode ?? 0) === 0, plan: ctx.plan }, null, 2))
     } else if (outcome.text) {
       ctx.out(outcome.text)
     }
+    if (finishing) { await runCleanups(ctx); return EXIT.interrupted }
     return outcome.exitCode ?? EXIT.ok
   } catch (e) {
-    if (interrupted) return await new Promise<number>(() => {})
+    if (interrupted && !finishing) return await new Promise<number>(() => {})
     await runCleanups(ctx)
     return reportError(ctx, e)
   } finally {

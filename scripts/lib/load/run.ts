@@ -103,7 +103,10 @@ export async function loadTest(ctx: Ctx, flags: Flags, positionals: string[]): P
   if (ctx.dryRun) return dryRun(plan)
   for (const s of plan.skipped) ctx.log.warn(`${s.name} phase skipped: ${s.reason}`)
   const ran: Ran[] = []
+  const skipped = [...plan.skipped]
   for (const p of plan.phases) {
+    // stopped by a signal (scripts/load-test.ts finishes on the first one): report what ran
+    if (ctx.signal.aborted) { skipped.push({ name: p.name, reason: 'interrupted before it started' }); continue }
     const step = ctx.log.step(`${p.name}: ${p.display} (${describeLoadText(describeLoad(p.shape, p.timeoutMs, p.mode === 'http' ? p.workers : 1))})`)
     const r = p.mode === 'http' ? await runHttpPhase(ctx, p, step) : await runLlmPhase(ctx, p, step)
     const s = r.summary
@@ -129,7 +132,7 @@ export async function loadTest(ctx: Ctx, flags: Flags, positionals: string[]): P
   if (failedGates.length) ctx.log.error(`${failedGates.length} SLO gate${failedGates.length === 1 ? '' : 's'} failed: ${failedGates.map((v) => `${v.expr} (${v.shown})`).join(', ')}`)
   return {
     exitCode,
-    data: jsonDocument(ran, verdicts, exitCode, plan.skipped),
+    data: jsonDocument(ran, verdicts, exitCode, skipped),
     text: summaryText(ran.map((r) => r.summary), verdicts),
   }
 }

@@ -20,6 +20,14 @@ export const LANE_C = ['test/e2e/upgrade.e2e.test.ts']
 export const E2E_FIRST = 'stack.e2e.test.ts'
 export const E2E_LAST = 'teardown.e2e.test.ts'
 
+/**
+ * Files that must run before others on the same lane, in this order (the rest alphabetically after
+ * them). The broken release knows only the first schema, like a real Open WebUI that cannot start on
+ * a database a newer release migrated: rollback.e2e needs a stack that no upgrade has migrated yet,
+ * and faults.e2e (whose F-E2E-1 upgrades) leaves one that is.
+ */
+export const E2E_BEFORE = ['rollback.e2e.test.ts']
+
 export type LaneName = 'a' | 'b' | 'c'
 export interface LanePlan { lane: LaneName; files: string[] }
 
