@@ -1,11 +1,11 @@
 // The engine setup says clearly what is wrong instead of hanging (no real engine needed here).
 import { describe, it, expect, afterAll } from 'vitest'
-import { writeFileSync, chmodSync } from 'node:fs'
+import { writeFileSync, chmodSync, existsSync, mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { tmpDir } from '../../helpers/tmp.ts'
 import { testCtx } from '../../helpers/context.ts'
 import { freePort } from '../../helpers/net.ts'
-import { engineLayout, startEngine, dockerdArgv } from './engine.ts'
+import { engineLayout, startEngine, dockerdArgv, chooseStorageDriver } from './engine.ts'
 import { trixieSources, aptScratchOptions } from './compose-plugin.ts'
 
 const tmp = tmpDir('owp-e2e-engine-')
@@ -50,9 +50,38 @@ describe('starting the e2e engine', () => {
   })
 })
 
+describe('the storage driver', () => {
+  it('overlay2 where an overlay mount works in the state dir, and the probe leaves nothing behind', async () => {
+    const layout = engineLayout(join(tmp.path, 'overlay'))
+    const r = await chooseStorageDriver(testCtx({ env: { PATH: process.env.PATH } }), layout)
+    // this machine's kernel mounts overlayfs on its ext4 root (as root): the suite's engine uses it
+    expect(r).toEqual({ driver: 'overlay2', why: `overlayfs mounts in ${layout.state}` })
+    expect(existsSync(join(layout.state, 'overlay-probe'))).toBe(false)
+  })
+
+  it('vfs where the overlay mount fails, saying why', async () => {
+    const bin = join(tmp.path, 'no-overlay-bin')
+    mkdirSync(bin, { recursive: true })
+    writeFileSync(join(bin, 'mount'), '#!/bin/sh\necho "mount: unknown filesystem type \'overlay\'" >&2\nexit 32\n')
+    chmodSync(join(bin, 'mount'), 0o755)
+    const layout = engineLayout(join(tmp.path, 'no-overlay'))
+    const r = await chooseStorageDriver(testCtx({ env: { PATH: `${bin}:${process.env.PATH}` } }), layout)
+    expect(r.driver).toBe('vfs')
+    expect(r.why).toMatch(/no overlay mount in .*unknown filesystem type 'overlay'/)
+  })
+
+  it('OWP_E2E_STORAGE_DRIVER decides instead of the probe; anything else is refused', async () => {
+    const layout = engineLayout(join(tmp.path, 'forced'))
+    expect(await chooseStorageDriver(testCtx({ env: { OWP_E2E_STORAGE_DRIVER: 'vfs' } }), layout)).toEqual({ driver: 'vfs', why: 'OWP_E2E_STORAGE_DRIVER' })
+    const e = await chooseStorageDriver(testCtx({ env: { OWP_E2E_STORAGE_DRIVER: 'btrfs' } }), layout).catch((x: Error) => x)
+    expect((e as Error).message).toBe('OWP_E2E_STORAGE_DRIVER must be overlay2 or vfs, got "btrfs"')
+  })
+})
+
 describe('what the engine runs with', () => {
-  it('dockerd: vfs, its own data root, exec root, pid file and socket, in a mount namespace of its own', () => {
+  it('dockerd: the chosen storage driver, its own data root, exec root, pid file and socket, in a mount namespace of its own', () => {
     const l = engineLayout('/var/lib/owp-e2e')
+    expect(dockerdArgv(l, 'dockerd', 'overlay2')).toContain('--storage-driver=overlay2')
     expect(dockerdArgv(l)).toEqual([
       'unshare', '--mount', '--propagation', 'shared', '--', 'dockerd', '--storage-driver=vfs',
       '--data-root', '/var/lib/owp-e2e/docker', '--exec-root', '/var/lib/owp-e2e/exec', '--pidfile', '/var/lib/owp-e2e/dockerd.pid',

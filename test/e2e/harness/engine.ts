@@ -1,11 +1,12 @@
-// A Docker engine for the e2e suite: our own dockerd (vfs, own data root and socket), Compose v2
+// A Docker engine for the e2e suite: our own dockerd (overlay2 where the kernel mounts overlayfs in
+// its data root, else vfs; own data root and socket), Compose v2
 // as a CLI plugin from Debian trixie, and a debootstrap Debian base image. State lives outside the
 // repository (default /var/lib/owp-e2e) so every clone on the machine reuses it.
 import { spawn } from 'node:child_process'
 import { existsSync, mkdirSync, openSync, closeSync, readFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { KitError } from '../../../scripts/lib/core/errors.ts'
-import { probe } from '../../../scripts/lib/core/exec.ts'
+import { probe, probeWhy } from '../../../scripts/lib/core/exec.ts'
 import type { Ctx } from '../../../scripts/lib/core/context.ts'
 
 /** Where the e2e engine keeps its state; OWP_E2E_STATE moves it (e.g. to a bigger disk). */
@@ -91,6 +92,35 @@ export interface StartOptions {
   dockerd?: string
 }
 
+export type StorageDriver = 'overlay2' | 'vfs'
+export const STORAGE_DRIVERS: StorageDriver[] = ['overlay2', 'vfs']
+
+/**
+ * overlay2 when an overlay mount works in the state dir (root, a kernel with overlayfs, a data root
+ * on ext4 or xfs): containers share their image's layers. Else vfs, which copies the whole image
+ * for every container and every build step: several times the CPU and disk of a stack's deploy.
+ * OWP_E2E_STORAGE_DRIVER=overlay2|vfs decides instead of the probe.
+ */
+export async function chooseStorageDriver(ctx: Ctx, layout: EngineLayout): Promise<{ driver: StorageDriver; why: string }> {
+  const forced = ctx.env.OWP_E2E_STORAGE_DRIVER
+  if (forced) {
+    if (!STORAGE_DRIVERS.includes(forced as StorageDriver)) throw new KitError(`OWP_E2E_STORAGE_DRIVER must be ${STORAGE_DRIVERS.join(' or ')}, got "${forced}"`, 2)
+    return { driver: forced as StorageDriver, why: 'OWP_E2E_STORAGE_DRIVER' }
+  }
+  const dir = join(layout.state, 'overlay-probe')
+  rmSync(dir, { recursive: true, force: true })
+  for (const d of ['lower', 'upper', 'work', 'merged']) mkdirSync(join(dir, d), { recursive: true })
+  try {
+    const mounted = await probeWhy(ctx, ['mount', '-t', 'overlay', 'overlay', '-o', `lowerdir=${join(dir, 'lower')},upperdir=${join(dir, 'upper')},workdir=${join(dir, 'work')}`, join(dir, 'merged')])
+    if (mounted.why !== null) return { driver: 'vfs', why: `no overlay mount in ${layout.state}: ${mounted.why}` }
+    await probe(ctx, ['umount', join(dir, 'merged')])
+    return { driver: 'overlay2', why: `overlayfs mounts in ${layout.state}` }
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+
 /**
  * An engine that answers: DOCKER_HOST when the caller set one, else our own dockerd (adopted when a
  * previous run left it running, else started in the background). Never hangs: a dockerd that exits
@@ -135,7 +165,9 @@ export async function startEngine(ctx: Ctx, layout: EngineLayout, o: StartOption
   for (const dir of [layout.dataRoot, layout.execRoot]) mkdirSync(dir, { recursive: true, mode: 0o711 })
   rmSync(layout.socket, { force: true })
   rmSync(layout.pidFile, { force: true })
-  const [cmd, ...args] = dockerdArgv(layout, o.dockerd)
+  const storage = await chooseStorageDriver(ctx, layout)
+  ctx.log.info(`e2e engine storage: ${storage.driver} (${storage.why})`)
+  const [cmd, ...args] = dockerdArgv(layout, o.dockerd, storage.driver)
   const log = openSync(layout.logFile, 'w', 0o600)
   let exitCode: number | null | undefined
   let spawnError: Error | undefined
@@ -174,10 +206,10 @@ export async function startEngine(ctx: Ctx, layout: EngineLayout, o: StartOption
  * would refuse them. Stand-in for the GPU runtime: a runtime named `nvidia` that is plain runc,
  * so the deploy's NVIDIA preflight passes; the GPU reservation itself is dropped by the override.
  */
-export function dockerdArgv(layout: EngineLayout, dockerd = 'dockerd'): string[] {
+export function dockerdArgv(layout: EngineLayout, dockerd = 'dockerd', driver: StorageDriver = 'vfs'): string[] {
   return [
     'unshare', '--mount', '--propagation', 'shared', '--',
-    dockerd, '--storage-driver=vfs',
+    dockerd, `--storage-driver=${driver}`,
     '--data-root', layout.dataRoot,
     '--exec-root', layout.execRoot,
     '--pidfile', layout.pidFile,

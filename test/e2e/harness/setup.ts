@@ -15,7 +15,8 @@ const layout = engineLayout()
 
 export const usage = `Usage: tsx test/e2e/harness/setup.ts [--keep | --stop] [--concurrency N] [--json]
 
-Starts a Docker engine for the e2e suite when none answers (dockerd, vfs storage, data root and
+Starts a Docker engine for the e2e suite when none answers (dockerd, overlay2 storage where
+the kernel mounts overlayfs there, else vfs; OWP_E2E_STORAGE_DRIVER decides instead; data root and
 socket under ${layout.state}; OWP_E2E_STATE moves it; DOCKER_HOST uses yours instead), installs
 Compose v2 as a CLI plugin from Debian trixie, builds the Debian base image with debootstrap and
 the stand-in images of test/e2e/images, and prints how long each phase took. Everything is cached
