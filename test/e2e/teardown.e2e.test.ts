@@ -3,6 +3,7 @@ import { describe, it, expect, inject } from 'vitest'
 import { rmSync } from 'node:fs'
 import { projectLeftovers, E2E_PROJECT } from './harness/stack.ts'
 import { compose, ctxFor, sharedStack } from './kit.ts'
+import { DATA_SLOTS } from '../../scripts/lib/backup/pitr/compose.ts'
 
 const { env: engineEnv } = inject('e2e')
 
@@ -23,6 +24,11 @@ describe('the end of the suite', () => {
         r = await down()
       }
       expect(r.exitCode, r.stderr).toBe(0)
+      // compose drops the volumes no service uses from its model, so `down --volumes` leaves the
+      // PostgreSQL data slot a point-in-time recovery switched away from (kept aside on purpose,
+      // docs/backup.md): removed here by name, and only that one
+      const aside = (await leftovers()).volumes.filter((v) => DATA_SLOTS.some((slot) => v === `${E2E_PROJECT}_${slot}`))
+      for (const v of aside) await ctxFor(shared.stack).exec(['docker', 'volume', 'rm', v], { timeout: 60_000 })
       rmSync(shared.paths.dir, { recursive: true, force: true })
     }
     expect(await leftovers()).toEqual({ containers: [], networks: [], volumes: [] })
