@@ -2,6 +2,7 @@
 // through NGINX over TLS, and LLM streams) runs while `deploy --docker-compose` moves Open WebUI,
 // GraphRAG and MCP to a new tag blue-green; then an upgrade that migrates the schema and fails
 // validation is rolled back with the pre-upgrade database restored.
+import { readFileSync } from 'node:fs'
 import { describe, it, expect, beforeAll, inject } from 'vitest'
 import { updateEnvFile, type StackPaths } from './harness/stack.ts'
 import { NEXT_TAG, MIGRATES_TAG } from './harness/images.ts'
@@ -23,12 +24,29 @@ beforeAll(async () => {
   deployed = true
 }, 1_200_000)
 
+/** PgBouncer's own view (its admin console, as the stats user): null when the lane runs without it. */
+async function throughPgBouncer(sql: string, db = 'pgbouncer'): Promise<string[][] | null> {
+  if (!readFileSync(paths.envFile, 'utf8').match(/^PGBOUNCER_ENABLED=true$/m)) return null
+  const r = await compose(stack, ['exec', '-T', 'pgbouncer', 'sh', '-c', `PGPASSWORD="$DB_PASSWORD" psql -h 127.0.0.1 -p 6432 -U "$DB_USER" -d ${db} -A -F '|' -c "$1"`, 'sh', sql])
+  return r.stdout.trim().split('\n').filter((l) => !/^\(\d+ rows?\)$/.test(l)).map((l) => l.split('|'))
+}
+
+/** The queries PgBouncer has passed to the application database so far. */
+async function pooledQueries(): Promise<number | null> {
+  const rows = await throughPgBouncer('SHOW STATS')
+  if (!rows) return null
+  const [head, ...data] = rows
+  const row = data.find((r) => r[head!.indexOf('database')] === 'openwebui')
+  return Number(row?.[head!.indexOf('total_query_count')] ?? 0)
+}
+
 const images = async () => Object.fromEntries((await ps(stack)).filter((c) => c.State === 'running').map((c) => [c.Service, c.Image]))
 
 describe.sequential('upgrades on a real Docker engine', () => {
   it('upgrade under load: Open WebUI, GraphRAG and MCP move to a new tag blue-green with 0 failed requests and 0 cut streams', async () => {
     needsStack()
     await psql(stack, "INSERT INTO chat (title) SELECT 'before the upgrade ' || i FROM generate_series(1, 50) i")
+    const pooledBefore = await pooledQueries()
     const url = `https://127.0.0.1:${stack.httpsPort}`
     // the load runs from 10 s before the deploy to 10 s after it, then is stopped as an operator
     // would (the first SIGINT: it finishes what is in flight and reports, exit 130); the duration
@@ -73,6 +91,13 @@ describe.sequential('upgrades on a real Docker engine', () => {
     expect(up.preUpgradeSet).toMatch(/^\d{4}-/)
     const now = await images()
     for (const s of ['openwebui', 'graphrag-processor', 'celery-worker', 'mcp-server']) expect(now[s], s).toMatch(new RegExp(`:${NEXT_TAG}$`))
+    // lane c (stack.ts LANE_ENV): the new Open WebUI reaches the database through the kit's PgBouncer,
+    // whose pool served its migration and its queries
+    if (pooledBefore !== null) {
+      const url = (await compose(stack, ['exec', '-T', 'openwebui', 'printenv', 'DATABASE_URL'])).stdout
+      expect(url.includes('@pgbouncer:6432/'), 'DATABASE_URL of the new Open WebUI does not go through pgbouncer:6432').toBe(true)
+      expect(await pooledQueries()).toBeGreaterThan(pooledBefore)
+    }
     // one container each again, and NGINX back on the service names
     const running = (await ps(stack)).filter((c) => ['openwebui', 'graphrag-processor', 'mcp-server', 'celery-worker'].includes(c.Service))
     expect(running.map((c) => c.Service).sort()).toEqual(['celery-worker', 'graphrag-processor', 'mcp-server', 'openwebui'])
@@ -98,6 +123,10 @@ describe.sequential('upgrades on a real Docker engine', () => {
     expect(up.rollback!.writtenSinceUpgrade.keptIn).toMatch(/^\d{4}-/)
     expect(await psql(stack, 'SELECT version_num FROM alembic_version')).toBe('0003_e2e_tag')
     expect(await pgChecksum(stack, ['chat', 'alembic_version'])).toEqual(before)
+    // the restore swapped the database under PgBouncer (it ended the pool's server connections):
+    // a client of the pool reads the restored rows
+    const pooled = await throughPgBouncer('SELECT count(*) FROM chat', 'openwebui')
+    if (pooled) expect(pooled[1]).toEqual(['50'])
     const now = await images()
     for (const s of ['openwebui', 'graphrag-processor', 'mcp-server']) expect(now[s], s).toMatch(new RegExp(`:${NEXT_TAG}$`))
     updateEnvFile(paths.envFile, { IMAGE_TAG: NEXT_TAG })

@@ -32,6 +32,12 @@ export interface StandIn {
   /** The host's node binary goes into the context as ./node (npm cannot be reached from builds). */
   node?: boolean
   emptyContext?: boolean
+  /**
+   * One of the kit's own images, built from its Dockerfile in the repository (not a stand-in of
+   * test/e2e/images): the listed files are its context, FROM the e2e base through its
+   * DEBIAN_IMAGE argument. The `# syntax=` line goes (BuildKit would pull that frontend image).
+   */
+  kit?: { dockerfile: string; files: string[]; args: Record<string, string> }
   /** A fake (clearly named fake-*) or the real software from Debian. */
   fake: boolean
   /** Compose services it stands in for. */
@@ -66,6 +72,9 @@ export const STAND_INS: StandIn[] = [
   fake('fake-grafana', ['grafana']),
   fake('fake-otel-collector', ['otel-collector']),
   fake('fake-celery-exporter', ['celery-exporter']),
+  // the kit's PgBouncer image itself (Debian's pgbouncer and the kit's entrypoint)
+  { ref: `owp-e2e/pgbouncer:${E2E_TAG}`, dir: '', from: BASE_IMAGE, fake: false, services: ['pgbouncer'],
+    kit: { dockerfile: 'docker/Dockerfile.pgbouncer', files: ['docker/pgbouncer/entrypoint.sh'], args: { DEBIAN_IMAGE: BASE_IMAGE } } },
 ]
 
 /** The stand-in image of each compose service. */
@@ -84,8 +93,9 @@ function listFiles(dir: string): string[] {
 export function inputHash(img: StandIn, parentId: string, nodeBinary = process.execPath): string {
   const h = createHash('sha256')
   h.update(`${img.ref}\0${img.target ?? ''}\0${parentId}\0`)
-  const dir = join(IMAGES_DIR, img.dir)
-  const files = img.emptyContext ? [join(dir, img.dockerfile ?? 'Dockerfile')] : listFiles(dir)
+  const dir = img.kit ? ROOT : join(IMAGES_DIR, img.dir)
+  const files = img.kit ? [img.kit.dockerfile, ...img.kit.files].map((f) => join(ROOT, f))
+    : img.emptyContext ? [join(dir, img.dockerfile ?? 'Dockerfile')] : listFiles(dir)
   for (const f of files) {
     h.update(`${relative(dir, f)}\0${(statSync(f).mode & 0o111) ? 'x' : '-'}\0`)
     h.update(readFileSync(f))
@@ -142,13 +152,19 @@ export async function buildStandIn(ctx: Ctx, layout: EngineLayout, env: Record<s
   if (have?.hash === hash) return { ref: img.ref, built: false, ms: Math.round(performance.now() - started), hash }
   const dir = join(IMAGES_DIR, img.dir)
   let context = dir
+  let dockerfile = join(dir, img.dockerfile ?? 'Dockerfile')
   let staged: string | null = null
-  if ((img.emptyContext || img.node) && !ctx.dryRun) {
+  if ((img.emptyContext || img.node || img.kit) && !ctx.dryRun) {
     staged = mkdtempSync(join(tmpdir(), 'owp-e2e-build-'))
     context = staged
     if (img.node) {
       cpSync(dir, staged, { recursive: true })
       copyFileSync(process.execPath, join(staged, 'node'))
+    }
+    if (img.kit) {
+      for (const f of img.kit.files) { mkdirSync(join(staged, f, '..'), { recursive: true }); copyFileSync(join(ROOT, f), join(staged, f)) }
+      dockerfile = join(staged, 'Dockerfile.kit')
+      writeFileSync(dockerfile, readFileSync(join(ROOT, img.kit.dockerfile), 'utf8').replace(/^# syntax=.*\n/m, ''))
     }
   }
   const logDir = join(layout.state, 'builds')
@@ -156,7 +172,8 @@ export async function buildStandIn(ctx: Ctx, layout: EngineLayout, env: Record<s
   const logFile = join(logDir, `${img.ref.replace(/[/:]/g, '_')}.log`)
   try {
     const argv = [builder.docker, 'build', ...(builder.buildkit ? ['--progress=plain'] : []), '--label', `${HASH_LABEL}=${hash}`, '--tag', img.ref,
-      '--file', join(dir, img.dockerfile ?? 'Dockerfile'), ...(img.target ? ['--target', img.target] : []), context]
+      '--file', dockerfile, ...(img.target ? ['--target', img.target] : []),
+      ...Object.entries(img.kit?.args ?? {}).flatMap(([k, v]) => ['--build-arg', `${k}=${v}`]), context]
     const r = await ctx.exec(argv, { mutates: true, env: { ...env, DOCKER_BUILDKIT: builder.buildkit ? '1' : '0' }, timeout: 1_800_000, allowFailure: true, title: `build ${img.ref}` })
     if (!ctx.dryRun) writeFileSync(logFile, `${r.stdout}\n${r.stderr}`)
     if (r.exitCode !== 0) {

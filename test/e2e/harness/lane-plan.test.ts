@@ -3,7 +3,7 @@
 import { describe, it, expect } from 'vitest'
 import { readdirSync } from 'node:fs'
 import { planLanes, LANE_B, LANE_C, PENDING, E2E_FIRST, E2E_LAST } from './lane-plan.ts'
-import { LANE_SUBNETS, E2E_LANES } from './stack.ts'
+import { LANE_SUBNETS, E2E_LANES, LANE_ENV } from './stack.ts'
 import { e2eOrder } from './sequencer.ts'
 
 const files = ['test/e2e/dr.e2e.test.ts', 'test/e2e/rollback.e2e.test.ts', 'test/e2e/stack.e2e.test.ts', 'test/e2e/teardown.e2e.test.ts', 'test/e2e/upgrade.e2e.test.ts']
@@ -45,6 +45,12 @@ describe('the e2e lanes', () => {
     for (const f of [...LANE_B, ...LANE_C, ...PENDING]) expect(present.has(f), f).toBe(true)
     expect([...LANE_B, ...LANE_C]).not.toContain(`test/e2e/${E2E_FIRST}`)
     expect(LANE_B.filter((f) => LANE_C.includes(f))).toEqual([])
+  })
+
+  it('the default three lanes run the upgrades on lane c, whose stack sends the database traffic through the kit\'s PgBouncer', () => {
+    const c = planLanes(readdirSync('test/e2e').filter((f) => f.endsWith('.e2e.test.ts')).map((f) => `test/e2e/${f}`), { lanes: 3 }).find((p) => p.lane === 'c')
+    expect(c?.files).toContain('test/e2e/upgrade.e2e.test.ts')
+    expect(LANE_ENV.c).toEqual({ PGBOUNCER_ENABLED: 'true' })
   })
 
   it('the lanes never share a subnet', () => {

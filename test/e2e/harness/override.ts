@@ -22,7 +22,7 @@ function leaves(value: unknown, prefix: string): string[] {
 }
 
 /** The profiles the e2e stack turns on (its .env: LIGHTLLM_ENABLED=true). */
-export const E2E_PROFILES = ['lightllm']
+export const E2E_PROFILES = ['lightllm', 'pgbouncer']
 
 /** Whether the e2e stack starts this service: no profile, or one of E2E_PROFILES. */
 export function runsInE2E(prod: Doc, name: string): boolean {
@@ -41,7 +41,7 @@ export function overrideProblems(prod: Doc, override: Doc, tag = E2E_TAG): strin
   }
   for (const name of prodServices) {
     const o = ours[name]
-    // a service behind a profile the e2e stack never turns on (pgbouncer) is never pulled or started
+    // a service behind a profile the e2e stack never turns on is never pulled or started
     if (!o && !runsInE2E(prod, name)) continue
     if (!o) { problems.push(`${name}: no stand-in image (every image of the compose file must be replaced)`); continue }
     const image = typeof o.image === 'string' ? o.image.replace(/\$\{IMAGE_TAG(:[?-][^}]*)?\}/, tag) : ''

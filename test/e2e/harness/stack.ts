@@ -72,6 +72,13 @@ export interface StackSettings {
 
 const secret = (bytes = 24) => randomBytes(bytes).toString('hex')
 
+/**
+ * What a lane's stack turns on beyond the defaults. Lane c (the upgrades) runs the applications'
+ * database traffic through the kit's PgBouncer image: the blue-green switch, the migration and the
+ * rollback's restore of the pre-upgrade set go through a connection pool, as for users who enable it.
+ */
+export const LANE_ENV: Record<Lane, Record<string, string>> = { a: {}, b: {}, c: { PGBOUNCER_ENABLED: 'true' } }
+
 /** The .env of the e2e stack: production mode (so weak secrets are refused), fresh secrets. */
 export function e2eEnv(paths: StackPaths, s: StackSettings): Record<string, string> {
   return {
@@ -107,6 +114,7 @@ export function e2eEnv(paths: StackPaths, s: StackSettings): Record<string, stri
     GRAFANA_ADMIN_PASSWORD: secret(),
     BACKUP_DIR: paths.backups,
     BACKUP_METRICS_DIR: paths.textfile,
+    ...LANE_ENV[E2E_LANE],
   }
 }
 
