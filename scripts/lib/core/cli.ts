@@ -168,7 +168,8 @@ export async function runMain<O extends Options>(
   } catch (e) {
     if (interrupted && !finishing) return await new Promise<number>(() => {})
     await runCleanups(ctx)
-    return reportError(ctx, e)
+    const code = reportError(ctx, e)
+    return finishing ? EXIT.interrupted : code // what failed after the signal still says why, and exits as interrupted
   } finally {
     process.off('SIGINT', onSignal)
     process.off('SIGTERM', onSignal)
