@@ -1,5 +1,4 @@
 // Helpers of the e2e stack tests: run the kit's scripts against the stack, look into containers.
-import { afterAll } from 'vitest'
 import { createHash } from 'node:crypto'
 import { request } from 'node:https'
 import { readFileSync, writeFileSync, existsSync, mkdirSync, mkdtempSync } from 'node:fs'
@@ -35,15 +34,16 @@ export async function kit(stack: Stack, script: string, args: string[], timeoutM
  * The kit's processes a test left running (it timed out while a deploy ran): stopped at the end of
  * the file as Ctrl-C would (SIGTERM: the kit runs its cleanups), then killed, so that nothing of
  * one test keeps changing the stack under the next file (the teardown found a deploy still running).
+ * The e2e suite calls it after each file (harness/after-file.ts); a benchmark, at its end.
  */
 const running = new Set<number>()
-afterAll(async () => {
+export async function stopLeftKitProcesses(): Promise<void> {
   const alive = (pid: number) => { try { process.kill(pid, 0); return true } catch { return false } }
   for (const pid of running) { try { process.kill(pid, 'SIGTERM') } catch { /* gone */ } }
   for (let i = 0; i < 120 && [...running].some(alive); i++) await new Promise((r) => setTimeout(r, 500))
   for (const pid of running) { try { process.kill(pid, 'SIGKILL') } catch { /* gone */ } }
   running.clear()
-}, 120_000)
+}
 
 export function json<T = Record<string, unknown>>(r: ScriptResult): T {
   try { return JSON.parse(r.stdout) as T } catch {

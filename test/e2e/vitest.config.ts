@@ -13,7 +13,7 @@ export default defineConfig({
     sequence: { sequencer: E2eSequencer },
     fileParallelism: false,
     pool: 'forks',
-    setupFiles: ['test/helpers/quiet.ts'],
+    setupFiles: ['test/helpers/quiet.ts', 'test/e2e/harness/after-file.ts'],
     testTimeout: 600_000,
     hookTimeout: 900_000,
     reporters: ['default', './test/e2e/harness/timings-reporter.ts'],
