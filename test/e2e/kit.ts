@@ -1,4 +1,5 @@
 // Helpers of the e2e stack tests: run the kit's scripts against the stack, look into containers.
+import { spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { request } from 'node:https'
 import { readFileSync, writeFileSync, existsSync, mkdirSync, mkdtempSync } from 'node:fs'
@@ -7,6 +8,7 @@ import { tmpdir } from 'node:os'
 import { freePort } from '../helpers/net.ts'
 import { runScript, type ScriptResult } from '../helpers/run-script.ts'
 import { createContext, type Ctx } from '../../scripts/lib/core/context.ts'
+import { engineLayout } from './harness/engine.ts'
 import { composeArgv, kitEnv, stackPaths, e2eEnv, writeEnvFile, E2E_DOMAIN, SHARED_STACK_FILE, type StackPaths } from './harness/stack.ts'
 
 export interface Stack {
@@ -168,6 +170,30 @@ export async function sharedStack(engineEnv: Record<string, string>): Promise<Sh
  * A stack for this file: the one an earlier file shared when it is still whole, else a fresh
  * one deployed with the kit (and shared). Files that change it leave it whole and at E2E_TAG.
  */
+/**
+ * One first deploy at a time on the engine. Three lanes each starting a whole stack from nothing
+ * (~25 containers, their first healthchecks, then validation re-running every healthcheck) at
+ * once overload a 2-core machine until the checks time out; the lanes' later deploys (upgrades,
+ * rollbacks, fault rows) overlap freely. The slot is a kernel flock held by a `flock` child: it
+ * is released when `fn` ends, or when this process dies (the child's stdin closes).
+ */
+export async function firstDeploySlot<T>(fn: () => Promise<T>): Promise<T> {
+  const { state } = engineLayout()
+  mkdirSync(state, { recursive: true })
+  const file = join(state, 'first-deploy.lock')
+  const holder = spawn('flock', [file, 'sh', '-c', 'echo held; exec cat >/dev/null'], { stdio: ['pipe', 'pipe', 'inherit'] })
+  await new Promise<void>((ok, fail) => {
+    holder.stdout.once('data', () => ok())
+    holder.once('error', fail)
+    holder.once('exit', (code) => fail(new Error(`flock ${file} exited with ${code} before it held the lock`)))
+  })
+  try {
+    return await fn()
+  } finally {
+    holder.stdin.end()
+  }
+}
+
 export async function ensureStack(engineEnv: Record<string, string>): Promise<SharedStack> {
   const kept = await sharedStack(engineEnv)
   if (kept) return kept
@@ -178,8 +204,13 @@ export async function ensureStack(engineEnv: Record<string, string>): Promise<Sh
   await compose(stack, ['down', '--volumes', '--remove-orphans', '--timeout', '5'], { allowFailure: true })
   const tls = await runScript('scripts/tls-selfsigned.ts', ['--domain', E2E_DOMAIN, '--dir', paths.certDir, '--env-file', paths.envFile])
   if (tls.code !== 0) throw new Error(`tls-selfsigned failed:\n${tls.stderr}`)
-  const r = await kit(stack, 'scripts/deploy.ts', ['--docker-compose', '--yes', '--env-file', paths.envFile, '--timeout', '8m', '--json'], 900_000)
-  if (r.code !== 0) throw new Error(`deploy of the shared stack failed (exit ${r.code}):\n${r.stderr.slice(-6000)}`)
+  const r = await firstDeploySlot(() => kit(stack, 'scripts/deploy.ts', ['--docker-compose', '--yes', '--env-file', paths.envFile, '--timeout', '8m', '--json'], 900_000))
+  if (r.code !== 0) {
+    // the kit's undo of a failed first deploy keeps the volumes (what was there stays); the suite's
+    // own stack leaves nothing behind
+    await compose(stack, ['down', '--volumes', '--remove-orphans', '--timeout', '5'], { allowFailure: true })
+    throw new Error(`deploy of the shared stack failed (exit ${r.code}):\n${r.stderr.slice(-6000)}`)
+  }
   const shared = { stack, paths }
   shareStack(shared)
   return shared
