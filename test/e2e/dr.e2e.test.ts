@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { tmpDir } from '../helpers/tmp.ts'
 import { projectLeftovers, removeProject, E2E_PROJECT, type StackPaths } from './harness/stack.ts'
-import { kit, firstDeploySlot, json, ps, execIn, psql, pgChecksum, redisCli, redisChecksum, ctxFor, sha256, ensureStack, type Stack } from './kit.ts'
+import { kit, heavySlot, json, ps, execIn, psql, pgChecksum, redisCli, redisChecksum, ctxFor, sha256, ensureStack, type Stack } from './kit.ts'
 
 const { env: engineEnv } = inject('e2e')
 const tmp = tmpDir('owp-e2e-dr-')
@@ -95,7 +95,7 @@ describe.sequential('disaster recovery of the compose deployment on a real engin
     expect(backedUp, 'no platform set').toBe(true)
     const before = await production()
     // the drill starts a whole scratch stack from nothing: one such start at a time on the engine
-    const r = await timed('drill', () => firstDeploySlot(() => kit(stack, 'scripts/dr-drill.ts', ['--env-file', paths.envFile, '--dest', paths.backups, '--metrics-dir', paths.textfile, '--wait', '420'], 1_200_000)))
+    const r = await timed('drill', () => heavySlot(() => kit(stack, 'scripts/dr-drill.ts', ['--env-file', paths.envFile, '--dest', paths.backups, '--metrics-dir', paths.textfile, '--wait', '420'], 1_200_000)))
     const lines = r.stdout.trim().split('\n')
     expect(lines, r.stderr.slice(-8000)).toHaveLength(1)
     expect(lines[0], r.stderr.slice(-8000)).toMatch(/^dr drill: set \d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}Z, 6 stores, validate ok, rto \d+ s, rpo \d+ s, production untouched$/)

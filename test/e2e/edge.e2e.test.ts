@@ -5,7 +5,7 @@ import { describe, it, expect, beforeAll, afterAll, inject } from 'vitest'
 import { request } from 'node:https'
 import { readFileSync } from 'node:fs'
 import { updateEnvFile, E2E_DOMAIN, type StackPaths } from './harness/stack.ts'
-import { kit, json, compose, ps, until, ctxFor, ensureStack, type Stack } from './kit.ts'
+import { kit, heavySlot, json, compose, ps, until, ctxFor, ensureStack, type Stack } from './kit.ts'
 
 const { env: engineEnv } = inject('e2e')
 let stack: Stack
@@ -39,7 +39,7 @@ function get(path: string, requestId: string): Promise<{ status: number; id: str
 describe.sequential('Open WebUI with 2 replicas behind NGINX (real engine)', () => {
   it('the kit deploys OPENWEBUI_REPLICAS=2: both healthy, one secret key, the Redis websocket manager, both serve through NGINX', async () => {
     updateEnvFile(paths.envFile, { OPENWEBUI_REPLICAS: '2' })
-    const r = await kit(stack, 'scripts/deploy.ts', ['--docker-compose', '--yes', '--env-file', paths.envFile, '--timeout', '5m', '--json'], 900_000)
+    const r = await heavySlot(() => kit(stack, 'scripts/deploy.ts', ['--docker-compose', '--yes', '--env-file', paths.envFile, '--timeout', '5m', '--json'], 900_000))
     expect(r.code, r.stderr.slice(-6000)).toBe(0)
     expect(json<{ ok: boolean }>(r).ok).toBe(true)
     const replicas = (await ps(stack)).filter((c) => c.Service === 'openwebui')

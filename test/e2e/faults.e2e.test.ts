@@ -6,7 +6,7 @@
 import { describe, it, expect, beforeAll, inject } from 'vitest'
 import { updateEnvFile, kitEnv, type StackPaths } from './harness/stack.ts'
 import { BROKEN_TAG, NEXT_TAG } from './harness/images.ts'
-import { kit, json, ps, ensureStack, type Stack } from './kit.ts'
+import { kit, heavySlot, json, ps, ensureStack, type Stack } from './kit.ts'
 import { killWhen, startScript } from '../faults/support.ts'
 
 const { env: engineEnv } = inject('e2e')
@@ -18,6 +18,7 @@ const deployArgs = () => ['--docker-compose', '--strategy', 'recreate', '--yes',
 
 /** Start a deploy, SIGKILL its tree `afterMs` after `marker` shows in its stderr. */
 async function killedDeploy(marker: RegExp, afterMs: number): Promise<string> {
+  return heavySlot(async () => {
   const k = startScript('scripts/deploy.ts', deployArgs(), kitEnv(engineEnv))
   let seenAt = 0
   await killWhen(k, () => {
@@ -26,11 +27,12 @@ async function killedDeploy(marker: RegExp, afterMs: number): Promise<string> {
   }, 600_000)
   if (process.env.OWP_E2E_VERBOSE) process.stderr.write(`--- killed deploy\n${k.stderr()}\n`)
   return k.stderr()
+  })
 }
 
 /** The rerun converges: exit 0, every app service running one image tag, validate-prod clean. */
 async function convergesTo(tag: string): Promise<void> {
-  const r = await kit(stack, 'scripts/deploy.ts', deployArgs(), 900_000)
+  const r = await heavySlot(() => kit(stack, 'scripts/deploy.ts', deployArgs(), 900_000))
   expect(r.code, r.stderr.slice(-6000)).toBe(0)
   expect(r.stderr).toMatch(/took over the stale lock .*compose-.*pid \d+ on \S+ is gone/)
   const running = (await ps(stack)).filter((c) => APPS.includes(c.Service))

@@ -1,5 +1,5 @@
 // Helpers of the e2e stack tests: run the kit's scripts against the stack, look into containers.
-import { spawn } from 'node:child_process'
+import { spawn, type ChildProcess } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { request } from 'node:https'
 import { readFileSync, writeFileSync, existsSync, mkdirSync, mkdtempSync } from 'node:fs'
@@ -170,28 +170,43 @@ export async function sharedStack(engineEnv: Record<string, string>): Promise<Sh
  * A stack for this file: the one an earlier file shared when it is still whole, else a fresh
  * one deployed with the kit (and shared). Files that change it leave it whole and at E2E_TAG.
  */
+/** How many stacks may change at once on the engine (harness/lanes.ts runs three lanes). */
+export const HEAVY_SLOTS = 2
+
 /**
- * One first deploy at a time on the engine. Three lanes each starting a whole stack from nothing
- * (~25 containers, their first healthchecks, then validation re-running every healthcheck) at
- * once overload a 2-core machine until the checks time out; the lanes' later deploys (upgrades,
- * rollbacks, fault rows) overlap freely. The slot is a kernel flock held by a `flock` child: it
- * is released when `fn` ends, or when this process dies (the child's stdin closes).
+ * A slot for work that changes a whole stack: a deploy (a first one starts ~25 containers and
+ * their first healthchecks, then validation re-runs every healthcheck) or a restore drill (a
+ * scratch stack beside production). With three lanes, a drill and the engine-free suites all at
+ * once, this 2-core machine ran `docker compose` calls for over 10 s and validation failed on
+ * healthy stacks; at most HEAVY_SLOTS such changes run at once, while the other lanes' tests keep
+ * using their running stacks. A slot is a kernel flock (`flock -n`) held by a child process: freed
+ * when `fn` ends or fails, or when this process dies (the child's stdin closes).
  */
-export async function firstDeploySlot<T>(fn: () => Promise<T>): Promise<T> {
+export async function heavySlot<T>(fn: () => Promise<T>): Promise<T> {
   const { state } = engineLayout()
   mkdirSync(state, { recursive: true })
-  const file = join(state, 'first-deploy.lock')
-  const holder = spawn('flock', [file, 'sh', '-c', 'echo held; exec cat >/dev/null'], { stdio: ['pipe', 'pipe', 'inherit'] })
-  await new Promise<void>((ok, fail) => {
-    holder.stdout.once('data', () => ok())
-    holder.once('error', fail)
-    holder.once('exit', (code) => fail(new Error(`flock ${file} exited with ${code} before it held the lock`)))
-  })
-  try {
-    return await fn()
-  } finally {
-    holder.stdin.end()
+  for (;;) {
+    for (let i = 0; i < HEAVY_SLOTS; i++) {
+      const holder = await holdIfFree(join(state, `heavy-slot-${i}.lock`))
+      if (!holder) continue
+      try {
+        return await fn()
+      } finally {
+        holder.stdin!.end()
+      }
+    }
+    await new Promise((r) => setTimeout(r, 1000))
   }
+}
+
+/** The `flock -n` child holding `file`, or null when another process holds it. */
+function holdIfFree(file: string): Promise<ChildProcess | null> {
+  const holder = spawn('flock', ['-n', file, 'sh', '-c', 'echo held; exec cat >/dev/null'], { stdio: ['pipe', 'pipe', 'inherit'] })
+  return new Promise((ok, fail) => {
+    holder.stdout!.once('data', () => ok(holder))
+    holder.once('error', fail)
+    holder.once('exit', (code) => (code === 1 ? ok(null) : fail(new Error(`flock -n ${file} exited with ${code}`))))
+  })
 }
 
 export async function ensureStack(engineEnv: Record<string, string>): Promise<SharedStack> {
@@ -204,7 +219,7 @@ export async function ensureStack(engineEnv: Record<string, string>): Promise<Sh
   await compose(stack, ['down', '--volumes', '--remove-orphans', '--timeout', '5'], { allowFailure: true })
   const tls = await runScript('scripts/tls-selfsigned.ts', ['--domain', E2E_DOMAIN, '--dir', paths.certDir, '--env-file', paths.envFile])
   if (tls.code !== 0) throw new Error(`tls-selfsigned failed:\n${tls.stderr}`)
-  const r = await firstDeploySlot(() => kit(stack, 'scripts/deploy.ts', ['--docker-compose', '--yes', '--env-file', paths.envFile, '--timeout', '8m', '--json'], 900_000))
+  const r = await heavySlot(() => kit(stack, 'scripts/deploy.ts', ['--docker-compose', '--yes', '--env-file', paths.envFile, '--timeout', '8m', '--json'], 900_000))
   if (r.code !== 0) {
     // the kit's undo of a failed first deploy keeps the volumes (what was there stays); the suite's
     // own stack leaves nothing behind

@@ -4,7 +4,7 @@
 import { describe, it, expect, beforeAll, inject } from 'vitest'
 import { updateEnvFile, type StackPaths } from './harness/stack.ts'
 import { BROKEN_TAG } from './harness/images.ts'
-import { kit, json, ps, prometheus, until, ensureStack, type Stack } from './kit.ts'
+import { kit, heavySlot, json, ps, prometheus, until, ensureStack, type Stack } from './kit.ts'
 
 const { env: engineEnv } = inject('e2e')
 let paths: StackPaths
@@ -28,7 +28,7 @@ describe('a broken release on a real Docker engine', () => {
     updateEnvFile(paths.envFile, { IMAGE_TAG: BROKEN_TAG })
     // the recreate strategy: the broken release replaces the running one (blue-green would stop
     // it at its smoke test, before any switch: test/e2e/upgrade.e2e.test.ts)
-    const r = await kit(stack, 'scripts/deploy.ts', ['--docker-compose', '--strategy', 'recreate', '--yes', '--env-file', paths.envFile, '--timeout', '5m', '--json'], 900_000)
+    const r = await heavySlot(() => kit(stack, 'scripts/deploy.ts', ['--docker-compose', '--strategy', 'recreate', '--yes', '--env-file', paths.envFile, '--timeout', '5m', '--json'], 900_000))
     const outcome = json<DeployOutcome>(r)
     expect(r.code, r.stderr.slice(-6000)).toBe(1)
     expect(outcome.ok).toBe(false)

@@ -12,7 +12,7 @@ import { freePort } from '../helpers/net.ts'
 import { runScript } from '../helpers/run-script.ts'
 import { CONFIG_DIR } from '../../scripts/lib/core/paths.ts'
 import { stackPaths, e2eEnv, writeEnvFile, E2E_DOMAIN, type StackPaths } from './harness/stack.ts'
-import { kit, firstDeploySlot, json, compose, ps, prometheus, until, httpsGet, psql, pgChecksum, redisCli, redisChecksum, shareStack, type Stack } from './kit.ts'
+import { kit, heavySlot, json, compose, ps, prometheus, until, httpsGet, psql, pgChecksum, redisCli, redisChecksum, shareStack, type Stack } from './kit.ts'
 
 const { env: engineEnv } = inject('e2e')
 const tmp = tmpDir('owp-e2e-stack-')
@@ -45,7 +45,7 @@ afterAll(async () => {
 
 describe.sequential('the compose deployment on a real Docker engine', () => {
   it('1. deploy.ts --docker-compose brings the whole stack up, every service healthy', async () => {
-    const r = await firstDeploySlot(() => kit(stack, 'scripts/deploy.ts', ['--docker-compose', '--yes', '--env-file', paths.envFile, '--timeout', '8m', '--json'], 900_000))
+    const r = await heavySlot(() => kit(stack, 'scripts/deploy.ts', ['--docker-compose', '--yes', '--env-file', paths.envFile, '--timeout', '8m', '--json'], 900_000))
     const outcome = json<DeployOutcome>(r)
     expect(outcome.ok, `${outcome.summary}\n${r.stderr.slice(-6000)}`).toBe(true)
     expect(r.code).toBe(0)

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs'
 import { describe, it, expect, beforeAll, inject } from 'vitest'
 import { updateEnvFile, type StackPaths } from './harness/stack.ts'
 import { NEXT_TAG, MIGRATES_TAG } from './harness/images.ts'
-import { kit, json, ps, compose, psql, pgChecksum, ensureStack, type Stack } from './kit.ts'
+import { kit, heavySlot, json, ps, compose, psql, pgChecksum, ensureStack, type Stack } from './kit.ts'
 
 const { env: engineEnv } = inject('e2e')
 let paths: StackPaths
@@ -60,7 +60,7 @@ describe.sequential('upgrades on a real Docker engine', () => {
       '--api-key', 'e2e-openwebui-key', '--json', `${url}/api/chat/completions`], 900_000, { onSpawn })
     await new Promise((r) => setTimeout(r, 10_000))
     updateEnvFile(paths.envFile, { IMAGE_TAG: NEXT_TAG })
-    const d = await kit(stack, 'scripts/deploy.ts', ['--docker-compose', '--yes', '--env-file', paths.envFile, '--timeout', '5m', '--drain-timeout', '60s', '--validate-timeout', '60s', '--json'], 900_000)
+    const d = await heavySlot(() => kit(stack, 'scripts/deploy.ts', ['--docker-compose', '--yes', '--env-file', paths.envFile, '--timeout', '5m', '--drain-timeout', '60s', '--validate-timeout', '60s', '--json'], 900_000))
     const deployEnd = Date.now()
     await new Promise((r) => setTimeout(r, 10_000))
     for (const pid of loadPids) process.kill(pid, 'SIGINT')
@@ -109,7 +109,7 @@ describe.sequential('upgrades on a real Docker engine', () => {
     expect(before.chat).toMatch(/^50:/)
     expect(await psql(stack, 'SELECT version_num FROM alembic_version')).toBe('0003_e2e_tag')
     updateEnvFile(paths.envFile, { IMAGE_TAG: MIGRATES_TAG })
-    const d = await kit(stack, 'scripts/deploy.ts', ['--docker-compose', '--yes', '--env-file', paths.envFile, '--timeout', '5m', '--drain-timeout', '20s', '--validate-timeout', '60s', '--json'], 900_000)
+    const d = await heavySlot(() => kit(stack, 'scripts/deploy.ts', ['--docker-compose', '--yes', '--env-file', paths.envFile, '--timeout', '5m', '--drain-timeout', '20s', '--validate-timeout', '60s', '--json'], 900_000))
     const outcome = json<DeployOutcome>(d)
     // where the time went (a backup, the restore, healthchecks): the deploy's own step timings
     process.stderr.write(`migration rollback steps: ${JSON.stringify((outcome as { steps?: Array<{ id: string; durationMs?: number }> }).steps?.map((s) => `${s.id} ${Math.round((s.durationMs ?? 0) / 1000)}s`))}\n`)

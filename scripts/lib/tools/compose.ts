@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { parse as parseYaml } from 'yaml'
-import { probe, failureReason } from '../core/exec.ts'
+import { probe, probeWhy, failureReason } from '../core/exec.ts'
 import { KitError } from '../core/errors.ts'
 import { parseVersion, compareVersions } from '../core/preflight.ts'
 import { resolveHostPath } from '../stack/env.ts'
@@ -22,8 +22,15 @@ export const MIN_COMPOSE_V2 = '2.20.0'
 export const COMPOSE_INSTALL_HINT = 'install the Docker Compose v2 plugin (apt-get install docker-compose-plugin, or Docker Desktop)'
 
 /** o.anyAnswer: a `docker compose version` that succeeds means the plugin is there, even when its version does not parse. */
-export async function detectCompose(ctx: Ctx, o: { anyAnswer?: boolean } = {}): Promise<ComposeCli | null> {
-  const v2 = await probe(ctx, ['docker', 'compose', 'version', '--short'])
+export async function detectCompose(ctx: Ctx, o: { anyAnswer?: boolean; timeoutMs?: number } = {}): Promise<ComposeCli | null> {
+  const timeoutMs = o.timeoutMs ?? 30_000
+  const asked = await probeWhy(ctx, ['docker', 'compose', 'version', '--short'], timeoutMs)
+  // a machine too busy to answer in time is not a machine without Compose: say which it is
+  if (asked.why?.includes('timed out')) {
+    throw new KitError(`\`docker compose version\` did not answer within ${Math.round(timeoutMs / 1000)}s (${asked.why})`, 1,
+      'the machine or the Docker engine is overloaded; run again when it answers')
+  }
+  const v2 = asked.out
   const v2version = v2 ? parseVersion(v2) : null
   if (v2version) return { kind: 'v2', version: v2version, base: ['docker', 'compose'] }
   if (v2 !== null && o.anyAnswer) return { kind: 'v2', version: v2 || 'unreported', base: ['docker', 'compose'] }
