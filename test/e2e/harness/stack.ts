@@ -182,13 +182,16 @@ export function kitEnv(engineEnv: Record<string, string>, base: NodeJS.ProcessEn
   }
 }
 
+/** The profiles the lane's stack turns on: LightLLM always, PgBouncer where LANE_ENV enables it. */
+const LANE_PROFILES = ['lightllm', ...(LANE_ENV[E2E_LANE].PGBOUNCER_ENABLED === 'true' ? ['pgbouncer'] : [])]
+
 /**
  * `docker compose` with the production file, the override and the e2e .env, for the suite itself.
- * The profile too: `down` without it would leave LightLLM (profile lightllm) and its volume behind.
+ * The profiles too: `down` without them would leave LightLLM and PgBouncer (their profiles) behind.
  */
 export function composeArgv(envFile: string, ...args: string[]): string[] {
   return ['docker', 'compose', '--project-name', E2E_PROJECT, '--file', COMPOSE_FILE, ...overrideFiles().flatMap((f) => ['--file', f]),
-    '--env-file', envFile, '--profile', 'lightllm', ...args]
+    '--env-file', envFile, ...LANE_PROFILES.flatMap((p) => ['--profile', p]), ...args]
 }
 
 export interface Leftovers { containers: string[]; networks: string[]; volumes: string[] }
