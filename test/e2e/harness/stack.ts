@@ -114,7 +114,7 @@ export function e2eEnv(paths: StackPaths, s: StackSettings): Record<string, stri
     GRAFANA_ADMIN_PASSWORD: secret(),
     BACKUP_DIR: paths.backups,
     BACKUP_METRICS_DIR: paths.textfile,
-    ...LANE_ENV[E2E_LANE],
+    ...LANE_ENV[E2E_LANE] ?? {},
   }
 }
 
@@ -183,7 +183,7 @@ export function kitEnv(engineEnv: Record<string, string>, base: NodeJS.ProcessEn
 }
 
 /** The profiles the lane's stack turns on: LightLLM always, PgBouncer where LANE_ENV enables it. */
-const LANE_PROFILES = ['lightllm', ...(LANE_ENV[E2E_LANE].PGBOUNCER_ENABLED === 'true' ? ['pgbouncer'] : [])]
+const laneProfiles = () => ['lightllm', ...(LANE_ENV[E2E_LANE]?.PGBOUNCER_ENABLED === 'true' ? ['pgbouncer'] : [])]
 
 /**
  * `docker compose` with the production file, the override and the e2e .env, for the suite itself.
@@ -191,7 +191,7 @@ const LANE_PROFILES = ['lightllm', ...(LANE_ENV[E2E_LANE].PGBOUNCER_ENABLED === 
  */
 export function composeArgv(envFile: string, ...args: string[]): string[] {
   return ['docker', 'compose', '--project-name', E2E_PROJECT, '--file', COMPOSE_FILE, ...overrideFiles().flatMap((f) => ['--file', f]),
-    '--env-file', envFile, ...LANE_PROFILES.flatMap((p) => ['--profile', p]), ...args]
+    '--env-file', envFile, ...laneProfiles().flatMap((p) => ['--profile', p]), ...args]
 }
 
 export interface Leftovers { containers: string[]; networks: string[]; volumes: string[] }
