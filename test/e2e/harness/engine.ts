@@ -111,7 +111,11 @@ export async function chooseStorageDriver(ctx: Ctx, layout: EngineLayout): Promi
   rmSync(dir, { recursive: true, force: true })
   for (const d of ['lower', 'upper', 'work', 'merged']) mkdirSync(join(dir, d), { recursive: true })
   try {
-    const mounted = await probeWhy(ctx, ['mount', '-t', 'overlay', 'overlay', '-o', `lowerdir=${join(dir, 'lower')},upperdir=${join(dir, 'upper')},workdir=${join(dir, 'work')}`, join(dir, 'merged')])
+    const argv = ['mount', '-t', 'overlay', 'overlay', '-o', `lowerdir=${join(dir, 'lower')},upperdir=${join(dir, 'upper')},workdir=${join(dir, 'work')}`, join(dir, 'merged')]
+    // a busy kernel (a killed engine's mounts going away) can take long to mount: slow is not "no
+    // overlayfs", and vfs would throw the image cache away
+    const mounted = await probeWhy(ctx, argv, 120_000)
+    if (mounted.why?.includes('timed out')) throw new KitError(`the overlayfs probe did not finish (${mounted.why})`, 1, 'the machine is overloaded; run again, or set OWP_E2E_STORAGE_DRIVER')
     if (mounted.why !== null) return { driver: 'vfs', why: `no overlay mount in ${layout.state}: ${mounted.why}` }
     await probe(ctx, ['umount', join(dir, 'merged')])
     return { driver: 'overlay2', why: `overlayfs mounts in ${layout.state}` }
@@ -177,7 +181,8 @@ export async function startEngine(ctx: Ctx, layout: EngineLayout, o: StartOption
   child.on('exit', (code, signal) => { exitCode = code ?? (signal ? 128 : 1) })
   child.unref()
   const pid = child.pid
-  const timeoutMs = o.timeoutMs ?? 60_000
+  // seconds normally; minutes after a killed engine, whose containers dockerd cleans up first
+  const timeoutMs = o.timeoutMs ?? 300_000
   const deadline = Date.now() + timeoutMs
   while (Date.now() < deadline) {
     if (spawnError) {
