@@ -1,6 +1,7 @@
 // The engine setup says clearly what is wrong instead of hanging (no real engine needed here).
 import { describe, it, expect, afterAll } from 'vitest'
 import { writeFileSync, chmodSync, existsSync, mkdirSync } from 'node:fs'
+import { execFileSync } from 'node:child_process'
 import { join } from 'node:path'
 import { tmpDir } from '../../helpers/tmp.ts'
 import { testCtx } from '../../helpers/context.ts'
@@ -51,8 +52,11 @@ describe('starting the e2e engine', () => {
 })
 
 describe('the storage driver', () => {
-  it('overlay2 where an overlay mount works in the state dir, and the probe leaves nothing behind', async () => {
+  it('overlay2 where an overlay mount works in the state dir, and the probe leaves nothing behind (not even the mount an earlier probe, killed at its time-out, made after all)', async () => {
     const layout = engineLayout(join(tmp.path, 'overlay'))
+    const stale = join(layout.state, 'overlay-probe')
+    for (const d of ['lower', 'upper', 'work', 'merged']) mkdirSync(join(stale, d), { recursive: true })
+    execFileSync('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${join(stale, 'lower')},upperdir=${join(stale, 'upper')},workdir=${join(stale, 'work')}`, join(stale, 'merged')])
     const r = await chooseStorageDriver(testCtx({ env: { PATH: process.env.PATH } }), layout)
     // this machine's kernel mounts overlayfs on its ext4 root (as root): the suite's engine uses it
     expect(r).toEqual({ driver: 'overlay2', why: `overlayfs mounts in ${layout.state}` })

@@ -108,6 +108,9 @@ export async function chooseStorageDriver(ctx: Ctx, layout: EngineLayout): Promi
     return { driver: forced as StorageDriver, why: 'OWP_E2E_STORAGE_DRIVER' }
   }
   const dir = join(layout.state, 'overlay-probe')
+  // an earlier probe killed at its time-out can have mounted after all
+  const unmount = () => probe(ctx, ['umount', join(dir, 'merged')])
+  if (existsSync(join(dir, 'merged'))) await unmount()
   rmSync(dir, { recursive: true, force: true })
   for (const d of ['lower', 'upper', 'work', 'merged']) mkdirSync(join(dir, d), { recursive: true })
   try {
@@ -117,9 +120,9 @@ export async function chooseStorageDriver(ctx: Ctx, layout: EngineLayout): Promi
     const mounted = await probeWhy(ctx, argv, 120_000)
     if (mounted.why?.includes('timed out')) throw new KitError(`the overlayfs probe did not finish (${mounted.why})`, 1, 'the machine is overloaded; run again, or set OWP_E2E_STORAGE_DRIVER')
     if (mounted.why !== null) return { driver: 'vfs', why: `no overlay mount in ${layout.state}: ${mounted.why}` }
-    await probe(ctx, ['umount', join(dir, 'merged')])
     return { driver: 'overlay2', why: `overlayfs mounts in ${layout.state}` }
   } finally {
+    await unmount()
     rmSync(dir, { recursive: true, force: true })
   }
 }
