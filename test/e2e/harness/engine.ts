@@ -108,10 +108,12 @@ export async function chooseStorageDriver(ctx: Ctx, layout: EngineLayout): Promi
     return { driver: forced as StorageDriver, why: 'OWP_E2E_STORAGE_DRIVER' }
   }
   const dir = join(layout.state, 'overlay-probe')
-  // an earlier probe killed at its time-out can have mounted after all
-  const unmount = () => probe(ctx, ['umount', join(dir, 'merged')])
+  // an earlier probe killed at its time-out can have mounted after all. Lazy: an overlay unmount
+  // syncs the whole upper filesystem, which on a busy disk takes longer than any probe should
+  const unmount = () => probe(ctx, ['umount', '-l', join(dir, 'merged')])
+  const clear = () => { try { rmSync(dir, { recursive: true, force: true }) } catch { /* still busy: the next probe clears it */ } }
   if (existsSync(join(dir, 'merged'))) await unmount()
-  rmSync(dir, { recursive: true, force: true })
+  clear()
   for (const d of ['lower', 'upper', 'work', 'merged']) mkdirSync(join(dir, d), { recursive: true })
   try {
     const argv = ['mount', '-t', 'overlay', 'overlay', '-o', `lowerdir=${join(dir, 'lower')},upperdir=${join(dir, 'upper')},workdir=${join(dir, 'work')}`, join(dir, 'merged')]
@@ -123,7 +125,7 @@ export async function chooseStorageDriver(ctx: Ctx, layout: EngineLayout): Promi
     return { driver: 'overlay2', why: `overlayfs mounts in ${layout.state}` }
   } finally {
     await unmount()
-    rmSync(dir, { recursive: true, force: true })
+    clear()
   }
 }
 
