@@ -71,6 +71,17 @@ const spawnQuietStdin = ((...args: Parameters<typeof spawn>) => {
   return child
 }) as typeof spawn
 
+/**
+ * zx runs each command through `bash -c`, and Node's stdio pipes are socketpairs. bash takes a
+ * socket on stdin for a remote shell daemon and then reads ~/.bashrc when SHLVL is below 2 (an
+ * unset SHLVL, as under make, is 0): a root .bashrc with `pyenv init` made every command wait on
+ * pyenv's rehash lock, up to a minute under concurrency (seen here: `bash -c true` 61 s). SHLVL of
+ * at least 1 for the commands keeps bash from it; nothing the kit runs reads SHLVL otherwise.
+ */
+export function childShellEnv(env: Record<string, string | undefined>): Record<string, string | undefined> {
+  return Number(env.SHLVL ?? 0) >= 1 ? env : { ...env, SHLVL: '1' }
+}
+
 export async function exec(ctx: ExecCtx, argv: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> {
   if (argv.length === 0) throw new KitError('exec: empty argv')
   const shown = ctx.secrets.mask(shellQuote(argv))
@@ -85,7 +96,7 @@ export async function exec(ctx: ExecCtx, argv: readonly string[], opts: ExecOpti
   const started = performance.now()
   const p: ProcessPromise = $({
     cwd: opts.cwd ?? ctx.cwd,
-    env: { ...ctx.env, ...opts.env },
+    env: childShellEnv({ ...ctx.env, ...opts.env }),
     input: opts.input,
     quiet: true,
     nothrow: true,
