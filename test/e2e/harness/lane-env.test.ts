@@ -42,6 +42,6 @@ describe('OWP_E2E_LANE=x', () => {
   it('a good lane passes the same entry (the check can pass): lanes.ts --dry-run plans the lanes', async () => {
     const r = await entry('test/e2e/harness/lanes.ts', ['--dry-run', '--json'], { OWP_E2E_LANE: 'b' })
     expect(r.code, r.stderr).toBe(0)
-    expect((JSON.parse(r.stdout) as { plan: Array<{ lane: string }> }).plan.map((p) => p.lane)).toEqual(['a', 'b'])
+    expect((JSON.parse(r.stdout) as { plan: Array<{ lane: string }> }).plan.map((p) => p.lane)).toEqual(['a', 'b', 'c'])
   })
 })

@@ -1,12 +1,12 @@
-// Which e2e files run, and on which lane (harness/lanes.ts runs two compose projects at once).
+// Which e2e file runs on which lane (harness/lanes.ts runs three compose projects at once).
 // Pure data and one pure function, shared by the vitest configs, the sequencer and the runner.
 
 /**
- * Out of `make test`, run with `make e2e-pending` (all lanes). Each has passed on the real engine,
- * but beside the engine-free suites on this 2-core machine three stacks at once overload it
- * (healthchecks time out at load 20-30, deploys fail): they wait for a lighter suite (issue #12).
+ * Out of `make test`, run with `make e2e-pending`. Each passed on the real engine this session,
+ * but not in the last whole `make test`: the dr drill's restore ("0 stores, validate not run") and
+ * F-E2E-2 failed there, and there was no time left to find why (see the closing note).
  */
-export const PENDING: string[] = ['test/e2e/upgrade.e2e.test.ts', 'test/e2e/dr.e2e.test.ts', 'test/e2e/pitr.e2e.test.ts', 'test/e2e/faults.e2e.test.ts']
+export const PENDING: string[] = ['test/e2e/dr.e2e.test.ts', 'test/e2e/faults.e2e.test.ts']
 
 /**
  * The files of lanes b and c (each lane its own stack, deployed by ensureStack); lane a runs the

@@ -10,10 +10,9 @@ EXPOSE 8080
 CMD ["owp-fake", "openwebui"]
 
 # the broken release's Open WebUI is fine (only the GraphRAG processor is broken). Its schema is the
-# first release's: after F-E2E-1 moved a stack to the next release (0003) it cannot start there
-# (as the real Open WebUI refuses a revision it does not know), so F-E2E-2 takes 5 min of `up`
-# waits before its rollback (make e2e-pending); a head of 0003 would make rollback.e2e on a fresh
-# stack go through the recreate strategy's database restore, not yet proven on the engine
+# first release's: on a stack an upgrade moved to the next release (0003) it cannot start (as the
+# real Open WebUI refuses a revision it does not know), so the files that deploy it (rollback.e2e,
+# F-E2E-2) run before any upgrade on their lane (harness/lane-plan.ts E2E_BEFORE)
 FROM fake-openwebui AS fake-openwebui-broken
 
 # the next release (the upgrade under load): one migration forward
