@@ -2,7 +2,7 @@
 // compose resolves it (a recorded `docker compose config --format json`), refusals of anything that
 // could reach production, the metrics, and the teardown in every path through a fake docker.
 import { afterAll, describe, expect, it } from 'vitest'
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { ROOT } from '../../scripts/lib/core/paths.ts'
 import { runCleanups } from '../../scripts/lib/core/context.ts'
@@ -13,6 +13,8 @@ import { drillCompose } from '../../scripts/lib/backup/drill-compose.ts'
 import { drillEnv, drillLine, renderDrillMetrics, runDrill } from '../../scripts/lib/backup/drill.ts'
 import { resolveShared, retentionFrom } from '../../scripts/lib/backup/settings.ts'
 import { runBackup } from '../../scripts/lib/backup/backup.ts'
+import { createTarget } from '../../scripts/lib/backup/targets.ts'
+import { writersStatePath } from '../../scripts/lib/backup/writers.ts'
 
 const CONFIG = JSON.parse(readFileSync(join(ROOT, 'test', 'fixtures', 'backup', 'compose-config.json'), 'utf8'))
 const tmp = tmpDir('owp-drill-')
@@ -142,6 +144,21 @@ describe('the drill run (fake docker)', () => {
     expect(ctx.stderr()).toMatch(/tearing down the scratch project owp-drill: Error response from daemon: error while removing network: network owp-drill_app has active endpoints/)
     expect(ctx.stderr()).toMatch(/production could not be looked at after the drill: command failed \(exit code 1\): docker ps -a -q .*: Cannot connect to the Docker daemon at unix:\/\/\/var\/run\/docker\.sock\. Is the docker daemon running\?/)
     expect(report.line).toMatch(/, production not checked$/)
+  })
+
+  it('the record of writers a killed drill had stopped in its scratch project goes with that project\'s debris: nothing is started from it', async () => {
+    const { dest, envFile } = await platformSet()
+    const bins = fakeBins({ docker: answers(fails(1, 'dependency failed to start: container owp-drill-postgres-1 is unhealthy')) })
+    const locks = join(tmp.path, `locks-${Date.now()}`)
+    const ctx = testCtx({ env: { PATH: bins.path, BACKUP_STAGING_DIR: tmp.path, BACKUP_LOCK_DIR: locks }, yes: true })
+    const s = await resolveShared(ctx, { target: 'compose', dest, 'env-file': envFile })
+    const record = writersStatePath(s.dest, createTarget({ kind: 'compose', env: s.env, project: 'owp-drill' }))
+    expect(record.startsWith(locks)).toBe(true)
+    mkdirSync(locks, { recursive: true })
+    writeFileSync(record, JSON.stringify({ kind: 'compose', at: '2026-12-01T03:00:00Z', pid: 999999, host: 'gone', control: { kind: 'compose', compose: ['docker', 'compose', '-p', 'owp-drill'] }, stopped: [{ name: 'openwebui' }] }))
+    await runDrill(ctx, { dest: s.dest, from: 'latest', env: s.env, envFile, project: 'owp', composeFile: join(ROOT, 'compose', 'docker-compose.prod.yml'), settings: s.settings, waitSeconds: 30 })
+    expect(existsSync(record)).toBe(false)
+    expect(bins.calls('docker').filter((c) => c.includes('start'))).toEqual([])
   })
 
   it('Ctrl-C during the drill tears the scratch project down through the cleanups', async () => {

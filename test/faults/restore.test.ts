@@ -11,12 +11,16 @@ import { tmpDir } from '../helpers/tmp.ts'
 import { ROOT } from '../../scripts/lib/core/paths.ts'
 import { WRITERS } from '../../scripts/lib/backup/writers.ts'
 import { contentChecksums, listSets } from '../backup/support.ts'
-import { killWhen, startScript } from './support.ts'
+import { freezeTree, killTree, killWhen, startScript, waitFor } from './support.ts'
 
 const SHIMS = join(ROOT, 'test', 'fixtures', 'backup', 'shims')
 const tmp = tmpDir('owp-fault-restore-')
 const state = join(tmp.path, 'services')
 const dest = join(tmp.path, 'dest')
+const locks = join(tmp.path, 'locks')
+/** The records of writers a restore stopped (kept beside the leases until it starts them again). */
+const writerRecords = () => (existsSync(locks) ? readdirSync(locks).filter((f) => f.endsWith('.writers-stopped.json')) : [])
+const stoppedOnes = () => readdirSync(state).filter((f) => f.endsWith('.stopped')).map((f) => f.replace(/\.stopped$/, '')).sort()
 let pg: Postgres
 let setId = ''
 let backedUp: Record<string, Record<string, string>> = {}
@@ -25,7 +29,7 @@ function env(extra: Record<string, string> = {}): Record<string, string> {
   return {
     PATH: `${SHIMS}:${process.env.PATH}`, SHIM_CALLS: join(tmp.path, 'calls'), SHIM_STATE: state,
     SHIM_POSTGRES_ENV: `PGHOST=127.0.0.1 PGPORT=${pg.port} PGPASSWORD=${pg.password}`,
-    BACKUP_STAGING_DIR: join(tmp.path, 'staging'), ...extra,
+    BACKUP_STAGING_DIR: join(tmp.path, 'staging'), OWP_LOCK_DIR: locks, ...extra,
   }
 }
 const args = (script: 'backup' | 'restore') => ['--store', 'postgres', '--target', 'compose', '--env-file', join(tmp.path, 'empty.env'), '--dest', dest,
@@ -124,7 +128,44 @@ describe('restore faults (real PostgreSQL, compose target)', { timeout: 300_000 
     expect(r.stderr).toContain('put app back under its name')
     expect(sums()).toEqual(backedUp)
     expect(kitDatabases()).toBe('')
-    expect(existsSync(join(dest, '.locks', 'writers-stopped.json'))).toBe(false)
+    expect(writerRecords()).toEqual([])
     rmSync(join(tmp.path, 'calls'), { recursive: true, force: true }); mkdirSync(join(tmp.path, 'calls'))
+  })
+
+  it('F-WRITERS-1: killed with the writers stopped, then some of their containers removed (a drill\'s scratch project torn down, `compose down`): the next run starts those that exist and restores', async () => {
+    changeLive('live-w1')
+    const k = startScript('scripts/restore.ts', args('restore'), env())
+    await killWhen(k, /writers stopped for the restore/)
+    expect(writerRecords()).toHaveLength(1)
+    expect(stoppedOnes()).toEqual(allWriters)
+    // their containers are gone: compose cannot start a service that has none
+    for (const w of ['openwebui', 'mcp-server']) rmSync(join(state, `${w}.stopped`))
+    const again = await restore()
+    expect(again.code, again.stderr).toBe(0)
+    expect(again.stderr).toMatch(/interrupted restore .* left writers stopped: starting graphrag-processor, celery-worker, celery-beat\n/)
+    expect(again.stderr).toMatch(/had stopped openwebui, mcp-server, which no longer exist in the project: nothing to start there/)
+    expect(sums()).toEqual(backedUp)
+    expect(running()).toEqual(allWriters.filter((w) => !['openwebui', 'mcp-server'].includes(w)))
+    expect(writerRecords()).toEqual([])
+    for (const w of ['openwebui', 'mcp-server']) writeFileSync(join(state, `${w}.running`), '')
+  })
+
+  it('F-WRITERS-2: a second restore of the same project while the first has the writers stopped: exit 75, it starts nothing; the first finishes and starts them', async () => {
+    changeLive('live-w2')
+    const first = startScript('scripts/restore.ts', args('restore'), env())
+    try {
+      await waitFor(first, /writers stopped for the restore/)
+      freezeTree(first, true) // alive, its leases fresh, the writers stopped
+      const second = await restore()
+      expect(second.code, second.stderr).toBe(75)
+      expect(second.stderr).toMatch(/another restore of compose project owp \(its writers stopped\) is running/)
+      expect(second.stderr).not.toMatch(/starting|started again/)
+      expect(running()).toEqual([])
+      freezeTree(first, false)
+      expect(await first.done, first.stderr()).toBe(0)
+    } finally { freezeTree(first, false); killTree(first) }
+    expect(sums()).toEqual(backedUp)
+    expect(running()).toEqual(allWriters)
+    expect(writerRecords()).toEqual([])
   })
 })

@@ -23,15 +23,25 @@ export function killTree(k: Killable): void {
   try { process.kill(-k.child.pid!, 'SIGKILL') } catch { /* already gone */ }
 }
 
-/** Run until stderr matches `marker` (or a predicate holds), then kill the tree; resolves when it is gone. */
-export async function killWhen(k: Killable, when: RegExp | (() => boolean), timeoutMs = 120_000): Promise<void> {
+/** Wait until stderr matches `marker` (or a predicate holds) while the run goes on. */
+export async function waitFor(k: Killable, when: RegExp | (() => boolean), timeoutMs = 120_000): Promise<void> {
   const deadline = Date.now() + timeoutMs
   for (;;) {
-    if (typeof when === 'function' ? when() : when.test(k.stderr())) break
-    if (k.child.exitCode !== null) throw new Error(`the run ended (exit ${k.child.exitCode}) before the kill point ${String(when)}:\n${k.stderr()}`)
-    if (Date.now() > deadline) throw new Error(`kill point ${String(when)} not reached:\n${k.stderr()}`)
+    if (typeof when === 'function' ? when() : when.test(k.stderr())) return
+    if (k.child.exitCode !== null) throw new Error(`the run ended (exit ${k.child.exitCode}) before the point ${String(when)}:\n${k.stderr()}`)
+    if (Date.now() > deadline) throw new Error(`point ${String(when)} not reached:\n${k.stderr()}`)
     await new Promise((r) => setTimeout(r, 10))
   }
+}
+
+/** Run until stderr matches `marker` (or a predicate holds), then kill the tree; resolves when it is gone. */
+export async function killWhen(k: Killable, when: RegExp | (() => boolean), timeoutMs = 120_000): Promise<void> {
+  await waitFor(k, when, timeoutMs)
   killTree(k)
   await k.done
+}
+
+/** Freeze the whole tree (SIGSTOP) or let it go on (SIGCONT): a run that is alive but not moving. */
+export function freezeTree(k: Killable, frozen: boolean): void {
+  try { process.kill(-k.child.pid!, frozen ? 'SIGSTOP' : 'SIGCONT') } catch { /* gone */ }
 }

@@ -17,6 +17,7 @@ import { requireHelm, uninstallArgv, getValuesArgv, waitFlag, type HelmInfo } fr
 import { privateTmp } from './staging.ts'
 import { createTarget } from './targets.ts'
 import { runRestore } from './restore.ts'
+import { forgetStoppedWriters } from './writers.ts'
 import { releaseClaims } from './claims.ts'
 import { choosePlatformSet, listPlatformSets, type PlatformRef } from './platform.ts'
 import { concludeDrill, renderDrillMetrics, validateAndCheck, writeDrillMetrics, type DrillMetrics, type DrillReport } from './drill.ts'
@@ -147,6 +148,8 @@ export async function runK8sDrill(ctx: Ctx, o: K8sDrillOptions): Promise<DrillRe
   try {
     // Debris of a drill that was killed hard (SIGKILL leaves no cleanup): the scratch namespace's own.
     await ctx.exec(kube('delete', 'namespace', scratch, '--ignore-not-found', '--wait=true', '--timeout=600s'), { mutates: true, timeout: 660_000 })
+    const target = createTarget({ kind: 'k8s', env: o.settings.env, namespace: scratch, release: o.release, kubeContext: o.kubeContext })
+    forgetStoppedWriters(o.dest, target) // the record of a killed drill's writers went with its namespace
     await ctx.exec(kube('create', 'namespace', scratch), { mutates: true, title: `create namespace ${scratch}` })
     await ctx.exec(kube('label', 'namespace', scratch, `owp.io/drill-of=${o.namespace}`, `owp.io/drill-set=${set.id}`, 'app.kubernetes.io/managed-by=owp-kit'), { mutates: true })
     for (const name of secretsNamed(prod ?? {})) {
@@ -161,7 +164,6 @@ export async function runK8sDrill(ctx: Ctx, o: K8sDrillOptions): Promise<DrillRe
     await ctx.exec([helm.bin, 'install', o.release, o.chart ?? CHART_DIR, '--namespace', scratch, ...hctx, '--values', valuesFile, waitFlag(helm), '--timeout', `${wait}s`],
       { mutates: true, timeout: (wait + 120) * 1000, title: `install ${o.release} into ${scratch}${values.postgres?.cnpg?.bootstrapFrom ? ` (Cluster recovered to ${values.postgres.cnpg.bootstrapFrom.targetTime})` : ''}` })
 
-    const target = createTarget({ kind: 'k8s', env: o.settings.env, namespace: scratch, release: o.release, kubeContext: o.kubeContext })
     const settings: StoreSettings = { ...o.settings, maintenanceWindow: true, envFile: null, identity: o.identity }
     const cnpg = values.postgres?.mode === 'cnpg'
     // CloudNativePG brought PostgreSQL back from its own backups: the dump part is not restored over it

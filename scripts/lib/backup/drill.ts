@@ -16,6 +16,7 @@ import { atomicWrite } from './manifest.ts'
 import { privateTmp } from './staging.ts'
 import { createTarget } from './targets.ts'
 import { runRestore, type RestoreOutcome } from './restore.ts'
+import { forgetStoppedWriters } from './writers.ts'
 import { choosePlatformSet, listPlatformSets, type PlatformRef } from './platform.ts'
 import { drillCompose } from './drill-compose.ts'
 import { checkContent, type ContentCheck } from './drill-checks.ts'
@@ -129,14 +130,16 @@ export async function runDrill(ctx: Ctx, o: DrillOptions): Promise<DrillReport> 
     mkdirSync(dir, { recursive: true })
     writeFileSync(file, JSON.stringify(built.doc, null, 2), { mode: 0o600 }) // resolved secrets: private, removed at teardown
     ctx.log.info(`scratch project ${project}: ${built.services.join(', ')} (left out: ${built.dropped.join(', ') || 'nothing'}; no published ports)`)
-    // Debris of a drill that was killed hard (SIGKILL leaves no cleanup): the scratch project's own.
+    const env = drillEnv(o.env)
+    const target = createTarget({ kind: 'compose', env, project, composeFile: file, envFile: null })
+    // Debris of a drill that was killed hard (SIGKILL leaves no cleanup): the scratch project's own,
+    // with the record of the writers it had stopped (they went with the project).
     await ctx.exec(compose('down', '--volumes', '--remove-orphans', '--timeout', '5'), { mutates: true, allowFailure: true, timeout: 300_000 })
+    forgetStoppedWriters(o.dest, target)
     const wait = String(o.waitSeconds ?? 600)
     const stores = built.services.filter((s) => (DATABASE_STORES as readonly string[]).includes(s))
     await ctx.exec(compose('up', '-d', '--wait', '--wait-timeout', wait, ...stores), { mutates: true, timeout: (Number(wait) + 120) * 1000, title: `start ${stores.join(' ')} of ${project}` })
 
-    const env = drillEnv(o.env)
-    const target = createTarget({ kind: 'compose', env, project, composeFile: file, envFile: null })
     const settings: StoreSettings = { ...o.settings, env, maintenanceWindow: true, envFile: null, identity: o.identity }
     const parts: StoreName[] = set.parts.map((p) => p.store).filter((s) => s !== 'config')
     const restoreParts = async (list: StoreName[]) => {

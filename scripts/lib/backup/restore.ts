@@ -6,7 +6,7 @@ import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { tmpdir } from 'node:os'
 import { KitError, UsageError } from '../core/errors.ts'
-import { lockStore, storeLockPath } from './locks.ts'
+import { lockStore } from './locks.ts'
 import { confirm, type Ctx } from '../core/context.ts'
 import { table } from '../core/log.ts'
 import { checkFiles, readManifest, sha256File } from './manifest.ts'
@@ -19,7 +19,7 @@ import { formatBytes } from './backup.ts'
 import { releaseClaims } from './claims.ts'
 import { choosePlatformSet, listPlatformSets, type PlatformRef } from './platform.ts'
 import { STORES } from './types.ts'
-import { resumeWriters, stopWriters } from './writers.ts'
+import { lockWriters, resumeWriters, stopWriters, writersStatePath } from './writers.ts'
 
 export interface RestoreOptions {
   stores: StoreName[]
@@ -147,8 +147,8 @@ async function restoreRun(ctx: Ctx, o: RestoreOptions): Promise<RestoreRun> {
  */
 async function withWritersStopped<T>(ctx: Ctx, o: RestoreOptions, run: (quiesce: () => Promise<void>) => Promise<T>): Promise<T> {
   // beside the target's leases, named after the target: another project's restore never resumes these writers
-  const stateFile = storeLockPath(o.dest, o.target, 'postgres').replace(/\.lock$/, '.writers-stopped.json')
-  if (!ctx.dryRun) await resumeWriters(ctx, stateFile)
+  const stateFile = writersStatePath(o.dest, o.target)
+  const release = lockWriters(ctx, o.dest, o.target)
   let startWriters = async () => {}
   let stopped = false
   const quiesce = async () => {
@@ -157,9 +157,10 @@ async function withWritersStopped<T>(ctx: Ctx, o: RestoreOptions, run: (quiesce:
     startWriters = await stopWriters(ctx, o.target, stateFile)
   }
   try {
+    if (!ctx.dryRun) await resumeWriters(ctx, o.dest, o.target)
     return await run(quiesce)
   } finally {
-    await startWriters()
+    try { await startWriters() } finally { release() }
   }
 }
 
