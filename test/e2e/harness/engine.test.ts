@@ -80,6 +80,13 @@ describe('the storage driver', () => {
     const e = await chooseStorageDriver(testCtx({ env: { OWP_E2E_STORAGE_DRIVER: 'btrfs' } }), layout).catch((x: Error) => x)
     expect((e as Error).message).toBe('OWP_E2E_STORAGE_DRIVER must be overlay2 or vfs, got "btrfs"')
   })
+
+  it('a bad OWP_E2E_STORAGE_DRIVER is refused by a dry run too, before it prints any plan (exit 2)', async () => {
+    const ctx = testCtx({ env: { OWP_E2E_STORAGE_DRIVER: 'btrfs' }, dryRun: true })
+    const e = await startEngine(ctx, engineLayout(join(tmp.path, 'forced-dry'))).catch((x: { message: string; exitCode: number }) => x)
+    expect(e).toMatchObject({ message: 'OWP_E2E_STORAGE_DRIVER must be overlay2 or vfs, got "btrfs"', exitCode: 2 })
+    expect(ctx.stdout()).toBe('')
+  })
 })
 
 describe('what the engine runs with', () => {

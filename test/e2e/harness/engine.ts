@@ -95,6 +95,14 @@ export interface StartOptions {
 export type StorageDriver = 'overlay2' | 'vfs'
 export const STORAGE_DRIVERS: StorageDriver[] = ['overlay2', 'vfs']
 
+/** OWP_E2E_STORAGE_DRIVER, checked (a usage error, exit 2, names what it accepts); undefined when unset. */
+export function forcedStorageDriver(env: Record<string, string | undefined>): StorageDriver | undefined {
+  const forced = env.OWP_E2E_STORAGE_DRIVER
+  if (!forced) return undefined
+  if (!STORAGE_DRIVERS.includes(forced as StorageDriver)) throw new KitError(`OWP_E2E_STORAGE_DRIVER must be ${STORAGE_DRIVERS.join(' or ')}, got "${forced}"`, 2)
+  return forced as StorageDriver
+}
+
 /**
  * overlay2 when an overlay mount works in the state dir (root, a kernel with overlayfs, a data root
  * on ext4 or xfs): containers share their image's layers. Else vfs, which copies the whole image
@@ -102,11 +110,8 @@ export const STORAGE_DRIVERS: StorageDriver[] = ['overlay2', 'vfs']
  * OWP_E2E_STORAGE_DRIVER=overlay2|vfs decides instead of the probe.
  */
 export async function chooseStorageDriver(ctx: Ctx, layout: EngineLayout): Promise<{ driver: StorageDriver; why: string }> {
-  const forced = ctx.env.OWP_E2E_STORAGE_DRIVER
-  if (forced) {
-    if (!STORAGE_DRIVERS.includes(forced as StorageDriver)) throw new KitError(`OWP_E2E_STORAGE_DRIVER must be ${STORAGE_DRIVERS.join(' or ')}, got "${forced}"`, 2)
-    return { driver: forced as StorageDriver, why: 'OWP_E2E_STORAGE_DRIVER' }
-  }
+  const forced = forcedStorageDriver(ctx.env)
+  if (forced) return { driver: forced, why: 'OWP_E2E_STORAGE_DRIVER' }
   const dir = join(layout.state, 'overlay-probe')
   // an earlier probe killed at its time-out can have mounted after all. Lazy: an overlay unmount
   // syncs the whole upper filesystem, which on a busy disk takes longer than any probe should
@@ -136,6 +141,7 @@ export async function chooseStorageDriver(ctx: Ctx, layout: EngineLayout): Promi
  * or does not answer within timeoutMs is a KitError with its log tail.
  */
 export async function startEngine(ctx: Ctx, layout: EngineLayout, o: StartOptions = {}): Promise<Engine> {
+  forcedStorageDriver(ctx.env) // bad input fails before anything, a dry run too
   const given = ctx.env.DOCKER_HOST
   if (given) {
     const version = await engineVersion(ctx, given)
