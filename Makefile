@@ -10,7 +10,7 @@ ARGS ?=
 
 .PHONY: help init setup test test-unit typecheck lint e2e deploy-prod deploy-k8s deploy-docker mirror-images \
         build-images helm-install validate-prod test-graphrag load-test backup restore dr-drill scan \
-        tls-selfsigned sync-monitoring bench e2e-setup e2e-pending
+        tls-selfsigned sync-monitoring bench e2e-setup
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -55,9 +55,6 @@ lint: setup typecheck ## helm lint, promtool, amtool, compose config
 
 e2e: setup ## the end-to-end stack suite alone, on its own Docker engine (root), two compose projects at once
 	$(TSX) test/e2e/harness/lanes.ts -- $(ARGS)
-
-e2e-pending: setup ## the e2e suite plus the files make test leaves out (lane-plan.ts PENDING: dr, faults), on the e2e engine
-	$(TSX) test/e2e/harness/lanes.ts -- --with-pending $(ARGS)
 
 e2e-setup: setup ## prepare the e2e engine, Compose v2 and stand-in images (cached); --keep/--stop
 	$(TSX) test/e2e/harness/setup.ts -- $(ARGS)

@@ -3,15 +3,9 @@
 // project and stops the engine it started, by PID.
 import { defineConfig } from 'vitest/config'
 import E2eSequencer from './harness/sequencer.ts'
-import { PENDING } from './harness/lane-plan.ts'
-
-export { PENDING }
-
 export default defineConfig({
   test: {
     include: ['test/e2e/**/*.e2e.test.ts'],
-    // not green yet on the real engine (harness/lane-plan.ts PENDING): run by hand with `make e2e-pending`
-    exclude: process.env.OWP_E2E_WITH_PENDING ? [] : PENDING,
     globalSetup: ['test/e2e/global-setup.ts'],
     // one stack, one engine: files run one after the other, the one that deploys first and the
     // teardown last (harness/sequencer.ts); the files between reuse the stack (kit.ts ensureStack)

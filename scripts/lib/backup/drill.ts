@@ -1,5 +1,6 @@
 // The restore drill (make dr-drill): the newest complete platform set (or --from ID) restored into
-// a scratch compose project beside production (drill-compose.ts), the application started on it,
+// a scratch compose project beside production (drill-compose.ts), the application started on it
+// once every part is back,
 // validate-prod run against it from inside, the content checked against the platform manifest,
 // RTO and RPO reported and written as metrics, and the scratch project torn down in every path.
 // Production is only looked at from outside (container ids, start times, restart counts, volume
@@ -148,9 +149,10 @@ export async function runDrill(ctx: Ctx, o: DrillOptions): Promise<DrillReport> 
       report.restore.push(...r.stores)
       if (!r.ok) throw new KitError(`the restore into ${project} failed: ${r.stores.filter((x) => !x.ok).map((x) => `${x.store}: ${x.error}`).join('; ')}`)
     }
-    await restoreParts(parts.filter((s) => (DATABASE_STORES as readonly string[]).includes(s)))
+    // every part before the application starts: the file parts in one-off containers of their
+    // services (targets.ts), so the writers start once, on restored data, and are never restarted
+    await restoreParts(parts.filter((s) => (DATABASE_STORES as readonly string[]).includes(s) || (FILE_STORES as readonly string[]).includes(s)))
     await ctx.exec(compose('up', '-d', '--wait', '--wait-timeout', wait), { mutates: true, timeout: (Number(wait) + 120) * 1000, title: `start the application of ${project}` })
-    await restoreParts(parts.filter((s) => (FILE_STORES as readonly string[]).includes(s)))
     report.stores = set.parts.length
 
     // no LLM in the drill unless --with-llm (it needs GPUs of its own): its chat check is left out, and says so

@@ -2,13 +2,6 @@
 // Pure data and one pure function, shared by the vitest configs, the sequencer and the runner.
 
 /**
- * Out of `make test`, run with `make e2e-pending`. Each passed on the real engine this session,
- * but not in the last whole `make test`: the dr drill's restore ("0 stores, validate not run") and
- * F-E2E-2 failed there, and there was no time left to find why (see the closing note).
- */
-export const PENDING: string[] = ['test/e2e/dr.e2e.test.ts', 'test/e2e/faults.e2e.test.ts']
-
-/**
  * The files of lanes b and c (each lane its own stack, deployed by ensureStack); lane a runs the
  * rest. Balance by the times `make test` prints: each lane's sum about a third of the suite's.
  * With two lanes, lane c's files run on lane b.

@@ -14,7 +14,7 @@ import { UsageError } from '../../../scripts/lib/core/errors.ts'
 import { engineLayout, stopEngine } from './engine.ts'
 import { prepareE2E } from './prepare.ts'
 import { SETUP_TIMINGS_FILE, LANE_SUBNETS, exitOnBadLane } from './stack.ts'
-import { PENDING, E2E_FIRST, E2E_LAST, planLanes } from './lane-plan.ts'
+import { E2E_FIRST, E2E_LAST, planLanes } from './lane-plan.ts'
 import type { LanePrepared } from '../global-setup.ts'
 
 exitOnBadLane() // before a flag is read or anything starts
@@ -33,17 +33,14 @@ parts of names) pick a subset. Each lane's log goes to .cache/e2e-lane-<lane>.lo
 the end with the timings.
 
   --lanes N        1 runs every file on lane a, one after the other; 2 puts lane c's files on
-                   lane b (default 3)
-  --with-pending   the files not green yet (lane-plan.ts PENDING) too`
+                   lane b (default 3)`
 
 await run(usage, {
   lanes: { type: 'string' },
-  'with-pending': { type: 'boolean' },
 }, async (ctx, flags, positionals) => {
   const lanes = flags.lanes === undefined ? 3 : Number(flags.lanes)
   if (lanes !== 1 && lanes !== 2 && lanes !== 3) throw new UsageError(`--lanes must be 1, 2 or 3, got "${flags.lanes}"`)
-  const pending = new Set(flags['with-pending'] ? [] : PENDING.map((f) => f.replace(/^.*\//, '')))
-  const files = readdirSync(E2E_DIR).filter((f) => f.endsWith('.e2e.test.ts') && !pending.has(f)).map((f) => relative(ROOT, join(E2E_DIR, f))).sort()
+  const files = readdirSync(E2E_DIR).filter((f) => f.endsWith('.e2e.test.ts')).map((f) => relative(ROOT, join(E2E_DIR, f))).sort()
   const plan = planLanes(files, { lanes, pick: positionals })
   if (!plan.length) throw new UsageError(`no e2e file matches ${positionals.join(' ')}`)
   for (const p of plan) ctx.log.info(`e2e lane ${p.lane}: ${p.files.map((f) => f.replace(/^.*\//, '')).join(', ')}`)
@@ -67,7 +64,7 @@ await run(usage, {
     const t0 = performance.now()
     // one log per lane, stdout and stderr in order; killed with the runner (ctx.signal)
     const r = await ctx.exec(['sh', '-c', 'log=$1; shift; exec "$@" > "$log" 2>&1', 'sh', log, 'npx', 'vitest', 'run', '--config', CONFIG, ...p.files], {
-      env: { OWP_E2E_LANE: p.lane, OWP_E2E_PREPARED: JSON.stringify(lanePrepared), ...(flags['with-pending'] ? { OWP_E2E_WITH_PENDING: '1' } : {}) },
+      env: { OWP_E2E_LANE: p.lane, OWP_E2E_PREPARED: JSON.stringify(lanePrepared) },
       allowFailure: true, timeout: 90 * 60_000, signal: ctx.signal, title: `e2e lane ${p.lane}`,
     })
     return { ...p, exitCode: r.exitCode, ms: Math.round(performance.now() - t0), log }
