@@ -5,7 +5,7 @@ import { request } from 'node:https'
 import { readFileSync, writeFileSync, existsSync, mkdirSync, mkdtempSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { tmpdir } from 'node:os'
-import { freePort } from '../helpers/net.ts'
+import { portFree } from '../../scripts/lib/core/net.ts'
 import { runScript, type ScriptResult } from '../helpers/run-script.ts'
 import { createContext, type Ctx } from '../../scripts/lib/core/context.ts'
 import { engineLayout } from './harness/engine.ts'
@@ -209,11 +209,26 @@ function holdIfFree(file: string): Promise<ChildProcess | null> {
   })
 }
 
+/**
+ * A port for the stack to publish (NGINX's HTTP and HTTPS), below the kernel's ephemeral range
+ * (ip_local_port_range, 32768-60999 by default): a port picked there can be taken as the local
+ * port of any outgoing connection while NGINX is down (a killed deploy, a rollback), and the
+ * rerun's preflight then finds it "in use". Production publishes 80 and 443, outside that range too.
+ */
+export async function publishPort(taken: number[] = []): Promise<number> {
+  for (let i = 0; i < 200; i++) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000)
+    if (!taken.includes(port) && (await portFree(port))) return port
+  }
+  throw new Error('no free port between 20000 and 32000')
+}
+
 export async function ensureStack(engineEnv: Record<string, string>): Promise<SharedStack> {
   const kept = await sharedStack(engineEnv)
   if (kept) return kept
   const paths = stackPaths(mkdtempSync(join(tmpdir(), 'owp-e2e-stack-')))
-  const [httpPort, httpsPort] = [await freePort(), await freePort()]
+  const httpPort = await publishPort()
+  const httpsPort = await publishPort([httpPort])
   writeEnvFile(paths.envFile, e2eEnv(paths, { httpPort, httpsPort }))
   const stack: Stack = { engineEnv, envFile: paths.envFile, certFile: join(paths.certDir, 'tls.crt'), httpPort, httpsPort }
   await compose(stack, ['down', '--volumes', '--remove-orphans', '--timeout', '5'], { allowFailure: true })

@@ -8,11 +8,10 @@ import { readFileSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { parse as parseYaml } from 'yaml'
 import { tmpDir } from '../helpers/tmp.ts'
-import { freePort } from '../helpers/net.ts'
 import { runScript } from '../helpers/run-script.ts'
 import { CONFIG_DIR } from '../../scripts/lib/core/paths.ts'
 import { stackPaths, e2eEnv, writeEnvFile, E2E_DOMAIN, type StackPaths } from './harness/stack.ts'
-import { kit, heavySlot, json, compose, ps, prometheus, until, httpsGet, psql, pgChecksum, redisCli, redisChecksum, shareStack, type Stack } from './kit.ts'
+import { kit, heavySlot, json, compose, ps, prometheus, until, httpsGet, psql, pgChecksum, redisCli, redisChecksum, shareStack, publishPort, type Stack } from './kit.ts'
 
 const { env: engineEnv } = inject('e2e')
 const tmp = tmpDir('owp-e2e-stack-')
@@ -27,7 +26,8 @@ interface CheckResult { name: string; status: string; detail?: string; critical?
 
 beforeAll(async () => {
   paths = stackPaths(tmp.path)
-  const [httpPort, httpsPort] = [await freePort(), await freePort()]
+  const httpPort = await publishPort()
+  const httpsPort = await publishPort([httpPort])
   writeEnvFile(paths.envFile, e2eEnv(paths, { httpPort, httpsPort }))
   // the kit's own first-run helper makes the TLS pair NGINX serves
   const tls = await runScript('scripts/tls-selfsigned.ts', ['--domain', E2E_DOMAIN, '--dir', paths.certDir, '--env-file', paths.envFile])
@@ -131,10 +131,12 @@ describe.sequential('the compose deployment on a real Docker engine', () => {
     await redisCli(stack, 5, 'FLUSHDB')
     expect((await redisChecksum(stack, 5)).keys).toBe(0)
 
-    await Promise.all(['postgres', 'redis'].map(async (store) => {
+    // one restore after the other: a restore stops the deployment's writers, and a second one of the
+    // same deployment is refused (exit 75) while the first has them stopped (row F-WRITERS-2)
+    for (const store of ['postgres', 'redis']) {
       const r = await kit(stack, 'scripts/restore.ts', ['--store', store, '--from', 'latest', '--target', 'compose', '--env-file', paths.envFile, '--dest', paths.backups, '--yes', '--json'])
       expect(r.code, r.stderr.slice(-3000)).toBe(0)
-    }))
+    }
     expect(await pgChecksum(stack, tables)).toEqual(pgBefore)
     expect(await until('redis to answer after the restore', async () => (await redisChecksum(stack, 5)).keys === 6, 60_000, 1000)).toBe(true)
     expect(await redisChecksum(stack, 5)).toEqual(redisBefore)

@@ -29,6 +29,21 @@ async function kit(server: Redis = redis, to = dest) {
   }
 }
 
+/**
+ * SAVE until Redis says OK: the backup's `redis-cli --rdb` has the server fork a save for the
+ * replica it looks like, which can still run when the backup returns (on a loaded machine), and
+ * SAVE then answers "ERR Background save already in progress" without writing dump.rdb.
+ */
+async function save(server: Redis): Promise<void> {
+  let out = ''
+  for (let i = 0; i < 300; i++) {
+    out = server.cli(['SAVE']).trim()
+    if (out === 'OK') return
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  throw new Error(`SAVE never answered OK: ${out}`)
+}
+
 beforeAll(async () => {
   writeFileSync(join(tmp.path, 'empty.env'), '')
   redis = await startRedis({ supervised: true })
@@ -46,7 +61,7 @@ describe('redis restore faults (real redis-server)', { timeout: 120_000 }, () =>
     expect(report.ok, b.ctx.stderr()).toBe(true)
     const [set] = listSets(dest, 'redis')
     for (let i = 0; i < 5; i++) redis.cli(['SET', `live:${i}`, 'now'])
-    redis.cli(['SAVE'])
+    await save(redis)
     const rdbBefore = readFileSync(join(redis.dir, 'dump.rdb'))
     const file = join(set!.dir, 'manifest.json')
     const m = JSON.parse(readFileSync(file, 'utf8'))
@@ -75,7 +90,7 @@ describe('redis restore faults (real redis-server)', { timeout: 120_000 }, () =>
       // the live server: a few keys, its dump.rdb on the small disk
       small = await startRedis({ dir: join(tmp.path, 'small') })
       for (let i = 0; i < 5; i++) small.cli(['SET', `live:${i}`, 'now'])
-      small.cli(['SAVE'])
+      await save(small)
       const rdbBefore = readFileSync(join(small.dir, 'dump.rdb'))
       const free = dfAvailable(small.dir)
 
