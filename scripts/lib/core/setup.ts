@@ -15,6 +15,8 @@ export const DEBIAN_PACKAGES = [
   'pgbackrest',
   // the compose PgBouncer image's pgbouncer, run by test/stack/pgbouncer.test.ts with the image's entrypoint
   'pgbouncer',
+  // make mirror-images between real registries (test/deploy/mirror-registry.test.ts): Distribution and skopeo
+  'docker-registry', 'skopeo',
   // the e2e suite's own Docker engine (test/e2e): dockerd + runc + containerd, the root filesystem
   // of its base image, and the tools that fetch Compose v2 (apt-get download, dpkg -x)
   'docker.io', 'debootstrap', 'iptables', 'util-linux',
