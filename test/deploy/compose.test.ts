@@ -133,7 +133,11 @@ describe('upgrade (containers running), --strategy recreate', () => {
     expect(ctx.stderr()).toMatch(/FAIL\s+openwebui healthcheck\s+healthcheck exit 1/)
     expect(bins.calls('docker').filter((c) => c.includes('up'))).toHaveLength(2)
     // the healthcheck ran inside the container, $$ unescaped for the container's shell
+    // in the container `ps` listed for the service (docker exec: no compose process per check); a
+    // service `ps` did not list (postgres here) through compose exec, which says what is wrong
     expect(bins.calls('docker')).toContainEqual(expect.arrayContaining(['exec', '-T', 'postgres', 'sh', '-c', 'pg_isready -h 127.0.0.1 -U "$POSTGRES_USER"']))
+    expect(bins.calls('docker').filter((c) => c[1] === 'exec' && c[2] === 'c0')).not.toEqual([])
+    expect(bins.calls('docker').filter((c) => c.includes('exec') && c.includes('-T') && c.includes('openwebui'))).toEqual([])
   })
 
   it('the ports check accepts ports held by this project\'s own nginx', async () => {

@@ -267,6 +267,8 @@ export function dockerAnswers(s: ComposeScenario): Answer[] {
     Id: `c${i}`, Image: c.imageId, Config: { Image: c.image, Labels: { 'com.docker.compose.service': c.service } },
     State: { Status: 'running', Health: { Status: (s.inspectUnhealthy ?? []).includes(c.service) ? 'unhealthy' : 'healthy' } },
   }))
+  const execIn = (service: string, rest: string, a: Answer = ok()): Answer[] =>
+    containers.filter((c) => c.Config.Labels['com.docker.compose.service'] === service).map((c) => on(`^exec ${c.Id} ${rest}`, a))
   const answers: Answer[] = []
   if (s.daemon === false) answers.push(on('^(version|info|image|inspect|compose .* (ps|up|pull|down|logs|exec))', fails(1, 'Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?')))
   answers.push(
@@ -280,9 +282,12 @@ export function dockerAnswers(s: ComposeScenario): Answer[] {
     on('^compose .* ps --all --quiet', ok(containers.map((c) => c.Id).join('\n'))),
     ...(s.upFails ? [on('^compose .* up --detach --wait --wait-timeout [0-9]+ --remove-orphans$', fails(1, 'dependency failed to start: container owptest-openwebui-1 is unhealthy'))] : []),
     ...(s.upDelay ? [on('^compose .* up', { exitCode: 0, delay: s.upDelay })] : []),
-    ...(s.unhealthy ?? []).map((svc) => on(`^compose .* exec -T ${svc} `, fails(1, 'curl: (7) Failed to connect'))),
-    on('^compose .* exec -T openwebui curl .*chat/completions', ok('{"choices":[{"message":{"content":"pong"}}],"usage":{"total_tokens":12}}\n200')),
-    on('^compose .* exec -T prometheus wget .*targets', ok(JSON.stringify({ data: { activeTargets: [{ labels: { job: 'openwebui' }, health: 'up' }] } }))),
+    // validate-prod runs its checks with `docker exec <container id>` (the ids `ps` listed), else compose exec
+    ...(s.unhealthy ?? []).flatMap((svc) => [on(`^compose .* exec -T ${svc} `, fails(1, 'curl: (7) Failed to connect')), ...execIn(svc, '', fails(1, 'curl: (7) Failed to connect'))]),
+    ...['^compose .* exec -T openwebui curl .*chat/completions', ...execIn('openwebui', 'curl .*chat/completions').map((a) => a.match!)]
+      .map((m) => on(m, ok('{"choices":[{"message":{"content":"pong"}}],"usage":{"total_tokens":12}}\n200'))),
+    ...['^compose .* exec -T prometheus wget .*targets', ...execIn('prometheus', 'wget .*targets').map((a) => a.match!)]
+      .map((m) => on(m, ok(JSON.stringify({ data: { activeTargets: [{ labels: { job: 'openwebui' }, health: 'up' }] } })))),
     on('^compose .* logs', ok('owptest-openwebui-1  | Traceback: database is locked')),
     on('^compose', ok()),
     ok(),

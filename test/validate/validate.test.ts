@@ -12,8 +12,8 @@ import { runScript } from '../helpers/run-script.ts'
 import { tmpDir } from '../helpers/tmp.ts'
 import { httpsServer, httpServer, health, selfSigned, type TestServer, type Cert } from '../deploy/servers.ts'
 import { loadConfig } from '../../scripts/lib/core/config.ts'
-import { FIXTURES, K8S_FIXTURES, sandbox, composeFixture, realComposeConfig, composeFakes, type Sandbox } from '../deploy/helpers.ts'
-import { fakeBins, ok, on, type FakeBins } from '../helpers/fake-bins.ts'
+import { FIXTURES, K8S_FIXTURES, sandbox, composeFixture, realComposeConfig, composeFakes, dockerAnswers, type Sandbox } from '../deploy/helpers.ts'
+import { fakeBins, fails, ok, on, type FakeBins } from '../helpers/fake-bins.ts'
 
 let cert3: Cert
 let certExpired: Cert
@@ -346,6 +346,29 @@ describe('Compose target: healthchecks through compose exec, the edge through NG
     expect(chat).toMatchObject({ status: 'fail', critical: true })
     expect(chat!.detail).toContain('nothing answers chats')
     expect(report.ok).toBe(false)
+  })
+
+  it('each running replica runs the healthcheck in its own container (docker exec): one failing replica fails the check, named', async () => {
+    const b = sandbox(null, { DOMAIN: 'chat.test.local' })
+    box = b
+    const file = composeFixture(b.dir)
+    const envFile = join(b.dir, '.env')
+    const before = [
+      { service: 'openwebui', image: 'ghcr.io/open-webui/open-webui:v0.8.11', imageId: 'sha256:a' },
+      { service: 'openwebui', image: 'ghcr.io/open-webui/open-webui:v0.8.11', imageId: 'sha256:a' },
+      { service: 'postgres', image: 'postgres:1', imageId: 'sha256:p' },
+    ]
+    const answers = [on('^exec c1 ', fails(1, 'curl: (7) Failed to connect')), ...dockerAnswers({ config: realComposeConfig(file, envFile), before })]
+    bins = fakeBins({ docker: answers })
+    const ctx = b.ctx({ path: bins.path })
+    const report = await validateDeployment(ctx, { target: 'compose', composeFile: file, envFile, component: 'openwebui', retries: 0, timeoutMs: 3000 })
+    const check = report.results.find((r) => r.name === 'openwebui healthcheck')
+    expect(check).toMatchObject({ status: 'fail', critical: true })
+    expect(check!.detail).toMatch(/^healthcheck of c1: exit 1/)
+    const execs = bins.calls('docker').filter((c) => c[1] === 'exec').map((c) => c[2])
+    expect([...new Set(execs)].sort()).toEqual(['c0', 'c1'])
+    // no compose process for a check whose container `ps` listed
+    expect(bins.calls('docker').filter((c) => c[1] === 'compose' && c.includes('exec'))).toEqual([])
   })
 
   it('--component graphrag: GraphRAG and the data stores it needs, nothing else', async () => {
