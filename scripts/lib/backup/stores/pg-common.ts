@@ -67,9 +67,12 @@ export function psqlArgv(db: string, extra: string[] = []): string[] {
   return ['psql', '-X', '-q', '-At', '-v', 'ON_ERROR_STOP=1', '-d', dbArg(db), ...extra]
 }
 
-export async function psql(ctx: Ctx, run: DriverRun, db: string, sql: string, o: { mutates?: boolean } = {}): Promise<string[]> {
+export async function psql(ctx: Ctx, run: DriverRun, db: string, sql: string | string[], o: { mutates?: boolean } = {}): Promise<string[]> {
   const conn = pgConnection(run)
-  const r = await run.target.run(ctx, 'postgres', psqlArgv(db, ['-c', sql]), { env: conn.env, secretEnv: conn.secretEnv, mutates: o.mutates, timeout: run.settings.timeoutMs })
+  // several statements: one psql, each its own -c (its own transaction: CREATE DATABASE may not be in
+  // one), stopping at the first that fails (ON_ERROR_STOP)
+  const cs = (Array.isArray(sql) ? sql : [sql]).flatMap((q) => ['-c', q])
+  const r = await run.target.run(ctx, 'postgres', psqlArgv(db, cs), { env: conn.env, secretEnv: conn.secretEnv, mutates: o.mutates, timeout: run.settings.timeoutMs })
   return r.stdout.split('\n').filter((l) => l !== '')
 }
 

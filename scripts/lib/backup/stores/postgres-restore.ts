@@ -46,7 +46,7 @@ async function exists(ctx: Ctx, run: DriverRun, db: string): Promise<{ allowconn
   return { allowconn: allow === 't' || allow === 'true', owner: owner! }
 }
 
-const mutate = (ctx: Ctx, run: DriverRun, sql: string) => psql(ctx, run, MAINT, sql, { mutates: true })
+const mutate = (ctx: Ctx, run: DriverRun, sql: string | string[]) => psql(ctx, run, MAINT, sql, { mutates: true })
 
 /** Where the server keeps its data (superuser or pg_read_all_settings), or null. */
 export async function dataDirectory(ctx: Ctx, run: DriverRun): Promise<string | null> {
@@ -61,7 +61,8 @@ export async function dataDirectory(ctx: Ctx, run: DriverRun): Promise<string | 
  */
 export async function recoverPostgres(ctx: Ctx, run: DriverRun): Promise<string[]> {
   const done: string[] = []
-  for (const l of await leftovers(ctx, run)) {
+  const [found, older] = await Promise.all([leftovers(ctx, run), psql(ctx, run, MAINT, `SELECT datname FROM pg_database WHERE datname ~ '_pre_restore_[0-9a-z]+$'`)])
+  for (const l of found) {
     if (l.kind === 'new') {
       await mutate(ctx, run, `DROP DATABASE IF EXISTS ${ident(l.name)} WITH (FORCE)`)
       const live = await exists(ctx, run, l.of)
@@ -76,7 +77,7 @@ export async function recoverPostgres(ctx: Ctx, run: DriverRun): Promise<string[
     }
   }
   // The kit before marks: "<db>_pre_restore_<id>" with no database under its name goes back.
-  for (const name of await psql(ctx, run, MAINT, `SELECT datname FROM pg_database WHERE datname ~ '_pre_restore_[0-9a-z]+$'`)) {
+  for (const name of older) {
     const of = name.replace(/_pre_restore_[0-9a-z]+$/, '')
     if (await exists(ctx, run, of)) { ctx.log.warn(`postgres: ${name} (set aside by an earlier restore) is kept: drop it when it is not needed`); continue }
     await mutate(ctx, run, `BEGIN; ALTER DATABASE ${ident(name)} RENAME TO ${ident(of)}; ALTER DATABASE ${ident(of)} ALLOW_CONNECTIONS true; COMMIT;`)
@@ -86,9 +87,24 @@ export async function recoverPostgres(ctx: Ctx, run: DriverRun): Promise<string[
   return done
 }
 
-async function terminate(ctx: Ctx, run: DriverRun, dbs: string[]): Promise<void> {
+/** End the sessions of dbs (after `before`, in the same psql: refusing new sessions first). */
+async function terminate(ctx: Ctx, run: DriverRun, dbs: string[], before: string[] = []): Promise<void> {
   if (!dbs.length) return
-  await mutate(ctx, run, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname IN (${dbs.map(literal).join(', ')}) AND pid <> pg_backend_pid()`)
+  await mutate(ctx, run, [...before, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname IN (${dbs.map(literal).join(', ')}) AND pid <> pg_backend_pid()`])
+}
+
+/** fn over items, at most n at once; the first failure is thrown once the running ones end, and no new one starts after it. */
+async function eachAtMost<T>(n: number, items: T[], fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0
+  let failed: unknown = null
+  const worker = async () => {
+    while (failed === null && next < items.length) {
+      const item = items[next++]!
+      try { await fn(item) } catch (e) { if (failed === null) failed = e }
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(n, items.length) }, worker))
+  if (failed !== null) throw failed
 }
 
 export async function restorePostgres(ctx: Ctx, run: DriverRun, manifest: Manifest): Promise<RestoreResult> {
@@ -99,12 +115,18 @@ export async function restorePostgres(ctx: Ctx, run: DriverRun, manifest: Manife
   if (!ctx.dryRun) for (const d of await recoverPostgres(ctx, run)) result.warnings.push(d)
   const dbs = Object.entries(details.databases)
   const live = new Map<string, { allowconn: boolean; owner: string } | null>()
-  for (const [db] of dbs) live.set(db, ctx.dryRun ? null : await exists(ctx, run, db))
-  if (!ctx.dryRun) {
-    // Every scratch database lives beside its live one until the swap: the server needs room for all.
-    const sizes = await psql(ctx, run, MAINT, `SELECT coalesce(sum(pg_database_size(datname)), 0) FROM pg_database WHERE datname IN (${dbs.map(([d]) => literal(d)).join(', ') || "''"})`)
+  if (ctx.dryRun) for (const [db] of dbs) live.set(db, null)
+  else {
+    // the reads before anything changes, at once (each a round trip to the server)
+    const [owners, sizes, dataDir] = await Promise.all([
+      Promise.all(dbs.map(([db]) => exists(ctx, run, db))),
+      // Every scratch database lives beside its live one until the swap: the server needs room for all.
+      psql(ctx, run, MAINT, `SELECT coalesce(sum(pg_database_size(datname)), 0) FROM pg_database WHERE datname IN (${dbs.map(([d]) => literal(d)).join(', ') || "''"})`),
+      dataDirectory(ctx, run),
+    ])
+    dbs.forEach(([db], i) => live.set(db, owners[i]!))
     const dumpBytes = manifest.files.filter((f) => f.kind === 'database').reduce((n, f) => n + (f.plain?.bytes ?? f.bytes), 0)
-    await ensureSpace(ctx, run.target, 'postgres', await dataDirectory(ctx, run), Math.max(Number(sizes[0] ?? 0), dumpBytes * 3), 'the scratch databases of the restore')
+    await ensureSpace(ctx, run.target, 'postgres', dataDir, Math.max(Number(sizes[0] ?? 0), dumpBytes * 3), 'the scratch databases of the restore')
   }
 
   // Globals first: roles the databases' owners and grants need (existing ones are left as they are).
@@ -125,25 +147,28 @@ export async function restorePostgres(ctx: Ctx, run: DriverRun, manifest: Manife
     for (const name of scratch.values()) await mutate(ctx, run, `DROP DATABASE IF EXISTS ${ident(name)} WITH (FORCE)`).catch((e) => ctx.log.warn(`could not drop ${name}: ${(e as Error).message}`))
   }
   const unregister = ctx.cleanups.add(dropScratch)
-  try {
-    for (const [db, info] of dbs) {
-      const name = markedName('new', db, run.id)
-      scratch.set(db, name)
-      const owner = live.get(db)?.owner
-      // the kit's own scratch name for this set: a run killed between CREATE and COMMENT left it unmarked
-      await mutate(ctx, run, `DROP DATABASE IF EXISTS ${ident(name)} WITH (FORCE)`)
-      await mutate(ctx, run, `CREATE DATABASE ${ident(name)} TEMPLATE template0 ENCODING ${literal(info.encoding)} LC_COLLATE ${literal(info.collate)} LC_CTYPE ${literal(info.ctype)}${owner ? ` OWNER ${ident(owner)}` : ''}`)
-      await mutate(ctx, run, `COMMENT ON DATABASE ${ident(name)} IS ${literal(`${MARK}:new:${db}:${run.id}`)}`)
-      const input = fileInput(run, join(run.dir, info.file))
-      const r = await run.target.run(ctx, 'postgres', [...pgRestoreArgv(run, details.superuser), '-d', dbArg(name), ...input.args],
-        { ...opts, stdinFile: input.stdinFile, mutates: true, allowFailure: true, timeout: run.settings.timeoutMs, title: `pg_restore ${db}` })
-      if (r.exitCode !== 0) throw new KitError(`pg_restore of database ${db} failed (exit ${r.exitCode}); the live database is untouched${colonLines(outputTail(ctx, r, 6, '\n'))}`)
-      if (!ctx.dryRun && info.tables) {
-        const problems = compareCounts(info.tables, parseCounts(await psql(ctx, run, name, COUNT_SQL)))
-        if (problems.length) throw new KitError(`the restored copy of database ${db} does not match the backup; the live database is untouched:\n  ${problems.slice(0, 20).join('\n  ')}`)
-      }
-      ctx.log.info(`postgres: ${db} restored beside the live database and proven${info.tables ? ' (row counts equal)' : ''}`)
+  const restoreOne = async ([db, info]: (typeof dbs)[number]) => {
+    const name = markedName('new', db, run.id)
+    scratch.set(db, name)
+    const owner = live.get(db)?.owner
+    // the kit's own scratch name for this set: a run killed between CREATE and COMMENT left it unmarked
+    await mutate(ctx, run, [`DROP DATABASE IF EXISTS ${ident(name)} WITH (FORCE)`,
+      `CREATE DATABASE ${ident(name)} TEMPLATE template0 ENCODING ${literal(info.encoding)} LC_COLLATE ${literal(info.collate)} LC_CTYPE ${literal(info.ctype)}${owner ? ` OWNER ${ident(owner)}` : ''}`,
+      `COMMENT ON DATABASE ${ident(name)} IS ${literal(`${MARK}:new:${db}:${run.id}`)}`])
+    const input = fileInput(run, join(run.dir, info.file))
+    const r = await run.target.run(ctx, 'postgres', [...pgRestoreArgv(run, details.superuser), '-d', dbArg(name), ...input.args],
+      { ...opts, stdinFile: input.stdinFile, mutates: true, allowFailure: true, timeout: run.settings.timeoutMs, title: `pg_restore ${db}` })
+    if (r.exitCode !== 0) throw new KitError(`pg_restore of database ${db} failed (exit ${r.exitCode}); the live database is untouched${colonLines(outputTail(ctx, r, 6, '\n'))}`)
+    if (!ctx.dryRun && info.tables) {
+      const problems = compareCounts(info.tables, parseCounts(await psql(ctx, run, name, COUNT_SQL)))
+      if (problems.length) throw new KitError(`the restored copy of database ${db} does not match the backup; the live database is untouched:\n  ${problems.slice(0, 20).join('\n  ')}`)
     }
+    ctx.log.info(`postgres: ${db} restored beside the live database and proven${info.tables ? ' (row counts equal)' : ''}`)
+  }
+  try {
+    // two databases at a time (a set holds several: Open WebUI's, GraphRAG's, postgres); the first
+    // failure stops the others from starting, and every scratch copy is dropped below
+    await eachAtMost(ctx.dryRun ? 1 : 2, dbs, restoreOne) // a plan lists them in order
   } catch (e) {
     unregister()
     await dropScratch()
@@ -163,9 +188,9 @@ export async function restorePostgres(ctx: Ctx, run: DriverRun, manifest: Manife
   const liveNames = [...aside.keys()]
   try {
     // New sessions would block the rename: refuse them, end the open ones, swap; retry a busy rename.
-    for (const db of liveNames) await mutate(ctx, run, `ALTER DATABASE ${ident(db)} ALLOW_CONNECTIONS false`)
+    const close = liveNames.map((db) => `ALTER DATABASE ${ident(db)} ALLOW_CONNECTIONS false`)
     for (let attempt = 1; ; attempt++) {
-      await terminate(ctx, run, liveNames)
+      await terminate(ctx, run, liveNames, attempt === 1 ? close : [])
       try {
         await mutate(ctx, run, swap.join(' '))
         break
@@ -185,15 +210,12 @@ export async function restorePostgres(ctx: Ctx, run: DriverRun, manifest: Manife
 
   // 3. The old copies are no longer needed (kept on request, with their names in the report).
   const keep = run.settings.env.BACKUP_RESTORE_KEEP_PREVIOUS === 'true'
-  for (const [db, old] of aside) {
-    if (keep) {
-      await mutate(ctx, run, `COMMENT ON DATABASE ${ident(old)} IS ${literal(`previous ${db}, set aside by the restore of set ${run.id}`)}`)
-      await mutate(ctx, run, `ALTER DATABASE ${ident(old)} ALLOW_CONNECTIONS true`)
-      result.warnings.push(`the previous ${db} is kept as ${old} (BACKUP_RESTORE_KEEP_PREVIOUS=true): drop it when you no longer need it`)
-    } else {
-      await mutate(ctx, run, `DROP DATABASE IF EXISTS ${ident(old)} WITH (FORCE)`)
-    }
+  if (aside.size) {
+    await mutate(ctx, run, [...aside].flatMap(([db, old]) => keep
+      ? [`COMMENT ON DATABASE ${ident(old)} IS ${literal(`previous ${db}, set aside by the restore of set ${run.id}`)}`, `ALTER DATABASE ${ident(old)} ALLOW_CONNECTIONS true`]
+      : [`DROP DATABASE IF EXISTS ${ident(old)} WITH (FORCE)`]))
   }
+  if (keep) for (const [db, old] of aside) result.warnings.push(`the previous ${db} is kept as ${old} (BACKUP_RESTORE_KEEP_PREVIOUS=true): drop it when you no longer need it`)
   for (const [db, info] of dbs) {
     const tables = info.tables ? ` (${Object.keys(info.tables).length - 1} tables${ctx.dryRun ? '' : ', row counts checked'})` : ''
     result.restored.push(`database ${db}${tables}`)
