@@ -91,3 +91,17 @@ export function filterGlobals(sql: string, user: string): string {
   const own = new RegExp(`^(CREATE|ALTER) ROLE ${user.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}( |;)`)
   return sql.split('\n').filter((l) => !own.test(l)).join('\n')
 }
+
+/** fn over items, at most n at once; the first failure is thrown once the running ones end, and no new one starts after it. */
+export async function eachAtMost<T>(n: number, items: T[], fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0
+  let failed: unknown = null
+  const worker = async () => {
+    while (failed === null && next < items.length) {
+      const item = items[next++]!
+      try { await fn(item) } catch (e) { if (failed === null) failed = e }
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(n, items.length) }, worker))
+  if (failed !== null) throw failed
+}

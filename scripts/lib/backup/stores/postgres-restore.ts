@@ -13,7 +13,7 @@ import { KitError } from '../../core/errors.ts'
 import type { Ctx } from '../../core/context.ts'
 import type { DriverRun, Manifest, RestoreResult } from '../types.ts'
 import { ensureSpace } from '../space.ts'
-import { COUNT_SQL, compareCounts, dbArg, fileInput, filterGlobals, ident, literal, parseCounts, pgConnection, pgRestoreArgv, psql, type PgDetails } from './pg-common.ts'
+import { COUNT_SQL, compareCounts, dbArg, eachAtMost, fileInput, filterGlobals, ident, literal, parseCounts, pgConnection, pgRestoreArgv, psql, type PgDetails } from './pg-common.ts'
 import { exitCodeAndWhy, outputTail, colonLines } from '../../core/exec.ts'
 
 const MARK = 'owp-restore'
@@ -93,19 +93,6 @@ async function terminate(ctx: Ctx, run: DriverRun, dbs: string[], before: string
   await mutate(ctx, run, [...before, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname IN (${dbs.map(literal).join(', ')}) AND pid <> pg_backend_pid()`])
 }
 
-/** fn over items, at most n at once; the first failure is thrown once the running ones end, and no new one starts after it. */
-async function eachAtMost<T>(n: number, items: T[], fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0
-  let failed: unknown = null
-  const worker = async () => {
-    while (failed === null && next < items.length) {
-      const item = items[next++]!
-      try { await fn(item) } catch (e) { if (failed === null) failed = e }
-    }
-  }
-  await Promise.all(Array.from({ length: Math.min(n, items.length) }, worker))
-  if (failed !== null) throw failed
-}
 
 export async function restorePostgres(ctx: Ctx, run: DriverRun, manifest: Manifest): Promise<RestoreResult> {
   const details = manifest.details as unknown as PgDetails

@@ -8,7 +8,7 @@ import { KitError } from '../../core/errors.ts'
 import type { Ctx } from '../../core/context.ts'
 import { colonLines, failureReason, outputTail, type ExecResult } from '../../core/exec.ts'
 import { finishFile, partialPath } from '../manifest.ts'
-import { COUNT_SQL, compareCounts, dbArg, dumpName, fileInput, ident, literal, parseCounts, pgConnection, pgRestoreArgv, psql, psqlArgv, type PgDatabase, type PgDetails } from './pg-common.ts'
+import { COUNT_SQL, compareCounts, dbArg, dumpName, eachAtMost, fileInput, ident, literal, parseCounts, pgConnection, pgRestoreArgv, psql, psqlArgv, type PgDatabase, type PgDetails } from './pg-common.ts'
 import { dataDirectory, restorePostgres } from './postgres-restore.ts'
 import { ensureSpace } from '../space.ts'
 export { COUNT_SQL, compareCounts, dbArg, dumpName, filterGlobals, ident, literal, parseCounts, pgConnection, type PgDatabase } from './pg-common.ts'
@@ -70,7 +70,7 @@ async function backup(ctx: Ctx, run: DriverRun): Promise<DumpResult> {
 
   const globals = async (extra: string[]) => run.target.run(ctx, 'postgres', ['pg_dumpall', '--globals-only', ...extra],
     { ...opts, mutates: true, stdoutFile: partialPath(run.dir, 'globals.sql'), timeout: run.settings.timeoutMs, allowFailure: true })
-  let started = Date.now()
+  const started = Date.now()
   let g = await globals([])
   if (g.exitCode !== 0 && /pg_authid/.test(g.stderr)) {
     ctx.log.warn(`${conn.user} may not read role passwords (pg_authid): dumping roles without passwords`)
@@ -81,9 +81,11 @@ async function backup(ctx: Ctx, run: DriverRun): Promise<DumpResult> {
   if (!ctx.dryRun) finishFile(run.dir, 'globals.sql')
   files.push({ name: 'globals.sql', kind: 'globals', durationMs: Date.now() - started })
 
-  for (const db of dbs) {
+  // two databases at a time (the first failure stops new ones); the manifest lists them in name order
+  const dumped = new Map<string, { file: ProducedFile; tables: Record<string, number> | null }>()
+  await eachAtMost(ctx.dryRun ? 1 : 2, dbs, async (db) => {
     const file = dumpName(db.name)
-    started = Date.now()
+    const t0 = Date.now()
     const dump = (extra: string[]) => run.target.run(ctx, 'postgres', ['pg_dump', '-Fc', ...extra, '-d', dbArg(db.name)],
       { ...opts, mutates: true, stdoutFile: partialPath(run.dir, file), timeout: run.settings.timeoutMs, title: `pg_dump ${db.name}` })
     let tables: Record<string, number> | null = null
@@ -93,8 +95,12 @@ async function backup(ctx: Ctx, run: DriverRun): Promise<DumpResult> {
       await dump([])
     }
     if (!ctx.dryRun) finishFile(run.dir, file)
-    files.push({ name: file, kind: 'database', of: db.name, durationMs: Date.now() - started })
-    details.databases[db.name] = { file, encoding: db.encoding, collate: db.collate, ctype: db.ctype, tables }
+    dumped.set(db.name, { file: { name: file, kind: 'database', of: db.name, durationMs: Date.now() - t0 }, tables })
+  })
+  for (const db of dbs) {
+    const d = dumped.get(db.name)!
+    files.push(d.file)
+    details.databases[db.name] = { file: d.file.name, encoding: db.encoding, collate: db.collate, ctype: db.ctype, tables: d.tables }
   }
   return { files, tools, server: { version: version ?? 'unknown' }, details: details as unknown as Record<string, unknown> }
 }
@@ -120,11 +126,16 @@ async function verify(ctx: Ctx, run: DriverRun, dump: DumpResult): Promise<Verif
   if (!/-- PostgreSQL database cluster dump complete\n--\s*$/.test(globals.split('\n').slice(-6).join('\n'))) {
     throw new KitError('globals.sql is incomplete: it lacks the "cluster dump complete" trailer')
   }
-  const checked: string[] = []
-  // The scratch copies land on the production server's volume: refuse before filling it.
-  const [size] = await psql(ctx, run, 'postgres', `SELECT coalesce(max(pg_database_size(datname)), 0) FROM pg_database WHERE datname IN (${Object.keys(details.databases).map(literal).join(', ') || "''"})`)
-  await ensureSpace(ctx, run.target, 'postgres', await dataDirectory(ctx, run), Number(size ?? 0), 'the scratch database of the verification')
-  for (const [db, info] of Object.entries(details.databases)) {
+  const entries = Object.entries(details.databases)
+  const checked = new Map<string, string>()
+  // The scratch copies land on the production server's volume: refuse before filling it. Two are
+  // restored at a time: room for the two largest.
+  const [sizes, dataDir] = await Promise.all([
+    psql(ctx, run, 'postgres', `SELECT pg_database_size(datname) FROM pg_database WHERE datname IN (${entries.map(([d]) => literal(d)).join(', ') || "''"}) ORDER BY 1 DESC LIMIT 2`),
+    dataDirectory(ctx, run),
+  ])
+  await ensureSpace(ctx, run.target, 'postgres', dataDir, sizes.reduce((n, x) => n + Number(x), 0), entries.length > 1 ? 'the scratch databases of the verification (two at a time)' : 'the scratch database of the verification')
+  await eachAtMost(ctx.dryRun ? 1 : 2, entries, async ([db, info]) => {
     await scratchDatabase(ctx, run, info, async (scratch) => {
       const input = fileInput(run, join(run.dir, info.file))
       const r = await run.target.run(ctx, 'postgres', [...pgRestoreArgv(run, details.superuser), '-d', dbArg(scratch), ...input.args],
@@ -133,10 +144,10 @@ async function verify(ctx: Ctx, run: DriverRun, dump: DumpResult): Promise<Verif
       const restored = parseCounts(await psql(ctx, run, scratch, COUNT_SQL))
       const problems = compareCounts(info.tables ?? {}, restored)
       if (info.tables && problems.length) throw new KitError(`verification of database ${db} failed:\n  ${problems.slice(0, 20).join('\n  ')}`)
-      checked.push(`${db} (${Object.keys(restored).length - 1} tables)`)
+      checked.set(db, `${db} (${Object.keys(restored).length - 1} tables)`)
     })
-  }
-  return { method: 'pg_restore into a scratch database, per-table row counts equal to the dump snapshot', detail: checked.join(', ') }
+  })
+  return { method: 'pg_restore into a scratch database, per-table row counts equal to the dump snapshot', detail: entries.map(([db]) => checked.get(db)).join(', ') }
 }
 
 
