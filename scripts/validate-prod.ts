@@ -6,7 +6,7 @@ import { COMPOSE_FILE } from './lib/core/paths.ts'
 import { detectTarget } from './lib/deploy/target.ts'
 import { validateDeployment } from './lib/validate/index.ts'
 import { durationMs, checkDuration } from './lib/tools/helm.ts'
-import { K8S_DEFAULTS } from './lib/deploy/k8s.ts'
+import { K8S_DEFAULTS } from './lib/deploy/target.ts'
 
 export const usage = `Usage: tsx scripts/validate-prod.ts [--target k8s|compose|url] [options]
 

@@ -23,7 +23,8 @@ import { renderedRollouts, rolloutSteps, abortSeen, type RolloutRef, type SeenRo
 import { planPreUpgradeBackup, preUpgradeSteps, type PreUpgradeBackup } from './preupgrade.ts'
 import { postgresStatefulSet, k8sMigrationBefore, k8sMigrationAfter, migrationAwareUndo, checkK8sMigrationConsent, type K8sMigration } from './k8s-migration.ts'
 import { runPlan, newReport, undoApplied, PlanError, type Phase, type Step, type PlanReport, type StepRecord } from '../core/plan.ts'
-import { stateDir, lockTarget, printReport, reportOnInterrupt, outcomeOf, type DeployOutcome } from './target.ts'
+import { stateDir, lockTarget, printReport, reportOnInterrupt, outcomeOf, K8S_DEFAULTS, type DeployOutcome } from './target.ts'
+export { K8S_DEFAULTS }
 import { validateDeployment, ValidationFailed, type ValidateOptions } from '../validate/index.ts'
 import type { Ctx } from '../core/context.ts'
 
@@ -50,7 +51,6 @@ export interface K8sOptions {
   rolloutPollMs?: number
 }
 
-export const K8S_DEFAULTS = { release: 'owp', namespace: 'openwebui-prod', timeout: '20m', historyMax: 10 }
 
 /** API versions the offline render assumes, so every optional object shows up in the facts. */
 export const RENDER_API_VERSIONS = ['monitoring.coreos.com/v1', 'monitoring.coreos.com/v1alpha1', 'cert-manager.io/v1', 'gateway.networking.k8s.io/v1', 'postgresql.cnpg.io/v1', 'argoproj.io/v1alpha1']

@@ -126,3 +126,6 @@ export function reportOnInterrupt(ctx: Ctx, report: () => PlanReport | null): ()
     printReport(ctx, 'interrupted: steps so far', r)
   })
 }
+
+/** The Kubernetes release the kit deploys unless told otherwise (deploy, helm-install, validate-prod). */
+export const K8S_DEFAULTS = { release: 'owp', namespace: 'openwebui-prod', timeout: '20m', historyMax: 10 }

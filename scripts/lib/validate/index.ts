@@ -2,8 +2,6 @@
 // them all at once (run.ts), print the table; the run fails when a critical check fails.
 import { existsSync } from 'node:fs'
 import { KitError, EXIT, UsageError } from '../core/errors.ts'
-import { composeChecks } from './compose.ts'
-import { k8sChecks } from './k8s.ts'
 import { withRoots, urlChecks, extraChecks } from './edges.ts'
 import { runChecks, reportOf, formatValidation } from './run.ts'
 import type { TargetChecks, ValidateOptions, ValidationReport } from './types.ts'
@@ -17,7 +15,9 @@ export async function checksFor(ctx: Ctx, o: ValidateOptions): Promise<TargetChe
   const caFile = o.caFile ? withRoots(o.caFile) : undefined
   const opts = { ...o, caFile: caFile?.path ?? undefined }
   try {
-    const built = o.target === 'compose' ? await composeChecks(ctx, opts) : o.target === 'k8s' ? await k8sChecks(ctx, opts) : urlChecks(opts)
+    // the target's checks only: a compose validation never loads the Kubernetes code (a cold start each run)
+    const built = o.target === 'compose' ? await (await import('./compose.ts')).composeChecks(ctx, opts)
+      : o.target === 'k8s' ? await (await import('./k8s.ts')).k8sChecks(ctx, opts) : urlChecks(opts)
     return { checks: [...built.checks, ...extraChecks(opts)], cleanup: async () => { await built.cleanup(); caFile?.remove() } }
   } catch (e) {
     caFile?.remove()
