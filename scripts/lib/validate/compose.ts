@@ -7,7 +7,7 @@ import { KitError, UsageError } from '../core/errors.ts'
 import { COMPOSE_FILE } from '../core/paths.ts'
 import { loadConfig } from '../core/config.ts'
 import { detectCompose, composeArgv, composeExtraFiles, composeProfiles, composeServices, containers, healthcheckArgv, type ComposeProject } from '../tools/compose.ts'
-import { httpRequest, chatOutcome, chatBody, targetsOutcome, grafanaOutcome } from './probes.ts'
+import { httpRequest, chatOutcome, chatBody, freshTargetsOutcome, grafanaOutcome } from './probes.ts'
 import { componentOf, edgeChecks, externalChatCheck, withRoots, GRAPHRAG_DEPENDENCIES } from './edges.ts'
 import type { TargetChecks } from './types.ts'
 import type { HealthCheck, CheckOutcome, ValidateOptions, Attempt } from './types.ts'
@@ -134,9 +134,16 @@ export async function composeChecks(ctx: Ctx, o: ValidateOptions): Promise<Targe
   if (names.has('prometheus')) {
     checks.push({
       name: 'prometheus targets up', component: 'monitoring', critical: false,
+      // a target down is judged again on Prometheus' next scrape of it (one interval, 15 s here)
+      timeoutMs: Math.max(o.timeoutMs ?? 0, 30_000),
+      retries: Math.min(o.retries ?? 2, 1), // each attempt already waits for the next scrape
       async run(a) {
-        const r = await exec('prometheus', ['wget', '-qO-', 'http://127.0.0.1:9090/api/v1/targets?state=active'], a)
-        return r.exitCode === 0 ? targetsOutcome(r.stdout) : { status: 'fail', detail: `wget exit ${exitCodeAndWhy(ctx, r, 1).slice(0, 110)}` }
+        const get = async () => {
+          const r = await exec('prometheus', ['wget', '-qO-', 'http://127.0.0.1:9090/api/v1/targets?state=active'], a)
+          if (r.exitCode !== 0) throw new KitError(`wget exit ${exitCodeAndWhy(ctx, r, 1).slice(0, 110)}`)
+          return r.stdout
+        }
+        return freshTargetsOutcome(get, () => true, { signal: a.signal })
       },
     })
   }

@@ -5,7 +5,7 @@ import { freePort, portFree } from '../core/net.ts'
 import { KitError } from '../core/errors.ts'
 import { kubectl, getJson } from '../tools/kube.ts'
 import { detectHelm, testArgv } from '../tools/helm.ts'
-import { httpCheck, httpRequest, chatOutcome, chatBody, targetsOutcome, grafanaOutcome } from './probes.ts'
+import { httpCheck, httpRequest, chatOutcome, chatBody, freshTargetsOutcome, grafanaOutcome } from './probes.ts'
 import { componentOf, edgeChecks, externalChatCheck } from './edges.ts'
 import { rolloutsCheck } from './rollouts.ts'
 import type { TargetChecks } from './types.ts'
@@ -198,10 +198,13 @@ export async function k8sChecks(ctx: Ctx, o: ValidateOptions): Promise<TargetChe
 
   checks.push({
     name: `prometheus targets of ${ns} up`, component: 'monitoring', critical: false,
+    // a target down is judged again on Prometheus' next scrape of it (a pod the rollout replaced)
+    timeoutMs: Math.max(o.timeoutMs ?? 0, 60_000),
+    retries: Math.min(o.retries ?? 2, 1), // each attempt already waits for the next scrape
     async run(a) {
       const f = await forward(monNs, 'svc/kube-prometheus-stack-prometheus', 9090)
-      const r = await httpRequest({ url: `http://127.0.0.1:${f.port}/api/v1/targets?state=active` }, a)
-      return targetsOutcome(r.body, (l) => l.namespace === ns)
+      const get = async () => (await httpRequest({ url: `http://127.0.0.1:${f.port}/api/v1/targets?state=active` }, a)).body
+      return freshTargetsOutcome(get, (l) => l.namespace === ns, { signal: a.signal })
     },
   }, {
     name: 'grafana reachable', component: 'monitoring', critical: false,

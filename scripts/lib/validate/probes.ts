@@ -168,6 +168,34 @@ export function targetsOutcome(body: string, keep: (labels: Record<string, strin
   return { status: 'ok', detail: `${targets.length} targets up` }
 }
 
+type Target = { labels: Record<string, string>; health: string; lastError?: string; scrapePool?: string; scrapeUrl?: string; lastScrape?: string; scrapeInterval?: string }
+const targetsOf = (body: string): Target[] => (JSON.parse(body) as { data?: { activeTargets?: Target[] } }).data?.activeTargets ?? []
+const targetKey = (t: Target) => `${t.scrapePool ?? ''} ${t.scrapeUrl ?? t.labels.instance ?? ''}`
+const seconds = (d: string | undefined) => { const m = /^(\d+)(ms|s|m)$/.exec(d ?? ''); return m ? Number(m[1]) * ({ ms: 0.001, s: 1, m: 60 } as Record<string, number>)[m[2]!]! : 15 }
+
+/**
+ * The targets check judged on fresh scrapes: a target down in Prometheus' last scrape may be a
+ * container a deploy replaced a moment ago (its old address no longer resolves). Each target down
+ * at the first look is judged again by a scrape Prometheus makes after it (its lastScrape moves),
+ * waiting at most its scrape interval plus 5 s; one still down then fails as before.
+ */
+export async function freshTargetsOutcome(fetch: () => Promise<string>, keep: (labels: Record<string, string>) => boolean = () => true,
+  o: { pollMs?: number; signal?: AbortSignal } = {}): Promise<CheckOutcome> {
+  let body = await fetch()
+  const first = targetsOf(body).filter((t) => keep(t.labels) && t.health !== 'up')
+  if (!first.length) return targetsOutcome(body, keep)
+  const seen = new Map(first.map((t) => [targetKey(t), t.lastScrape]))
+  const deadline = Date.now() + (Math.max(...first.map((t) => seconds(t.scrapeInterval))) + 5) * 1000
+  for (;;) {
+    const now = targetsOf(body).filter((t) => seen.has(targetKey(t)))
+    const rescraped = now.every((t) => t.lastScrape !== seen.get(targetKey(t)))
+    if (rescraped || Date.now() >= deadline || o.signal?.aborted) break
+    await new Promise((r) => setTimeout(r, o.pollMs ?? 1000))
+    body = await fetch()
+  }
+  return targetsOutcome(body, keep)
+}
+
 /** Grafana /api/health: database ok. */
 export function grafanaOutcome(status: number, body: string): CheckOutcome {
   if (status !== 200) return { status: 'fail', detail: `HTTP ${status}` }
