@@ -72,8 +72,10 @@ describe('restore faults (real PostgreSQL, compose target)', { timeout: 300_000 
   it('F-RESTORE-PG-1: killed while the second database is restored beside the live ones: live data untouched, the next run converges', async () => {
     changeLive('live-1')
     const live = sums()
-    const k = startScript('scripts/restore.ts', args('restore'), env())
-    await killWhen(k, /postgres: (app|crm) restored beside the live database and proven/)
+    // app's pg_restore never ends (databases restore two at a time): the kill lands while it runs,
+    // after crm is restored and proven
+    const k = startScript('scripts/restore.ts', args('restore'), env({ SHIM_HANG_MATCH: '^pg_restore .*-d app_owp_new_' }))
+    await killWhen(k, /postgres: crm restored beside the live database and proven/)
     expect(sums()).toEqual(live)
     // The killed run left its writers stopped and its state file: the next run starts them first.
     expect(running()).toEqual([])
@@ -88,7 +90,8 @@ describe('restore faults (real PostgreSQL, compose target)', { timeout: 300_000 
 
   it('F-RESTORE-PG-2: killed right after the swap: every production name holds a database, the next run clears the old copies', async () => {
     changeLive('live-2')
-    const k = startScript('scripts/restore.ts', args('restore'), env())
+    // the drop of the old copies never reaches the server: the kill lands between the swap and it
+    const k = startScript('scripts/restore.ts', args('restore'), env({ SHIM_HANG_MATCH: 'DROP DATABASE IF EXISTS "[a-z]+_owp_old_' }))
     await killWhen(k, /postgres: swapped in/)
     expect(pg.sql("SELECT string_agg(datname, ',' ORDER BY datname) FROM pg_database WHERE datname IN ('app', 'crm')")).toBe('app,crm')
     expect(sums()).toEqual(backedUp)
