@@ -396,8 +396,11 @@ async function failCompose(
   const undone = await undoApplied(ctx, plan, report)
   if (up && e.step.id === 'up') up.status = 'failed'
   printReport(ctx, 'deploy report', report, undone)
-  const what = e.step.id === 'validate' ? 'validation failed' : `${e.step.title} failed${unhealthy.length ? ` (unhealthy: ${unhealthy.join(', ')})` : ''}`
-  const back = undone.length && undone.every((u) => u.status === 'applied')
-  return outcome(`${what}; ${back ? undone.map((u) => u.title).join(', ') : 'the rollback failed too: see the report'}`, false, undone,
+  // the step's own reason (the report table has none), on one line
+  const why = e.step.id !== 'validate' && e.step.error ? `: ${e.step.error.split('\n')[0]}` : ''
+  const what = e.step.id === 'validate' ? 'validation failed' : `${e.step.title} failed${why}${unhealthy.length ? ` (unhealthy: ${unhealthy.join(', ')})` : ''}`
+  const back = undone.every((u) => u.status === 'applied')
+  const after = !undone.length ? 'nothing to undo' : back ? undone.map((u) => u.title).join(', ') : 'the rollback failed too: see the report'
+  return outcome(`${what}; ${after}`, false, undone,
     { validation: (e.cause as ValidationFailed | undefined)?.report, ...(p.blueGreen.length || p.migration ? { upgrade: p.upgrade } : {}) })
 }
