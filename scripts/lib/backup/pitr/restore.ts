@@ -6,6 +6,7 @@
 //      there; check it stopped at the target and every database answers
 //   4. switch: stop production, put the copy in place (the old data is kept aside), start it
 //   5. resume replay: recovery ends, a new timeline starts, archiving continues on it
+import { randomBytes } from 'node:crypto'
 import { KitError } from '../../core/errors.ts'
 import { acquireLock } from '../../core/lock.ts'
 import { storeLockPath } from '../locks.ts'
@@ -55,7 +56,8 @@ export async function runPitrRestore(ctx: Ctx, o: PitrRestoreOptions): Promise<P
     ctx.log.info(`postgres: recovering to ${o.target.toISOString()} from backup ${backup.label} (${backup.type}, finished ${backup.stop.toISOString()}) in ${o.dest.url}`)
     await confirm(ctx, `Recover ${o.site.where} to ${o.target.toISOString()}? The current data is kept aside, and production restarts on the recovered copy`)
 
-    const id = new Date().toISOString().replace(/\.\d+Z$/, 'Z').replace(/:/g, '-')
+    // unique per run: a rerun in the same second as a killed run must not meet its leftovers' names
+    const id = `${new Date().toISOString().replace(/\.\d+Z$/, 'Z').replace(/:/g, '-')}-${randomBytes(2).toString('hex')}`
     const beside = await o.site.beside(ctx, id)
     let switched = false
     // Ctrl-C before the switch: the copy goes, production was never touched.
