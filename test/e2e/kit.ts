@@ -9,7 +9,8 @@ import { portFree } from '../../scripts/lib/core/net.ts'
 import { runScript, type ScriptResult } from '../helpers/run-script.ts'
 import { createContext, type Ctx } from '../../scripts/lib/core/context.ts'
 import { engineLayout } from './harness/engine.ts'
-import { composeArgv, kitEnv, stackPaths, e2eEnv, writeEnvFile, E2E_DOMAIN, SHARED_STACK_FILE, type StackPaths } from './harness/stack.ts'
+import { composeArgv, kitEnv, stackPaths, e2eEnv, writeEnvFile, E2E_DOMAIN, E2E_LANE, SHARED_STACK_FILE, type StackPaths } from './harness/stack.ts'
+import { DEPLOYS_LAST } from './harness/lane-plan.ts'
 
 export interface Stack {
   engineEnv: Record<string, string>
@@ -157,13 +158,25 @@ export function shareStack(s: SharedStack): void {
 }
 
 /** The stack an earlier file left running with every container up, or null. */
-export async function sharedStack(engineEnv: Record<string, string>): Promise<SharedStack | null> {
+export async function sharedStack(engineEnv: Record<string, string>, settleMs = 0): Promise<SharedStack | null> {
   if (!existsSync(SHARED_STACK_FILE)) return null
   const s = JSON.parse(readFileSync(SHARED_STACK_FILE, 'utf8')) as SharedStack
   s.stack.engineEnv = engineEnv
-  const running = await ps(s.stack).catch(() => [] as PsEntry[])
-  if (!running.length || running.some((c) => c.State !== 'running' || !['healthy', ''].includes(c.Health))) return null
-  return s
+  const deadline = Date.now() + settleMs
+  for (;;) {
+    const running = await ps(s.stack).catch(() => [] as PsEntry[])
+    const stopped = running.filter((c) => c.State !== 'running')
+    const settling = running.filter((c) => c.State === 'running' && !['healthy', ''].includes(c.Health))
+    if (running.length && !stopped.length && !settling.length) return s
+    // a container that runs but is not healthy yet (a writer a restore started again, a service
+    // whose dependency an earlier test stopped) is given time; a stopped one is not coming back
+    if (!running.length || stopped.length || Date.now() >= deadline) {
+      const why = !running.length ? 'no container runs' : [...stopped, ...settling].map((c) => `${c.Service} ${c.State}${c.Health ? ` (${c.Health})` : ''}`).join(', ')
+      process.stderr.write(`the shared stack is not whole (${why}): deploying a fresh one\n`)
+      return null
+    }
+    await new Promise((r) => setTimeout(r, 3000))
+  }
 }
 
 /**
@@ -199,6 +212,30 @@ export async function heavySlot<T>(fn: () => Promise<T>): Promise<T> {
   }
 }
 
+/**
+ * On lane DEPLOYS_LAST of a run of harness/lanes.ts, before its first deploy: wait (at most 90 s)
+ * until the other lanes hold the heavy slots, so that the lanes with less time to spare deploy first
+ * (else whichever vitest starts first takes a slot, and a busier lane waits a whole deploy).
+ */
+async function letOthersDeployFirst(): Promise<void> {
+  // the lanes this run started (harness/lanes.ts OWP_E2E_LANES): with fewer other lanes than slots, no one waits
+  const others = (process.env.OWP_E2E_LANES ?? '').split(',').filter((l) => l && l !== E2E_LANE).length
+  if (E2E_LANE !== DEPLOYS_LAST || others < HEAVY_SLOTS) return
+  const { state } = engineLayout()
+  mkdirSync(state, { recursive: true })
+  const deadline = Date.now() + 90_000
+  while (Date.now() < deadline) {
+    let held = 0
+    for (let i = 0; i < HEAVY_SLOTS; i++) {
+      const probe = await holdIfFree(join(state, `heavy-slot-${i}.lock`))
+      if (probe) probe.stdin!.end()
+      else held++
+    }
+    if (held === HEAVY_SLOTS) return
+    await new Promise((r) => setTimeout(r, 1000))
+  }
+}
+
 /** The `flock -n` child holding `file`, or null when another process holds it. */
 function holdIfFree(file: string): Promise<ChildProcess | null> {
   const holder = spawn('flock', ['-n', file, 'sh', '-c', 'echo held; exec cat >/dev/null'], { stdio: ['pipe', 'pipe', 'inherit'] })
@@ -224,7 +261,7 @@ export async function publishPort(taken: number[] = []): Promise<number> {
 }
 
 export async function ensureStack(engineEnv: Record<string, string>): Promise<SharedStack> {
-  const kept = await sharedStack(engineEnv)
+  const kept = await sharedStack(engineEnv, 180_000)
   if (kept) return kept
   const paths = stackPaths(mkdtempSync(join(tmpdir(), 'owp-e2e-stack-')))
   const httpPort = await publishPort()
@@ -234,6 +271,7 @@ export async function ensureStack(engineEnv: Record<string, string>): Promise<Sh
   await compose(stack, ['down', '--volumes', '--remove-orphans', '--timeout', '5'], { allowFailure: true })
   const tls = await runScript('scripts/tls-selfsigned.ts', ['--domain', E2E_DOMAIN, '--dir', paths.certDir, '--env-file', paths.envFile])
   if (tls.code !== 0) throw new Error(`tls-selfsigned failed:\n${tls.stderr}`)
+  await letOthersDeployFirst()
   const r = await heavySlot(() => kit(stack, 'scripts/deploy.ts', ['--docker-compose', '--yes', '--env-file', paths.envFile, '--timeout', '8m', '--json'], 900_000))
   if (r.code !== 0) {
     // the kit's undo of a failed first deploy keeps the volumes (what was there stays); the suite's

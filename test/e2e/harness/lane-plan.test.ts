@@ -2,7 +2,7 @@
 // each lane ending with the teardown, nothing pending, and the lanes' names never the same.
 import { describe, it, expect } from 'vitest'
 import { readdirSync } from 'node:fs'
-import { planLanes, LANE_B, LANE_C, E2E_FIRST, E2E_LAST } from './lane-plan.ts'
+import { planLanes, LANE_B, LANE_C, E2E_FIRST, E2E_LAST, E2E_BEFORE } from './lane-plan.ts'
 import { LANE_SUBNETS, E2E_LANES, LANE_ENV } from './stack.ts'
 import { e2eOrder } from './sequencer.ts'
 
@@ -51,6 +51,16 @@ describe('the e2e lanes', () => {
     const c = planLanes(readdirSync('test/e2e').filter((f) => f.endsWith('.e2e.test.ts')).map((f) => `test/e2e/${f}`), { lanes: 3 }).find((p) => p.lane === 'c')
     expect(c?.files).toContain('test/e2e/upgrade.e2e.test.ts')
     expect(LANE_ENV.c).toEqual({ PGBOUNCER_ENABLED: 'true' })
+  })
+
+  it('on every lane, the files that need the first schema run before the files that migrate it', () => {
+    const real = readdirSync('test/e2e').filter((f) => f.endsWith('.e2e.test.ts')).map((f) => `test/e2e/${f}`)
+    for (const p of planLanes(real, { lanes: 3 })) {
+      const order = e2eOrder(p.files).map((f) => f.replace(/^.*\//, ''))
+      const firstMigrating = order.findIndex((f) => f.startsWith('upgrade'))
+      if (firstMigrating < 0) continue
+      for (const f of E2E_BEFORE.filter((b) => order.includes(b))) expect(order.indexOf(f), `${p.lane}: ${order.join(', ')}`).toBeLessThan(firstMigrating)
+    }
   })
 
   it('the lanes never share a subnet', () => {

@@ -7,6 +7,7 @@
  * With two lanes, lane c's files run on lane b.
  */
 export const LANE_B = ['test/e2e/rollback.e2e.test.ts', 'test/e2e/faults.e2e.test.ts']
+// lane a: stack, dr, edge, pitr, upgrade-killed (the rest)
 export const LANE_C = ['test/e2e/upgrade.e2e.test.ts']
 
 /** The file that deploys lane a's stack first, and the one that proves each lane's teardown last. */
@@ -16,10 +17,17 @@ export const E2E_LAST = 'teardown.e2e.test.ts'
 /**
  * Files that must run before others on the same lane, in this order (the rest alphabetically after
  * them). The broken release knows only the first schema, like a real Open WebUI that cannot start on
- * a database a newer release migrated: rollback.e2e needs a stack that no upgrade has migrated yet,
- * and faults.e2e (whose F-E2E-1 upgrades) leaves one that is.
+ * a database a newer release migrated: rollback.e2e and faults.e2e (F-E2E-2) need a stack that no
+ * upgrade has migrated yet; upgrade-killed.e2e (F-E2E-1) and upgrade.e2e leave one that is.
  */
-export const E2E_BEFORE = ['rollback.e2e.test.ts']
+export const E2E_BEFORE = ['rollback.e2e.test.ts', 'faults.e2e.test.ts']
+
+/**
+ * The lane that lets the others take the engine's deploy slots (kit.ts HEAVY_SLOTS) first: with
+ * three lanes starting at once, one first deploy waits for another to end (~2 min); the lane with
+ * the most time to spare is the one to wait.
+ */
+export const DEPLOYS_LAST: LaneName = 'c'
 
 export type LaneName = 'a' | 'b' | 'c'
 export interface LanePlan { lane: LaneName; files: string[] }

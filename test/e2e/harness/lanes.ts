@@ -64,7 +64,7 @@ await run(usage, {
     const t0 = performance.now()
     // one log per lane, stdout and stderr in order; killed with the runner (ctx.signal)
     const r = await ctx.exec(['sh', '-c', 'log=$1; shift; exec "$@" > "$log" 2>&1', 'sh', log, 'npx', 'vitest', 'run', '--config', CONFIG, ...p.files], {
-      env: { OWP_E2E_LANE: p.lane, OWP_E2E_PREPARED: JSON.stringify(lanePrepared) },
+      env: { OWP_E2E_LANE: p.lane, OWP_E2E_LANES: plan.map((l) => l.lane).join(','), OWP_E2E_PREPARED: JSON.stringify(lanePrepared) },
       allowFailure: true, timeout: 90 * 60_000, signal: ctx.signal, title: `e2e lane ${p.lane}`,
     })
     return { ...p, exitCode: r.exitCode, ms: Math.round(performance.now() - t0), log }
