@@ -1,7 +1,7 @@
 // Last of the e2e files (harness/sequencer.ts): the stack the files shared comes down whole.
 import { describe, it, expect, inject } from 'vitest'
 import { rmSync } from 'node:fs'
-import { projectLeftovers, E2E_PROJECT } from './harness/stack.ts'
+import { projectLeftovers, forgetStaleEndpoints, E2E_PROJECT } from './harness/stack.ts'
 import { compose, ctxFor, sharedStack } from './kit.ts'
 import { DATA_SLOTS } from '../../scripts/lib/backup/pitr/compose.ts'
 
@@ -21,6 +21,16 @@ describe('the end of the suite', () => {
       if ((r.exitCode !== 0 && /has active endpoints/.test(r.stderr)) || (r.exitCode === 0 && left.volumes.length && !left.containers.length)) {
         process.stderr.write(`teardown: a second down (${r.exitCode !== 0 ? 'network with active endpoints' : `volumes still there: ${left.volumes.join(', ')}`})\n`)
         await new Promise((ok) => setTimeout(ok, 5000))
+        r = await down()
+      }
+      if (r.exitCode !== 0 && /has active endpoints/.test(r.stderr)) {
+        // still refused: an endpoint whose container is gone (the engine's own leftover) is
+        // disconnected and the network removed; a container still attached fails the test by name
+        const ctx = ctxFor(shared.stack)
+        const found = await Promise.all((await leftovers()).networks.map((n) => forgetStaleEndpoints(ctx, engineEnv, n)))
+        const attached = found.flatMap((f) => f.attached)
+        expect(attached, 'containers still attached to the project\'s networks').toEqual([])
+        process.stderr.write(`teardown: disconnected stale endpoints the engine kept (no such container): ${found.flatMap((f) => f.stale).join(', ')}\n`)
         r = await down()
       }
       expect(r.exitCode, r.stderr).toBe(0)

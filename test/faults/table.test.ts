@@ -31,7 +31,7 @@ function faultSources(): { file: string; text: string }[] {
   }
   const e2e = join(ROOT, 'test/e2e')
   for (const f of readdirSync(e2e)) {
-    if (/faults.*\.e2e\.test\.ts$/.test(f)) out.push({ file: `test/e2e/${f}`, text: readFileSync(join(e2e, f), 'utf8') })
+    if (/\.e2e\.test\.ts$/.test(f)) out.push({ file: `test/e2e/${f}`, text: readFileSync(join(e2e, f), 'utf8') })
   }
   return out
 }

@@ -251,7 +251,7 @@ describe('a real nginx with the production configuration', () => {
     try {
       // the deploy kit's switch: a container name (a DNS name on the compose network) and its port
       writeFileSync(join(vars.NGINX_BACKENDS_DIR!, 'switch.conf'), backendSwitchConf({ 'graphrag-processor': `owp-graphrag-processor-2` }).replace(':8010', `:${green.port}`))
-      execFileSync('nginx', ['-s', 'reload', '-c', mainConf])
+      execFileSync('nginx', ['-s', 'reload', '-c', mainConf], { stdio: 'pipe' })
       const reached = async (u: Upstream) => {
         for (let i = 0; i < 50; i++) {
           const before = u.hits.length
@@ -264,7 +264,7 @@ describe('a real nginx with the production configuration', () => {
       expect(await reached(green)).toBe(true)
       expect(green.hits.at(-1)!.url).toBe('/health')
       writeFileSync(join(vars.NGINX_BACKENDS_DIR!, 'switch.conf'), backendSwitchConf({}))
-      execFileSync('nginx', ['-s', 'reload', '-c', mainConf])
+      execFileSync('nginx', ['-s', 'reload', '-c', mainConf], { stdio: 'pipe' })
       expect(await reached(up.graphrag)).toBe(true)
     } finally {
       await green.close()
@@ -277,7 +277,7 @@ describe('a real nginx with the production configuration', () => {
     const first = await startUpstream('mcp-first', { host: '127.0.0.2', port })
     dns.records.set('owp-mcp-moving', '127.0.0.2')
     writeFileSync(join(vars.NGINX_BACKENDS_DIR!, 'switch.conf'), backendSwitchConf({ 'mcp-server': 'owp-mcp-moving' }).replace(':8020', `:${port}`))
-    execFileSync('nginx', ['-s', 'reload', '-c', mainConf])
+    execFileSync('nginx', ['-s', 'reload', '-c', mainConf], { stdio: 'pipe' })
     let second: Upstream | null = null
     try {
       const answeredBy = async () => { const r = await https('/mcp/health'); return r.status === 200 ? (JSON.parse(r.body) as { service: string }).service : `status ${r.status}` }
@@ -296,7 +296,7 @@ describe('a real nginx with the production configuration', () => {
       await first.close().catch(() => {})
       await second?.close()
       writeFileSync(join(vars.NGINX_BACKENDS_DIR!, 'switch.conf'), backendSwitchConf({}))
-      execFileSync('nginx', ['-s', 'reload', '-c', mainConf])
+      execFileSync('nginx', ['-s', 'reload', '-c', mainConf], { stdio: 'pipe' })
     }
   }, 30_000)
 

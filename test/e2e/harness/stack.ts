@@ -211,10 +211,31 @@ export async function projectLeftovers(ctx: Ctx, env: Record<string, string>, pr
   return { containers, networks, volumes }
 }
 
+/**
+ * The endpoints of `network` whose container no longer exists, disconnected (`--force`): dockerd
+ * 20.10 can keep one after a container removed while its network was being set up or torn down, and
+ * the network then refuses removal ("has active endpoints") forever. An endpoint of a container that
+ * exists is left alone and returned (a real leftover for the caller to name).
+ */
+export async function forgetStaleEndpoints(ctx: Ctx, env: Record<string, string>, network: string): Promise<{ stale: string[]; attached: string[] }> {
+  const r = await ctx.exec(['docker', 'network', 'inspect', '--format', '{{json .Containers}}', network], { env, allowFailure: true, timeout: 60_000 })
+  const endpoints = r.exitCode === 0 ? Object.entries((JSON.parse(r.stdout.trim() || 'null') ?? {}) as Record<string, { Name?: string }>) : []
+  const stale: string[] = []
+  const attached: string[] = []
+  for (const [id, ep] of endpoints) {
+    const exists = (await ctx.exec(['docker', 'inspect', '--type', 'container', id], { env, allowFailure: true, timeout: 60_000 })).exitCode === 0
+    if (exists) { attached.push(ep.Name || id); continue }
+    await ctx.exec(['docker', 'network', 'disconnect', '--force', network, ep.Name || id], { env, allowFailure: true, timeout: 60_000 })
+    stale.push(ep.Name || id)
+  }
+  return { stale, attached }
+}
+
 /** Remove a project's containers, networks and volumes whatever state a run left them in. */
 export async function removeProject(ctx: Ctx, env: Record<string, string>, project = E2E_PROJECT): Promise<Leftovers> {
   const left = await projectLeftovers(ctx, env, project)
   if (left.containers.length) await ctx.exec(['docker', 'rm', '--force', '--volumes', ...left.containers], { env, allowFailure: true, timeout: 300_000 })
+  for (const n of left.networks) await forgetStaleEndpoints(ctx, env, n)
   if (left.networks.length) await ctx.exec(['docker', 'network', 'rm', ...left.networks], { env, allowFailure: true, timeout: 120_000 })
   if (left.volumes.length) await ctx.exec(['docker', 'volume', 'rm', '--force', ...left.volumes], { env, allowFailure: true, timeout: 300_000 })
   return projectLeftovers(ctx, env, project)
