@@ -28,22 +28,45 @@ function markedName(kind: 'new' | 'old', db: string, id: string): string {
 }
 
 interface Leftover { name: string; kind: 'new' | 'old'; of: string; id: string; allowconn: boolean }
+interface LiveDb { allowconn: boolean; owner: string }
 
-async function leftovers(ctx: Ctx, run: DriverRun): Promise<Leftover[]> {
-  const rows = await psql(ctx, run, MAINT, `SELECT datname || '|' || datallowconn || '|' || shobj_description(oid, 'pg_database')
-    FROM pg_database WHERE shobj_description(oid, 'pg_database') LIKE '${MARK}:%'`)
-  return rows.map((r) => {
-    const [name, allow, comment] = r.split('|')
-    const [, kind, of, ...id] = comment!.split(':')
-    return { name: name!, kind: kind as 'new' | 'old', of: of!, id: id.join(':'), allowconn: allow === 't' || allow === 'true' }
-  })
+/**
+ * What the restore needs to know of the server before it changes anything, in one round trip:
+ * a killed run's marked leftovers (and the older unmarked "<db>_pre_restore_<id>"), each database
+ * of the set that exists (owner, open to connections), their size together, and where the server
+ * keeps its data (null without the right to see it: pg_settings then has no such row).
+ */
+interface Catalogue { leftovers: Leftover[]; older: string[]; live: Array<LiveDb | null>; liveBytes: number; dataDir: string | null }
+
+async function readCatalogue(ctx: Ctx, run: DriverRun, dbs: string[]): Promise<Catalogue> {
+  const wanted = dbs.length ? `(VALUES ${dbs.map((d, i) => `(${i}, ${literal(d)})`).join(', ')}) v(i, n)` : `(SELECT 0, ''::name WHERE false) v(i, n)`
+  const rows = await psql(ctx, run, MAINT, `SELECT 'mark|' || datallowconn || '|' || datname || '|' || shobj_description(oid, 'pg_database')
+      FROM pg_database WHERE shobj_description(oid, 'pg_database') LIKE '${MARK}:%'
+    UNION ALL SELECT 'older|' || datname FROM pg_database WHERE datname ~ '_pre_restore_[0-9a-z]+$'
+    UNION ALL SELECT 'live|' || v.i || '|' || d.datallowconn || '|' || pg_get_userbyid(d.datdba) FROM ${wanted} JOIN pg_database d ON d.datname = v.n
+    UNION ALL SELECT 'size|' || coalesce(sum(pg_database_size(d.datname)), 0) FROM ${wanted} JOIN pg_database d ON d.datname = v.n
+    UNION ALL SELECT 'dir|' || setting FROM pg_settings WHERE name = 'data_directory'`)
+  const c: Catalogue = { leftovers: [], older: [], live: dbs.map(() => null), liveBytes: 0, dataDir: null }
+  for (const row of rows) {
+    const [tag, ...rest] = row.split('|')
+    const value = rest.join('|')
+    if (tag === 'mark') {
+      // a marked name is ours (no '|'); the comment after it is "owp-restore:<kind>:<db>:<set id>"
+      const [allow, name, ...comment] = rest
+      const [, kind, of, ...id] = comment.join('|').split(':')
+      c.leftovers.push({ name: name!, kind: kind as 'new' | 'old', of: of!, id: id.join(':'), allowconn: allow === 't' || allow === 'true' })
+    } else if (tag === 'older') c.older.push(value)
+    else if (tag === 'live') {
+      const [i, allow, ...owner] = rest
+      c.live[Number(i)] = { allowconn: allow === 't' || allow === 'true', owner: owner.join('|') }
+    } else if (tag === 'size') c.liveBytes = Number(value)
+    else if (tag === 'dir') c.dataDir = value || null
+  }
+  return c
 }
 
-async function exists(ctx: Ctx, run: DriverRun, db: string): Promise<{ allowconn: boolean; owner: string } | null> {
-  const [row] = await psql(ctx, run, MAINT, `SELECT datallowconn || '|' || pg_get_userbyid(datdba) FROM pg_database WHERE datname = ${literal(db)}`)
-  if (!row) return null
-  const [allow, owner] = row.split('|')
-  return { allowconn: allow === 't' || allow === 'true', owner: owner! }
+async function exists(ctx: Ctx, run: DriverRun, db: string): Promise<LiveDb | null> {
+  return (await readCatalogue(ctx, run, [db])).live[0]!
 }
 
 const mutate = (ctx: Ctx, run: DriverRun, sql: string | string[]) => psql(ctx, run, MAINT, sql, { mutates: true })
@@ -59,9 +82,9 @@ export async function dataDirectory(ctx: Ctx, run: DriverRun): Promise<string | 
  * database exists (the swap committed) is dropped as the run would have. A production database
  * left refusing connections by the run is opened again.
  */
-export async function recoverPostgres(ctx: Ctx, run: DriverRun): Promise<string[]> {
+export async function recoverPostgres(ctx: Ctx, run: DriverRun, read?: Catalogue): Promise<string[]> {
   const done: string[] = []
-  const [found, older] = await Promise.all([leftovers(ctx, run), psql(ctx, run, MAINT, `SELECT datname FROM pg_database WHERE datname ~ '_pre_restore_[0-9a-z]+$'`)])
+  const { leftovers: found, older } = read ?? await readCatalogue(ctx, run, [])
   for (const l of found) {
     if (l.kind === 'new') {
       await mutate(ctx, run, `DROP DATABASE IF EXISTS ${ident(l.name)} WITH (FORCE)`)
@@ -99,34 +122,39 @@ export async function restorePostgres(ctx: Ctx, run: DriverRun, manifest: Manife
   const conn = pgConnection(run)
   const opts = { env: conn.env, secretEnv: conn.secretEnv }
   const result: RestoreResult = { restored: [], warnings: [] }
-  if (!ctx.dryRun) for (const d of await recoverPostgres(ctx, run)) result.warnings.push(d)
   const dbs = Object.entries(details.databases)
-  const live = new Map<string, { allowconn: boolean; owner: string } | null>()
+  const live = new Map<string, LiveDb | null>()
   if (ctx.dryRun) for (const [db] of dbs) live.set(db, null)
   else {
-    // the reads before anything changes, at once (each a round trip to the server)
-    const [owners, sizes, dataDir] = await Promise.all([
-      Promise.all(dbs.map(([db]) => exists(ctx, run, db))),
-      // Every scratch database lives beside its live one until the swap: the server needs room for all.
-      psql(ctx, run, MAINT, `SELECT coalesce(sum(pg_database_size(datname)), 0) FROM pg_database WHERE datname IN (${dbs.map(([d]) => literal(d)).join(', ') || "''"})`),
-      dataDirectory(ctx, run),
-    ])
-    dbs.forEach(([db], i) => live.set(db, owners[i]!))
+    // the reads before anything changes, in one round trip; read again only when a killed run's
+    // leftovers were put right (a database put back under its name, one opened again)
+    let read = await readCatalogue(ctx, run, dbs.map(([db]) => db))
+    const recovered = await recoverPostgres(ctx, run, read)
+    result.warnings.push(...recovered)
+    if (recovered.length) read = await readCatalogue(ctx, run, dbs.map(([db]) => db))
+    dbs.forEach(([db], i) => live.set(db, read.live[i]!))
+    // Every scratch database lives beside its live one until the swap: the server needs room for all.
     const dumpBytes = manifest.files.filter((f) => f.kind === 'database').reduce((n, f) => n + (f.plain?.bytes ?? f.bytes), 0)
-    await ensureSpace(ctx, run.target, 'postgres', dataDir, Math.max(Number(sizes[0] ?? 0), dumpBytes * 3), 'the scratch databases of the restore')
+    await ensureSpace(ctx, run.target, 'postgres', read.dataDir, Math.max(read.liveBytes, dumpBytes * 3), 'the scratch databases of the restore')
   }
 
-  // Globals first: roles the databases' owners and grants need (existing ones are left as they are).
-  const globalsFile = join(run.scratch, 'globals.sql')
-  writeFileSync(globalsFile, filterGlobals(readFileSync(join(run.dir, 'globals.sql'), 'utf8'), conn.user), { mode: 0o600 })
-  const gin = fileInput(run, globalsFile)
-  const g = await run.target.run(ctx, 'postgres', ['psql', '-X', '-q', '-v', 'ON_ERROR_STOP=0', '-d', 'postgres', ...gin.args.flatMap((f) => ['-f', f])],
-    { ...opts, stdinFile: gin.stdinFile, mutates: true, allowFailure: true, timeout: run.settings.timeoutMs })
-  const errors = g.stderr.split('\n').filter((l) => /ERROR:/.test(l) && !/already exists/.test(l))
-  for (const e of errors) result.warnings.push(`globals: ${e.replace(/^.*?ERROR:\s*/, '')}`)
-  // ON_ERROR_STOP=0 lets failed statements pass (listed above); a non-zero exit is psql itself failing
-  if (g.exitCode !== 0 && !g.skipped) result.warnings.push(`globals: psql exited ${exitCodeAndWhy(ctx, g)}`)
-  result.restored.push(`roles and tablespaces (globals.sql${errors.length ? `, ${errors.length} statement(s) failed` : ''})`)
+  // Globals: roles the databases' owners and grants need (existing ones are left as they are). They
+  // load while the scratch databases are created (a live database's owner exists already), and
+  // before any pg_restore starts; a plan lists them first.
+  const globals = (async () => {
+    const globalsFile = join(run.scratch, 'globals.sql')
+    writeFileSync(globalsFile, filterGlobals(readFileSync(join(run.dir, 'globals.sql'), 'utf8'), conn.user), { mode: 0o600 })
+    const gin = fileInput(run, globalsFile)
+    const g = await run.target.run(ctx, 'postgres', ['psql', '-X', '-q', '-v', 'ON_ERROR_STOP=0', '-d', 'postgres', ...gin.args.flatMap((f) => ['-f', f])],
+      { ...opts, stdinFile: gin.stdinFile, mutates: true, allowFailure: true, timeout: run.settings.timeoutMs })
+    const errors = g.stderr.split('\n').filter((l) => /ERROR:/.test(l) && !/already exists/.test(l))
+    for (const e of errors) result.warnings.push(`globals: ${e.replace(/^.*?ERROR:\s*/, '')}`)
+    // ON_ERROR_STOP=0 lets failed statements pass (listed above); a non-zero exit is psql itself failing
+    if (g.exitCode !== 0 && !g.skipped) result.warnings.push(`globals: psql exited ${exitCodeAndWhy(ctx, g)}`)
+    result.restored.push(`roles and tablespaces (globals.sql${errors.length ? `, ${errors.length} statement(s) failed` : ''})`)
+  })()
+  globals.catch(() => {}) // awaited below; never an unhandled rejection meanwhile
+  if (ctx.dryRun) await globals
 
   // 1. Restore every database beside the live one and prove it. Nothing live changes here.
   const scratch = new Map<string, string>()
@@ -142,6 +170,7 @@ export async function restorePostgres(ctx: Ctx, run: DriverRun, manifest: Manife
     await mutate(ctx, run, [`DROP DATABASE IF EXISTS ${ident(name)} WITH (FORCE)`,
       `CREATE DATABASE ${ident(name)} TEMPLATE template0 ENCODING ${literal(info.encoding)} LC_COLLATE ${literal(info.collate)} LC_CTYPE ${literal(info.ctype)}${owner ? ` OWNER ${ident(owner)}` : ''}`,
       `COMMENT ON DATABASE ${ident(name)} IS ${literal(`${MARK}:new:${db}:${run.id}`)}`])
+    await globals
     const input = fileInput(run, join(run.dir, info.file))
     const r = await run.target.run(ctx, 'postgres', [...pgRestoreArgv(run, details.superuser), '-d', dbArg(name), ...input.args],
       { ...opts, stdinFile: input.stdinFile, mutates: true, allowFailure: true, timeout: run.settings.timeoutMs, title: `pg_restore ${db}` })
@@ -156,7 +185,9 @@ export async function restorePostgres(ctx: Ctx, run: DriverRun, manifest: Manife
     // two databases at a time (a set holds several: Open WebUI's, GraphRAG's, postgres); the first
     // failure stops the others from starting, and every scratch copy is dropped below
     await eachAtMost(ctx.dryRun ? 1 : 2, dbs, restoreOne) // a plan lists them in order
+    await globals // a set without databases still loads its roles
   } catch (e) {
+    await globals.catch(() => {}) // nothing of this run still runs when it reports
     unregister()
     await dropScratch()
     throw e
