@@ -55,12 +55,16 @@ async function withSnapshot<T>(ctx: Ctx, run: DriverRun, db: string, use: (snaps
 async function backup(ctx: Ctx, run: DriverRun): Promise<DumpResult> {
   const conn = pgConnection(run)
   const opts = { env: conn.env, secretEnv: conn.secretEnv }
-  const tools = { pg_dump: (await run.target.run(ctx, 'postgres', ['pg_dump', '--version'], opts)).stdout.trim() }
-  // One round trip for the server facts: version, whether we are superuser, the databases to dump.
-  const facts = await psql(ctx, run, 'postgres', `SELECT 'version|' || current_setting('server_version')
+  // One round trip for the server facts (version, whether we are superuser, the databases to dump),
+  // beside the client's version.
+  const [client, facts] = await Promise.all([
+    run.target.run(ctx, 'postgres', ['pg_dump', '--version'], opts),
+    psql(ctx, run, 'postgres', `SELECT 'version|' || current_setting('server_version')
     UNION ALL SELECT 'superuser|' || rolsuper FROM pg_roles WHERE rolname = current_user
     UNION ALL (SELECT 'db|' || datname || '|' || pg_encoding_to_char(encoding) || '|' || datcollate || '|' || datctype
-      FROM pg_database WHERE datallowconn AND NOT datistemplate ORDER BY datname)`)
+      FROM pg_database WHERE datallowconn AND NOT datistemplate ORDER BY datname)`),
+  ])
+  const tools = { pg_dump: client.stdout.trim() }
   const version = facts.find((l) => l.startsWith('version|'))?.slice(8)
   const superuser = facts.find((l) => l.startsWith('superuser|'))?.slice(10)
   const dbs = facts.filter((l) => l.startsWith('db|'))
@@ -71,15 +75,23 @@ async function backup(ctx: Ctx, run: DriverRun): Promise<DumpResult> {
   const globals = async (extra: string[]) => run.target.run(ctx, 'postgres', ['pg_dumpall', '--globals-only', ...extra],
     { ...opts, mutates: true, stdoutFile: partialPath(run.dir, 'globals.sql'), timeout: run.settings.timeoutMs, allowFailure: true })
   const started = Date.now()
-  let g = await globals([])
-  if (g.exitCode !== 0 && /pg_authid/.test(g.stderr)) {
-    ctx.log.warn(`${conn.user} may not read role passwords (pg_authid): dumping roles without passwords`)
-    details.globalsWithoutPasswords = true
-    g = await globals(['--no-role-passwords'])
-  }
-  if (g.exitCode !== 0) throw new KitError(`pg_dumpall --globals-only failed (exit ${g.exitCode})${colonLines(outputTail(ctx, { ...g, stdout: '' }, 12, '\n'))}`)
-  if (!ctx.dryRun) finishFile(run.dir, 'globals.sql')
-  files.push({ name: 'globals.sql', kind: 'globals', durationMs: Date.now() - started })
+  const globalsDone = (async () => {
+    let g = await globals([])
+    if (g.exitCode !== 0 && /pg_authid/.test(g.stderr)) {
+      ctx.log.warn(`${conn.user} may not read role passwords (pg_authid): dumping roles without passwords`)
+      details.globalsWithoutPasswords = true
+      g = await globals(['--no-role-passwords'])
+    }
+    if (g.exitCode !== 0) throw new KitError(`pg_dumpall --globals-only failed (exit ${g.exitCode})${colonLines(outputTail(ctx, { ...g, stdout: '' }, 12, '\n'))}`)
+    if (!ctx.dryRun) finishFile(run.dir, 'globals.sql')
+    return { name: 'globals.sql', kind: 'globals', durationMs: Date.now() - started } satisfies ProducedFile
+  })()
+  // the roles are dumped beside the databases (a plan lists them first); what the verification will
+  // need to know of the server is read meanwhile
+  if (ctx.dryRun) await globalsDone
+  else globalsDone.catch(() => {})
+  const spaceRead = run.verify && !ctx.dryRun ? verifySpace(ctx, run, dbs.map((d) => d.name)) : null
+  spaceRead?.catch(() => {})
 
   // two databases at a time (the first failure stops new ones); the manifest lists them in name order
   const dumped = new Map<string, { file: ProducedFile; tables: Record<string, number> | null }>()
@@ -96,14 +108,28 @@ async function backup(ctx: Ctx, run: DriverRun): Promise<DumpResult> {
     }
     if (!ctx.dryRun) finishFile(run.dir, file)
     dumped.set(db.name, { file: { name: file, kind: 'database', of: db.name, durationMs: Date.now() - t0 }, tables })
-  })
+  }).finally(() => globalsDone.catch(() => {})) // a failed dump reports once the roles' dump ended too
+  files.push(await globalsDone)
   for (const db of dbs) {
     const d = dumped.get(db.name)!
     files.push(d.file)
     details.databases[db.name] = { file: d.file.name, encoding: db.encoding, collate: db.collate, ctype: db.ctype, tables: d.tables }
   }
-  return { files, tools, server: { version: version ?? 'unknown' }, details: details as unknown as Record<string, unknown> }
+  const result: DumpResult = { files, tools, server: { version: version ?? 'unknown' }, details: details as unknown as Record<string, unknown> }
+  if (spaceRead) spaceReads.set(result, spaceRead)
+  return result
 }
+
+/** The room the verification's scratch copies need (the two largest databases) and where the server keeps its data. */
+async function verifySpace(ctx: Ctx, run: DriverRun, dbs: string[]): Promise<{ bytes: number; dataDir: string | null }> {
+  const [sizes, dataDir] = await Promise.all([
+    psql(ctx, run, 'postgres', `SELECT pg_database_size(datname) FROM pg_database WHERE datname IN (${dbs.map(literal).join(', ') || "''"}) ORDER BY 1 DESC LIMIT 2`),
+    dataDirectory(ctx, run),
+  ])
+  return { bytes: sizes.reduce((n, x) => n + Number(x), 0), dataDir }
+}
+/** What verifySpace read while the dump ran, by the dump it is for. */
+const spaceReads = new WeakMap<DumpResult, Promise<{ bytes: number; dataDir: string | null }>>()
 
 async function scratchDatabase<T>(ctx: Ctx, run: DriverRun, like: PgDatabase, use: (name: string) => Promise<T>): Promise<T> {
   const name = `owp_verify_${run.id.replace(/\W/g, '').toLowerCase().slice(0, 20)}_${Math.random().toString(36).slice(2, 8)}`
@@ -129,12 +155,10 @@ async function verify(ctx: Ctx, run: DriverRun, dump: DumpResult): Promise<Verif
   const entries = Object.entries(details.databases)
   const checked = new Map<string, string>()
   // The scratch copies land on the production server's volume: refuse before filling it. Two are
-  // restored at a time: room for the two largest.
-  const [sizes, dataDir] = await Promise.all([
-    psql(ctx, run, 'postgres', `SELECT pg_database_size(datname) FROM pg_database WHERE datname IN (${entries.map(([d]) => literal(d)).join(', ') || "''"}) ORDER BY 1 DESC LIMIT 2`),
-    dataDirectory(ctx, run),
-  ])
-  await ensureSpace(ctx, run.target, 'postgres', dataDir, sizes.reduce((n, x) => n + Number(x), 0), entries.length > 1 ? 'the scratch databases of the verification (two at a time)' : 'the scratch database of the verification')
+  // restored at a time: room for the two largest (read while the dump ran, else now).
+  const names = entries.map(([d]) => d)
+  const { bytes, dataDir } = await (spaceReads.get(dump) ?? verifySpace(ctx, run, names)).catch(() => verifySpace(ctx, run, names))
+  await ensureSpace(ctx, run.target, 'postgres', dataDir, bytes, entries.length > 1 ? 'the scratch databases of the verification (two at a time)' : 'the scratch database of the verification')
   await eachAtMost(ctx.dryRun ? 1 : 2, entries, async ([db, info]) => {
     await scratchDatabase(ctx, run, info, async (scratch) => {
       const input = fileInput(run, join(run.dir, info.file))
