@@ -88,14 +88,18 @@ async function prepare(ctx: Ctx, o: ComposeOptions, lock: (project: string, env:
   // the lock before the "before" state: a racing deploy must not carry an undo read before ours ran
   // the env a backup of this project reads (.env, then the environment): its lock dir settings
   lock(withProfiles.name, { ...(cfg.file ? dotenv.parse(readFileSync(cfg.file)) : {}), ...ctx.env })
-  const services = await composeServices(ctx, haveCli ? withProfiles : null, file, env)
+  // three reads that do not depend on each other, at once: the project's model, its containers, and
+  // which images are here already (pull only the rest) with what each tag points at now
+  const [services, listed, local] = await Promise.all([
+    composeServices(ctx, haveCli ? withProfiles : null, file, env),
+    haveCli ? containers(ctx, withProfiles, env) : null,
+    localImages(ctx),
+  ])
   showImageSources(ctx, env, file, haveCli ? services.filter((s) => s.image).map((s) => ({ service: s.name, image: s.image! })) : null, services.map((s) => s.name))
-  let before = haveCli ? await containers(ctx, withProfiles, env) : null
+  let before = listed
   // a deploy killed inside compose's recreate left a successor under a temporary name: every `up` would fail on it
   if (before && recreateRepairs(before).length && (await repairInterruptedRecreate(ctx, withProfiles, env)).length && !ctx.dryRun) before = await containers(ctx, withProfiles, env)
 
-  // which images are here already (pull only the rest), and what each tag points at now: one call
-  const local = await localImages(ctx)
   const images = [...new Set(services.filter((s) => s.image).map((s) => s.image!))]
   const missing = images.filter((img) => !local.has(normalizeRef(img)) && !services.some((s) => s.image === img && s.build))
   const previous: Record<string, string> = {}
@@ -326,7 +330,9 @@ export function composePlan(ctx: Ctx, o: ComposeOptions, p: Prepared): Phase[] {
         argv: ['tsx', 'scripts/validate-prod.ts', '--target', 'compose', '--file', P.file, ...(P.envFile ? ['--env-file', P.envFile] : []), ...(o.validateArgs?.url ? ['--url', o.validateArgs.url] : [])],
         mutates: true,
         action: async (c) => {
-          const report = await validateDeployment(c, { ...o.validateArgs, target: 'compose', env: p.env, composeFile: P.file, envFile: P.envFile })
+          // the model this deploy read (the same files and .env): validation does not read it again
+          const composeKnown = p.cli.version !== 'unknown' ? { cli: p.cli, services: p.services } : undefined
+          const report = await validateDeployment(c, { ...o.validateArgs, target: 'compose', env: p.env, composeFile: P.file, envFile: P.envFile, composeKnown })
           if (!report.ok) throw new ValidationFailed(report)
         },
       }],

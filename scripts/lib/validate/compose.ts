@@ -18,11 +18,11 @@ export async function composeChecks(ctx: Ctx, o: ValidateOptions): Promise<Targe
   const file = resolve(ctx.cwd, o.composeFile ?? COMPOSE_FILE)
   if (!existsSync(file)) throw new UsageError(`compose file not found: ${file}`)
   const env = o.env ?? loadConfig(ctx, { envFile: o.envFile ?? undefined }).env
-  const cli = await detectCompose(ctx)
+  const cli = o.composeKnown?.cli ?? await detectCompose(ctx)
   if (!cli) throw new KitError('no Docker Compose CLI found', 1, 'install the Docker Compose v2 plugin (docker compose)')
   const project: ComposeProject = { cli, file, name: env.COMPOSE_PROJECT_NAME || 'owp', envFile: o.envFile, profiles: composeProfiles(env), extraFiles: composeExtraFiles(env, file) }
   // three reads that do not depend on each other: at once
-  const [dockerCli, services, listed] = await Promise.all([requireEngine(ctx), composeServices(ctx, project, file, env), containers(ctx, project, env)])
+  const [dockerCli, services, listed] = await Promise.all([requireEngine(ctx), o.composeKnown?.services ?? composeServices(ctx, project, file, env), containers(ctx, project, env)])
   const running = listed ?? []
   const names = new Set(services.map((s) => s.name))
   const up = (service: string) => running.filter((c) => c.service === service && c.state === 'running')

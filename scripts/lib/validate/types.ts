@@ -1,4 +1,5 @@
 // The shapes of validation: checks, their outcomes, the report, the options of a run.
+import type { ComposeCli, ComposeService } from '../tools/compose.ts'
 
 export type CheckStatus = 'ok' | 'warn' | 'fail' | 'skip'
 
@@ -69,6 +70,8 @@ export interface ValidateOptions {
   // compose
   composeFile?: string
   envFile?: string | null
+  /** What a deploy of this project read a moment ago (its compose CLI and model): not read again. */
+  composeKnown?: { cli: ComposeCli; services: ComposeService[] }
   // k8s
   namespace?: string
   release?: string
