@@ -10,7 +10,7 @@ import { renderChart } from '../helpers/k8s-render.ts'
 import { podSources } from '../helpers/k8s-policy.ts'
 import { barePath } from './servers.ts'
 import { infraTemplateAnswers } from './helpers.ts'
-import { mirrorList } from '../../scripts/lib/deploy/mirror.ts'
+import { mirrorList, mirrorSteps } from '../../scripts/lib/deploy/mirror.ts'
 import { REGISTRY_PATTERN, composeServiceImages, mirrorName, mirrorOverridePath } from '../../scripts/lib/stack/registry-mirror.ts'
 import { composeConfig, composeExtraFiles, detectCompose, type ComposeProject } from '../../scripts/lib/tools/compose.ts'
 import { checkExtraFiles } from '../../scripts/lib/tools/compose-files.ts'
@@ -86,6 +86,28 @@ describe('mirror-images', () => {
     expect(mirrorName(R, 'localhost:5000/a/b:1')).toBe(`${R}/a/b:1`)
     expect(mirrorName('r.example:5000/', 'ghcr.io/a/b@sha256:' + 'a'.repeat(64))).toBe(`r.example:5000/a/b@sha256:${'a'.repeat(64)}`)
     expect(() => mirrorList(R, { compose: ['redis'] })).toThrow(/redis \(compose\)/)
+  })
+
+  it('refuses two sources that would get one mirror name, listing every problem at once; one image under two spellings is one', () => {
+    const err = (() => { try { mirrorList(R, { compose: ['ghcr.io/x/y:1', 'quay.io/x/y:1', 'redis'] }); return null } catch (e) { return (e as Error).message } })()
+    expect(err).toMatch(/redis \(compose\)/)
+    expect(err).toMatch(/ghcr\.io\/x\/y:1 and quay\.io\/x\/y:1 \(both .*\/x\/y:1\)/)
+    expect(mirrorList(R, { compose: ['grafana/grafana:13.1.3'], chart: ['docker.io/grafana/grafana:13.1.3'] }).map((m) => m.target)).toEqual([`${R}/grafana/grafana:13.1.3`, `${R}/grafana/grafana:13.1.3`])
+  })
+
+  it('copies into one repository of the mirror one after the other (Distribution 2.x races on two pushes of one repository), the others at once', () => {
+    const images = mirrorList(R, { compose: ['grafana/grafana:12.1.1', 'redis:7.4.6'], chart: ['docker.io/grafana/grafana:13.1.3'] })
+    for (const tool of ['skopeo', 'crane'] as const) {
+      const steps = mirrorSteps(images, tool)
+      const of = (src: string) => steps.find((s) => s.title === `copy ${src}`)!
+      expect(of('grafana/grafana:12.1.1').after).toEqual(['copy docker.io/grafana/grafana:13.1.3'])
+      expect(of('docker.io/grafana/grafana:13.1.3').after).toBeUndefined()
+      expect(of('redis:7.4.6').after).toBeUndefined()
+    }
+    expect(mirrorSteps(images, 'skopeo')[0]!.argv).toContain('--retry-times')
+    const docker = mirrorSteps(images, 'docker')
+    expect(docker.find((s) => s.title === `push ${R}/grafana/grafana:12.1.1`)!.after).toEqual([`tag ${R}/grafana/grafana:12.1.1`, `push ${R}/grafana/grafana:13.1.3`])
+    expect(docker.find((s) => s.title === `pull grafana/grafana:12.1.1`)!.after).toBeUndefined() // pulls still at once
   })
 })
 

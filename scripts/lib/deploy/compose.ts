@@ -10,7 +10,7 @@ import { KitError, UsageError } from '../core/errors.ts'
 import { loadConfig } from '../core/config.ts'
 import { runPreflight, dockerDaemonCheck, diskCheck, portsFreeCheck, compareVersions, hostPathsCheck, type Check } from '../core/preflight.ts'
 import { composeEnvironment, resolveHostPath } from '../stack/env.ts'
-import { composeServiceImages, imagesOutsideMirror, mirrorName, mirrorOverridePath, type ServiceImage } from '../stack/registry-mirror.ts'
+import { composeServiceImages, imagesOutsideMirror, mirrorName, mirrorOverridePath, normalizeRef, type ServiceImage } from '../stack/registry-mirror.ts'
 import { checkExtraFiles } from '../tools/compose-files.ts'
 import { detectCompose, composeArgv, composeExtraFiles, composeProfiles, composeServices, containers, waitHealthy, isHealthy, configHashes, recreateRepairs, repairInterruptedRecreate, MIN_COMPOSE_V2, COMPOSE_INSTALL_HINT, type ComposeProject, type ComposeCli, type ComposeService, type ContainerState } from '../tools/compose.ts'
 import { checkDuration, durationMs } from '../tools/helm.ts'
@@ -165,11 +165,6 @@ export async function localImages(ctx: Ctx): Promise<Map<string, string>> {
     if (ref && id && !ref.includes('<none>')) map.set(normalizeRef(ref), id)
   }
   return map
-}
-
-/** docker.io/library/postgres:15 and postgres:15 are the same image. */
-export function normalizeRef(ref: string): string {
-  return ref.replace(/^docker\.io\/(library\/)?/, '').replace(/^index\.docker\.io\/(library\/)?/, '')
 }
 
 export function composeChecks(p: Prepared, minFreeGiB?: number): Check[] {

@@ -9,7 +9,7 @@ import { probe } from '../core/exec.ts'
 import { CHART_DIR } from '../core/paths.ts'
 import type { Ctx } from '../core/context.ts'
 import type { Step } from '../core/plan.ts'
-import { mirrorName } from '../stack/registry-mirror.ts'
+import { imageRepository, mirrorName, normalizeRef } from '../stack/registry-mirror.ts'
 import { imagesNotNamed, loadInfra, type InfraRelease } from './infra.ts'
 
 export type MirrorTool = 'crane' | 'skopeo' | 'docker'
@@ -100,21 +100,59 @@ export function mirrorList(registry: string, sources: Record<string, string[]>):
       byRef.set(ref, m)
     }
   }
-  if (floating.length) throw new UsageError(`images without a pinned tag or digest cannot be mirrored: ${floating.join(', ')}`)
+  // the mirror name drops the source registry: ghcr.io/x/y:1 and quay.io/x/y:1 would both be
+  // <mirror>/x/y:1, and the copy that ends last would win
+  const byTarget = new Map<string, string[]>()
+  for (const m of byRef.values()) byTarget.set(m.target, [...(byTarget.get(m.target) ?? []), m.source])
+  const clashes = [...byTarget].filter(([, srcs]) => new Set(srcs.map(normalizeRef)).size > 1).map(([target, srcs]) => `${srcs.sort().join(' and ')} (both ${target})`)
+  const problems = [
+    ...(floating.length ? [`images without a pinned tag or digest cannot be mirrored: ${floating.join(', ')}`] : []),
+    ...(clashes.length ? [`images of different sources would get one mirror name: ${clashes.join('; ')}`] : []),
+  ]
+  if (problems.length) throw new UsageError(problems.join('\n'))
   return [...byRef.values()].sort((a, b) => a.source.localeCompare(b.source))
 }
 
-/** The copy steps: one crane/skopeo copy per image (all platforms), or docker pull, tag, push. */
+/**
+ * crane and docker push retry a transient registry error (a reset connection, a 5xx) on their own;
+ * skopeo only with --retry-times (the whole copy again, 1 s, 2 s, 4 s later). It does not retry what
+ * says the image is missing or the push is refused (manifest unknown, denied, unauthorized).
+ */
+const SKOPEO_RETRIES = '3'
+
+/**
+ * The copy steps: one crane/skopeo copy per image (all platforms), or docker pull, tag, push.
+ * They run in parallel, except that pushes into one repository of the mirror (grafana/grafana:12 and
+ * :13) run one after the other: two pushes of one repository at once race in the registry. Distribution
+ * 2.x (Debian's docker-registry, a usual private mirror) rewrites the repository's blob links in place,
+ * so the push that reads a link while the other rewrites it fails: a blob HEAD answers "500 invalid
+ * checksum digest format", or the manifest PUT "digest invalid / manifest blob unknown".
+ */
 export function mirrorSteps(images: MirrorImage[], tool: MirrorTool): Step[] {
+  /** Per repository of the mirror, the step that pushes into it last so far. */
+  const lastPush = new Map<string, string>()
+  const afterPrevious = (m: MirrorImage, push: string, own: string[] = []): string[] | undefined => {
+    const repo = imageRepository(m.target)
+    const previous = lastPush.get(repo)
+    lastPush.set(repo, push)
+    const after = previous ? [...own, previous] : own
+    return after.length ? after : undefined
+  }
   return images.flatMap((m): Step[] => {
-    if (tool === 'crane') return [{ title: `copy ${m.source}`, argv: ['crane', 'copy', m.source, m.target], mutates: true, timeoutMs: 1_800_000 }]
-    if (tool === 'skopeo') return [{ title: `copy ${m.source}`, argv: ['skopeo', 'copy', '--all', `docker://${m.source}`, `docker://${m.target}`], mutates: true, timeoutMs: 1_800_000 }]
+    if (tool === 'crane' || tool === 'skopeo') {
+      const title = `copy ${m.source}`
+      const argv = tool === 'crane'
+        ? ['crane', 'copy', m.source, m.target]
+        : ['skopeo', 'copy', '--all', '--retry-times', SKOPEO_RETRIES, `docker://${m.source}`, `docker://${m.target}`]
+      return [{ title, argv, mutates: true, timeoutMs: 1_800_000, after: afterPrevious(m, title) }]
+    }
     const pull = `pull ${m.source}`
     const tag = `tag ${m.target}`
+    const push = `push ${m.target}`
     return [
       { title: pull, argv: ['docker', 'pull', m.source], mutates: true, timeoutMs: 1_800_000 },
       { title: tag, argv: ['docker', 'tag', m.source, m.target], mutates: true, after: [pull] },
-      { title: `push ${m.target}`, argv: ['docker', 'push', m.target], mutates: true, timeoutMs: 1_800_000, after: [tag] },
+      { title: push, argv: ['docker', 'push', m.target], mutates: true, timeoutMs: 1_800_000, after: afterPrevious(m, push, [tag]) },
     ]
   })
 }

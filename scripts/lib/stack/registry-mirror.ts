@@ -22,6 +22,11 @@ export function mirrorName(registry: string, ref: string): string {
 }
 
 /** An image reference without its tag or digest (ghcr.io/a/b:1@sha256:... -> ghcr.io/a/b; a registry port stays). */
+/** docker.io/library/postgres:15 and postgres:15 are the same image. */
+export function normalizeRef(ref: string): string {
+  return ref.replace(/^docker\.io\/(library\/)?/, '').replace(/^index\.docker\.io\/(library\/)?/, '')
+}
+
 export function imageRepository(ref: string): string {
   const name = ref.replace(/@.*$/, '')
   const slash = name.lastIndexOf('/')
