@@ -36,14 +36,26 @@ let image = { digest: '', layout: '' }
 
 /** A Distribution registry on 127.0.0.1 with its storage in tmp. */
 async function registry(name: string): Promise<Service> {
-  const port = await freePort()
-  const config = join(tmp.path, `${name}.yml`)
-  writeFileSync(config, [
-    'version: 0.1', 'log: {level: warn, accesslog: {disabled: true}}',
-    `storage: {filesystem: {rootdirectory: ${join(tmp.path, name)}}, delete: {enabled: true}}`,
-    `http: {addr: "127.0.0.1:${port}"}`, '',
-  ].join('\n'))
-  return startService({ cmd: '/usr/bin/docker-registry', args: ['serve', config], port })
+  // the port is free when picked, and may be taken before the registry binds it: the registry then
+  // exits, or something else answers; only a Distribution API on /v2/ counts, else a new port
+  for (let attempt = 1; ; attempt++) {
+    const port = await freePort()
+    const config = join(tmp.path, `${name}.yml`)
+    writeFileSync(config, [
+      'version: 0.1', 'log: {level: warn, accesslog: {disabled: true}}',
+      `storage: {filesystem: {rootdirectory: ${join(tmp.path, name)}}, delete: {enabled: true}}`,
+      `http: {addr: "127.0.0.1:${port}"}`, '',
+    ].join('\n'))
+    const ready = async () => {
+      const r = await fetch(`http://127.0.0.1:${port}/v2/`).catch(() => null)
+      return r?.status === 200 && r.headers.get('docker-distribution-api-version') === 'registry/2.0'
+    }
+    try {
+      return await startService({ cmd: '/usr/bin/docker-registry', args: ['serve', config], port, ready, timeoutMs: 15_000 })
+    } catch (e) {
+      if (attempt >= 3) throw e
+    }
+  }
 }
 
 const sha = (b: Buffer | string) => createHash('sha256').update(b).digest('hex')
