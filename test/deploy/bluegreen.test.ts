@@ -33,7 +33,7 @@ const inspect = (cs: C[]) => JSON.stringify(cs.map((c) => ({
 })))
 const workers = (...ps: Array<[number, boolean?]>) => ok(ps.map(([pid, down]) => `${pid} nginx: worker process${down ? ' is shutting down' : ''}`).join('\n') + '\n1 nginx: master process nginx\n')
 
-interface Scenario { smokeFails?: string; newUnhealthy?: string; validationFails?: boolean; oldOpenWebui?: string }
+interface Scenario { smokeFails?: string; newUnhealthy?: string; validationFails?: boolean; oldOpenWebui?: string; listingFailsOnce?: boolean; pinReloadFails?: boolean }
 
 function setup(s: Scenario = {}) {
   const b = sandbox(null)
@@ -45,6 +45,8 @@ function setup(s: Scenario = {}) {
   const hashes = ['openwebui', 'graphrag-processor', 'postgres', 'nginx', 'lightllm', 'prometheus', 'redis-exporter']
     .map((svc) => `${svc} ${['openwebui', 'graphrag-processor'].includes(svc) ? NEW : old.find((c) => c.service === svc)?.hash ?? 'x'}`).join('\n')
   const mine: Answer[] = [
+    ...(s.listingFailsOnce ? [{ ...on('^compose .* exec -T nginx sh -c', fails(2, 'sh: 1: cannot open /proc/4242/cmdline: No such file')), times: 1 }] : []),
+    ...(s.pinReloadFails ? [{ ...on('^compose .* exec -T nginx nginx -s reload', fails(1, 'service "nginx" is not running')), times: 1 }] : []),
     on('^compose .* config --hash', ok(hashes)),
     // before the new containers exist: the first `ps` (the deploy's look at the project)
     { ...on('^compose .* ps --all --quiet', ok(before.map((c) => c.id).join('\n'))), times: 1 },
@@ -163,6 +165,23 @@ describe('blue-green upgrade (Compose v2): running it', () => {
     expect(m).toContain('docker rm --force n-openwebui')
     expect(m.filter((c) => c.startsWith('docker rm')).join()).not.toContain('o-')
     expect(out.rolledBack).toBe(true)
+  })
+
+  it('a look at NGINX\'s processes that fails once (a process ended while it was listed) is taken again: the upgrade goes on', async () => {
+    const { box, opts } = setup({ listingFailsOnce: true })
+    const out = await deployCompose(box.ctx(), opts())
+    expect(out.summary).not.toMatch(/failed/)
+    expect(out.ok).toBe(true)
+  })
+
+  it('a pin whose reload fails puts the switch file back: nothing pinned for a later start of NGINX, nothing else changed', async () => {
+    const { box, opts, mutating, switchFile } = setup({ pinReloadFails: true })
+    const out = await deployCompose(box.ctx(), opts())
+    expect(out.ok).toBe(false)
+    expect(out.summary).toMatch(/^pin NGINX .* failed: command failed \(exit code 1\): .* nginx -s reload/)
+    expect(readFileSync(switchFile, 'utf8')).not.toMatch(/set /)
+    // the services of the plain `up` before it ran; no new container of the upgraded ones, none stopped
+    expect(mutating().map((c) => c.join(' ')).filter((c) => !c.includes('reload') && / (rm|stop|start|openwebui|graphrag-processor)( |$)/.test(c))).toEqual([])
   })
 
   it('a new version its own healthcheck calls unhealthy is removed, with the healthcheck output in the summary', async () => {

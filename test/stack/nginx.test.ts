@@ -18,7 +18,7 @@ import { startUpstream, STREAM_HOLD_MS, type Upstream } from './upstreams.ts'
 import { startDns, type Dns } from './dns.ts'
 import { writeFileSync } from 'node:fs'
 import { execFileSync } from 'node:child_process'
-import { backendSwitchConf } from '../../scripts/lib/stack/nginx.ts'
+import { backendSwitchConf, nginxPsScript, parseNginxWorkers } from '../../scripts/lib/stack/nginx.ts'
 
 interface Answer { status: number; headers: IncomingHttpHeaders; body: string }
 
@@ -341,5 +341,25 @@ describe('a real nginx with the production configuration', () => {
     expect(s.body).toMatch(/^Active connections: \d+/)
     expect((await http(ports.status, '/healthz')).body).toBe('ok\n')
     expect((await https('/stub_status')).body).not.toContain('Active connections')
+  })
+})
+
+describe('the listing of NGINX\'s processes a blue-green switch reads', () => {
+  // a process that ends between the glob and the read (a healthcheck's wget, an old worker) left a
+  // /proc entry whose cmdline no longer opens: as the last entry, it failed the listing (dash: exit 2)
+  // and with it the deploy's pin ("command failed (exit code 2) ... exec -T nginx sh -c ...")
+  it('skips a process that ended while it was listed, and exits 0 with the others', () => {
+    const proc = tmpDir('owp-fake-proc-')
+    try {
+      for (const [pid, title] of [['1', 'nginx: master process nginx'], ['20', 'nginx: worker process'], ['21', 'nginx: worker process is shutting down']]) {
+        mkdirSync(join(proc.path, pid!))
+        writeFileSync(join(proc.path, pid!, 'cmdline'), `${title}\0`)
+      }
+      mkdirSync(join(proc.path, '99999')) // ended: no cmdline to open
+      for (const sh of ['dash', 'bash']) { // Debian's /bin/sh and bash (the nginx images' shells: dash, busybox ash)
+        const out = execFileSync(sh, ['-c', nginxPsScript(proc.path)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
+        expect(parseNginxWorkers(out), sh).toEqual([{ pid: 20, shuttingDown: false }, { pid: 21, shuttingDown: true }])
+      }
+    } finally { proc.remove() }
   })
 })

@@ -21,6 +21,16 @@ export async function nginxWorkers(ctx: Ctx, p: ComposeProject): Promise<NginxWo
   return parseNginxWorkers(r.stdout)
 }
 
+/** fn, tried up to `times` times 200 ms apart; the last failure is thrown. */
+async function retried<T>(fn: () => Promise<T>, times: number): Promise<T> {
+  for (let i = 1; ; i++) {
+    try { return await fn() } catch (e) {
+      if (i >= times) throw e
+      await new Promise((r) => setTimeout(r, 200))
+    }
+  }
+}
+
 /** Write a file so that a reader (NGINX) sees the old or the new content, never half of it. */
 function writeAtomic(file: string, text: string): void {
   mkdirSync(dirname(file), { recursive: true, mode: 0o755 })
@@ -40,6 +50,9 @@ export interface SwitchResult {
  * gracefully. A configuration NGINX refuses puts the previous file back before anything reloads.
  */
 export async function switchBackends(ctx: Ctx, p: ComposeProject, switchFile: string, hosts: Record<string, string>, why: string, timeoutMs = 30_000): Promise<SwitchResult> {
+  // the workers serving now, read before the file changes: a switch that stops here leaves nothing
+  // written that a later start of NGINX would pick up; a failed look (a busy host) is tried again
+  const before = (await retried(() => nginxWorkers(ctx, p), 3)).filter((w) => !w.shuttingDown).map((w) => w.pid)
   const previous = existsSync(switchFile) ? readFileSync(switchFile, 'utf8') : null
   writeAtomic(switchFile, backendSwitchConf(hosts, why))
   const test = await ctx.exec(configTestArgv(p), { allowFailure: true, timeout: 30_000 })
@@ -48,13 +61,23 @@ export async function switchBackends(ctx: Ctx, p: ComposeProject, switchFile: st
     else writeAtomic(switchFile, previous)
     throw new KitError(`nginx refused the switch (nothing was reloaded): ${failureReason(ctx, test)}`)
   }
-  const before = (await nginxWorkers(ctx, p)).filter((w) => !w.shuttingDown).map((w) => w.pid)
   const t0 = performance.now()
-  await ctx.exec(reloadArgv(p), { mutates: true, timeout: 30_000, title: 'nginx -s reload' })
+  await ctx.exec(reloadArgv(p), { mutates: true, timeout: 30_000, title: 'nginx -s reload' }).catch((e: unknown) => {
+    // not signalled (or not known to be): the file goes back to what NGINX was last told to serve, so
+    // that a later start of NGINX does not pick up a switch this run did not finish
+    writeAtomic(switchFile, previous ?? backendSwitchConf({}, 'service names (a switch whose reload failed was taken back)'))
+    throw e
+  })
   // `-s reload` only signals the master: the switch is real once no old worker takes requests
   const deadline = Date.now() + timeoutMs
   for (;;) {
-    const now = await nginxWorkers(ctx, p)
+    // the reload is done: a failed look is no answer, look again until the deadline
+    const now = await nginxWorkers(ctx, p).catch((e: Error) => {
+      if (Date.now() > deadline) throw e
+      ctx.log.debug(`nginx workers: ${e.message}`)
+      return null
+    })
+    if (!now) { await new Promise((r) => setTimeout(r, 100)); continue }
     const active = new Set(now.filter((w) => !w.shuttingDown).map((w) => w.pid))
     if (before.every((pid) => !active.has(pid)) && active.size > 0) {
       return { ms: Math.round(performance.now() - t0), draining: before.filter((pid) => now.some((w) => w.pid === pid)) }

@@ -109,8 +109,17 @@ export function backendSwitchConf(hosts: Record<string, string>, why = 'written 
 
 export interface NginxWorker { pid: number; shuttingDown: boolean }
 
-/** Shell run inside the nginx container: one `pid title` line a process (busybox and Debian alike). */
-export const NGINX_PS_SCRIPT = 'for p in /proc/[0-9]*; do t=$(tr "\\000" " " < "$p/cmdline" 2>/dev/null) && echo "${p#/proc/} $t"; done'
+/**
+ * Shell run inside the nginx container: one `pid title` line a process (busybox and Debian alike).
+ * A process can end between the glob and the read (a healthcheck's wget, an old worker of a reload):
+ * its cmdline no longer opens, the shell's redirection fails (dash: exit 2, said on stderr even with
+ * the `2>/dev/null` after it), and as the loop's last entry that failed the whole listing, and with
+ * it a blue-green deploy's pin. Such a process is skipped, and the listing exits 0.
+ */
+export function nginxPsScript(proc = '/proc'): string {
+  return `for p in ${proc}/[0-9]*; do { t=$(tr "\\000" " " < "$p/cmdline"); } 2>/dev/null && echo "\${p##*/} $t"; done; exit 0`
+}
+export const NGINX_PS_SCRIPT = nginxPsScript()
 
 /** The worker processes in NGINX_PS_SCRIPT's output: old workers of a reload show "is shutting down". */
 export function parseNginxWorkers(out: string): NginxWorker[] {
