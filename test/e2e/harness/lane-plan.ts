@@ -6,8 +6,8 @@
  * rest. Balance by the times `make test` prints: each lane's sum about a third of the suite's.
  * With two lanes, lane c's files run on lane b.
  */
-export const LANE_B = ['test/e2e/rollback.e2e.test.ts', 'test/e2e/faults.e2e.test.ts']
-// lane a: stack, dr, edge, pitr, upgrade-killed (the rest)
+export const LANE_B = ['test/e2e/rollback.e2e.test.ts', 'test/e2e/faults.e2e.test.ts', 'test/e2e/upgrade-killed.e2e.test.ts']
+// lane a: stack, dr, edge, pitr (the rest)
 export const LANE_C = ['test/e2e/upgrade.e2e.test.ts']
 
 /** The file that deploys lane a's stack first, and the one that proves each lane's teardown last. */
