@@ -10,7 +10,7 @@ import { runScript, type ScriptResult } from '../helpers/run-script.ts'
 import { createContext, type Ctx } from '../../scripts/lib/core/context.ts'
 import { engineLayout } from './harness/engine.ts'
 import { composeArgv, kitEnv, stackPaths, e2eEnv, writeEnvFile, E2E_DOMAIN, E2E_LANE, SHARED_STACK_FILE, type StackPaths } from './harness/stack.ts'
-import { DEPLOYS_LAST } from './harness/lane-plan.ts'
+import { DEPLOYS_LAST, SLOT_ORDER } from './harness/lane-plan.ts'
 
 export interface Stack {
   engineEnv: Record<string, string>
@@ -179,10 +179,6 @@ export async function sharedStack(engineEnv: Record<string, string>, settleMs = 
   }
 }
 
-/**
- * A stack for this file: the one an earlier file shared when it is still whole, else a fresh
- * one deployed with the kit (and shared). Files that change it leave it whole and at E2E_TAG.
- */
 /** How many stacks may change at once on the engine (harness/lanes.ts runs three lanes). */
 export const HEAVY_SLOTS = 2
 
@@ -198,17 +194,40 @@ export const HEAVY_SLOTS = 2
 export async function heavySlot<T>(fn: () => Promise<T>): Promise<T> {
   const { state } = engineLayout()
   mkdirSync(state, { recursive: true })
-  for (;;) {
-    for (let i = 0; i < HEAVY_SLOTS; i++) {
-      const holder = await holdIfFree(join(state, `heavy-slot-${i}.lock`))
-      if (!holder) continue
-      try {
-        return await fn()
-      } finally {
-        holder.stdin!.end()
-      }
+  // a lane that waits says so (a flock held while it waits); a free slot goes to the lanes ahead in
+  // SLOT_ORDER first, so that the lane with the least time to spare waits least
+  const wantFile = (lane: string) => join(state, `heavy-want-${lane}.lock`)
+  const started = (process.env.OWP_E2E_LANES ?? '').split(',').filter(Boolean)
+  const ahead = SLOT_ORDER.slice(0, Math.max(0, SLOT_ORDER.indexOf(E2E_LANE))).filter((l) => started.includes(l))
+  const aheadWaits = async () => {
+    for (const lane of ahead) {
+      const probe = await holdIfFree(wantFile(lane))
+      if (!probe) return true
+      probe.stdin!.end()
     }
-    await new Promise((r) => setTimeout(r, 1000))
+    return false
+  }
+  let want: ChildProcess | null = null
+  try {
+    for (;;) {
+      if (!(await aheadWaits())) {
+        for (let i = 0; i < HEAVY_SLOTS; i++) {
+          const holder = await holdIfFree(join(state, `heavy-slot-${i}.lock`))
+          if (!holder) continue
+          want?.stdin!.end()
+          want = null
+          try {
+            return await fn()
+          } finally {
+            holder.stdin!.end()
+          }
+        }
+      }
+      want ??= await holdIfFree(wantFile(E2E_LANE))
+      await new Promise((r) => setTimeout(r, 1000))
+    }
+  } finally {
+    want?.stdin!.end()
   }
 }
 
@@ -260,6 +279,10 @@ export async function publishPort(taken: number[] = []): Promise<number> {
   throw new Error('no free port between 20000 and 32000')
 }
 
+/**
+ * A stack for this file: the one an earlier file shared when it is still whole, else a fresh
+ * one deployed with the kit (and shared). Files that change it leave it whole and at E2E_TAG.
+ */
 export async function ensureStack(engineEnv: Record<string, string>): Promise<SharedStack> {
   const kept = await sharedStack(engineEnv, 180_000)
   if (kept) return kept

@@ -23,11 +23,13 @@ export const E2E_LAST = 'teardown.e2e.test.ts'
 export const E2E_BEFORE = ['rollback.e2e.test.ts', 'faults.e2e.test.ts']
 
 /**
- * The lane that lets the others take the engine's deploy slots (kit.ts HEAVY_SLOTS) first: with
- * three lanes starting at once, one first deploy waits for another to end (~2 min); the lane with
- * the most time to spare is the one to wait.
+ * Which lane gets a freed heavy slot (kit.ts heavySlot) first when several wait: the lane with the
+ * least time to spare first (lane b's files are all deploys), the one with the most last. The last
+ * one also lets the others take the slots for their first deploys (with three lanes starting at once,
+ * one first deploy waits for another to end, ~2 min).
  */
-export const DEPLOYS_LAST: LaneName = 'c'
+export const SLOT_ORDER: LaneName[] = ['b', 'a', 'c']
+export const DEPLOYS_LAST: LaneName = SLOT_ORDER.at(-1)!
 
 export type LaneName = 'a' | 'b' | 'c'
 export interface LanePlan { lane: LaneName; files: string[] }
