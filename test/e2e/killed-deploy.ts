@@ -1,9 +1,16 @@
 // The fault rows of the deploy on the real engine (faults.e2e, upgrade-killed.e2e): a deploy whose
 // whole process tree is SIGKILLed at a marker, and the rerun that must converge.
-import { expect } from 'vitest'
+import { beforeAll, expect, inject } from 'vitest'
 import { kitEnv, type StackPaths } from './harness/stack.ts'
-import { kit, heavySlot, json, ps, type Stack } from './kit.ts'
+import { kit, heavySlot, json, ps, ensureStack, type Stack } from './kit.ts'
 import { killWhen, startScript } from '../faults/support.ts'
+
+/** The lane's stack, deployed or reused (ensureStack) before the file's rows run. */
+export function laneStack(): { stack: Stack; paths: StackPaths } {
+  const shared = {} as { stack: Stack; paths: StackPaths }
+  beforeAll(async () => { Object.assign(shared, await ensureStack(inject('e2e').env)) }, 1_200_000)
+  return shared
+}
 
 const APPS = ['openwebui', 'graphrag-processor', 'celery-worker', 'celery-beat', 'mcp-server']
 const deployArgs = (paths: StackPaths) => ['--docker-compose', '--strategy', 'recreate', '--yes', '--env-file', paths.envFile, '--timeout', '5m', '--validate-timeout', '60s', '--json']

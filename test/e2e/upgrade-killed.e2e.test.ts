@@ -3,25 +3,18 @@
 // release, then run again: the rerun takes the dead run's lease over and converges on the new
 // release, which validates. Reuses the lane's stack (ensureStack) and leaves it whole at NEXT_TAG,
 // a migrated schema: it runs after the files that need the first one (lane-plan.ts E2E_BEFORE).
-import { describe, it, expect, beforeAll, inject } from 'vitest'
-import { updateEnvFile, type StackPaths } from './harness/stack.ts'
+import { describe, it, expect } from 'vitest'
+import { updateEnvFile } from './harness/stack.ts'
 import { NEXT_TAG } from './harness/images.ts'
-import { ensureStack, type Stack } from './kit.ts'
-import { killedDeploy, convergesTo } from './killed-deploy.ts'
+import { killedDeploy, convergesTo, laneStack } from './killed-deploy.ts'
 
-const { env: engineEnv } = inject('e2e')
-let paths: StackPaths
-let stack: Stack
-
-beforeAll(async () => {
-  ;({ stack, paths } = await ensureStack(engineEnv))
-}, 1_200_000)
+const lane = laneStack()
 
 describe('the kit SIGKILLed on a real Docker engine during an upgrade, then run again', () => {
   it('F-E2E-1: killed during `compose up` of a new release: the rerun takes the lock over and converges on the new release, which validates', async () => {
-    updateEnvFile(paths.envFile, { IMAGE_TAG: NEXT_TAG })
-    const killed = await killedDeploy(stack, paths, /^› up /m, 3_000)
+    updateEnvFile(lane.paths.envFile, { IMAGE_TAG: NEXT_TAG })
+    const killed = await killedDeploy(lane.stack, lane.paths, /^› up /m, 3_000)
     expect(killed).toMatch(/^› up /m)
-    await convergesTo(stack, paths, NEXT_TAG)
+    await convergesTo(lane.stack, lane.paths, NEXT_TAG)
   }, 1_500_000)
 })
