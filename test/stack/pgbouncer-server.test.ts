@@ -5,7 +5,7 @@
 // with the DATABASE_URL compose gives them, in transaction pooling, and the pool size holds under load.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { execFileSync, spawn, spawnSync } from 'node:child_process'
-import { chownSync, readFileSync, statSync } from 'node:fs'
+import { chownSync, copyFileSync, readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { composeEnvironment, loadCompose } from '../../scripts/lib/stack/env.ts'
 import { lintDockerfileFile, parseDockerfile } from '../../scripts/lib/stack/dockerfile-lint.ts'
@@ -63,9 +63,14 @@ beforeAll(async () => {
   // PgBouncer refuses to run as root: the run directory (the image's tmpfs) belongs to its user
   const ids = postgresIds()
   chownSync(tmp.path, ids.uid, ids.gid)
+  // the image has the script in its own layer; a checkout may sit under a directory that user
+  // cannot enter (a clone into `mktemp -d`, mode 0700): run a copy from the run's directory
+  const entrypoint = join(tmp.path, 'entrypoint.sh')
+  copyFileSync(ENTRYPOINT, entrypoint)
+  chownSync(entrypoint, ids.uid, ids.gid)
   port = await freePort()
   bouncer = await startService({
-    cmd: 'sh', args: [ENTRYPOINT], port, uid: ids.uid, gid: ids.gid, cwd: tmp.path,
+    cmd: 'sh', args: [entrypoint], port, uid: ids.uid, gid: ids.gid, cwd: tmp.path,
     env: { ...e, DB_HOST: '127.0.0.1', DB_PORT: String(pg.port), PGBOUNCER_LISTEN_ADDR: '127.0.0.1', PGBOUNCER_LISTEN_PORT: String(port), PGBOUNCER_RUN_DIR: join(tmp.path, 'run'), PATH },
   })
 }, 120_000)
