@@ -134,7 +134,7 @@ export async function composeChecks(ctx: Ctx, o: ValidateOptions): Promise<Targe
   if (names.has('prometheus')) {
     checks.push({
       name: 'prometheus targets up', component: 'monitoring', critical: false,
-      // a target down is judged again on Prometheus' next scrape of it (one interval, 15 s here)
+      // a target down is judged again on a newer scrape of it (Prometheus' next: one interval, 15 s here)
       timeoutMs: Math.max(o.timeoutMs ?? 0, 30_000),
       retries: Math.min(o.retries ?? 2, 1), // each attempt already waits for the next scrape
       async run(a) {
@@ -143,7 +143,13 @@ export async function composeChecks(ctx: Ctx, o: ValidateOptions): Promise<Targe
           if (r.exitCode !== 0) throw new KitError(`wget exit ${exitCodeAndWhy(ctx, r, 1).slice(0, 110)}`)
           return r.stdout
         }
-        return freshTargetsOutcome(get, () => true, { signal: a.signal })
+        // a target Prometheus has not reached yet is scraped once from Prometheus' own container:
+        // the same network and URL as its scrape, without waiting up to an interval for its turn
+        const scrape = async (url: string) => {
+          const r = await exec('prometheus', ['wget', '-qO-', '-T', '5', url], a)
+          return r.exitCode === 0 ? r.stdout : null
+        }
+        return freshTargetsOutcome(get, () => true, { signal: a.signal, scrape })
       },
     })
   }

@@ -156,36 +156,70 @@ export function chatOutcome(status: number, body: string, ms?: number): CheckOut
   }
 }
 
+type Target = { labels: Record<string, string>; health: string; lastError?: string; scrapePool?: string; scrapeUrl?: string; lastScrape?: string; scrapeInterval?: string }
+
 /** Prometheus /api/v1/targets: every active target up (filtered by a label predicate). */
 export function targetsOutcome(body: string, keep: (labels: Record<string, string>) => boolean = () => true): CheckOutcome {
-  const j = JSON.parse(body) as { data?: { activeTargets?: Array<{ labels: Record<string, string>; health: string; lastError?: string; scrapePool?: string }> } }
-  const targets = (j.data?.activeTargets ?? []).filter((t) => keep(t.labels))
+  return judgeTargets(targetsOf(body).filter((t) => keep(t.labels)), new Map())
+}
+
+/**
+ * Every target up, or `answered`: it answered a scrape of our own, and Prometheus has not scraped it
+ * since (the map holds its lastScrape then; a newer verdict of Prometheus' own wins).
+ */
+function judgeTargets(targets: Target[], answered: Map<string, string | undefined>): CheckOutcome {
   if (!targets.length) return { status: 'fail', detail: 'no active scrape targets' }
-  const down = targets.filter((t) => t.health !== 'up')
+  const early = (t: Target) => answered.has(targetKey(t)) && answered.get(targetKey(t)) === t.lastScrape
+  const down = targets.filter((t) => t.health !== 'up' && !early(t))
   if (down.length) {
     return { status: 'fail', detail: `${down.length}/${targets.length} targets down: ${down.slice(0, 5).map((t) => t.labels.job ?? t.scrapePool).join(', ')}`, data: down.map((t) => ({ job: t.labels.job, instance: t.labels.instance, error: t.lastError })) }
   }
-  return { status: 'ok', detail: `${targets.length} targets up` }
+  const n = targets.filter((t) => t.health !== 'up').length
+  return { status: 'ok', detail: `${targets.length} targets up${n ? ` (${n} answered a scrape from Prometheus' place before Prometheus' own next one)` : ''}` }
 }
 
-type Target = { labels: Record<string, string>; health: string; lastError?: string; scrapePool?: string; scrapeUrl?: string; lastScrape?: string; scrapeInterval?: string }
 const targetsOf = (body: string): Target[] => (JSON.parse(body) as { data?: { activeTargets?: Target[] } }).data?.activeTargets ?? []
 const targetKey = (t: Target) => `${t.scrapePool ?? ''} ${t.scrapeUrl ?? t.labels.instance ?? ''}`
 const seconds = (d: string | undefined) => { const m = /^(\d+)(ms|s|m)$/.exec(d ?? ''); return m ? Number(m[1]) * ({ ms: 0.001, s: 1, m: 60 } as Record<string, number>)[m[2]!]! : 15 }
 
 /**
+ * Why Prometheus could not scrape a target that says only that nothing answered at its address (a
+ * container that did not exist yet or was just replaced), as against one that answered slowly or
+ * wrongly: only the first kind may be judged by a scrape of our own.
+ */
+const NOTHING_ANSWERED = /no such host|server misbehaving|connection refused|no route to host|network is unreachable/i
+/** A body in Prometheus' text exposition format: at least one sample line. */
+const EXPOSITION = /^[a-zA-Z_:][a-zA-Z0-9_:]*(\{[^\n]*\})?[ \t]+\S+/m
+export const looksLikeMetrics = (body: string) => EXPOSITION.test(body)
+
+/**
  * The targets check judged on fresh scrapes: a target down in Prometheus' last scrape may be a
- * container a deploy replaced a moment ago (its old address no longer resolves). Each target down
- * at the first look is judged again by a scrape Prometheus makes after it (its lastScrape moves),
- * waiting at most its scrape interval plus 5 s; one still down then fails as before.
+ * container a deploy replaced or started a moment ago (its address did not resolve or answer yet).
+ * Each target down at the first look is judged again by a scrape Prometheus makes after it (its
+ * lastScrape moves), waiting at most its scrape interval plus 5 s; one still down then fails as
+ * before. With `scrape` (a GET of the target's scrape URL from Prometheus' own network place,
+ * answering the body or null), a target that was never scraped, or whose last scrape found nothing
+ * answering at its address, is first scraped that way: metrics in the answer count as up, without
+ * waiting for Prometheus' next turn; anything else waits for Prometheus as before.
  */
 export async function freshTargetsOutcome(fetch: () => Promise<string>, keep: (labels: Record<string, string>) => boolean = () => true,
-  o: { pollMs?: number; signal?: AbortSignal } = {}): Promise<CheckOutcome> {
+  o: { pollMs?: number; signal?: AbortSignal; scrape?: (url: string) => Promise<string | null> } = {}): Promise<CheckOutcome> {
   let body = await fetch()
   const first = targetsOf(body).filter((t) => keep(t.labels) && t.health !== 'up')
   if (!first.length) return targetsOutcome(body, keep)
-  const seen = new Map(first.map((t) => [targetKey(t), t.lastScrape]))
-  const deadline = Date.now() + (Math.max(...first.map((t) => seconds(t.scrapeInterval))) + 5) * 1000
+  const answered = new Map<string, string | undefined>()
+  if (o.scrape) {
+    const scrape = o.scrape
+    await Promise.all(first.filter((t) => t.scrapeUrl && (t.health === 'unknown' || NOTHING_ANSWERED.test(t.lastError ?? ''))).map(async (t) => {
+      const got = await scrape(t.scrapeUrl!).catch(() => null)
+      if (got !== null && looksLikeMetrics(got)) answered.set(targetKey(t), t.lastScrape)
+    }))
+  }
+  const pending = first.filter((t) => !answered.has(targetKey(t)))
+  const outcome = () => judgeTargets(targetsOf(body).filter((t) => keep(t.labels)), answered)
+  if (!pending.length) return outcome()
+  const seen = new Map(pending.map((t) => [targetKey(t), t.lastScrape]))
+  const deadline = Date.now() + (Math.max(...pending.map((t) => seconds(t.scrapeInterval))) + 5) * 1000
   for (;;) {
     const now = targetsOf(body).filter((t) => seen.has(targetKey(t)))
     const rescraped = now.every((t) => t.lastScrape !== seen.get(targetKey(t)))
@@ -193,7 +227,7 @@ export async function freshTargetsOutcome(fetch: () => Promise<string>, keep: (l
     await new Promise((r) => setTimeout(r, o.pollMs ?? 1000))
     body = await fetch()
   }
-  return targetsOutcome(body, keep)
+  return outcome()
 }
 
 /** Grafana /api/health: database ok. */
