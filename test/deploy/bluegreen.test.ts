@@ -14,7 +14,7 @@ afterEach(() => { bins?.remove(); box?.remove(); bins = box = undefined })
 
 const OLD = 'hash-old'
 const NEW = 'hash-new'
-interface C { id: string; service: string; name: string; hash: string; image: string; health?: string; state?: string }
+interface C { id: string; service: string; name: string; hash: string; image: string; health?: string; state?: string; healthcheck?: string[] }
 const old: C[] = [
   // the same Open WebUI image, another config (a changed variable): no migration to guard
   { id: 'o-openwebui', service: 'openwebui', name: 'owptest-openwebui-1', hash: OLD, image: 'ghcr.io/open-webui/open-webui:v0.8.11' },
@@ -28,12 +28,17 @@ const fresh: C[] = [
 ]
 const inspect = (cs: C[]) => JSON.stringify(cs.map((c) => ({
   Id: c.id, Name: `/${c.name}`, Image: `sha256:${c.id}`,
-  Config: { Image: c.image, Labels: { 'com.docker.compose.service': c.service, 'com.docker.compose.config-hash': c.hash } },
+  Config: { Image: c.image, Labels: { 'com.docker.compose.service': c.service, 'com.docker.compose.config-hash': c.hash }, ...(c.healthcheck ? { Healthcheck: { Test: c.healthcheck, Timeout: 5e9 } } : {}) },
   State: { Status: c.state ?? 'running', Health: { Status: c.health ?? 'healthy', Log: [{ ExitCode: 0, Output: 'ok' }] } },
 })))
 const workers = (...ps: Array<[number, boolean?]>) => ok(ps.map(([pid, down]) => `${pid} nginx: worker process${down ? ' is shutting down' : ''}`).join('\n') + '\n1 nginx: master process nginx\n')
 
-interface Scenario { smokeFails?: string; newUnhealthy?: string; validationFails?: boolean; oldOpenWebui?: string; listingFailsOnce?: boolean; pinReloadFails?: boolean }
+interface Scenario {
+  smokeFails?: string; newUnhealthy?: string; validationFails?: boolean; oldOpenWebui?: string; listingFailsOnce?: boolean; pinReloadFails?: boolean
+  /** Docker still calls the new containers "starting" (its first healthcheck is an interval away); the kit's own run of it passes or fails. */
+  newStarting?: 'passes' | 'fails'
+}
+const HEALTHCHECK = ['CMD-SHELL', 'curl -fsS http://127.0.0.1:8080/health || exit 1']
 
 function setup(s: Scenario = {}) {
   const b = sandbox(null)
@@ -41,13 +46,14 @@ function setup(s: Scenario = {}) {
   const envFile = join(b.dir, '.env')
   const config = realComposeConfig(file, envFile)
   const before = old.map((c) => (c.service === 'openwebui' && s.oldOpenWebui ? { ...c, image: s.oldOpenWebui } : c))
-  const all = [...before, ...fresh.map((c) => (c.service === s.newUnhealthy ? { ...c, health: 'unhealthy' } : c))]
+  const all = [...before, ...fresh.map((c) => (c.service === s.newUnhealthy ? { ...c, health: 'unhealthy' } : s.newStarting ? { ...c, health: 'starting', healthcheck: HEALTHCHECK } : c))]
   const hashes = ['openwebui', 'graphrag-processor', 'postgres', 'nginx', 'lightllm', 'prometheus', 'redis-exporter']
     .map((svc) => `${svc} ${['openwebui', 'graphrag-processor'].includes(svc) ? NEW : old.find((c) => c.service === svc)?.hash ?? 'x'}`).join('\n')
   const mine: Answer[] = [
     ...(s.listingFailsOnce ? [{ ...on('^compose .* exec -T nginx sh -c', fails(2, 'sh: 1: cannot open /proc/4242/cmdline: No such file')), times: 1 }] : []),
     ...(s.pinReloadFails ? [{ ...on('^compose .* exec -T nginx nginx -s reload', fails(1, 'service "nginx" is not running')), times: 1 }] : []),
     on('^compose .* config --hash', ok(hashes)),
+    ...(s.newStarting ? [on('^exec n-', s.newStarting === 'passes' ? ok() : fails(1, 'curl: (7) Failed to connect'))] : []),
     // before the new containers exist: the first `ps` (the deploy's look at the project)
     { ...on('^compose .* ps --all --quiet', ok(before.map((c) => c.id).join('\n'))), times: 1 },
     on('^compose .* ps --all --quiet', ok(all.map((c) => c.id).join('\n'))),
@@ -193,6 +199,29 @@ describe('blue-green upgrade (Compose v2): running it', () => {
     expect(mutating().map((c) => c.join(' '))).toContain('docker rm --force n-openwebui')
     expect(mutating().filter((c) => c.includes('reload'))).toHaveLength(2) // pin and unpin only
   })
+
+  it('a new container Docker still calls "starting" (its first healthcheck an interval away) is healthy once its healthcheck passes when the kit runs it', async () => {
+    const { box, opts } = setup({ newStarting: 'passes' })
+    const out = await deployCompose(box.ctx(), opts())
+    expect(out.ok, out.summary).toBe(true)
+    // the container's own test, through its shell, as Docker runs it
+    const runs = bins!.calls('docker').filter((c) => c[1] === 'exec' && c[2]!.startsWith('n-'))
+    expect(runs.map((c) => c.join(' '))).toEqual(expect.arrayContaining([
+      'docker exec n-openwebui /bin/sh -c curl -fsS http://127.0.0.1:8080/health || exit 1',
+      'docker exec n-graphrag /bin/sh -c curl -fsS http://127.0.0.1:8080/health || exit 1',
+    ]))
+    expect(out.steps.find((st) => st.id === 'switch')?.status).toBe('applied')
+  })
+
+  it('one whose healthcheck fails when the kit runs it stays unproven: the wait ends at its deadline and the new containers go (the broken fixture)', async () => {
+    const { box, opts, mutating } = setup({ newStarting: 'fails' })
+    const out = await deployCompose(box.ctx(), opts({ timeout: '3s' }))
+    expect(out.ok).toBe(false)
+    expect(out.steps.find((st) => st.id.startsWith('healthy:'))!.error).toMatch(/was not healthy after 3s \(starting\)/)
+    expect(bins!.calls('docker').filter((c) => c[1] === 'exec' && c[2]!.startsWith('n-')).length).toBeGreaterThan(0)
+    expect(mutating().map((c) => c.join(' '))).toEqual(expect.arrayContaining([expect.stringMatching(/^docker rm --force n-/)]))
+    expect(out.steps.find((st) => st.id === 'switch')?.status).not.toBe('applied')
+  }, 20_000)
 
   it('validation failing after the switch starts the old containers, switches NGINX back to them, then removes the new', async () => {
     const { box, opts, switchFile, mutating } = setup({ validationFails: true })

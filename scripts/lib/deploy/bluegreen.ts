@@ -6,7 +6,7 @@
 // validation failing starts the old ones again and switches back. The old containers are removed
 // only once validation passed.
 import { KitError } from '../core/errors.ts'
-import { composeArgv, inspectContainers, containers, isHealthy, type ComposeProject, type ContainerState } from '../tools/compose.ts'
+import { composeArgv, inspectContainers, containers, isHealthy, runHealthcheck, type ComposeProject, type ContainerState } from '../tools/compose.ts'
 import { NGINX_BACKENDS } from '../stack/nginx.ts'
 import { switchBackends, waitDrained, smokeFromNginx, reloadArgv } from './switch.ts'
 import type { Phase, Step } from '../core/plan.ts'
@@ -40,15 +40,31 @@ async function freshOf(ctx: Ctx, b: BlueGreenPlan, s: BlueGreenService): Promise
   return ((await containers(ctx, b.project)) ?? []).filter((c) => c.service === s.name && !known.has(c.id))
 }
 
-async function waitHealthy(ctx: Ctx, s: BlueGreenService, timeoutMs: number): Promise<void> {
+/**
+ * Until every new container is healthy. Docker runs a healthcheck first one interval after the
+ * start (30 to 60 s for these services) and a container says "starting" until then: meanwhile the
+ * kit runs the same healthcheck itself (`docker exec`, as Docker does) every 2 s, and a container
+ * whose check passed counts as healthy, as Docker would count it on its first pass. A container
+ * Docker finds unhealthy, or one that exited, fails the wait.
+ */
+async function waitHealthy(ctx: Ctx, s: BlueGreenService, timeoutMs: number, probeEveryMs = 2000): Promise<void> {
   const deadline = Date.now() + timeoutMs
+  const passed = new Set<string>()
+  let probed = 0
   for (;;) {
     const now = (await inspectContainers(ctx, ids(s.fresh))) ?? []
-    if (now.length === s.fresh.length && now.every(isHealthy)) { s.fresh = now; return }
+    const ready = (c: ContainerState) => isHealthy(c) || (c.state === 'running' && c.health === 'starting' && passed.has(c.id))
+    if (now.length === s.fresh.length && now.every(ready)) { s.fresh = now; return }
     const dead = now.find((c) => c.state === 'exited' || c.state === 'dead' || c.health === 'unhealthy')
     if (dead) throw new KitError(`the new ${s.name} (${dead.name}) is ${dead.health || dead.state}${dead.healthLog ? `: ${dead.healthLog}` : ''}`)
     if (Date.now() > deadline) throw new KitError(`the new ${s.name} was not healthy after ${Math.round(timeoutMs / 1000)}s (${now.map((c) => c.health || c.state).join(', ')})`)
     if (ctx.signal.aborted) throw new KitError('interrupted')
+    const starting = now.filter((c) => c.state === 'running' && c.health === 'starting' && !passed.has(c.id))
+    if (starting.length && Date.now() - probed >= probeEveryMs) {
+      probed = Date.now()
+      await Promise.all(starting.map(async (c) => { if (await runHealthcheck(ctx, c)) passed.add(c.id) }))
+      if (now.length === s.fresh.length && now.every(ready)) { s.fresh = now; return }
+    }
     await sleep(1000)
   }
 }

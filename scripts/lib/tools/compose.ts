@@ -157,13 +157,17 @@ export interface ContainerState {
   configHash?: string
   /** The last healthcheck output (why it is unhealthy). */
   healthLog?: string
+  /** Its healthcheck as Docker runs it (from `docker inspect` only). */
+  healthcheck?: Healthcheck
 }
+
+export interface Healthcheck { argv: string[]; timeoutMs: number }
 
 interface Inspect {
   Id: string
   Image: string
   Name?: string
-  Config?: { Image?: string; Labels?: Record<string, string> }
+  Config?: { Image?: string; Labels?: Record<string, string>; Shell?: string[]; Healthcheck?: { Test?: string[]; Timeout?: number } }
   State?: { Status?: string; Health?: { Status?: string; Log?: Array<{ ExitCode?: number; Output?: string }> } }
 }
 
@@ -194,7 +198,29 @@ export async function inspectContainers(ctx: Ctx, ids: string[]): Promise<Contai
     name: (c.Name ?? '').replace(/^\//, '') || undefined,
     configHash: c.Config?.Labels?.['com.docker.compose.config-hash'],
     healthLog: c.State?.Health?.Log?.at(-1)?.Output?.trim().slice(0, 300),
+    healthcheck: healthcheckOf(c),
   }))
+}
+
+/**
+ * The container's healthcheck as Docker runs it (`docker exec` of its test, as the container's
+ * user, in its environment): CMD as is, CMD-SHELL through the container's shell (SHELL, else
+ * /bin/sh -c); none for NONE or no healthcheck.
+ */
+function healthcheckOf(c: Inspect): Healthcheck | undefined {
+  const hc = c.Config?.Healthcheck
+  const test = hc?.Test ?? []
+  const timeoutMs = hc?.Timeout ? Math.round(hc.Timeout / 1e6) : 30_000 // Docker's default timeout
+  if (test[0] === 'CMD' && test.length > 1) return { argv: test.slice(1), timeoutMs }
+  if (test[0] === 'CMD-SHELL' && test.length > 1) return { argv: [...(c.Config?.Shell?.length ? c.Config.Shell : ['/bin/sh', '-c']), test.slice(1).join(' ')], timeoutMs }
+  return undefined
+}
+
+/** Runs a container's healthcheck now, as Docker would on its next turn: true when it passes. */
+export async function runHealthcheck(ctx: Ctx, c: ContainerState): Promise<boolean> {
+  if (!c.healthcheck) return false
+  const r = await ctx.exec(['docker', 'exec', c.id, ...c.healthcheck.argv], { allowFailure: true, timeout: c.healthcheck.timeoutMs + 1000 }).catch(() => null)
+  return r?.exitCode === 0
 }
 
 /** A container is fine when it runs and, if it has a healthcheck, reports healthy. */
