@@ -7,8 +7,8 @@
  * With two lanes, lane c's files run on lane b.
  */
 export const LANE_B = ['test/e2e/rollback.e2e.test.ts', 'test/e2e/faults.e2e.test.ts', 'test/e2e/upgrade-killed.e2e.test.ts']
-// lane a: stack, dr, edge, pitr (the rest)
-export const LANE_C = ['test/e2e/upgrade.e2e.test.ts']
+// lane a: stack, dr (the rest)
+export const LANE_C = ['test/e2e/edge.e2e.test.ts', 'test/e2e/pitr.e2e.test.ts', 'test/e2e/upgrade.e2e.test.ts']
 
 /** The file that deploys lane a's stack first, and the one that proves each lane's teardown last. */
 export const E2E_FIRST = 'stack.e2e.test.ts'
