@@ -52,7 +52,7 @@ try {
   }
   const r = results.recreate!
   const b = results.bluegreen!
-  console.log(`blue-green / recreate = ${(b.ms / r.ms).toFixed(2)} (+${((b.ms - r.ms) / 1000).toFixed(1)}s for zero downtime); switch ${b.switchMs} ms; load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`)
+  console.log(`blue-green / recreate = ${(b.ms / r.ms).toFixed(2)} (${b.ms >= r.ms ? '+' : '-'}${(Math.abs(b.ms - r.ms) / 1000).toFixed(1)} s for zero downtime); switch ${b.switchMs} ms; load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`)
 } finally {
   await stopEngine(ctx, layout, prepared.engine)
   release()
