@@ -129,8 +129,9 @@ export async function restorePostgres(ctx: Ctx, run: DriverRun, manifest: Manife
     // the reads before anything changes, in one round trip; read again only when a killed run's
     // leftovers were put right (a database put back under its name, one opened again)
     let read = await readCatalogue(ctx, run, dbs.map(([db]) => db))
+    // each one is told on stderr as it is done (a run that fails later still told it); the summary lists them
     const recovered = await recoverPostgres(ctx, run, read)
-    result.warnings.push(...recovered)
+    result.restored.push(...recovered.map((r) => `first, after an interrupted restore: ${r}`))
     if (recovered.length) read = await readCatalogue(ctx, run, dbs.map(([db]) => db))
     dbs.forEach(([db], i) => live.set(db, read.live[i]!))
     // Every scratch database lives beside its live one until the swap: the server needs room for all.
