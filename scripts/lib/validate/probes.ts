@@ -190,7 +190,7 @@ const seconds = (d: string | undefined) => { const m = /^(\d+)(ms|s|m)$/.exec(d 
 const NOTHING_ANSWERED = /no such host|server misbehaving|connection refused|no route to host|network is unreachable/i
 /** A body in Prometheus' text exposition format: at least one sample line. */
 const EXPOSITION = /^[a-zA-Z_:][a-zA-Z0-9_:]*(\{[^\n]*\})?[ \t]+\S+/m
-export const looksLikeMetrics = (body: string) => EXPOSITION.test(body)
+const looksLikeMetrics = (body: string) => EXPOSITION.test(body)
 
 /**
  * The targets check judged on fresh scrapes: a target down in Prometheus' last scrape may be a
