@@ -1,7 +1,7 @@
 // PostgreSQL backups against a real PostgreSQL 15 the suite starts: what a user of
 // `tsx scripts/backup.ts` / `restore.ts` sees, run as real processes.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { execFileSync } from 'node:child_process'
+import { execFileSync, spawn } from 'node:child_process'
 import { cpSync, existsSync, readFileSync, appendFileSync, readdirSync, mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { startPostgres, type Postgres } from '../helpers/postgres.ts'
@@ -105,6 +105,30 @@ describe('backup.ts / restore.ts with a real PostgreSQL 15', () => {
     expect(r.ok, ctx.stderr()).toBe(true)
     expect(contentChecksums(pg, 'app')).toEqual(baseline.sums)
     expect(pg.sql("SELECT datname FROM pg_database WHERE datname LIKE '%pre_restore%' OR datname LIKE 'owp_verify%'")).toBe('')
+  })
+
+  it('restores while clients hold sessions on the live database (one in a long query, one idle in a transaction holding a lock): they are ended, the copy is swapped in, the database takes connections again', async () => {
+    pg.sql("UPDATE public.users SET name = 'held'", 'app')
+    const clients = [
+      spawn('psql', ['-X', '-q', '-d', 'app', '-c', 'SELECT pg_sleep(600)'], { env: { ...process.env, ...pg.env }, stdio: ['ignore', 'ignore', 'pipe'] }),
+      spawn('psql', ['-X', '-q', '-d', 'app'], { env: { ...process.env, ...pg.env }, stdio: ['pipe', 'ignore', 'pipe'] }),
+    ]
+    clients[1]!.stdin!.write('BEGIN; LOCK TABLE public.users IN ACCESS EXCLUSIVE MODE;\n')
+    const ended = clients.map((c) => new Promise<number | null>((r) => c.on('exit', (code) => r(code))))
+    try {
+      await waitFor('both clients connected', () => Number(pg.sql("SELECT count(*) FROM pg_stat_activity WHERE datname = 'app' AND (state = 'idle in transaction' OR query LIKE 'SELECT pg_sleep%')")) === 2, 10_000)
+      const { ctx, restore: restoreIn } = await inProcess(baseline.dest)
+      const r = await restoreIn(baseline.id)
+      expect(r.ok, ctx.stderr()).toBe(true)
+      // the idle one learns of it with its next statement
+      clients[1]!.stdin!.end('SELECT 1;\n')
+      expect(await Promise.all(ended), 'both clients were disconnected by the server').toEqual([2, 2])
+      expect(contentChecksums(pg, 'app')).toEqual(baseline.sums)
+      expect(pg.sql("SELECT datallowconn FROM pg_database WHERE datname = 'app'")).toBe('t')
+      expect(pg.sql("SELECT count(*) FROM pg_database WHERE datname LIKE '%owp_%'")).toBe('0')
+    } finally {
+      for (const c of clients) c.kill('SIGKILL')
+    }
   })
 
   it('asks before overwriting: without a terminal and without --yes it stops with exit 2 and changes nothing', async () => {

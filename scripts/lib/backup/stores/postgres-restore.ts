@@ -110,10 +110,9 @@ export async function recoverPostgres(ctx: Ctx, run: DriverRun, read?: Catalogue
   return done
 }
 
-/** End the sessions of dbs (after `before`, in the same psql: refusing new sessions first). */
-async function terminate(ctx: Ctx, run: DriverRun, dbs: string[], before: string[] = []): Promise<void> {
-  if (!dbs.length) return
-  await mutate(ctx, run, [...before, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname IN (${dbs.map(literal).join(', ')}) AND pid <> pg_backend_pid()`])
+/** The statement that ends every session of dbs (none when there are no dbs). */
+function endSessions(dbs: string[]): string[] {
+  return dbs.length ? [`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname IN (${dbs.map(literal).join(', ')}) AND pid <> pg_backend_pid()`] : []
 }
 
 
@@ -206,12 +205,13 @@ export async function restorePostgres(ctx: Ctx, run: DriverRun, manifest: Manife
   swap.push('COMMIT;')
   const liveNames = [...aside.keys()]
   try {
-    // New sessions would block the rename: refuse them, end the open ones, swap; retry a busy rename.
+    // New sessions would block the rename: refuse them, end the open ones and swap, in one psql, so
+    // the live databases refuse connections for one round trip (a rename waits up to 5 s for ended
+    // sessions to go); a rename that still finds a session is retried.
     const close = liveNames.map((db) => `ALTER DATABASE ${ident(db)} ALLOW_CONNECTIONS false`)
     for (let attempt = 1; ; attempt++) {
-      await terminate(ctx, run, liveNames, attempt === 1 ? close : [])
       try {
-        await mutate(ctx, run, swap.join(' '))
+        await mutate(ctx, run, [...(attempt === 1 ? close : []), ...endSessions(liveNames), swap.join(' ')])
         break
       } catch (e) {
         if (attempt >= 20 || !/being accessed by other users/.test((e as Error).message)) throw e
