@@ -202,7 +202,9 @@ describe('platform sets with real PostgreSQL, Redis and files', () => {
     unlinkSync(restoredEnv)
     const again = await runRestore(ctx, { stores: ['files-openwebui'], explicit: true, from: id, target: s.target, dest: s.dest, settings: s.settings })
     expect(again.ok).toBe(false)
-    expect(again.stores[0]!.error).toContain('holds the data of an interrupted or earlier restore')
+    expect(again.stores[0]!.error).toBe(`files-openwebui: ${webui}/.owp-pre-restore-${id} holds what this directory held before an earlier restore: remove it once that restore is confirmed, then run this one again; nothing was changed`)
+    // refused before anything was extracted beside the data
+    expect(readdirSync(webui).filter((n) => n.startsWith('.owp-restore-'))).toEqual([])
   })
 
   it('a whole-platform restore without an age identity restores the rest and leaves the escrowed .env in the set', async () => {

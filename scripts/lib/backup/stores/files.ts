@@ -1,8 +1,9 @@
 // File stores: Open WebUI's data directory (uploads, its other files) and GraphRAG's data volume,
 // as one tar archive taken through the running container (compose exec, a Kubernetes Job that
 // mounts the claim, or the host directory). Caches and re-downloadable models are excluded and the
-// exclusion is written in the manifest. Restore extracts beside the data (.owp-restore-<id>), then
-// swaps entry by entry, keeping what was there in .owp-pre-restore-<id> until the operator removes it.
+// exclusion is written in the manifest. Restore extracts beside the data (.owp-restore-<id>), proves
+// the tree against the set, then swaps entry by entry (undone if it fails or is killed), keeping what
+// was there in .owp-pre-restore-<id> until the operator removes it.
 // The free space of the data directory (df where it is mounted) is checked before the extraction.
 import { join } from 'node:path'
 import { KitError } from '../../core/errors.ts'
@@ -74,44 +75,93 @@ function tarOutcome(ctx: Ctx, store: string, r: { exitCode: number; stderr: stri
 }
 
 /** Archive the store's directory into `local` (through the target); returns the archive's stats. */
-export async function archive(ctx: Ctx, store: FileStoreName, run: DriverRun, local: string, excluded: Exclusion[]): Promise<{ stats: TarStats | null; changed: boolean }> {
-  const dir = dirOf(store, run)
+export async function archive(ctx: Ctx, store: FileStoreName, run: DriverRun, local: string, excluded: Exclusion[], dir = dirOf(store, run)): Promise<{ stats: TarStats | null; changed: boolean }> {
   const r = await run.target.run(ctx, store, tarArgv(dir, excluded), { stdoutFile: local, allowFailure: true, mutates: true, timeout: run.settings.timeoutMs, title: `tar ${dir}` })
   if (ctx.dryRun) return { stats: null, changed: false }
   const changed = tarOutcome(ctx, store, r)
   return { stats: tarStats(local), changed }
 }
 
-/** Extract into <dir>/.owp-restore-<id> (emptied first: a killed earlier attempt leaves debris there only). */
-export const EXTRACT_SCRIPT = 'set -e; rm -rf "$1"; mkdir -p "$1"; tar -C "$1" -xf -'
-
 /**
- * Swap the extracted tree in, entry by entry; what was there goes to .owp-pre-restore-<id>.
- * Excluded entries (caches) stay. A pre-restore folder left by an interrupted restore stops the
- * swap: moving into it again would mix two generations of data.
+ * Every step of a restore on the data directory, in one shell script: `sh -c RESTORE_SCRIPT sh
+ * <step> <dir> <set id> <excluded entry>...`, step one of:
+ * - recover: put right what a killed restore left: a swap it did not finish is undone (what it set
+ *   aside goes back, the set's entries it had moved in go back to their tree), its extracted trees
+ *   are removed. What a completed earlier restore set aside (.owp-pre-restore-*, the operator removes
+ *   it) stops the restore here, before anything is extracted: a second swap would mix generations.
+ * - extract: the archive on stdin into <dir>/.owp-restore-<id> (emptied first).
+ * - swap: each entry of <dir> to .owp-pre-restore-<id>, then each entry of the extracted tree into
+ *   <dir>. Excluded entries (caches) stay. A swap that fails is undone before the script exits;
+ *   one killed is undone by the next run's recover. While entries move in, .owp-restore-<id>.in
+ *   exists; removing the extracted tree (empty by then) is the commit.
+ * Each step holds a lock on <dir> (flock, where the image has it): a step of a killed run that
+ * still works (its process outlives the kit, in a container even more) ends before the next
+ * touches the directory.
  */
-export const SWAP_SCRIPT = `set -e
-cd "$1"; id=$2; shift 2
-new=".owp-restore-$id"; old=".owp-pre-restore-$id"
-[ -d "$new" ] || { echo "no extracted tree $new" >&2; exit 3; }
-for d in .owp-pre-restore-*; do
-  [ -d "$d" ] || continue
-  if [ -n "$(ls -A "$d")" ]; then echo "$1/$d holds the data of an interrupted or earlier restore: move it back or remove it, then run the restore again" >&2; exit 4; fi
-done
-mkdir -p "$old"
-for e in * .[!.]* ..?*; do
-  [ -e "$e" ] || [ -L "$e" ] || continue
-  case "$e" in .owp-restore-*|.owp-pre-restore-*) continue;; esac
-  keep=no; for x in "$@"; do [ "$e" = "$x" ] && keep=yes; done
-  [ "$keep" = yes ] && continue
-  mv -- "$e" "$old/"
-done
-for e in "$new"/* "$new"/.[!.]* "$new"/..?*; do
-  [ -e "$e" ] || [ -L "$e" ] || continue
-  mv -- "$e" .
-done
-rmdir "$new"
-rmdir "$old" 2>/dev/null || true
+export const RESTORE_SCRIPT = `set -e
+step=$1; mkdir -p "$2"; cd "$2"; id=$3; shift 3; kept=" $* "
+if command -v flock >/dev/null 2>&1; then
+  exec 9< .
+  # 75: still held after 10 minutes; any other failure (a file system without locks, a flock
+  # without -w) goes on without the lock, as where the image has no flock
+  flock -E 75 -w 600 9 || { st=$?; [ $st -ne 75 ] || { echo "a step of an earlier restore still works in $PWD (it holds its lock)" >&2; exit 75; }; }
+fi
+ours() { case "$1" in .owp-restore-*|.owp-pre-restore-*) return 0;; esac; case "$kept" in *" $1 "*) return 0;; esac; return 1; }
+# move each entry of $1 (but ours) into $2
+move_all() {
+  for e in "$1"/* "$1"/.[!.]* "$1"/..?*; do
+    [ -e "$e" ] || [ -L "$e" ] || continue
+    ours "\${e##*/}" && continue
+    mv -- "$e" "$2/"
+  done
+}
+# undo the swap of set $1: idempotent, so a run killed while undoing is undone by the next
+undo() {
+  n=".owp-restore-$1"; o=".owp-pre-restore-$1"
+  if [ -e "$n.in" ]; then move_all . "$n"; rm -f "$n.in"; fi
+  move_all "$o" .
+  rmdir "$o"
+  rm -rf "$n"
+}
+case "$step" in
+recover)
+  for o in .owp-pre-restore-*; do
+    [ -d "$o" ] || continue
+    i=\${o#.owp-pre-restore-}
+    [ -d ".owp-restore-$i" ] || continue
+    undo "$i"
+    echo "put back what an interrupted restore (set $i) had moved aside"
+  done
+  for n in .owp-restore-*; do
+    case "$n" in *.in) [ -d "\${n%.in}" ] || rm -f "$n"; continue;; esac
+    [ -d "$n" ] || continue
+    rm -rf "$n"
+    echo "removed the extracted tree of an interrupted restore ($n)"
+  done
+  for o in .owp-pre-restore-*; do
+    [ -d "$o" ] || continue
+    if [ -n "$(ls -A "$o")" ]; then echo "$PWD/$o holds what this directory held before an earlier restore: remove it once that restore is confirmed, then run this one again" >&2; exit 4; fi
+    rmdir "$o"
+  done ;;
+extract)
+  rm -rf ".owp-restore-$id"; mkdir ".owp-restore-$id"; tar -C ".owp-restore-$id" -xf - ;;
+swap)
+  n=".owp-restore-$id"; o=".owp-pre-restore-$id"
+  [ -d "$n" ] || { echo "no extracted tree $PWD/$n" >&2; exit 3; }
+  # recover refused this already; a directory made since would make this swap look interrupted
+  if [ -e "$o" ]; then rm -rf "$n"; echo "$PWD/$o exists: not swapping" >&2; exit 4; fi
+  mkdir "$o"
+  trap 'st=$?; trap - EXIT; if [ $st -ne 0 ]; then undo "$id"; echo "the swap failed and was undone: $PWD holds what it held before" >&2; fi; exit $st' EXIT
+  trap 'exit 143' TERM INT HUP
+  move_all . "$o"
+  : > "$n.in"
+  move_all "$n" .
+  rmdir "$n"
+  rm -f "$n.in"
+  trap - EXIT TERM INT HUP
+  rmdir "$o" 2>/dev/null || echo "kept $o" ;;
+*) echo "unknown step $step" >&2; exit 2 ;;
+esac
 `
 
 function driverFor(store: FileStoreName): StoreDriver {
@@ -139,24 +189,54 @@ function driverFor(store: FileStoreName): StoreDriver {
     const d = manifest.details as unknown as FilesDetails
     const dir = dirOf(store, run)
     const staged = `${dir}/.owp-restore-${run.id}`
+    const step = (name: 'recover' | 'extract' | 'swap', o: { stdinFile?: string } = {}) =>
+      run.target.run(ctx, store, ['sh', '-c', RESTORE_SCRIPT, 'sh', name, dir, run.id, ...d.excluded.map((e) => e.path)],
+        { ...o, mutates: true, allowFailure: true, timeout: name === 'extract' ? run.settings.timeoutMs : 900_000, title: `${name} ${dir}` })
+    const busy = (r: { exitCode: number }) => (r.exitCode === 75 ? 75 : 1)
+    const result: RestoreResult = { restored: [], warnings: [] }
+
+    // 1. What a killed restore left is put right first; a completed one's kept data stops the run here.
+    const recovered = await step('recover')
+    for (const line of recovered.stdout.split('\n').filter(Boolean)) {
+      ctx.log.warn(`${store}: ${line}`)
+      result.restored.push(`first, after an interrupted restore: ${line}`)
+    }
+    if (recovered.exitCode !== 0) throw new KitError(`${store}: ${failureReason(ctx, recovered)}; nothing ${result.restored.length ? 'else ' : ''}was changed`, busy(recovered))
     if (!ctx.dryRun) {
       // The extracted tree sits beside the data until the swap (renames): its bytes, and at most a block more per entry.
       await ensureSpace(ctx, run.target, store, dir, d.bytes + (d.files + (d.dirs ?? 0)) * 4096, `the ${d.files} files restored beside ${dir}`)
-      // The check after the swap archives the restored tree again, on this host.
+      // The proof archives the extracted tree again, on this host.
       const tar = manifest.files.find((f) => f.kind === 'tar')
       requireSpace(ctx, 'the archive that checks the restored files', run.scratch, tar?.plain?.bytes ?? tar?.bytes ?? d.bytes, localFreeBytes(run.scratch))
     }
-    await run.target.run(ctx, store, ['sh', '-c', EXTRACT_SCRIPT, 'sh', staged], { stdinFile: join(run.dir, ARCHIVE), mutates: true, timeout: run.settings.timeoutMs, title: `extract into ${staged}` })
-    const swap = await run.target.run(ctx, store, ['sh', '-c', SWAP_SCRIPT, 'sh', dir, run.id, ...d.excluded.map((e) => e.path)], { mutates: true, allowFailure: true, timeout: 600_000, title: `swap ${dir}` })
-    if (swap.exitCode !== 0) throw new KitError(`${store}: the restored files were not swapped in: ${failureReason(ctx, swap)}`, 1, `the extracted tree is in ${staged}; nothing of ${dir} was changed before the swap`)
-    if (ctx.dryRun) return { restored: [`${d.files} files into ${dir}`], warnings: [] }
-    const check = await archive(ctx, store, run, join(run.scratch, `check-${ARCHIVE}`), d.excluded)
-    const s = check.stats!
-    if (s.files !== d.files || s.bytes !== d.bytes) throw new KitError(`${store}: ${dir} holds ${s.files} files (${s.bytes} bytes) after the restore, the set has ${d.files} (${d.bytes})`)
-    return {
-      restored: [`${d.files} files (${d.bytes} bytes) into ${dir}; ${d.excluded.map((e) => e.path).join(', ')} left as they were`],
-      warnings: [`what ${dir} held before is kept in ${dir}/.owp-pre-restore-${run.id} (remove it once the restore is confirmed)`],
+
+    // 2. Extract beside the data and prove the tree against the set. Nothing of the data changes here.
+    const dropStaged = () => run.target.run(ctx, store, ['rm', '-rf', staged], { mutates: true, allowFailure: true, timeout: 900_000 })
+    const extracted = await step('extract', { stdinFile: join(run.dir, ARCHIVE) })
+    if (extracted.exitCode !== 0) {
+      await dropStaged()
+      throw new KitError(`${store}: extracting the set beside ${dir} failed: ${failureReason(ctx, extracted)}; nothing was changed`, busy(extracted))
     }
+    if (!ctx.dryRun) {
+      const s = (await archive(ctx, store, run, join(run.scratch, `check-${ARCHIVE}`), [], staged)).stats!
+      if (s.files !== d.files || s.bytes !== d.bytes) {
+        await dropStaged()
+        throw new KitError(`${store}: the files extracted from the set are ${s.files} (${s.bytes} bytes), the set has ${d.files} (${d.bytes}); nothing was changed`)
+      }
+    }
+
+    // 3. The swap: undone by the script if it fails, by the next run's recover if it is killed.
+    const swapped = await step('swap')
+    if (swapped.exitCode !== 0) {
+      const undone = /was undone/.test(swapped.stderr)
+      throw new KitError(`${store}: the restored files were not swapped in: ${failureReason(ctx, swapped)}`, busy(swapped),
+        undone ? `${dir} holds what it held before` : `the next restore of ${store} puts back what this one moved aside (${dir}/.owp-pre-restore-${run.id})`)
+    }
+    result.restored.push(`${d.files} files (${d.bytes} bytes, counted before the swap) into ${dir}; ${d.excluded.map((e) => e.path).join(', ') || 'nothing'} left as it was`)
+    if (swapped.stdout.includes(`kept .owp-pre-restore-${run.id}`)) {
+      result.warnings.push(`what ${dir} held before is kept in ${dir}/.owp-pre-restore-${run.id} (remove it once the restore is confirmed: the next restore refuses while it is there)`)
+    }
+    return result
   }
 
   return {
