@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { execFileSync, spawnSync } from 'node:child_process'
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { createHash } from 'node:crypto'
 import { startPostgres, type Postgres } from '../helpers/postgres.ts'
 import { startRedis, type Redis } from '../helpers/redis.ts'
 import { testCtx } from '../helpers/context.ts'
@@ -159,6 +160,38 @@ describe('platform sets with real PostgreSQL, Redis and files', () => {
     const r2 = await runBackup(broken.ctx, { stores: ['redis', 'files-graphrag'], explicit: false, platform: true, target: broken.s.target, dest: broken.s.dest, settings: broken.s.settings, verify: true, recipients: [], retention: retentionFrom({}) })
     expect(r2.ok).toBe(false)
     expect(r2.platform).toMatchObject({ state: 'partial', stores: 1, expected: 2, missing: [{ store: 'files-graphrag', reason: expect.stringContaining('tar exited 2') }] })
+  })
+
+  it('a part replaced after the set was taken (its own manifest made to match) is never restored, not even with --allow-partial; the rest is', async () => {
+    const dest = join(tmp.path, 'replaced')
+    const { report } = await backupAll(dest, ['redis', 'files-graphrag'])
+    const id = report.platform!.id
+    const partDir = join(dest, 'files-graphrag', id)
+    // another archive, and the part's manifest rewritten to its checksum and counts
+    const evil = join(tmp.path, 'evil')
+    mkdirSync(evil)
+    writeFileSync(join(evil, 'out.txt'), 'EVIL')
+    execFileSync('tar', ['-C', evil, '-cf', join(partDir, 'files.tar'), '.'])
+    const bytes = readFileSync(join(partDir, 'files.tar'))
+    const m = JSON.parse(readFileSync(join(partDir, 'manifest.json'), 'utf8'))
+    const f = m.files.find((x: { name: string }) => x.name === 'files.tar')
+    f.sha256 = createHash('sha256').update(bytes).digest('hex')
+    f.bytes = bytes.length
+    Object.assign(m.details, { files: 1, bytes: 4, dirs: 1 })
+    writeFileSync(join(partDir, 'manifest.json'), JSON.stringify(m))
+    const graphragBefore = treeOf(graphrag)
+    const { ctx, s } = await shared(dest)
+    const [set] = await listPlatformSets(ctx, s.dest)
+    expect(set).toMatchObject({ id, state: 'incomplete', why: 'files-graphrag part differs from the platform manifest' })
+    expect(set!.parts.map((p) => p.store)).toEqual(['redis'])
+    const r = await runRestore(ctx, { stores: STORES, explicit: false, from: id, allowPartial: true, target: s.target, dest: s.dest, settings: s.settings })
+    expect(r.ok, ctx.stderr()).toBe(true)
+    expect(r.stores.map((x) => [x.store, x.set ?? x.skipped])).toEqual([
+      ['redis', id],
+      ['files-graphrag', `platform set ${id}: files-graphrag part differs from the platform manifest`],
+    ])
+    expect(treeOf(graphrag)).toEqual(graphragBefore)
+    expect(existsSync(join(graphrag, 'out.txt'))).toBe(false)
   })
 
   it('restores the whole platform from one set, never a mix, even when a store has a newer single-store set', async () => {

@@ -126,15 +126,19 @@ export async function listPlatformSets(ctx: Ctx, dest: Destination, partsByStore
       out.push({ id, time: idToDate(id)!, state: 'incomplete', why: `platform manifest is invalid: ${(e as Error).message}`, manifest: null, expected: [], parts: [], bytes: 0 })
       continue
     }
-    const parts = partsOf(m.parts.map((p) => p.store))
+    // only parts whose files are the ones the platform manifest lists: one that differs (replaced,
+    // even with a consistent manifest of its own) is never restored, --allow-partial or not
+    const found = partsOf(m.parts.map((p) => p.store))
+    const parts: SetRef[] = []
     const problems: string[] = m.missing.map((x) => `${x.store} missing (${x.reason})`)
     for (const p of m.parts) {
-      const found = parts.find((x) => x.store === p.store)
-      if (!found) problems.push(`${p.store} part is gone or incomplete`)
-      else if (partDigest(found.manifest!) !== p.digest) problems.push(`${p.store} part differs from the platform manifest`)
+      const part = found.find((x) => x.store === p.store)
+      if (!part) problems.push(`${p.store} part is gone or incomplete`)
+      else if (partDigest(part.manifest!) !== p.digest) problems.push(`${p.store} part differs from the platform manifest`)
+      else parts.push(part)
     }
     for (const s of m.expected) if (!m.parts.some((p) => p.store === s) && !m.missing.some((x) => x.store === s)) problems.push(`${s} missing`)
-    const gone = m.parts.some((p) => !parts.some((x) => x.store === p.store && partDigest(x.manifest!) === p.digest))
+    const gone = parts.length < m.parts.length
     out.push({
       id, time: new Date(m.startedAt), manifest: m, expected: m.expected, parts, bytes: m.bytes,
       state: problems.length === 0 ? 'complete' : gone ? 'incomplete' : 'partial',

@@ -192,7 +192,10 @@ async function restorePlatform(ctx: Ctx, o: RestoreOptions, set: PlatformRef, qu
       release()
     }
   }
-  for (const store of absent) outcomes.push({ store, ok: true, skipped: `not in platform set ${set.id}`, durationMs: 0 })
+  for (const store of absent) {
+    const why = set.why?.split('; ').find((w) => w.startsWith(`${store} `))
+    outcomes.push({ store, ok: true, skipped: why ? `platform set ${set.id}: ${why}` : `not in platform set ${set.id}`, durationMs: 0 })
+  }
   return { ok: outcomes.every((x) => x.ok), stores: outcomes, platform: { id: set.id, state: set.state, ...(set.why ? { why: set.why } : {}) } }
 }
 
