@@ -194,6 +194,25 @@ describe('platform sets with real PostgreSQL, Redis and files', () => {
     expect(existsSync(join(graphrag, 'out.txt'))).toBe(false)
   })
 
+  it('the escrowed .env: a dry run decrypts nothing where anyone could read it and writes no .env; the restore writes it 0600 in one rename', async () => {
+    const dest = join(tmp.path, 'config-only')
+    const { report } = await backupAll(dest, ['config'])
+    const id = report.platform!.id
+    const restoredEnv = `${envFile}.restored-${id}`
+    const { s } = await shared(dest)
+    const plan = testCtx({ env: { ...pg.env, BACKUP_STAGING_DIR: tmp.path }, yes: true, dryRun: true })
+    const dry = await runRestore(plan, { stores: ['config'], explicit: true, from: id, target: s.target, dest: s.dest, settings: s.settings, identity: keyFile })
+    expect(dry.ok, plan.stderr()).toBe(true)
+    expect(existsSync(restoredEnv), 'a dry run wrote the decrypted .env').toBe(false)
+    const { ctx } = await shared(dest)
+    const r = await runRestore(ctx, { stores: ['config'], explicit: true, from: id, target: s.target, dest: s.dest, settings: s.settings, identity: keyFile })
+    expect(r.ok, ctx.stderr()).toBe(true)
+    expect(readFileSync(restoredEnv, 'utf8')).toBe(readFileSync(envFile, 'utf8'))
+    expect(statSync(restoredEnv).mode & 0o777).toBe(0o600)
+    expect(readdirSync(tmp.path).filter((f) => f.includes('.partial-'))).toEqual([])
+    unlinkSync(restoredEnv)
+  })
+
   it('restores the whole platform from one set, never a mix, even when a store has a newer single-store set', async () => {
     const dest = join(tmp.path, 'restore')
     const { report } = await backupAll(dest)

@@ -2,7 +2,7 @@
 // operator names, straight from the file (the plaintext never lands in the set); refused without
 // a recipient. Restore decrypts beside the current .env (never over it): the operator compares and
 // moves it into place.
-import { chmodSync, existsSync, readFileSync, statSync } from 'node:fs'
+import { existsSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs'
 import { basename, dirname, join } from 'node:path'
 import dotenv from 'dotenv'
 import { KitError, UsageError } from '../../core/errors.ts'
@@ -54,8 +54,15 @@ async function restore(ctx: Ctx, run: DriverRun, manifest: Manifest): Promise<Re
   if (!run.settings.identity) throw new UsageError(`the configuration of set ${manifest.id} is encrypted: pass --identity <age key file> (or BACKUP_AGE_IDENTITY)`)
   const out = restoredEnvPath(run.settings.envFile, ctx.cwd, manifest.id)
   if (existsSync(out)) throw new KitError(`${out} exists already: remove it or move it away first`)
-  await decryptFile(ctx, join(run.dir, FILE), out, run.settings.identity)
-  if (!ctx.dryRun) chmodSync(out, 0o600)
+  // age writes with the umask (0644 mostly): decrypt into the run's private directory, then the
+  // file appears under its name already 0600 (a rename), never readable by others, never half
+  const plain = join(run.scratch, 'env.plain')
+  await decryptFile(ctx, join(run.dir, FILE), plain, run.settings.identity)
+  if (!ctx.dryRun) {
+    const partial = `${out}.partial-${process.pid}`
+    writeFileSync(partial, readFileSync(plain), { mode: 0o600, flag: 'wx' })
+    renameSync(partial, out)
+  }
   const d = manifest.details as unknown as ConfigDetails
   return {
     restored: [`the configuration (${d.variables} variables) into ${out} (mode 0600)`],
