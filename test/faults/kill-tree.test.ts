@@ -19,6 +19,11 @@ async function parentWithDetachedTool(): Promise<{ k: Killable; tool: number }> 
 const state = (pid: number): string | null => {
   try { const s = readFileSync(`/proc/${pid}/stat`, 'utf8'); return s.slice(s.lastIndexOf(')') + 2).split(' ')[0]! } catch { return null }
 }
+/** The state once it is `want` or 2 s have passed (a stop takes effect when the process next runs: late on a busy machine). */
+const settled = async (pid: number, want: (s: string | null) => boolean) => {
+  for (let i = 0; i < 100 && !want(state(pid)); i++) await new Promise((r) => setTimeout(r, 20))
+  return state(pid)
+}
 const gone = async (pid: number) => {
   for (let i = 0; i < 100 && state(pid) !== null && state(pid) !== 'Z'; i++) await new Promise((r) => setTimeout(r, 20))
   return state(pid) === null || state(pid) === 'Z'
@@ -38,9 +43,9 @@ describe('killTree and freezeTree reach every process the run started', () => {
     const { k, tool } = await parentWithDetachedTool()
     try {
       freezeTree(k, true)
-      expect(state(tool)).toBe('T')
+      expect(await settled(tool, (s) => s === 'T')).toBe('T')
       freezeTree(k, false)
-      expect(state(tool)).not.toBe('T')
+      expect(await settled(tool, (s) => s !== 'T')).not.toBe('T')
     } finally {
       killTree(k)
       await k.done

@@ -1,7 +1,7 @@
 // Paths a run stages files and takes locks in, shared by the local and the S3 destination.
-import { mkdirSync, mkdtempSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
-import { tmpdir } from 'node:os'
+import { hostname, tmpdir } from 'node:os'
 import { createHash } from 'node:crypto'
 import { KitError } from '../core/errors.ts'
 import type { DestinationSettings, StoreName } from './types.ts'
@@ -28,7 +28,30 @@ export function remoteLockPath(s: DestinationSettings, store: StoreName): string
   return join(dir, `${key}-${store}.lock`)
 }
 
-/** A private temp directory (0700) for staging files. */
-export function privateTmp(root: string, prefix: string): string {
-  return mkdtempSync(join(root, prefix))
+/**
+ * A private temp directory (0700) for staging files, named `<prefix><host>-<pid>-XXXXXX`. Those of
+ * runs of this host that are gone (killed: a kill -9 skips every cleanup) under the same prefix are
+ * removed first: they may hold a plain archive of an encrypted backup, and they fill the disk. A
+ * process that still lives under that pid (or one of another host, a container) keeps its own.
+ * `sweep: false`: the plain `<prefix>XXXXXX`, nothing removed.
+ */
+export function privateTmp(root: string, prefix: string, o: { sweep?: boolean } = {}): string {
+  // a socket's directory keeps its short name (a socket path has 107 bytes at most)
+  if (o.sweep === false) return mkdtempSync(join(root, prefix))
+  const host = hostname().replace(/[^A-Za-z0-9.]/g, '_')
+  const ours = new RegExp(`^${prefix.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}${host.replace(/\./g, '\\.')}-(\\d+)-[^-]+$`)
+  for (const name of readdirSync(root)) {
+    const pid = Number(ours.exec(name)?.[1] ?? 0)
+    if (pid && pid !== process.pid && !alive(pid)) rmSync(join(root, name), { recursive: true, force: true })
+  }
+  return mkdtempSync(join(root, `${prefix}${host}-${process.pid}-`))
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM' // there, not ours to signal
+  }
 }

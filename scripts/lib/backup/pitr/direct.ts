@@ -93,7 +93,7 @@ export function directSite(env: Record<string, string>): PitrSite {
     },
     async startScratch(ctx, b, timeout): Promise<ScratchServer> {
       const port = await freePort()
-      const sock = privateTmp(tmpdir(), 'owp-pitr-sock-')
+      const sock = privateTmp(tmpdir(), 'owp-pitr-sock-', { sweep: false })
       await chownToServer(ctx, sock)
       const log = join(sock, 'server.log')
       const stop = async () => { await pgCtl(ctx, ['stop', '-D', b.pgPath, '-m', 'fast', '-w'], { timeout: 120_000, allowFailure: true }); rmSync(sock, { recursive: true, force: true }) }
