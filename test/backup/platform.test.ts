@@ -213,6 +213,16 @@ describe('platform sets with real PostgreSQL, Redis and files', () => {
     unlinkSync(restoredEnv)
   })
 
+  it('an empty data directory (a volume not mounted) is backed up with a warning that says so', async () => {
+    const empty = join(tmp.path, 'empty-graphrag')
+    mkdirSync(empty)
+    const { ctx, s } = await shared(join(tmp.path, 'empty-dest'))
+    s.settings.env.GRAPHRAG_DATA_DIR = empty
+    const r = await runBackup(ctx, { stores: ['files-graphrag'], explicit: true, target: s.target, dest: s.dest, settings: s.settings, verify: true, recipients: [], retention: retentionFrom({}) })
+    expect(r.ok, ctx.stderr()).toBe(true)
+    expect(ctx.stderr()).toContain(`files-graphrag: ${empty} holds no file (is the volume mounted where it should be?): the set is empty, and restoring it would empty the directory`)
+  })
+
   it('restores the whole platform from one set, never a mix, even when a store has a newer single-store set', async () => {
     const dest = join(tmp.path, 'restore')
     const { report } = await backupAll(dest)

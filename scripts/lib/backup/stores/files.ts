@@ -172,6 +172,7 @@ function driverFor(store: FileStoreName): StoreDriver {
     const { stats, changed } = await archive(ctx, store, run, partialPath(run.dir, ARCHIVE), excluded)
     if (!ctx.dryRun) finishFile(run.dir, ARCHIVE)
     if (changed) ctx.log.warn(`${store}: files changed while tar read them (the archive holds each as it was read)`)
+    if (stats && stats.files === 0) ctx.log.warn(`${store}: ${dirOf(store, run)} holds no file (is the volume mounted where it should be?): the set is empty, and restoring it would empty the directory`)
     const details: FilesDetails = { dir: dirOf(store, run), excluded, files: stats?.files ?? 0, bytes: stats?.bytes ?? 0, dirs: stats?.dirs ?? 0, ...(changed ? { changedWhileRead: true } : {}) }
     return { files: [{ name: ARCHIVE, kind: 'tar', durationMs: Date.now() - started }], tools: { tar: version }, server: { version: version }, details: details as unknown as Record<string, unknown> }
   }
