@@ -131,6 +131,36 @@ describe('backup.ts / restore.ts with a real PostgreSQL 15', () => {
     }
   })
 
+  it('gives each database back its own properties (owner, settings, grants, comment, connection limit): a restore neither opens a database that was closed to PUBLIC nor loses its owner when it was dropped', async () => {
+    pg.sql('CREATE ROLE billowner LOGIN')
+    pg.sql('CREATE DATABASE "billing data" OWNER billowner CONNECTION LIMIT 10')
+    pg.sql("CREATE TABLE t (a int); INSERT INTO t VALUES (1)", 'billing data')
+    pg.sql(`ALTER DATABASE "billing data" SET work_mem = '7MB'; ALTER ROLE billowner IN DATABASE "billing data" SET statement_timeout = '5s';
+      REVOKE CONNECT, TEMPORARY ON DATABASE "billing data" FROM PUBLIC; COMMENT ON DATABASE "billing data" IS 'billing; since 2019'`)
+    const props = () => pg.sql(`SELECT pg_get_userbyid(datdba) || ' ' || datconnlimit || ' ' || coalesce(datacl::text, 'default') || ' ' || coalesce(shobj_description(oid, 'pg_database'), 'no comment')
+      || ' ' || (SELECT coalesce(string_agg(coalesce(pg_get_userbyid(nullif(setrole, 0)), 'db') || ':' || array_to_string(setconfig, ','), ' ' ORDER BY setrole), 'none') FROM pg_db_role_setting WHERE setdatabase = d.oid)
+      FROM pg_database d WHERE datname = 'billing data'`)
+    const before = props()
+    expect(before).toBe("billowner 10 {billowner=CTc/billowner} billing; since 2019 db:work_mem=7MB billowner:statement_timeout=5s")
+    const dest = join(tmp.path, 'props')
+    const b = await backup(['--dest', dest])
+    expect(b.code, b.stderr).toBe(0)
+    // changed after the backup: opened to everyone, settings reset, comment gone
+    pg.sql(`GRANT ALL ON DATABASE "billing data" TO PUBLIC; ALTER DATABASE "billing data" RESET ALL; ALTER ROLE billowner IN DATABASE "billing data" RESET ALL;
+      ALTER DATABASE "billing data" CONNECTION LIMIT -1; COMMENT ON DATABASE "billing data" IS NULL`)
+    const r = await restore(['--dest', dest, '--from', 'latest', '--yes'])
+    expect(r.code, r.stderr).toBe(0)
+    expect(props()).toBe(before)
+    // dropped after the backup: it comes back owned by its owner, who can use its public schema
+    pg.sql('DROP DATABASE "billing data"')
+    const again = await restore(['--dest', dest, '--from', 'latest', '--yes'])
+    expect(again.code, again.stderr).toBe(0)
+    expect(props()).toBe(before)
+    execFileSync('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-U', 'billowner', '-d', 'billing data', '-c', 'CREATE TABLE mine (a int)'], { env: { ...process.env, ...pg.env, PGUSER: 'billowner', PGHOST: pg.socketDir } })
+    pg.sql('DROP DATABASE "billing data"')
+    pg.sql('DROP ROLE billowner')
+  })
+
   it('asks before overwriting: without a terminal and without --yes it stops with exit 2 and changes nothing', async () => {
     pg.sql("UPDATE public.users SET bio = 'untouched' WHERE id = 3", 'app')
     const r = await restore(['--dest', baseline.dest, '--from', 'latest'])

@@ -86,6 +86,33 @@ export function pgRestoreArgv(run: DriverRun, superuser: boolean): string[] {
     ...(run.settings.jobs > 1 && run.target.kind === 'direct' ? [`--jobs=${run.settings.jobs}`] : [])]
 }
 
+/**
+ * A database's own properties as its dump holds them (pg_dump writes them into every archive;
+ * pg_restore prints them with --create only): owner, settings (of the database and of roles in it),
+ * connection limit, comment, grants, security labels. The statements name the database as it was
+ * backed up; CREATE DATABASE is left out. Without superuser rights in the set (restored with
+ * --no-owner --no-privileges), the owner, grants and roles' settings are left out too.
+ */
+export function databaseStatements(sql: string, superuser: boolean): string[] {
+  const out: string[] = []
+  const lines = sql.split('\n')
+  for (let i = 0; i < lines.length; i++) {
+    const head = /^-- Name: (.*); Type: (DATABASE|DATABASE PROPERTIES|COMMENT|ACL|SECURITY LABEL); Schema: -; Owner: /.exec(lines[i]!)
+    if (!head || (!head[2]!.startsWith('DATABASE') && !head[1]!.startsWith('DATABASE '))) continue
+    if (!superuser && head[2] === 'ACL') continue
+    const body: string[] = []
+    for (i += 2; i < lines.length && lines[i] !== '--' && !lines[i]!.startsWith('\\'); i++) body.push(lines[i]!)
+    i--
+    // one statement per line, but a string (a comment) may span lines: split at "; + newline"
+    for (const stmt of body.join('\n').split(/;\n/).map((x) => x.trim()).filter(Boolean)) {
+      if (/^CREATE DATABASE /.test(stmt)) continue
+      if (!superuser && (/^ALTER DATABASE .* OWNER TO /.test(stmt) || /^ALTER ROLE .* IN DATABASE /.test(stmt))) continue
+      out.push(stmt.endsWith(';') ? stmt : `${stmt};`)
+    }
+  }
+  return out
+}
+
 /** Globals without the connecting role's own statements: restoring its old password would lock the restore out. */
 export function filterGlobals(sql: string, user: string): string {
   const own = new RegExp(`^(CREATE|ALTER) ROLE ${user.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}( |;)`)

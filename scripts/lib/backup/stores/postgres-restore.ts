@@ -1,8 +1,9 @@
 // PostgreSQL restore that never destroys before it proves: every database of the set is restored
 // into a scratch database beside the live one and its row counts are checked; only when ALL are
 // proven does one transaction rename each live database aside and each scratch database into its
-// name (renames are transactional: a kill leaves either every old or every new database under the
-// production names). The old copies are dropped after the commit (kept with
+// name, and give each its own properties from the dump (owner, settings, grants, comment) (renames
+// are transactional: a kill leaves either every old or every new database under the production
+// names). The old copies are dropped after the commit (kept with
 // BACKUP_RESTORE_KEEP_PREVIOUS=true). Objects of a run are marked by a database comment
 // "owp-restore:<new|old>:<database>:<set id>", so the next run recognises and clears a killed run's
 // leftovers instead of failing with "already exists".
@@ -13,7 +14,7 @@ import { KitError } from '../../core/errors.ts'
 import type { Ctx } from '../../core/context.ts'
 import type { DriverRun, Manifest, RestoreResult } from '../types.ts'
 import { ensureSpace } from '../space.ts'
-import { COUNT_SQL, compareCounts, dbArg, eachAtMost, fileInput, filterGlobals, ident, literal, parseCounts, pgConnection, pgRestoreArgv, psql, type PgDetails } from './pg-common.ts'
+import { COUNT_SQL, compareCounts, databaseStatements, dbArg, eachAtMost, fileInput, filterGlobals, ident, literal, parseCounts, pgConnection, pgRestoreArgv, psql, type PgDetails } from './pg-common.ts'
 import { exitCodeAndWhy, outputTail, colonLines } from '../../core/exec.ts'
 
 const MARK = 'owp-restore'
@@ -158,6 +159,8 @@ export async function restorePostgres(ctx: Ctx, run: DriverRun, manifest: Manife
 
   // 1. Restore every database beside the live one and prove it. Nothing live changes here.
   const scratch = new Map<string, string>()
+  // each database's own properties (owner, settings, grants, comment), applied in the swap
+  const properties = new Map<string, string[]>()
   const dropScratch = async () => {
     for (const name of scratch.values()) await mutate(ctx, run, `DROP DATABASE IF EXISTS ${ident(name)} WITH (FORCE)`).catch((e) => ctx.log.warn(`could not drop ${name}: ${(e as Error).message}`))
   }
@@ -172,8 +175,13 @@ export async function restorePostgres(ctx: Ctx, run: DriverRun, manifest: Manife
       `COMMENT ON DATABASE ${ident(name)} IS ${literal(`${MARK}:new:${db}:${run.id}`)}`])
     await globals
     const input = fileInput(run, join(run.dir, info.file))
+    // the properties come from the archive's table of contents (pre-data reads no table data), beside the restore
+    const props = run.target.run(ctx, 'postgres', ['pg_restore', '--create', '--schema-only', '--section=pre-data', '-f', '-', ...input.args],
+      { stdinFile: input.stdinFile, timeout: run.settings.timeoutMs, title: `the properties of ${db} in its dump` })
+    props.catch(() => {}) // awaited below
     const r = await run.target.run(ctx, 'postgres', [...pgRestoreArgv(run, details.superuser), '-d', dbArg(name), ...input.args],
       { ...opts, stdinFile: input.stdinFile, mutates: true, allowFailure: true, timeout: run.settings.timeoutMs, title: `pg_restore ${db}` })
+    properties.set(db, databaseStatements((await props).stdout, details.superuser))
     if (r.exitCode !== 0) throw new KitError(`pg_restore of database ${db} failed (exit ${r.exitCode}); the live database is untouched${colonLines(outputTail(ctx, r, 6, '\n'))}`)
     if (!ctx.dryRun && info.tables) {
       const problems = compareCounts(info.tables, parseCounts(await psql(ctx, run, name, COUNT_SQL)))
@@ -200,7 +208,7 @@ export async function restorePostgres(ctx: Ctx, run: DriverRun, manifest: Manife
   for (const [db] of dbs) {
     const old = aside.get(db)
     if (old) swap.push(`ALTER DATABASE ${ident(db)} RENAME TO ${ident(old)};`, `COMMENT ON DATABASE ${ident(old)} IS ${literal(`${MARK}:old:${db}:${run.id}`)};`)
-    swap.push(`ALTER DATABASE ${ident(scratch.get(db)!)} RENAME TO ${ident(db)};`, `COMMENT ON DATABASE ${ident(db)} IS NULL;`)
+    swap.push(`ALTER DATABASE ${ident(scratch.get(db)!)} RENAME TO ${ident(db)};`, `COMMENT ON DATABASE ${ident(db)} IS NULL;`, ...properties.get(db) ?? [])
   }
   swap.push('COMMIT;')
   const liveNames = [...aside.keys()]
