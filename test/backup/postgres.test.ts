@@ -161,6 +161,26 @@ describe('backup.ts / restore.ts with a real PostgreSQL 15', () => {
     pg.sql('DROP ROLE billowner')
   })
 
+  it('databases whose names read the same once made safe for a file name ("a (old)", "a [old]") get a dump each', async () => {
+    pg.sql('CREATE DATABASE "billing (old)"')
+    pg.sql('CREATE DATABASE "billing [old]"')
+    pg.sql('CREATE TABLE paren (a int); INSERT INTO paren VALUES (1)', 'billing (old)')
+    pg.sql('CREATE TABLE bracket (a int); INSERT INTO bracket SELECT generate_series(1, 2000)', 'billing [old]')
+    const dest = join(tmp.path, 'lookalikes')
+    const b = await backup(['--dest', dest])
+    expect(b.code, b.stderr).toBe(0)
+    const dumps = listSets(dest, 'postgres')[0]!.files.filter((f) => f.startsWith('db-billing_'))
+    expect(dumps).toHaveLength(2)
+    pg.sql('DROP DATABASE "billing (old)"')
+    pg.sql('DROP DATABASE "billing [old]"')
+    const r = await restore(['--dest', dest, '--from', 'latest', '--yes'])
+    expect(r.code, r.stderr).toBe(0)
+    expect(pg.sql('SELECT count(*) FROM paren', 'billing (old)')).toBe('1')
+    expect(pg.sql('SELECT count(*) FROM bracket', 'billing [old]')).toBe('2000')
+    pg.sql('DROP DATABASE "billing (old)"')
+    pg.sql('DROP DATABASE "billing [old]"')
+  })
+
   it('asks before overwriting: without a terminal and without --yes it stops with exit 2 and changes nothing', async () => {
     pg.sql("UPDATE public.users SET bio = 'untouched' WHERE id = 3", 'app')
     const r = await restore(['--dest', baseline.dest, '--from', 'latest'])

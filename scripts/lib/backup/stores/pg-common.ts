@@ -1,5 +1,6 @@
 // PostgreSQL pieces shared by the backup, verification and restore halves: connection, quoting,
 // psql, row counts, pg_restore argv.
+import { createHash } from 'node:crypto'
 import type { Ctx } from '../../core/context.ts'
 import type { DriverRun } from '../types.ts'
 
@@ -26,10 +27,13 @@ export function dbArg(db: string): string {
 export const ident = (s: string) => `"${s.replace(/"/g, '""')}"`
 export const literal = (s: string) => `'${s.replace(/'/g, "''")}'`
 
-/** File name of a database's dump: readable, unique, safe in paths and S3 keys. */
+/**
+ * File name of a database's dump: readable, safe in paths and S3 keys, and unique: a name with other
+ * characters gets a hash of the whole name ("a (b)" and "a [b]" read the same once made safe).
+ */
 export function dumpName(db: string): string {
   const safe = db.replace(/[^A-Za-z0-9_.-]/g, '_')
-  return safe === db ? `db-${db}.dump` : `db-${safe}-${Buffer.from(db).toString('hex').slice(0, 16)}.dump`
+  return safe === db ? `db-${db}.dump` : `db-${safe}-${createHash('sha256').update(db).digest('hex').slice(0, 16)}.dump`
 }
 
 /** Row counts of every table whose data pg_dump writes (extension members and system schemas excluded), plus large objects. */
