@@ -2,7 +2,7 @@
 // Job pod), racers at a stale lease, readers during creation.
 import { describe, it, expect, afterEach } from 'vitest'
 import { spawn, type ChildProcess } from 'node:child_process'
-import { writeFileSync, utimesSync, existsSync } from 'node:fs'
+import { writeFileSync, utimesSync, existsSync, readFileSync } from 'node:fs'
 import { hostname } from 'node:os'
 import { join } from 'node:path'
 import { acquireLock, readLease, replaceStaleLease, LEASE_MS, type LeaseInfo } from '../../scripts/lib/core/lock.ts'
@@ -70,6 +70,22 @@ describe('lease lock', () => {
     taken.release!()
     expect(existsSync(path)).toBe(false)
   }, 300_000)
+
+  it('F-LOCK-5: a holder on this host that was killed a moment ago and is not reaped yet (a zombie) is gone: its fresh lease is taken over at once, not exit 75', async () => {
+    const path = join(scratch(), 'store-postgres.lock')
+    // `true &` ends at once; its parent execs into sleep and never reaps it: a zombie under that pid
+    const parent = spawn('sh', ['-c', 'true & echo $!; exec sleep 30'], { detached: true, stdio: ['ignore', 'pipe', 'ignore'] })
+    started.push(parent)
+    const zombie = await new Promise<number>((r) => parent.stdout!.once('data', (d) => r(Number(String(d).trim()))))
+    const state = () => { const st = readFileSync(`/proc/${zombie}/stat`, 'utf8'); return st.slice(st.lastIndexOf(')') + 2, st.lastIndexOf(')') + 3) }
+    for (let i = 0; i < 100 && state() !== 'Z'; i++) await new Promise((r) => setTimeout(r, 20))
+    expect(state()).toBe('Z')
+    writeFileSync(path, JSON.stringify({ id: 'zomb0000', pid: zombie, host: hostname(), startedAt: new Date().toISOString(), what: 'backup of postgres', leaseMs: LEASE_MS }))
+    const taken = tryLock(path)
+    expect(taken.error).toBeUndefined()
+    expect(taken.ctx.stderr()).toContain(`took over the stale lock ${path} (backup of postgres, pid ${zombie} on ${hostname()}: pid ${zombie} on ${hostname()} is gone)`)
+    taken.release!()
+  })
 
   it('F-LOCK-2: a live holder on another host keeps its lease past 60 s by renewing it; nobody takes it over', async () => {
     const path = join(scratch(), 'store-postgres.lock')

@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import { hostname, tmpdir } from 'node:os'
 import { createHash } from 'node:crypto'
 import { KitError } from '../core/errors.ts'
+import { pidAlive } from '../core/lock.ts'
 import type { DestinationSettings, StoreName } from './types.ts'
 
 /** The folder (local) or key prefix (S3) of platform manifests. */
@@ -42,16 +43,7 @@ export function privateTmp(root: string, prefix: string, o: { sweep?: boolean } 
   const ours = new RegExp(`^${prefix.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}${host.replace(/\./g, '\\.')}-(\\d+)-[^-]+$`)
   for (const name of readdirSync(root)) {
     const pid = Number(ours.exec(name)?.[1] ?? 0)
-    if (pid && pid !== process.pid && !alive(pid)) rmSync(join(root, name), { recursive: true, force: true })
+    if (pid && pid !== process.pid && !pidAlive(pid)) rmSync(join(root, name), { recursive: true, force: true })
   }
   return mkdtempSync(join(root, `${prefix}${host}-${process.pid}-`))
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM' // there, not ours to signal
-  }
 }

@@ -2,7 +2,7 @@
 // is stale on any host (a Kubernetes Job pod killed by OOM or its deadline never comes back).
 // Creation is atomic (complete temp file, then link: O_EXCL semantics, never a half-written lock);
 // a takeover is guarded per stale lease so it can never replace a fresh one; release deletes only ours.
-import { writeFileSync, readFileSync, unlinkSync, mkdirSync, linkSync, renameSync, statSync, utimesSync, openSync, fsyncSync, closeSync } from 'node:fs'
+import { existsSync, writeFileSync, readFileSync, unlinkSync, mkdirSync, linkSync, renameSync, statSync, utimesSync, openSync, fsyncSync, closeSync } from 'node:fs'
 import { hostname, homedir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { randomBytes } from 'node:crypto'
@@ -59,8 +59,18 @@ export function staleness(l: LeaseSnapshot, lease: number): string | null {
   return null
 }
 
-function pidAlive(pid: number): boolean {
-  try { process.kill(pid, 0); return true } catch (e) { return (e as NodeJS.ErrnoException).code === 'EPERM' }
+/**
+ * A process of this host runs under pid. A zombie does not: a run killed a moment ago stays one
+ * until its parent reaps it, and the next run must not wait for that.
+ */
+export function pidAlive(pid: number): boolean {
+  try { process.kill(pid, 0) } catch (e) { return (e as NodeJS.ErrnoException).code === 'EPERM' }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z'
+  } catch {
+    return !existsSync('/proc/self/stat') // gone meanwhile; without /proc, signal 0 is all there is
+  }
 }
 
 /** Write the whole lease to a private temp file first: only complete files are ever linked or renamed into place. */
