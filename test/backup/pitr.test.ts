@@ -22,6 +22,8 @@ const metrics = join(tmp.path, 'metrics')
 const config = join(tmp.path, 'etc', 'pgbackrest.conf')
 const emptyEnv = join(tmp.path, 'empty.env')
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+/** A moment after the first recovery's target, before that recovery ran (on timeline 1). */
+let beforeFirstRecovery = ''
 
 const kitEnv = () => ({ PGDATA: pg.dataDir, PGHOST: pg.socketDir, PGPORT: String(pg.port), PGUSER: 'postgres', PGBACKREST_CONFIG: config, PGPASSWORD: undefined })
 const common = ['--store', 'postgres', '--target', 'direct', '--dest', dest, '--env-file', emptyEnv]
@@ -76,6 +78,10 @@ describe('point-in-time recovery with pgBackRest and a real PostgreSQL 15', () =
     const target = sql(`SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`)
     await sleep(1100)
     sql("INSERT INTO notes (tag, body) SELECT 'B', md5(g::text) FROM generate_series(1, 300) g")
+    await sleep(1100)
+    beforeFirstRecovery = sql(`SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`)
+    await sleep(1100)
+    sql("INSERT INTO notes (tag) VALUES ('C')")
     await archiveNow()
 
     const r = await restore(target)
@@ -92,6 +98,16 @@ describe('point-in-time recovery with pgBackRest and a real PostgreSQL 15', () =
     sql("INSERT INTO notes (tag) VALUES ('after')")
     await archiveNow()
     expect(sql('SELECT last_archived_wal FROM pg_stat_archiver')).toMatch(/^00000002/)
+  }, 300_000)
+
+  it('a second recovery to a moment after the first one\'s target but before it ran follows the timeline production was on then: what the first one undid is back', async () => {
+    // timeline 2 (the first recovery) holds A and 'after'; at that moment production (timeline 1) held A and B
+    const r = await restore(beforeFirstRecovery)
+    expect(r.code, failed(r)).toBe(0)
+    expect(sql("SELECT string_agg(tag || ':' || n, ' ' ORDER BY tag) FROM (SELECT tag, count(*) n FROM notes GROUP BY tag) t")).toBe('A:500 B:300 early:1')
+    expect(r.stderr).toContain('along timeline 1 (the one production ran on then: an earlier recovery branched the history)')
+    const records = JSON.parse(readFileSync(join(dest, 'platform', 'pitr-timelines.json'), 'utf8'))
+    expect(records.map((x: { timeline: number; parent: number }) => [x.timeline, x.parent])).toEqual([[2, 1], [3, 1]])
   }, 300_000)
 
   it('a restore killed while it restores leaves the running cluster as it was', async () => {

@@ -17,6 +17,7 @@ import { pgTime } from './time.ts'
 import { restoreCommand } from './config.ts'
 import { SQL, type Beside, type PitrSite, type ScratchServer } from './site.ts'
 import { ensureConfig } from './setup.ts'
+import { readTimelines, recordTimeline, timelineAt } from './timelines.ts'
 
 export interface PitrRestoreOptions {
   site: PitrSite
@@ -53,7 +54,10 @@ export async function runPitrRestore(ctx: Ctx, o: PitrRestoreOptions): Promise<P
     await ensureConfig(ctx, o.site, o.dest, o.env)
     const info = parseInfo((await o.site.pgbackrest(ctx, ['--output=json', 'info'], { timeout: 300_000 })).stdout || '[]')
     const backup = chooseBackup(info, o.target, o.dest.url)
-    ctx.log.info(`postgres: recovering to ${o.target.toISOString()} from backup ${backup.label} (${backup.type}, finished ${backup.stop.toISOString()}) in ${o.dest.url}`)
+    const timelines = await readTimelines(ctx, o.dest)
+    const timeline = timelineAt(timelines, o.target)
+    ctx.log.info(`postgres: recovering to ${o.target.toISOString()} from backup ${backup.label} (${backup.type}, finished ${backup.stop.toISOString()}) in ${o.dest.url}` +
+      (timeline ? `, along timeline ${timeline} (the one production ran on then: an earlier recovery branched the history)` : ''))
     await confirm(ctx, `Recover ${o.site.where} to ${o.target.toISOString()}? The current data is kept aside, and production restarts on the recovered copy`)
 
     // unique per run: a rerun in the same second as a killed run must not meet its leftovers' names
@@ -64,11 +68,12 @@ export async function runPitrRestore(ctx: Ctx, o: PitrRestoreOptions): Promise<P
     const unregister = ctx.cleanups.add(async () => { if (!switched) await o.site.discard(ctx, beside) })
     try {
       const step = ctx.log.step(`postgres: restore ${backup.label} into ${beside.label} (beside the current data)`)
-      await o.site.restoreInto(ctx, beside, [`--set=${backup.label}`, '--type=time', `--target=${pgTime(o.target)}`, '--target-action=pause',
+      await o.site.restoreInto(ctx, beside, [`--set=${backup.label}`, '--type=time', `--target=${pgTime(o.target)}`, ...(timeline ? [`--target-timeline=${timeline}`] : []), '--target-action=pause',
         `--recovery-option=restore_command=${restoreCommand()}`], o.timeoutMs)
       step.ok()
       const checked = await verifyCopy(ctx, o, beside, backup)
       const sw = ctx.log.step(`postgres: switch production to ${beside.label}`)
+      const switchedAt = new Date()
       const prod = await o.site.switchTo(ctx, beside, id, o.timeoutMs)
       switched = true
       sw.ok(`previous data kept in ${prod.previous}`)
@@ -78,6 +83,10 @@ export async function runPitrRestore(ctx: Ctx, o: PitrRestoreOptions): Promise<P
         ctx.log.error(`postgres: the recovered server did not leave recovery: putting the previous data back`)
         await prod.undo()
         throw e
+      }
+      if (!ctx.dryRun) {
+        await recordTimeline(ctx, o.dest, (q) => prod.sql(q), timelines, switchedAt).catch((e: Error) =>
+          ctx.log.warn(`postgres: could not record the new timeline (${e.message}): a later recovery to a moment before this one follows the newest timeline`))
       }
       return {
         ok: true, target: o.target.toISOString(), backup: backup.label, backupFinished: backup.stop.toISOString(),
