@@ -181,6 +181,27 @@ describe('backup.ts / restore.ts with a real PostgreSQL 15', () => {
     pg.sql('DROP DATABASE "billing [old]"')
   })
 
+  it('a role without the rights a restore needs is told every missing right at once, before anything changes', async () => {
+    pg.sql("CREATE ROLE restorer LOGIN PASSWORD 'restorer-pw'")
+    try {
+      const before = contentChecksums(pg, 'app')
+      const r = await restore(['--dest', baseline.dest, '--from', baseline.id, '--yes'], { PGUSER: 'restorer', PGPASSWORD: 'restorer-pw' })
+      expect(r.code).toBe(1)
+      expect(r.stderr).toContain([
+        'the role restorer cannot restore this set; nothing was changed:',
+        '  the set was taken as a superuser: its owners, grants and database settings restore only as one',
+        '  restorer may not create databases (CREATEDB): every database is restored beside the live one first',
+        '  database app belongs to postgres, and restorer is not a member of that role',
+      ].join('\n'))
+      expect(r.stderr).toContain("hint: restore as a superuser (the image's POSTGRES_USER)")
+      expect(r.stderr + r.stdout).not.toContain('restorer-pw')
+      expect(contentChecksums(pg, 'app')).toEqual(before)
+      expect(pg.sql("SELECT count(*) FROM pg_database WHERE datname LIKE '%owp_%'")).toBe('0')
+    } finally {
+      pg.sql('DROP ROLE restorer')
+    }
+  })
+
   it('asks before overwriting: without a terminal and without --yes it stops with exit 2 and changes nothing', async () => {
     pg.sql("UPDATE public.users SET bio = 'untouched' WHERE id = 3", 'app')
     const r = await restore(['--dest', baseline.dest, '--from', 'latest'])

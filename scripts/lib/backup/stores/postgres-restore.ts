@@ -29,7 +29,9 @@ function markedName(kind: 'new' | 'old', db: string, id: string): string {
 }
 
 interface Leftover { name: string; kind: 'new' | 'old'; of: string; id: string; allowconn: boolean }
-interface LiveDb { allowconn: boolean; owner: string }
+interface LiveDb { allowconn: boolean; owner: string; member: boolean }
+/** The role the restore connects as. */
+interface Me { name: string; superuser: boolean; createdb: boolean }
 
 /**
  * What the restore needs to know of the server before it changes anything, in one round trip:
@@ -37,17 +39,19 @@ interface LiveDb { allowconn: boolean; owner: string }
  * of the set that exists (owner, open to connections), their size together, and where the server
  * keeps its data (null without the right to see it: pg_settings then has no such row).
  */
-interface Catalogue { leftovers: Leftover[]; older: string[]; live: Array<LiveDb | null>; liveBytes: number; dataDir: string | null }
+interface Catalogue { leftovers: Leftover[]; older: string[]; live: Array<LiveDb | null>; liveBytes: number; dataDir: string | null; me: Me }
 
 async function readCatalogue(ctx: Ctx, run: DriverRun, dbs: string[]): Promise<Catalogue> {
   const wanted = dbs.length ? `(VALUES ${dbs.map((d, i) => `(${i}, ${literal(d)})`).join(', ')}) v(i, n)` : `(SELECT 0, ''::name WHERE false) v(i, n)`
   const rows = await psql(ctx, run, MAINT, `SELECT 'mark|' || datallowconn || '|' || datname || '|' || shobj_description(oid, 'pg_database')
       FROM pg_database WHERE shobj_description(oid, 'pg_database') LIKE '${MARK}:%'
     UNION ALL SELECT 'older|' || datname FROM pg_database WHERE datname ~ '_pre_restore_[0-9a-z]+$'
-    UNION ALL SELECT 'live|' || v.i || '|' || d.datallowconn || '|' || pg_get_userbyid(d.datdba) FROM ${wanted} JOIN pg_database d ON d.datname = v.n
+    UNION ALL SELECT 'live|' || v.i || '|' || d.datallowconn || '|' || pg_has_role(current_user, d.datdba, 'MEMBER') || '|' || pg_get_userbyid(d.datdba) FROM ${wanted} JOIN pg_database d ON d.datname = v.n
+    UNION ALL SELECT 'me|' || rolsuper || '|' || rolcreatedb || '|' || rolname FROM pg_roles WHERE rolname = current_user
     UNION ALL SELECT 'size|' || coalesce(sum(pg_database_size(d.datname)), 0) FROM ${wanted} JOIN pg_database d ON d.datname = v.n
     UNION ALL SELECT 'dir|' || setting FROM pg_settings WHERE name = 'data_directory'`)
-  const c: Catalogue = { leftovers: [], older: [], live: dbs.map(() => null), liveBytes: 0, dataDir: null }
+  const c: Catalogue = { leftovers: [], older: [], live: dbs.map(() => null), liveBytes: 0, dataDir: null, me: { name: '', superuser: true, createdb: true } }
+  const yes = (v: string | undefined) => v === 't' || v === 'true'
   for (const row of rows) {
     const [tag, ...rest] = row.split('|')
     const value = rest.join('|')
@@ -58,8 +62,11 @@ async function readCatalogue(ctx: Ctx, run: DriverRun, dbs: string[]): Promise<C
       c.leftovers.push({ name: name!, kind: kind as 'new' | 'old', of: of!, id: id.join(':'), allowconn: allow === 't' || allow === 'true' })
     } else if (tag === 'older') c.older.push(value)
     else if (tag === 'live') {
-      const [i, allow, ...owner] = rest
-      c.live[Number(i)] = { allowconn: allow === 't' || allow === 'true', owner: owner.join('|') }
+      const [i, allow, member, ...owner] = rest
+      c.live[Number(i)] = { allowconn: yes(allow), member: yes(member), owner: owner.join('|') }
+    } else if (tag === 'me') {
+      const [su, createdb, ...name] = rest
+      c.me = { name: name.join('|'), superuser: yes(su), createdb: yes(createdb) }
     } else if (tag === 'size') c.liveBytes = Number(value)
     else if (tag === 'dir') c.dataDir = value || null
   }
@@ -117,6 +124,17 @@ function endSessions(dbs: string[]): string[] {
 }
 
 
+/** What the connecting role lacks to restore the set, before anything changes. */
+function rightsMissing(me: Me, details: PgDetails, live: ReadonlyArray<readonly [string, LiveDb | null]>): string[] {
+  if (me.superuser) return []
+  const out: string[] = []
+  // owners, grants and roles' settings come back only as a superuser: without, they would be lost
+  if (details.superuser) out.push('the set was taken as a superuser: its owners, grants and database settings restore only as one')
+  if (!me.createdb) out.push(`${me.name} may not create databases (CREATEDB): every database is restored beside the live one first`)
+  for (const [db, l] of live) if (l && !l.member) out.push(`database ${db} belongs to ${l.owner}, and ${me.name} is not a member of that role`)
+  return out
+}
+
 export async function restorePostgres(ctx: Ctx, run: DriverRun, manifest: Manifest): Promise<RestoreResult> {
   const details = manifest.details as unknown as PgDetails
   const conn = pgConnection(run)
@@ -129,6 +147,8 @@ export async function restorePostgres(ctx: Ctx, run: DriverRun, manifest: Manife
     // the reads before anything changes, in one round trip; read again only when a killed run's
     // leftovers were put right (a database put back under its name, one opened again)
     let read = await readCatalogue(ctx, run, dbs.map(([db]) => db))
+    const denied = rightsMissing(read.me, details, dbs.map(([db], i) => [db, read.live[i]!] as const))
+    if (denied.length) throw new KitError(`the role ${read.me.name} cannot restore this set; nothing was changed:\n  ${denied.join('\n  ')}`, 1, 'restore as a superuser (the image\'s POSTGRES_USER), or, for a set taken without superuser rights, as a role with CREATEDB that is a member of every database\'s owner')
     // each one is told on stderr as it is done (a run that fails later still told it); the summary lists them
     const recovered = await recoverPostgres(ctx, run, read)
     result.restored.push(...recovered.map((r) => `first, after an interrupted restore: ${r}`))
@@ -178,11 +198,13 @@ export async function restorePostgres(ctx: Ctx, run: DriverRun, manifest: Manife
     // the properties come from the archive's table of contents (pre-data reads no table data), beside the restore
     const props = run.target.run(ctx, 'postgres', ['pg_restore', '--create', '--schema-only', '--section=pre-data', '-f', '-', ...input.args],
       { stdinFile: input.stdinFile, timeout: run.settings.timeoutMs, title: `the properties of ${db} in its dump` })
-    props.catch(() => {}) // awaited below
+    props.catch(() => {}) // awaited below; never an unhandled rejection meanwhile
     const r = await run.target.run(ctx, 'postgres', [...pgRestoreArgv(run, details.superuser), '-d', dbArg(name), ...input.args],
       { ...opts, stdinFile: input.stdinFile, mutates: true, allowFailure: true, timeout: run.settings.timeoutMs, title: `pg_restore ${db}` })
-    properties.set(db, databaseStatements((await props).stdout, details.superuser))
+    const read = await props.catch((e: Error) => e) // nothing of this run still runs when it reports
     if (r.exitCode !== 0) throw new KitError(`pg_restore of database ${db} failed (exit ${r.exitCode}); the live database is untouched${colonLines(outputTail(ctx, r, 6, '\n'))}`)
+    if (read instanceof Error) throw new KitError(`the properties of database ${db} could not be read from its dump (${read.message}); the live database is untouched`)
+    properties.set(db, databaseStatements(read.stdout, details.superuser))
     if (!ctx.dryRun && info.tables) {
       const problems = compareCounts(info.tables, parseCounts(await psql(ctx, run, name, COUNT_SQL)))
       if (problems.length) throw new KitError(`the restored copy of database ${db} does not match the backup; the live database is untouched:\n  ${problems.slice(0, 20).join('\n  ')}`)
