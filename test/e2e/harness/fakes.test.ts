@@ -274,9 +274,12 @@ describe('fake Open WebUI needs its backends', () => {
     const port = await freePort()
     const redis = await startService({ cmd: 'redis-server', args: ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--requirepass', 'right', '--dir', dir.path], port })
     try {
-      const db = await freePort()
+      // the database stand-in takes a port the system gives it: a port picked before listening can be
+      // taken meanwhile by another suite's server (an uncaught EADDRINUSE)
       const { createServer } = await import('node:net')
-      const pg = createServer((s) => s.end()).listen(db, '127.0.0.1')
+      const pg = createServer((s) => s.end())
+      await new Promise<void>((resolve, reject) => { pg.once('error', reject).listen(0, '127.0.0.1', () => resolve()) })
+      const db = (pg.address() as { port: number }).port
       const base = { PORT: String(await freePort()), FAKE_BACKEND_WAIT_MS: '1500', DATABASE_URL: `postgresql://u:p@127.0.0.1:${db}/openwebui` }
       expect(await start('openwebui', [], { ...base, REDIS_URL: `redis://:wrong@127.0.0.1:${port}/0` })).toEqual({ servers: [], exitCode: 1 })
       expect(await start('openwebui', [], { ...base, REDIS_URL: `redis://:right@127.0.0.1:${port}/0`, DATABASE_URL: `postgresql://u:p@127.0.0.1:${await freePort()}/x` })).toEqual({ servers: [], exitCode: 1 })
