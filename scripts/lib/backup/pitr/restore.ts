@@ -17,7 +17,7 @@ import { pgTime } from './time.ts'
 import { restoreCommand } from './config.ts'
 import { SQL, type Beside, type PitrSite, type ScratchServer } from './site.ts'
 import { ensureConfig } from './setup.ts'
-import { readTimelines, recordTimeline, timelineAt } from './timelines.ts'
+import { newestTimeline, readTimelines, recordTimeline, timelineAt } from './timelines.ts'
 
 export interface PitrRestoreOptions {
   site: PitrSite
@@ -55,7 +55,8 @@ export async function runPitrRestore(ctx: Ctx, o: PitrRestoreOptions): Promise<P
     const info = parseInfo((await o.site.pgbackrest(ctx, ['--output=json', 'info'], { timeout: 300_000 })).stdout || '[]')
     const backup = chooseBackup(info, o.target, o.dest.url)
     const timelines = await readTimelines(ctx, o.dest)
-    const timeline = timelineAt(timelines, o.target)
+    const { timeline, unrecorded } = timelineAt(timelines, o.target, newestTimeline(info.archive?.max))
+    if (unrecorded) ctx.log.warn(`postgres: the archive holds a timeline no recovery of the kit recorded (one killed before it could): a target after ${timelines.map((r) => r.from).sort().at(-1)} follows the newest timeline`)
     ctx.log.info(`postgres: recovering to ${o.target.toISOString()} from backup ${backup.label} (${backup.type}, finished ${backup.stop.toISOString()}) in ${o.dest.url}` +
       (timeline ? `, along timeline ${timeline} (the one production ran on then: an earlier recovery branched the history)` : ''))
     await confirm(ctx, `Recover ${o.site.where} to ${o.target.toISOString()}? The current data is kept aside, and production restarts on the recovered copy`)

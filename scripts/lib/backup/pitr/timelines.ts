@@ -22,12 +22,24 @@ export async function readTimelines(ctx: Ctx, dest: Destination): Promise<Timeli
   return text ? (JSON.parse(text) as TimelineRecord[]) : []
 }
 
-/** The timeline production ran on at `at`, or null: no recovery of the kit's since, follow the newest. */
-export function timelineAt(records: TimelineRecord[], at: Date): number | null {
-  if (!records.length) return null
+/**
+ * The timeline production ran on at `at`, or null: follow the newest (no recovery of the kit's, or
+ * `at` after the last one). `newest` is the newest timeline in the archive: one above every record
+ * is a recovery killed before it recorded itself, whose start is unknown, so a target after the
+ * last record follows the newest too (`unrecorded` says so).
+ */
+export function timelineAt(records: TimelineRecord[], at: Date, newest = 0): { timeline: number | null; unrecorded: boolean } {
+  if (!records.length) return { timeline: null, unrecorded: false }
   const byTime = [...records].sort((a, b) => Date.parse(a.from) - Date.parse(b.from))
   const live = byTime.filter((r) => Date.parse(r.from) <= at.getTime()).at(-1)
-  return live ? live.timeline : byTime[0]!.parent
+  const unrecorded = newest > Math.max(...records.map((r) => r.timeline))
+  if (live === byTime.at(-1) && unrecorded) return { timeline: null, unrecorded }
+  return { timeline: live ? live.timeline : byTime[0]!.parent, unrecorded }
+}
+
+/** The newest timeline with WAL in the archive (pgbackrest info's newest segment), 0 when unknown. */
+export function newestTimeline(archiveMax: string | undefined): number {
+  return archiveMax && /^[0-9A-F]{8}/i.test(archiveMax) ? Number.parseInt(archiveMax.slice(0, 8), 16) : 0
 }
 
 /** Record the timeline production runs on now (after a recovery promoted it), switched onto at `from`. */
