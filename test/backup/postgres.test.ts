@@ -2,6 +2,7 @@
 // `tsx scripts/backup.ts` / `restore.ts` sees, run as real processes.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { execFileSync, spawn } from 'node:child_process'
+import { createHash } from 'node:crypto'
 import { cpSync, existsSync, readFileSync, appendFileSync, readdirSync, mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { startPostgres, type Postgres } from '../helpers/postgres.ts'
@@ -32,8 +33,8 @@ const restore = (args: string[], extra: Record<string, string> = {}) =>
   runScript('scripts/restore.ts', ['--store', 'postgres', '--target', 'direct', '--env-file', emptyEnv(), ...args], { env: env(extra) })
 
 /** The same runs in-process (no process start-up): for checks that do not need a real exit code. */
-async function inProcess(dest: string, o: { yes?: boolean; env?: Record<string, string> } = {}) {
-  const ctx = testCtx({ env: env(o.env), yes: o.yes ?? true })
+async function inProcess(dest: string, o: { yes?: boolean; env?: Record<string, string>; verbose?: boolean } = {}) {
+  const ctx = testCtx({ env: env(o.env), yes: o.yes ?? true, verbose: o.verbose })
   const shared = await resolveShared(ctx, { store: 'postgres', target: 'direct', dest, 'env-file': emptyEnv() })
   const common = { explicit: true, target: shared.target, dest: shared.dest, settings: shared.settings }
   return {
@@ -98,13 +99,68 @@ describe('backup.ts / restore.ts with a real PostgreSQL 15', () => {
     baseline = { dest, id: set!.id, sums: before }
   })
 
-  it('restores over a live database: changed rows are replaced, nothing is left aside', async () => {
+  it('restores over a live database: changed rows are replaced, nothing is left aside; the copy is proven by the rows the server loaded (no table read a second time)', async () => {
     pg.sql("UPDATE public.users SET name = 'changed'; DELETE FROM billing.invoices WHERE id > 10; CREATE TABLE public.extra (x int)", 'app')
-    const { ctx, restore: restoreIn } = await inProcess(baseline.dest)
+    const { ctx, restore: restoreIn } = await inProcess(baseline.dest, { verbose: true })
     const r = await restoreIn(baseline.id)
     expect(r.ok, ctx.stderr()).toBe(true)
     expect(contentChecksums(pg, 'app')).toEqual(baseline.sums)
     expect(pg.sql("SELECT datname FROM pg_database WHERE datname LIKE '%pre_restore%' OR datname LIKE 'owp_verify%'")).toBe('')
+    // every table of the data set (a quoted unicode name, partitions, a large object) has its COPY
+    // tag: the rows are never counted by a second read
+    expect(ctx.stderr()).toMatch(/\$ bash -c 'set -o pipefail; pg_restore --exit-on-error -f - .*db-app\.dump \| psql -X -e -At -v ON_ERROR_STOP=1 -d app_owp_new_/)
+    expect(ctx.stderr()).not.toContain('query_to_xml')
+    expect(ctx.stderr()).toMatch(/postgres: app restored beside the live database and proven \(row counts equal\)/)
+  })
+
+  it('a set that differs from its manifest (sizes equal) is refused while its copy is restored beside production: nothing changed, not even a role', async () => {
+    const dest = join(tmp.path, 'tampered')
+    cpSync(baseline.dest, dest, { recursive: true })
+    const dir = join(dest, 'postgres', baseline.id)
+    const globals = readFileSync(join(dir, 'globals.sql'), 'utf8')
+    const planted = 'CREATE ROLE zz_planted;\n'
+    writeFileSync(join(dir, 'globals.sql'), planted + globals.slice(planted.length))
+    const dump = readFileSync(join(dir, 'db-app.dump'))
+    dump[Math.floor(dump.length / 2)]! ^= 0xff
+    writeFileSync(join(dir, 'db-app.dump'), dump)
+    pg.sql("UPDATE public.users SET bio = 'kept' WHERE id = 3", 'app')
+    try {
+      const { ctx, restore: restoreIn } = await inProcess(dest)
+      const r = await restoreIn(baseline.id)
+      expect(r.ok).toBe(false)
+      expect(r.stores[0]!.error, ctx.stderr()).toMatch(/^set \S+ does not match its manifest, nothing was restored:\n/)
+      expect(r.stores[0]!.error).toMatch(/\n {2}db-app\.dump: sha256 \w+… differs from the manifest's \w+…/)
+      expect(r.stores[0]!.error).toMatch(/\n {2}globals\.sql: sha256 \w+… differs/)
+      expect(pg.sql('SELECT bio FROM public.users WHERE id = 3', 'app')).toBe('kept')
+      expect(pg.sql("SELECT count(*) FROM pg_roles WHERE rolname = 'zz_planted'")).toBe('0')
+      expect(pg.sql("SELECT count(*) FROM pg_database WHERE datname LIKE '%owp_%'")).toBe('0')
+    } finally {
+      pg.sql('UPDATE public.users SET bio = NULL WHERE id = 3', 'app')
+    }
+  })
+
+  it('a dump cut short whose manifest was made to match it: pg_restore\'s failure fails the restore (not a shorter copy), the live database untouched', async () => {
+    const dest = join(tmp.path, 'cut')
+    cpSync(baseline.dest, dest, { recursive: true })
+    const dir = join(dest, 'postgres', baseline.id)
+    const cut = readFileSync(join(dir, 'db-app.dump')).subarray(0, -4000)
+    writeFileSync(join(dir, 'db-app.dump'), cut)
+    const m = readManifestJson(dir)
+    const entry = m.files.find((f: { name: string }) => f.name === 'db-app.dump')
+    entry.bytes = cut.length
+    entry.sha256 = createHash('sha256').update(cut).digest('hex')
+    writeFileSync(join(dir, 'manifest.json'), JSON.stringify(m))
+    pg.sql("UPDATE public.users SET bio = 'kept' WHERE id = 3", 'app')
+    try {
+      const { ctx, restore: restoreIn } = await inProcess(dest)
+      const r = await restoreIn(baseline.id)
+      expect(r.ok).toBe(false)
+      expect(r.stores[0]!.error, ctx.stderr()).toMatch(/^pg_restore of database app failed \(exit 1\); the live database is untouched:\n.*pg_restore: error:/)
+      expect(pg.sql('SELECT bio FROM public.users WHERE id = 3', 'app')).toBe('kept')
+      expect(pg.sql("SELECT count(*) FROM pg_database WHERE datname LIKE '%owp_%'")).toBe('0')
+    } finally {
+      pg.sql('UPDATE public.users SET bio = NULL WHERE id = 3', 'app')
+    }
   })
 
   it('restores while clients hold sessions on the live database (one in a long query, one idle in a transaction holding a lock): they are ended, the copy is swapped in, the database takes connections again', async () => {

@@ -91,8 +91,9 @@ describe('compose target (docker compose exec)', () => {
     expect(result.ok, ctx.stderr()).toBe(true)
     expect(result.stores[0]!.into).toBe('compose service postgres (project owp)')
     expect(pg.sql("SELECT count(*) || ' ' || max(body) FROM notes", 'app')).toBe('500 note ✓ 99')
-    // Restored beside the live database (a marked scratch name), proven, then swapped in by rename.
-    expect(recorded('docker')).toContainEqual([...base, 'pg_restore', '--exit-on-error', '-d', expect.stringMatching(/^app_owp_new_[0-9a-f]{10}$/)])
+    // Restored beside the live database (a marked scratch name) through psql, whose COPY tags prove
+    // the rows loaded, then swapped in by rename; the dump streams in on stdin.
+    expect(recorded('docker')).toContainEqual([...base, 'bash', '-c', expect.stringMatching(/^set -o pipefail; pg_restore --exit-on-error -f - \| psql -X -e -At -v ON_ERROR_STOP=1 -d app_owp_new_[0-9a-f]{10}$/)])
   })
 
   it('passes the Redis password as `-e REDISCLI_AUTH` (value from the environment), never in argv', async () => {

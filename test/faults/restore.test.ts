@@ -69,19 +69,20 @@ afterAll(async () => {
 })
 
 describe('restore faults (real PostgreSQL, compose target)', { timeout: 300_000 }, () => {
-  it('F-RESTORE-PG-1: killed while the second database is restored beside the live ones: live data untouched, the next run converges', async () => {
+  it('F-RESTORE-PG-1: killed while the second database is restored beside the live ones: live data untouched, writers never stopped, the next run converges', async () => {
     changeLive('live-1')
     const live = sums()
-    // app's pg_restore never ends (databases restore two at a time): the kill lands while it runs,
+    // app's restore never ends (databases restore two at a time): the kill lands while it runs,
     // after crm is restored and proven
-    const k = startScript('scripts/restore.ts', args('restore'), env({ SHIM_HANG_MATCH: '^pg_restore .*-d app_owp_new_' }))
+    const k = startScript('scripts/restore.ts', args('restore'), env({ SHIM_HANG_MATCH: 'pg_restore --exit-on-error -f - .*\\| psql .*-d app_owp_new_' }))
     await killWhen(k, /postgres: crm restored beside the live database and proven/)
     expect(sums()).toEqual(live)
-    // The killed run left its writers stopped and its state file: the next run starts them first.
-    expect(running()).toEqual([])
+    // The writers run on beside the copies: they stop only right before the swap.
+    expect(running()).toEqual(allWriters)
+    expect(writerRecords()).toEqual([])
     const again = await restore()
     expect(again.code, again.stderr).toBe(0)
-    expect(again.stderr).toMatch(/interrupted restore .* left writers stopped/)
+    expect(again.stderr).not.toMatch(/left writers stopped/)
     expect(again.stderr).toMatch(/dropped the scratch database .* of an interrupted restore/)
     const told = again.stderr.split('\n').filter((l) => l.includes('dropped the scratch database'))
     expect(told.length).toBeGreaterThan(0)
@@ -120,12 +121,35 @@ describe('restore faults (real PostgreSQL, compose target)', { timeout: 300_000 
       expect(r.code).toBe(1)
       expect(r.stderr).toMatch(/the restored copy of database crm does not match the backup; the live database is untouched/)
       expect(r.stderr).toContain('table public.leads has 2000 rows after the restore, 2001 in the backup')
+      expect(r.stderr).not.toMatch(/writers stopped for the restore/) // a copy that fails its proof never stops them
     } finally {
       writeFileSync(manifestFile, original)
     }
     expect(sums()).toEqual(live)
     expect(kitDatabases()).toBe('')
     expect(running()).toEqual(allWriters)
+  })
+
+  it('F-RESTORE-PG-5: a dump that differs from its manifest (size equal), found while its copy is restored beside production: exit 1, the writers never stopped, nothing changed', async () => {
+    changeLive('live-5')
+    const live = sums()
+    const file = join(dest, 'postgres', setId, 'db-app.dump')
+    const original = readFileSync(file)
+    const bad = Buffer.from(original)
+    bad[bad.length >> 1]! ^= 0xff
+    writeFileSync(file, bad)
+    try {
+      const r = await restore()
+      expect(r.code).toBe(1)
+      expect(r.stderr).toMatch(/does not match its manifest, nothing was restored:\n\s+db-app\.dump: sha256 /)
+      expect(r.stderr).not.toMatch(/writers stopped for the restore/)
+    } finally {
+      writeFileSync(file, original)
+    }
+    expect(sums()).toEqual(live)
+    expect(kitDatabases()).toBe('')
+    expect(running()).toEqual(allWriters)
+    expect(writerRecords()).toEqual([])
   })
 
   it('F-RESTORE-PG-4: a database left set aside by an older kit (<name>_pre_restore_<time>, no database under its name) is put back, not "already exists"', async () => {

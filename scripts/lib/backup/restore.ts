@@ -1,5 +1,7 @@
-// One restore run: pick a complete set, confirm, check every checksum before touching anything,
-// decrypt, hand the plain files to the store's driver, and say what was restored where. A
+// One restore run: pick a complete set, confirm, check every checksum before production sees a
+// change (a driver that restores beside the live store, PostgreSQL, starts while they are read and
+// awaits them before its swap), decrypt, hand the plain files to the store's driver, and say what
+// was restored where. A
 // whole-platform restore takes every part of one platform set (--from latest: the newest complete
 // one), never a mix; destinations with only per-store sets (earlier layout) restore as before.
 import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs'
@@ -9,7 +11,7 @@ import { KitError, UsageError } from '../core/errors.ts'
 import { lockStore } from './locks.ts'
 import { confirm, type Ctx } from '../core/context.ts'
 import { table } from '../core/log.ts'
-import { checkFiles, readManifest, sha256File } from './manifest.ts'
+import { checkSizes, checkSums, readManifest, sha256File } from './manifest.ts'
 import { privateTmp, type Destination, type SetRef } from './destination.ts'
 import { decryptFile } from './encryption.ts'
 import { DRIVERS } from './stores/index.ts'
@@ -212,14 +214,26 @@ async function restoreSet(ctx: Ctx, o: RestoreOptions, set: SetRef, t0: number, 
 
   const fetched = await o.dest.fetch(ctx, set)
   const scratch = privateTmp(o.settings.env.BACKUP_STAGING_DIR ?? tmpdir(), `owp-restore-${store}-`)
+  let settle = Promise.resolve() // the checksums: nothing of this run still reads the set when it is removed
   try {
     const step = ctx.log.step(`${store}: check ${manifest.files.length} file(s) against the manifest`)
-    const problems = await checkFiles(fetched.dir, manifest)
-    if (problems.length) {
+    const mismatch = (problems: string[]) => {
       step.fail()
-      throw new KitError(`set ${set.id} does not match its manifest, nothing was restored:\n  ${problems.join('\n  ')}`)
+      return new KitError(`set ${set.id} does not match its manifest, nothing was restored:\n  ${problems.join('\n  ')}`)
     }
-    step.ok('sha256 equal')
+    const sizes = checkSizes(fetched.dir, manifest)
+    if (sizes.length) throw mismatch(sizes)
+    const proof = checkSums(fetched.dir, manifest).then((problems) => {
+      if (problems.length) throw mismatch(problems)
+      step.ok('sha256 equal')
+    })
+    proof.catch(() => {}) // awaited in every path; never an unhandled rejection meanwhile
+    settle = proof.catch(() => {})
+    // A driver that restores beside the live store starts while the checksums are read (it awaits
+    // them, and stops the writers, before production sees a change); any other, and an encrypted
+    // set (decrypted first), waits for them.
+    const beside = Boolean(driver.restoresBeside && !manifest.encryption)
+    if (!beside) await proof
     let dir = fetched.dir
     if (manifest.encryption) {
       dir = join(scratch, 'plain')
@@ -235,13 +249,16 @@ async function restoreSet(ctx: Ctx, o: RestoreOptions, set: SetRef, t0: number, 
         }
       }
     }
-    await quiesce()
+    if (!beside) await quiesce()
     const rstep = ctx.log.step(`${store}: restore ${set.id} into ${into}`)
-    const result = await driver.restore(ctx, { target: o.target, dir, scratch, id: set.id, settings: { ...o.settings, identity: o.identity ?? o.settings.identity }, verify: true }, manifest)
+    const result = await driver.restore(ctx, { target: o.target, dir, scratch, id: set.id, settings: { ...o.settings, identity: o.identity ?? o.settings.identity }, verify: true, ...(beside ? { proof, quiesce } : {}) }, manifest)
+      // a set that differs from its manifest is the reason, whatever failed with it
+      .catch(async (e: unknown) => { throw (await proof.then(() => null, (bad: unknown) => bad)) ?? e })
     rstep.ok()
     for (const w of result.warnings) ctx.log.warn(`${store}: ${w}`)
     return { store, ok: true, set: set.id, from: set.location, into, restored: result.restored, warnings: result.warnings, durationMs: Math.round(performance.now() - t0) }
   } finally {
+    await settle
     rmSync(scratch, { recursive: true, force: true })
     fetched.done()
   }

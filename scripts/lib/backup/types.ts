@@ -96,6 +96,13 @@ export interface DriverRun {
   settings: StoreSettings
   /** Verification is on: drivers collect what it needs (e.g. row counts in the dump snapshot). */
   verify: boolean
+  /**
+   * Restore by a driver that restores beside the live store: the set's checksums, still being
+   * checked. Awaited before the first change production sees (a failure is the run's error).
+   */
+  proof?: Promise<void>
+  /** Restore by a driver that restores beside the live store: stops the writers, right before that change. */
+  quiesce?: () => Promise<void>
 }
 
 export interface StoreSettings {
@@ -127,6 +134,11 @@ export interface StoreDriver {
   restore(ctx: Ctx, run: DriverRun, manifest: Manifest): Promise<RestoreResult>
   /** What a restore replaces, for the confirmation question. */
   describeRestore(manifest: Manifest): string
+  /**
+   * The restore builds a copy beside the live store and changes production only in a final swap:
+   * it may start while the checksums are checked and the writers still run (run.proof, run.quiesce).
+   */
+  restoresBeside?: boolean
 }
 
 // Where a store runs (targets.ts implements these).

@@ -3,6 +3,7 @@
 import { createHash } from 'node:crypto'
 import type { Ctx } from '../../core/context.ts'
 import type { DriverRun } from '../types.ts'
+import { shellQuote } from '../../core/exec.ts'
 
 export interface PgConn { env: Record<string, string>; secretEnv: Record<string, string>; user: string }
 
@@ -36,15 +37,26 @@ export function dumpName(db: string): string {
   return safe === db ? `db-${db}.dump` : `db-${safe}-${createHash('sha256').update(db).digest('hex').slice(0, 16)}.dump`
 }
 
-/** Row counts of every table whose data pg_dump writes (extension members and system schemas excluded), plus large objects. */
-export const COUNT_SQL = `SELECT 'count ' || format('%I.%I', n.nspname, c.relname) || '|' ||
-  (xpath('/row/c/text()', query_to_xml(format('SELECT count(*) AS c FROM ONLY %I.%I', n.nspname, c.relname), false, true, '')))[1]::text
+/**
+ * Row counts of every table whose data pg_dump writes (extension members and system schemas
+ * excluded), plus large objects; with rows false, the tables' names only ("table <name>") and the
+ * large objects' count: the catalogue, no table read.
+ */
+function tablesSql(rows: boolean): string {
+  const row = rows
+    ? `'count ' || format('%I.%I', n.nspname, c.relname) || '|' ||
+  (xpath('/row/c/text()', query_to_xml(format('SELECT count(*) AS c FROM ONLY %I.%I', n.nspname, c.relname), false, true, '')))[1]::text`
+    : `'table ' || format('%I.%I', n.nspname, c.relname)`
+  return `SELECT ${row}
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema')
   AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%'
   AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
 UNION ALL SELECT 'count pg_largeobject_metadata|' || count(*) FROM pg_largeobject_metadata
 ORDER BY 1;`
+}
+export const COUNT_SQL = tablesSql(true)
+export const TABLES_SQL = tablesSql(false)
 
 export function parseCounts(lines: string[]): Record<string, number> {
   const out: Record<string, number> = {}
@@ -88,6 +100,53 @@ export function fileInput(run: DriverRun, path: string): { args: string[]; stdin
 export function pgRestoreArgv(run: DriverRun, superuser: boolean): string[] {
   return ['pg_restore', '--exit-on-error', ...(superuser ? [] : ['--no-owner', '--no-privileges']),
     ...(run.settings.jobs > 1 && run.target.kind === 'direct' ? [`--jobs=${run.settings.jobs}`] : [])]
+}
+
+/**
+ * A restore whose every COPY reports the rows the server loaded: pg_restore writes the archive as a
+ * script and psql runs it (the same statements pg_restore -d sends, one connection, stopping at the
+ * first error), echoing each statement (-e) and printing its tag: `COPY <table> (...) FROM stdin;`
+ * then `COPY <n>`. bash's pipefail makes a failed pg_restore fail the whole (psql would take a cut
+ * script for a whole one). A single-job restore only: --jobs needs a database connection.
+ */
+export function pgRestoreScriptArgv(superuser: boolean, db: string, fileArgs: string[]): string[] {
+  const restore = ['pg_restore', '--exit-on-error', ...(superuser ? [] : ['--no-owner', '--no-privileges']), '-f', '-', ...fileArgs]
+  return ['bash', '-c', `set -o pipefail; ${shellQuote(restore)} | ${shellQuote(['psql', '-X', '-e', '-At', '-v', 'ON_ERROR_STOP=1', '-d', dbArg(db)])}`]
+}
+
+// pg_dump's `COPY <schema>.<table> (<columns>) FROM stdin;` (no column list: two spaces), names quoted as format('%I') quotes them
+const IDENT = '(?:"(?:[^"]|"")*"|[^".\\s(]+)'
+const COPY_LINE = new RegExp(`^COPY (${IDENT}\\.${IDENT}) +(?:\\(.*\\) +)?FROM stdin;$`)
+
+/**
+ * The rows each table was loaded with, from the output of pgRestoreScriptArgv: an echoed COPY
+ * statement followed at once by its tag. A table loaded twice is null (not a proof: counted instead).
+ */
+export function copyCounts(output: string): Map<string, number | null> {
+  const out = new Map<string, number | null>()
+  const lines = output.split('\n')
+  for (let i = 0; i + 1 < lines.length; i++) {
+    const table = COPY_LINE.exec(lines[i]!)?.[1]
+    const tag = table ? /^COPY (\d+)$/.exec(lines[i + 1]!) : null
+    if (!table || !tag) continue
+    out.set(table, out.has(table) ? null : Number(tag[1]))
+  }
+  return out
+}
+
+/**
+ * Row counts of a restored database from its COPY tags and its catalogue (TABLES_SQL's lines), in
+ * parseCounts' form; null when a table has no single tag (then only counting the rows proves it).
+ */
+export function countsFromCopies(loaded: Map<string, number | null>, catalogue: string[]): Record<string, number> | null {
+  const counts = parseCounts(catalogue)
+  for (const line of catalogue) {
+    if (!line.startsWith('table ')) continue
+    const rows = loaded.get(line.slice(6))
+    if (rows === undefined || rows === null) return null
+    counts[line.slice(6)] = rows
+  }
+  return counts
 }
 
 /**

@@ -14,7 +14,8 @@ import { KitError } from '../../core/errors.ts'
 import type { Ctx } from '../../core/context.ts'
 import type { DriverRun, Manifest, RestoreResult } from '../types.ts'
 import { ensureSpace } from '../space.ts'
-import { COUNT_SQL, compareCounts, databaseStatements, dbArg, eachAtMost, fileInput, filterGlobals, ident, literal, parseCounts, pgConnection, pgRestoreArgv, psql, type PgDetails } from './pg-common.ts'
+import { sha256File } from '../manifest.ts'
+import { COUNT_SQL, TABLES_SQL, compareCounts, copyCounts, countsFromCopies, databaseStatements, dbArg, eachAtMost, fileInput, filterGlobals, ident, literal, parseCounts, pgConnection, pgRestoreArgv, pgRestoreScriptArgv, psql, type PgDetails } from './pg-common.ts'
 import { exitCodeAndWhy, outputTail, colonLines } from '../../core/exec.ts'
 
 const MARK = 'owp-restore'
@@ -118,6 +119,11 @@ export async function recoverPostgres(ctx: Ctx, run: DriverRun, read?: Catalogue
   return done
 }
 
+/** A scripted restore that did not start: the target has no bash (docker: 126/127, "executable file not found"). */
+function noBash(r: { exitCode: number; stderr: string }): boolean {
+  return (r.exitCode === 126 || r.exitCode === 127 || /executable file not found/.test(r.stderr)) && /\bbash\b.*(not found|No such file)|"bash": executable file not found/.test(r.stderr)
+}
+
 /** The statement that ends every session of dbs (none when there are no dbs). */
 function endSessions(dbs: string[]): string[] {
   return dbs.length ? [`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname IN (${dbs.map(literal).join(', ')}) AND pid <> pg_backend_pid()`] : []
@@ -141,6 +147,9 @@ export async function restorePostgres(ctx: Ctx, run: DriverRun, manifest: Manife
   const opts = { env: conn.env, secretEnv: conn.secretEnv }
   const result: RestoreResult = { restored: [], warnings: [] }
   const dbs = Object.entries(details.databases)
+  // the set's checksums, when they are still being read (restore.ts): awaited before production changes
+  const proven = run.proof ?? Promise.resolve()
+  proven.catch(() => {}) // awaited below; never an unhandled rejection meanwhile
   const live = new Map<string, LiveDb | null>()
   if (ctx.dryRun) for (const [db] of dbs) live.set(db, null)
   else {
@@ -150,6 +159,8 @@ export async function restorePostgres(ctx: Ctx, run: DriverRun, manifest: Manife
     const denied = rightsMissing(read.me, details, dbs.map(([db], i) => [db, read.live[i]!] as const))
     if (denied.length) throw new KitError(`the role ${read.me.name} cannot restore this set; nothing was changed:\n  ${denied.join('\n  ')}`, 1, 'restore as a superuser (the image\'s POSTGRES_USER), or, for a set taken without superuser rights, as a role with CREATEDB that is a member of every database\'s owner')
     // each one is told on stderr as it is done (a run that fails later still told it); the summary lists them
+    // a killed run's leftovers are put right only for a set whose checksums are proven
+    if (read.leftovers.length || read.older.length) await proven
     const recovered = await recoverPostgres(ctx, run, read)
     result.restored.push(...recovered.map((r) => `first, after an interrupted restore: ${r}`))
     if (recovered.length) read = await readCatalogue(ctx, run, dbs.map(([db]) => db))
@@ -163,6 +174,10 @@ export async function restorePostgres(ctx: Ctx, run: DriverRun, manifest: Manife
   // load while the scratch databases are created (a live database's owner exists already), and
   // before any pg_restore starts; a plan lists them first.
   const globals = (async () => {
+    // roles are changed in place (ALTER ROLE): their file must be proven first (a small one: read
+    // here at once rather than after the dumps)
+    const sum = manifest.files.find((f) => f.name === 'globals.sql')?.sha256
+    if (run.proof && (!sum || (await sha256File(join(run.dir, 'globals.sql'))) !== sum)) await proven
     const globalsFile = join(run.scratch, 'globals.sql')
     writeFileSync(globalsFile, filterGlobals(readFileSync(join(run.dir, 'globals.sql'), 'utf8'), conn.user), { mode: 0o600 })
     const gin = fileInput(run, globalsFile)
@@ -199,14 +214,27 @@ export async function restorePostgres(ctx: Ctx, run: DriverRun, manifest: Manife
     const props = run.target.run(ctx, 'postgres', ['pg_restore', '--create', '--schema-only', '--section=pre-data', '-f', '-', ...input.args],
       { stdinFile: input.stdinFile, timeout: run.settings.timeoutMs, title: `the properties of ${db} in its dump` })
     props.catch(() => {}) // awaited below; never an unhandled rejection meanwhile
-    const r = await run.target.run(ctx, 'postgres', [...pgRestoreArgv(run, details.superuser), '-d', dbArg(name), ...input.args],
+    const restore = (argv: string[]) => run.target.run(ctx, 'postgres', argv,
       { ...opts, stdinFile: input.stdinFile, mutates: true, allowFailure: true, timeout: run.settings.timeoutMs, title: `pg_restore ${db}` })
+    // one job: through psql, whose COPY tags say the rows the server loaded into each table (no
+    // second read of every table to count them); --jobs: pg_restore itself, then the rows counted
+    const scripted = !(run.settings.jobs > 1 && run.target.kind === 'direct')
+    let r = await restore(scripted ? pgRestoreScriptArgv(details.superuser, name, input.args) : [...pgRestoreArgv(run, details.superuser), '-d', dbArg(name), ...input.args])
+    let loaded = scripted ? copyCounts(r.stdout) : null
+    if (scripted && noBash(r)) { // an image without bash (nothing ran): pg_restore itself
+      loaded = null
+      r = await restore([...pgRestoreArgv(run, details.superuser), '-d', dbArg(name), ...input.args])
+    }
     const read = await props.catch((e: Error) => e) // nothing of this run still runs when it reports
-    if (r.exitCode !== 0) throw new KitError(`pg_restore of database ${db} failed (exit ${r.exitCode}); the live database is untouched${colonLines(outputTail(ctx, r, 6, '\n'))}`)
+    if (r.exitCode !== 0) throw new KitError(`pg_restore of database ${db} failed (exit ${r.exitCode}); the live database is untouched${colonLines(outputTail(ctx, { ...r, stdout: '' }, 6, '\n'))}`)
     if (read instanceof Error) throw new KitError(`the properties of database ${db} could not be read from its dump (${read.message}); the live database is untouched`)
     properties.set(db, databaseStatements(read.stdout, details.superuser))
     if (!ctx.dryRun && info.tables) {
-      const problems = compareCounts(info.tables, parseCounts(await psql(ctx, run, name, COUNT_SQL)))
+      // the tags prove the copy when every table has one equal to the backup's count; anything else
+      // (a table without a single tag, a count that differs) is settled by counting the rows
+      const tagged = loaded && countsFromCopies(loaded, await psql(ctx, run, name, TABLES_SQL))
+      let problems = tagged ? compareCounts(info.tables, tagged) : ['not proven by the load']
+      if (problems.length) problems = compareCounts(info.tables, parseCounts(await psql(ctx, run, name, COUNT_SQL)))
       if (problems.length) throw new KitError(`the restored copy of database ${db} does not match the backup; the live database is untouched:\n  ${problems.slice(0, 20).join('\n  ')}`)
     }
     ctx.log.info(`postgres: ${db} restored beside the live database and proven${info.tables ? ' (row counts equal)' : ''}`)
@@ -216,6 +244,10 @@ export async function restorePostgres(ctx: Ctx, run: DriverRun, manifest: Manife
     // failure stops the others from starting, and every scratch copy is dropped below
     await eachAtMost(ctx.dryRun ? 1 : 2, dbs, restoreOne) // a plan lists them in order
     await globals // a set without databases still loads its roles
+    // nothing production sees has changed so far: the set must be proven whole, and the writers
+    // stopped (they ran beside the copy until now), before the swap
+    await proven
+    await run.quiesce?.()
   } catch (e) {
     await globals.catch(() => {}) // nothing of this run still runs when it reports
     unregister()

@@ -180,5 +180,6 @@ export const postgresDriver: StoreDriver = {
   backup,
   verify,
   restore: restorePostgres,
+  restoresBeside: true,
   describeRestore: (m) => `roles and the databases ${Object.keys((m.details as unknown as PgDetails).databases).join(', ')} (each is replaced)`,
 }
