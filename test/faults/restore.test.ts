@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { startPostgres, type Postgres } from '../helpers/postgres.ts'
+import { PG_BIN, startPostgres, type Postgres } from '../helpers/postgres.ts'
 import { runScript } from '../helpers/run-script.ts'
 import { tmpDir } from '../helpers/tmp.ts'
 import { ROOT } from '../../scripts/lib/core/paths.ts'
@@ -150,6 +150,16 @@ describe('restore faults (real PostgreSQL, compose target)', { timeout: 300_000 
     expect(kitDatabases()).toBe('')
     expect(running()).toEqual(allWriters)
     expect(writerRecords()).toEqual([])
+  })
+
+  it('a postgres image without bash: the restore loads each database with pg_restore itself and counts its rows', async () => {
+    changeLive('live-6')
+    // the container's PATH holds PostgreSQL's programs and no bash
+    const r = await runScript('scripts/restore.ts', args('restore'), { env: env({ SHIM_POSTGRES_ENV: `PATH=${PG_BIN} PGHOST=127.0.0.1 PGPORT=${pg.port} PGPASSWORD=${pg.password}` }), timeoutMs: 180_000 })
+    expect(r.code, r.stderr).toBe(0)
+    expect(r.stderr).toMatch(/postgres: app restored beside the live database and proven \(row counts equal\)/)
+    expect(sums()).toEqual(backedUp)
+    expect(kitDatabases()).toBe('')
   })
 
   it('F-RESTORE-PG-4: a database left set aside by an older kit (<name>_pre_restore_<time>, no database under its name) is put back, not "already exists"', async () => {
