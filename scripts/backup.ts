@@ -9,7 +9,7 @@ import { COMPOSE_FILE } from './lib/core/paths.ts'
 import { pitrBackup } from './lib/backup/pitr/cli.ts'
 import { pitrSite } from './lib/backup/pitr/index.ts'
 
-export const usage = `Usage: tsx scripts/backup.ts --store <postgres|redis|qdrant|neo4j|all> --target <compose|k8s|direct>
+export const usage = `Usage: tsx scripts/backup.ts --store <store[,store...]|all> --target <compose|k8s|direct>
                             --dest <dir|s3://bucket/prefix> [--encrypt age1...] [--no-verify] [--json]
 
 Without --store (or with all) the run is one platform set: every enabled store under one id,

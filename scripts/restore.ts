@@ -6,7 +6,7 @@ import { runRestore, renderRestore } from './lib/backup/restore.ts'
 import { listSets } from './lib/backup/list.ts'
 import { restoreToTime } from './lib/backup/pitr/cli.ts'
 
-export const usage = `Usage: tsx scripts/restore.ts --store <postgres|redis|qdrant|neo4j|all> --from <set id|path|latest>
+export const usage = `Usage: tsx scripts/restore.ts --store <store[,store...]|all> --from <set id|path|latest>
                              --target <compose|k8s|direct> --dest <dir|s3://bucket/prefix> --yes
 
 Without --store (or with several) the restore takes every part of ONE platform set: --from latest

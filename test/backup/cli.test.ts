@@ -9,7 +9,8 @@ describe('backup.ts and restore.ts command line', () => {
   it('--help documents the contract the CronJobs use', async () => {
     const r = await runScript('scripts/backup.ts', ['--help'])
     expect(r.code).toBe(0)
-    expect(r.stdout).toContain('--store <postgres|redis|qdrant|neo4j|all> --target <compose|k8s|direct>')
+    expect(r.stdout).toContain('--store <store[,store...]|all> --target <compose|k8s|direct>')
+    expect(r.stdout).toContain('postgres | redis | qdrant | neo4j | files-openwebui | files-graphrag | config')
     expect(r.stdout).toContain('--dest <dir|s3://bucket/prefix> [--encrypt age1...]')
     expect(r.stdout).toMatch(/\n\s+75 {2}another backup or restore holds the lock/)
     expect(r.stdout).toMatch(/Examples:\n {2}make backup ARGS=/)

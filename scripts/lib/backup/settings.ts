@@ -43,7 +43,8 @@ export const sharedOptions = {
 export const sharedUsage = `
 Where:
       --store S         postgres | redis | qdrant | neo4j | files-openwebui | files-graphrag | config
-                        | all (default: every store, one platform set; config only with a recipient)
+                        | all (default: every store, one platform set; config only with a recipient);
+                        several joined by commas: postgres,files-openwebui
       --target T        compose (default) | k8s | direct (host tools, connection from env:
                         PGHOST/PGPORT/PGUSER/PGPASSWORD or POSTGRES_*; REDIS_HOST/REDIS_PORT/
                         REDIS_PASSWORD; QDRANT_URL/QDRANT_API_KEY; NEO4J_HOME/NEO4J_USERNAME/NEO4J_PASSWORD)
