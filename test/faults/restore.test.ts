@@ -5,12 +5,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { execFileSync } from 'node:child_process'
 import { PG_BIN, startPostgres, type Postgres } from '../helpers/postgres.ts'
 import { runScript } from '../helpers/run-script.ts'
 import { tmpDir } from '../helpers/tmp.ts'
 import { ROOT } from '../../scripts/lib/core/paths.ts'
 import { WRITERS } from '../../scripts/lib/backup/writers.ts'
-import { contentChecksums, listSets } from '../backup/support.ts'
+import { contentChecksums, listSets, which } from '../backup/support.ts'
 import { freezeTree, killTree, killWhen, startScript, waitFor } from './support.ts'
 
 const SHIMS = join(ROOT, 'test', 'fixtures', 'backup', 'shims')
@@ -160,6 +161,27 @@ describe('restore faults (real PostgreSQL, compose target)', { timeout: 300_000 
     expect(r.stderr).toMatch(/postgres: app restored beside the live database and proven \(row counts equal\)/)
     expect(sums()).toEqual(backedUp)
     expect(kitDatabases()).toBe('')
+  })
+
+  it('the escrowed configuration is restored without stopping the writers (it is written beside the .env), and refused without --identity before anything', async () => {
+    which('age-keygen')
+    const key = join(tmp.path, 'config.key')
+    execFileSync('age-keygen', ['-o', key], { stdio: 'pipe' })
+    const recipient = execFileSync('age-keygen', ['-y', key]).toString().trim()
+    const envFile = join(tmp.path, 'config.env')
+    writeFileSync(envFile, 'WEBUI_NAME=escrowed\n', { mode: 0o600 })
+    const configDest = join(tmp.path, 'config-dest')
+    const common = ['--store', 'config', '--target', 'compose', '--env-file', envFile, '--dest', configDest]
+    const b = await runScript('scripts/backup.ts', [...common, '--config-recipient', recipient, '--metrics-dir', join(tmp.path, 'metrics')], { env: env() })
+    expect(b.code, b.stderr).toBe(0)
+    const refused = await runScript('scripts/restore.ts', [...common, '--from', 'latest', '--yes'], { env: env() })
+    expect(refused.code).toBe(2)
+    expect(refused.stderr).toContain('is encrypted: pass --identity <age key file>')
+    const r = await runScript('scripts/restore.ts', [...common, '--from', 'latest', '--yes', '--identity', key], { env: env() })
+    expect(r.code, r.stderr).toBe(0)
+    expect(readFileSync(`${envFile}.restored-${listSets(configDest, 'config')[0]!.id}`, 'utf8')).toBe('WEBUI_NAME=escrowed\n')
+    for (const run of [refused, r]) expect(run.stderr).not.toMatch(/writers stopped for the restore/)
+    expect(running()).toEqual(allWriters)
   })
 
   it('F-RESTORE-PG-4: a database left set aside by an older kit (<name>_pre_restore_<time>, no database under its name) is put back, not "already exists"', async () => {

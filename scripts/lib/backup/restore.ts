@@ -249,7 +249,7 @@ async function restoreSet(ctx: Ctx, o: RestoreOptions, set: SetRef, t0: number, 
         }
       }
     }
-    if (!beside) await quiesce()
+    if (!beside && !driver.leavesWritersRunning) await quiesce()
     const rstep = ctx.log.step(`${store}: restore ${set.id} into ${into}`)
     const result = await driver.restore(ctx, { target: o.target, dir, scratch, id: set.id, settings: { ...o.settings, identity: o.identity ?? o.settings.identity }, verify: true, ...(beside ? { proof, quiesce } : {}) }, manifest)
       // a set that differs from its manifest is the reason, whatever failed with it

@@ -139,6 +139,8 @@ export interface StoreDriver {
    * it may start while the checksums are checked and the writers still run (run.proof, run.quiesce).
    */
   restoresBeside?: boolean
+  /** The restore changes nothing the writers use (the configuration, written beside the .env): they are not stopped for it. */
+  leavesWritersRunning?: boolean
 }
 
 // Where a store runs (targets.ts implements these).

@@ -76,4 +76,5 @@ export const configDriver: StoreDriver = {
   verify,
   restore,
   describeRestore: () => 'nothing: the configuration is written beside the current .env, never over it',
+  leavesWritersRunning: true,
 }

@@ -1,6 +1,8 @@
 // PostgreSQL restore that never destroys before it proves: every database of the set is restored
-// into a scratch database beside the live one and its row counts are checked; only when ALL are
-// proven does one transaction rename each live database aside and each scratch database into its
+// into a scratch database beside the live one (while restore.ts reads the set's checksums, and the
+// writers still run) and its row counts are checked (the server's COPY tags, else counted); only
+// when ALL are proven, and the checksums too, are the writers stopped and does one transaction
+// rename each live database aside and each scratch database into its
 // name, and give each its own properties from the dump (owner, settings, grants, comment) (renames
 // are transactional: a kill leaves either every old or every new database under the production
 // names). The old copies are dropped after the commit (kept with
