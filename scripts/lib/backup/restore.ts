@@ -1,9 +1,9 @@
 // One restore run: pick a complete set, confirm, check every checksum before production sees a
 // change (a driver that restores beside the live store, PostgreSQL, starts while they are read and
 // awaits them before its swap), decrypt, hand the plain files to the store's driver, and say what
-// was restored where. A
-// whole-platform restore takes every part of one platform set (--from latest: the newest complete
-// one), never a mix; destinations with only per-store sets (earlier layout) restore as before.
+// was restored where. A whole-platform restore takes every part of one platform set (--from
+// latest: the newest complete one), never a mix; destinations with only per-store sets (earlier
+// layout) restore as before.
 import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { tmpdir } from 'node:os'
