@@ -67,19 +67,44 @@ export function tarArgv(dir: string, excluded: Exclusion[]): string[] {
   return ['tar', '-C', dir, '-cf', '-', ...excluded.map((e) => `--exclude=./${e.path}`), '--exclude=./.owp-restore-*', '--exclude=./.owp-pre-restore-*', '.']
 }
 
-/** GNU tar exits 1 when a file changed while it read it: a live volume, not a broken archive. */
-function tarOutcome(ctx: Ctx, store: string, r: { exitCode: number; stderr: string }): boolean {
-  if (r.exitCode === 0) return false
-  if (r.exitCode === 1 && /changed as we read it|file changed|shrank by/i.test(r.stderr)) return true
+/** What GNU tar read of a live volume: files that changed or went away while it read them. */
+export interface LiveRead { changed: string[]; removed: string[] }
+
+// GNU tar's warnings for a volume in use (exit 1, the archive whole): a file changed or shrank while
+// it read it, or went away between the directory's listing and its read; a socket is never archived
+// (tar names itself as it was called: `tar`, or a path to it)
+const LIVE_LINE = /^(?:\S*\/)?tar: (.*): (file changed as we read it|File shrank by \d+ bytes; padding with zeros|File removed before we read it|socket ignored)$/
+
+/** tar's stderr as LiveRead when every line of it is such a warning; null when anything else was said. */
+export function liveRead(stderr: string): LiveRead | null {
+  const read: LiveRead = { changed: [], removed: [] }
+  for (const line of stderr.split('\n')) {
+    if (!line.trim()) continue
+    const m = LIVE_LINE.exec(line)
+    if (!m) return null
+    const name = m[1]!.replace(/^\.\//, '')
+    if (m[2]!.startsWith('File removed')) read.removed.push(name)
+    else if (m[2] !== 'socket ignored') read.changed.push(name)
+  }
+  return read
+}
+
+/** GNU tar exits 1 when files changed or went away while it read them: a live volume, not a broken archive. */
+function tarOutcome(ctx: Ctx, store: string, r: { exitCode: number; stderr: string }): LiveRead {
+  const live = r.exitCode === 0 ? { changed: [], removed: [] } : r.exitCode === 1 ? liveRead(r.stderr) : null
+  if (live) return live
   throw new KitError(`${store}: tar exited ${exitCodeAndWhy(ctx, { ...r, stdout: '' }, 3, '; ')}`)
 }
 
-/** Archive the store's directory into `local` (through the target); returns the archive's stats. */
-export async function archive(ctx: Ctx, store: FileStoreName, run: DriverRun, local: string, excluded: Exclusion[], dir = dirOf(store, run)): Promise<{ stats: TarStats | null; changed: boolean }> {
+/** At most ten names, then how many more. */
+const some = (names: string[]) => `${names.slice(0, 10).join(', ')}${names.length > 10 ? ` and ${names.length - 10} more` : ''}`
+
+/** Archive the store's directory into `local` (through the target); returns the archive's stats and what changed while it was read. */
+export async function archive(ctx: Ctx, store: FileStoreName, run: DriverRun, local: string, excluded: Exclusion[], dir = dirOf(store, run)): Promise<{ stats: TarStats | null; live: LiveRead }> {
   const r = await run.target.run(ctx, store, tarArgv(dir, excluded), { stdoutFile: local, allowFailure: true, mutates: true, timeout: run.settings.timeoutMs, title: `tar ${dir}` })
-  if (ctx.dryRun) return { stats: null, changed: false }
-  const changed = tarOutcome(ctx, store, r)
-  return { stats: tarStats(local), changed }
+  if (ctx.dryRun) return { stats: null, live: { changed: [], removed: [] } }
+  const live = tarOutcome(ctx, store, r)
+  return { stats: tarStats(local), live }
 }
 
 /**
@@ -169,9 +194,11 @@ function driverFor(store: FileStoreName): StoreDriver {
     const excluded = FILE_STORE_SPECS[store].excludes(run.settings.env)
     const version = (await run.target.run(ctx, store, ['tar', '--version'], { allowFailure: true })).stdout.split('\n')[0]?.trim() || 'unknown'
     const started = Date.now()
-    const { stats, changed } = await archive(ctx, store, run, partialPath(run.dir, ARCHIVE), excluded)
+    const { stats, live } = await archive(ctx, store, run, partialPath(run.dir, ARCHIVE), excluded)
     if (!ctx.dryRun) finishFile(run.dir, ARCHIVE)
-    if (changed) ctx.log.warn(`${store}: files changed while tar read them (the archive holds each as it was read)`)
+    if (live.changed.length) ctx.log.warn(`${store}: ${live.changed.length} path(s) changed while tar read them (the archive holds each as it was read): ${some(live.changed)}`)
+    if (live.removed.length) ctx.log.warn(`${store}: ${live.removed.length} path(s) went away before tar read them (not in the set): ${some(live.removed)}`)
+    const changed = live.changed.length + live.removed.length > 0
     if (stats && stats.files === 0) ctx.log.warn(`${store}: ${dirOf(store, run)} holds no file (is the volume mounted where it should be?): the set is empty, and restoring it would empty the directory`)
     const details: FilesDetails = { dir: dirOf(store, run), excluded, files: stats?.files ?? 0, bytes: stats?.bytes ?? 0, dirs: stats?.dirs ?? 0, ...(changed ? { changedWhileRead: true } : {}) }
     return { files: [{ name: ARCHIVE, kind: 'tar', durationMs: Date.now() - started }], tools: { tar: version }, server: { version: version }, details: details as unknown as Record<string, unknown> }
