@@ -82,8 +82,9 @@ describe('compose target (docker compose exec)', () => {
     const docker = recorded('docker')
     expect(docker).toContainEqual([...base, 'pg_dumpall', '--globals-only'])
     expect(docker).toContainEqual([...base, 'pg_dump', '-Fc', expect.stringMatching(/^--snapshot=[0-9A-F-]+$/), '-d', 'app'])
-    // Verification streams the dump into pg_restore's stdin: nothing is copied into the container.
-    expect(docker).toContainEqual([...base, 'pg_restore', '--exit-on-error', '-d', expect.stringMatching(/^owp_verify_/)])
+    // Verification streams the dump into pg_restore's stdin (nothing is copied into the container),
+    // through psql: its COPY tags are compared with the snapshot's counts.
+    expect(docker).toContainEqual([...base, 'bash', '-c', expect.stringMatching(/^set -o pipefail; pg_restore --exit-on-error -f - \| psql -X -e -At -v ON_ERROR_STOP=1 -d owp_verify_\w+$/)])
     expect(docker.flat().join(' ')).not.toContain(pg.password)
 
     pg.sql('DROP DATABASE app')

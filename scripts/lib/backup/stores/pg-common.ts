@@ -3,7 +3,7 @@
 import { createHash } from 'node:crypto'
 import type { Ctx } from '../../core/context.ts'
 import type { DriverRun } from '../types.ts'
-import { shellQuote } from '../../core/exec.ts'
+import { shellQuote, type ExecResult } from '../../core/exec.ts'
 
 export interface PgConn { env: Record<string, string>; secretEnv: Record<string, string>; user: string }
 
@@ -132,6 +132,43 @@ export function copyCounts(output: string): Map<string, number | null> {
     out.set(table, out.has(table) ? null : Number(tag[1]))
   }
   return out
+}
+
+/** A scripted load that did not start: the target has no bash (docker: 126/127, "executable file not found"). */
+function noBash(r: { exitCode: number; stderr: string }): boolean {
+  return (r.exitCode === 126 || r.exitCode === 127 || /executable file not found/.test(r.stderr)) && /\bbash\b.*(not found|No such file)|"bash": executable file not found/.test(r.stderr)
+}
+
+/** What loadDump did: pg_restore's result (its stdout left out), and the COPY tags when it went through psql. */
+export interface Loaded { result: ExecResult; tags: Map<string, number | null> | null }
+
+/**
+ * A dump restored into an existing (empty) database: one job through psql for the COPY tags
+ * (pgRestoreScriptArgv); --jobs on a direct target, or an image without bash, pg_restore itself.
+ */
+export async function loadDump(ctx: Ctx, run: DriverRun, superuser: boolean, db: string, file: string, title: string): Promise<Loaded> {
+  const conn = pgConnection(run)
+  const input = fileInput(run, file)
+  const load = (argv: string[]) => run.target.run(ctx, 'postgres', argv,
+    { env: conn.env, secretEnv: conn.secretEnv, stdinFile: input.stdinFile, mutates: true, allowFailure: true, timeout: run.settings.timeoutMs, title })
+  const direct = [...pgRestoreArgv(run, superuser), '-d', dbArg(db), ...input.args]
+  if (run.settings.jobs > 1 && run.target.kind === 'direct') return { result: await load(direct), tags: null }
+  const r = await load(pgRestoreScriptArgv(superuser, db, input.args))
+  if (noBash(r)) return { result: await load(direct), tags: null } // nothing ran
+  // the echoed script says nothing a failure needs (psql's errors are on stderr)
+  return { result: { ...r, stdout: '' }, tags: copyCounts(r.stdout) }
+}
+
+/**
+ * How a loaded database differs from the row counts expected of it (none: proven), and its
+ * counts: the COPY tags prove it when every table has one equal to its count; anything else (a table
+ * without a single tag, a count that differs) is settled by counting the rows.
+ */
+export async function proveCounts(ctx: Ctx, run: DriverRun, db: string, expected: Record<string, number>, loaded: Loaded): Promise<{ problems: string[]; counts: Record<string, number> }> {
+  const tagged = loaded.tags && countsFromCopies(loaded.tags, await psql(ctx, run, db, TABLES_SQL))
+  if (tagged && !compareCounts(expected, tagged).length) return { problems: [], counts: tagged }
+  const counts = parseCounts(await psql(ctx, run, db, COUNT_SQL))
+  return { problems: compareCounts(expected, counts), counts }
 }
 
 /**

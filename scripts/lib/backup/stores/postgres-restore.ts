@@ -17,7 +17,7 @@ import type { Ctx } from '../../core/context.ts'
 import type { DriverRun, Manifest, RestoreResult } from '../types.ts'
 import { ensureSpace } from '../space.ts'
 import { sha256File } from '../manifest.ts'
-import { COUNT_SQL, TABLES_SQL, compareCounts, copyCounts, countsFromCopies, databaseStatements, dbArg, eachAtMost, fileInput, filterGlobals, ident, literal, parseCounts, pgConnection, pgRestoreArgv, pgRestoreScriptArgv, psql, type PgDetails } from './pg-common.ts'
+import { databaseStatements, eachAtMost, fileInput, filterGlobals, ident, literal, loadDump, pgConnection, proveCounts, psql, type PgDetails } from './pg-common.ts'
 import { exitCodeAndWhy, outputTail, colonLines } from '../../core/exec.ts'
 
 const MARK = 'owp-restore'
@@ -121,11 +121,6 @@ export async function recoverPostgres(ctx: Ctx, run: DriverRun, read?: Catalogue
   return done
 }
 
-/** A scripted restore that did not start: the target has no bash (docker: 126/127, "executable file not found"). */
-function noBash(r: { exitCode: number; stderr: string }): boolean {
-  return (r.exitCode === 126 || r.exitCode === 127 || /executable file not found/.test(r.stderr)) && /\bbash\b.*(not found|No such file)|"bash": executable file not found/.test(r.stderr)
-}
-
 /** The statement that ends every session of dbs (none when there are no dbs). */
 function endSessions(dbs: string[]): string[] {
   return dbs.length ? [`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname IN (${dbs.map(literal).join(', ')}) AND pid <> pg_backend_pid()`] : []
@@ -216,27 +211,16 @@ export async function restorePostgres(ctx: Ctx, run: DriverRun, manifest: Manife
     const props = run.target.run(ctx, 'postgres', ['pg_restore', '--create', '--schema-only', '--section=pre-data', '-f', '-', ...input.args],
       { stdinFile: input.stdinFile, timeout: run.settings.timeoutMs, title: `the properties of ${db} in its dump` })
     props.catch(() => {}) // awaited below; never an unhandled rejection meanwhile
-    const restore = (argv: string[]) => run.target.run(ctx, 'postgres', argv,
-      { ...opts, stdinFile: input.stdinFile, mutates: true, allowFailure: true, timeout: run.settings.timeoutMs, title: `pg_restore ${db}` })
     // one job: through psql, whose COPY tags say the rows the server loaded into each table (no
     // second read of every table to count them); --jobs: pg_restore itself, then the rows counted
-    const scripted = !(run.settings.jobs > 1 && run.target.kind === 'direct')
-    let r = await restore(scripted ? pgRestoreScriptArgv(details.superuser, name, input.args) : [...pgRestoreArgv(run, details.superuser), '-d', dbArg(name), ...input.args])
-    let loaded = scripted ? copyCounts(r.stdout) : null
-    if (scripted && noBash(r)) { // an image without bash (nothing ran): pg_restore itself
-      loaded = null
-      r = await restore([...pgRestoreArgv(run, details.superuser), '-d', dbArg(name), ...input.args])
-    }
+    const loaded = await loadDump(ctx, run, details.superuser, name, join(run.dir, info.file), `pg_restore ${db}`)
+    const r = loaded.result
     const read = await props.catch((e: Error) => e) // nothing of this run still runs when it reports
-    if (r.exitCode !== 0) throw new KitError(`pg_restore of database ${db} failed (exit ${r.exitCode}); the live database is untouched${colonLines(outputTail(ctx, { ...r, stdout: '' }, 6, '\n'))}`)
+    if (r.exitCode !== 0) throw new KitError(`pg_restore of database ${db} failed (exit ${r.exitCode}); the live database is untouched${colonLines(outputTail(ctx, r, 6, '\n'))}`)
     if (read instanceof Error) throw new KitError(`the properties of database ${db} could not be read from its dump (${read.message}); the live database is untouched`)
     properties.set(db, databaseStatements(read.stdout, details.superuser))
     if (!ctx.dryRun && info.tables) {
-      // the tags prove the copy when every table has one equal to the backup's count; anything else
-      // (a table without a single tag, a count that differs) is settled by counting the rows
-      const tagged = loaded && countsFromCopies(loaded, await psql(ctx, run, name, TABLES_SQL))
-      let problems = tagged ? compareCounts(info.tables, tagged) : ['not proven by the load']
-      if (problems.length) problems = compareCounts(info.tables, parseCounts(await psql(ctx, run, name, COUNT_SQL)))
+      const { problems } = await proveCounts(ctx, run, name, info.tables, loaded)
       if (problems.length) throw new KitError(`the restored copy of database ${db} does not match the backup; the live database is untouched:\n  ${problems.slice(0, 20).join('\n  ')}`)
     }
     ctx.log.info(`postgres: ${db} restored beside the live database and proven${info.tables ? ' (row counts equal)' : ''}`)

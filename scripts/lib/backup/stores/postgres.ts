@@ -8,7 +8,7 @@ import { KitError } from '../../core/errors.ts'
 import type { Ctx } from '../../core/context.ts'
 import { colonLines, failureReason, outputTail, type ExecResult } from '../../core/exec.ts'
 import { finishFile, partialPath } from '../manifest.ts'
-import { COUNT_SQL, compareCounts, dbArg, dumpName, eachAtMost, fileInput, ident, literal, parseCounts, pgConnection, pgRestoreArgv, psql, psqlArgv, type PgDatabase, type PgDetails } from './pg-common.ts'
+import { COUNT_SQL, dbArg, dumpName, eachAtMost, ident, literal, loadDump, parseCounts, pgConnection, proveCounts, psql, psqlArgv, type PgDatabase, type PgDetails } from './pg-common.ts'
 import { dataDirectory, restorePostgres } from './postgres-restore.ts'
 import { ensureSpace } from '../space.ts'
 export { COUNT_SQL, compareCounts, dbArg, dumpName, filterGlobals, ident, literal, parseCounts, pgConnection, type PgDatabase } from './pg-common.ts'
@@ -147,7 +147,6 @@ async function scratchDatabase<T>(ctx: Ctx, run: DriverRun, like: PgDatabase, us
 /** A dump as a tool's input: a path on the host (direct, allows --jobs), streamed on stdin into a container. */
 async function verify(ctx: Ctx, run: DriverRun, dump: DumpResult): Promise<VerifyResult> {
   const details = dump.details as unknown as PgDetails
-  const conn = pgConnection(run)
   const globals = readFileSync(join(run.dir, 'globals.sql'), 'utf8')
   if (!/-- PostgreSQL database cluster dump complete\n--\s*$/.test(globals.split('\n').slice(-6).join('\n'))) {
     throw new KitError('globals.sql is incomplete: it lacks the "cluster dump complete" trailer')
@@ -161,14 +160,13 @@ async function verify(ctx: Ctx, run: DriverRun, dump: DumpResult): Promise<Verif
   await ensureSpace(ctx, run.target, 'postgres', dataDir, bytes, entries.length > 1 ? 'the scratch databases of the verification (two at a time)' : 'the scratch database of the verification')
   await eachAtMost(ctx.dryRun ? 1 : 2, entries, async ([db, info]) => {
     await scratchDatabase(ctx, run, info, async (scratch) => {
-      const input = fileInput(run, join(run.dir, info.file))
-      const r = await run.target.run(ctx, 'postgres', [...pgRestoreArgv(run, details.superuser), '-d', dbArg(scratch), ...input.args],
-        { env: conn.env, secretEnv: conn.secretEnv, stdinFile: input.stdinFile, mutates: true, allowFailure: true, timeout: run.settings.timeoutMs, title: `pg_restore ${db}` })
+      // the rows the server loaded (COPY tags) against the dump snapshot's counts, else counted
+      const loaded = await loadDump(ctx, run, details.superuser, scratch, join(run.dir, info.file), `pg_restore ${db}`)
+      const r = loaded.result
       if (r.exitCode !== 0) throw new KitError(`verification of database ${db} failed: pg_restore into a scratch database exited ${r.exitCode}${colonLines(outputTail(ctx, r, 6, '\n'))}`)
-      const restored = parseCounts(await psql(ctx, run, scratch, COUNT_SQL))
-      const problems = compareCounts(info.tables ?? {}, restored)
+      const { problems, counts } = await proveCounts(ctx, run, scratch, info.tables ?? {}, loaded)
       if (info.tables && problems.length) throw new KitError(`verification of database ${db} failed:\n  ${problems.slice(0, 20).join('\n  ')}`)
-      checked.set(db, `${db} (${Object.keys(restored).length - 1} tables)`)
+      checked.set(db, `${db} (${Object.keys(counts).length - 1} tables)`)
     })
   })
   return { method: 'pg_restore into a scratch database, per-table row counts equal to the dump snapshot', detail: entries.map(([db]) => checked.get(db)).join(', ') }
