@@ -33,8 +33,8 @@ const restore = (args: string[], extra: Record<string, string> = {}) =>
   runScript('scripts/restore.ts', ['--store', 'postgres', '--target', 'direct', '--env-file', emptyEnv(), ...args], { env: env(extra) })
 
 /** The same runs in-process (no process start-up): for checks that do not need a real exit code. */
-async function inProcess(dest: string, o: { yes?: boolean; env?: Record<string, string>; verbose?: boolean } = {}) {
-  const ctx = testCtx({ env: env(o.env), yes: o.yes ?? true, verbose: o.verbose })
+async function inProcess(dest: string, o: { yes?: boolean; env?: Record<string, string>; verbose?: boolean; dryRun?: boolean } = {}) {
+  const ctx = testCtx({ env: env(o.env), yes: o.yes ?? true, verbose: o.verbose, dryRun: o.dryRun })
   const shared = await resolveShared(ctx, { store: 'postgres', target: 'direct', dest, 'env-file': emptyEnv() })
   const common = { explicit: true, target: shared.target, dest: shared.dest, settings: shared.settings }
   return {
@@ -126,12 +126,16 @@ describe('backup.ts / restore.ts with a real PostgreSQL 15', () => {
     const dest = join(tmp.path, 'tampered')
     cpSync(baseline.dest, dest, { recursive: true })
     const dir = join(dest, 'postgres', baseline.id)
-    const globals = readFileSync(join(dir, 'globals.sql'), 'utf8')
-    const planted = 'CREATE ROLE zz_planted;\n'
-    writeFileSync(join(dir, 'globals.sql'), planted + globals.slice(planted.length))
     const dump = readFileSync(join(dir, 'db-app.dump'))
     dump[Math.floor(dump.length / 2)]! ^= 0xff
     writeFileSync(join(dir, 'db-app.dump'), dump)
+    // a plan of it plans nothing: the checksums come first there
+    const plan = await inProcess(dest, { dryRun: true })
+    expect((await plan.restore(baseline.id)).ok).toBe(false)
+    expect(plan.ctx.stdout()).not.toContain('[dry-run]')
+    const globals = readFileSync(join(dir, 'globals.sql'), 'utf8')
+    const planted = 'CREATE ROLE zz_planted;\n'
+    writeFileSync(join(dir, 'globals.sql'), planted + globals.slice(planted.length))
     pg.sql("UPDATE public.users SET bio = 'kept' WHERE id = 3", 'app')
     try {
       const { ctx, restore: restoreIn } = await inProcess(dest)

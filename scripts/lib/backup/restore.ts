@@ -230,9 +230,9 @@ async function restoreSet(ctx: Ctx, o: RestoreOptions, set: SetRef, t0: number, 
     proof.catch(() => {}) // awaited in every path; never an unhandled rejection meanwhile
     settle = proof.catch(() => {})
     // A driver that restores beside the live store starts while the checksums are read (it awaits
-    // them, and stops the writers, before production sees a change); any other, and an encrypted
-    // set (decrypted first), waits for them.
-    const beside = Boolean(driver.restoresBeside && !manifest.encryption)
+    // them, and stops the writers, before production sees a change); any other, an encrypted set
+    // (decrypted first) and a plan (nothing to win, and no plan for a set that differs) wait for them.
+    const beside = Boolean(driver.restoresBeside && !manifest.encryption && !ctx.dryRun)
     if (!beside) await proof
     let dir = fetched.dir
     if (manifest.encryption) {

@@ -223,7 +223,7 @@ export async function restorePostgres(ctx: Ctx, run: DriverRun, manifest: Manife
       const { problems } = await proveCounts(ctx, run, name, info.tables, loaded)
       if (problems.length) throw new KitError(`the restored copy of database ${db} does not match the backup; the live database is untouched:\n  ${problems.slice(0, 20).join('\n  ')}`)
     }
-    ctx.log.info(`postgres: ${db} restored beside the live database and proven${info.tables ? ' (row counts equal)' : ''}`)
+    if (!ctx.dryRun) ctx.log.info(`postgres: ${db} restored beside the live database and proven${info.tables ? ' (row counts equal)' : ''}`)
   }
   try {
     // two databases at a time (a set holds several: Open WebUI's, GraphRAG's, postgres); the first
