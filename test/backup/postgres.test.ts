@@ -288,6 +288,30 @@ describe('backup.ts / restore.ts with a real PostgreSQL 15', () => {
     expect(pg.sql("SELECT count(*) FROM pg_database WHERE datname LIKE 'owp_verify%'")).toBe('0')
   })
 
+  it('the scratch copy of a verification killed long ago (SIGKILL runs no cleanup) is dropped by the next backup; a recent one is named and kept; no scratch copy of the kit is backed up as data', async () => {
+    const now = new Date()
+    const recent = `owp_verify_${now.toISOString().replace(/\.\d+Z$/, 'Z').replace(/\W/g, '').toLowerCase()}_live01`
+    pg.sql('CREATE DATABASE owp_verify_20200101t000000z_dead01')
+    pg.sql(`CREATE DATABASE ${recent}`)
+    pg.sql('CREATE DATABASE app_owp_new_0123456789')
+    pg.sql("COMMENT ON DATABASE app_owp_new_0123456789 IS 'owp-restore:new:app:2020-01-01T00-00-00Z'") // a killed restore's copy
+    try {
+      const { ctx, backup: backupIn } = await inProcess(join(tmp.path, 'verify-leftovers'))
+      const r = await backupIn()
+      expect(r.stores[0], ctx.stderr()).toMatchObject({ ok: true, verified: true })
+      expect(ctx.stderr()).toContain('postgres: dropped owp_verify_20200101t000000z_dead01, the scratch database of a verification that was killed')
+      expect(ctx.stderr()).toContain(`postgres: ${recent} belong(s) to a verification running beside this one or killed less than 12 h ago`)
+      expect(pg.sql("SELECT string_agg(datname, ',') FROM pg_database WHERE datname LIKE 'owp_verify%'")).toBe(recent)
+      // and no scratch copy is backed up as if it were data
+      expect(ctx.stderr()).toContain(`postgres: not backed up: app_owp_new_0123456789, owp_verify_20200101t000000z_dead01, ${recent} (scratch copies of a verification or a restore of the kit)`)
+      expect(Object.keys(readManifestJson(listSets(join(tmp.path, 'verify-leftovers'), 'postgres')[0]!.dir).details.databases).sort()).toEqual(['app', 'postgres'])
+    } finally {
+      pg.sql(`DROP DATABASE IF EXISTS ${recent}`)
+      pg.sql('DROP DATABASE IF EXISTS owp_verify_20200101t000000z_dead01')
+      pg.sql('DROP DATABASE IF EXISTS app_owp_new_0123456789')
+    }
+  })
+
   it('a backup killed with SIGKILL mid-dump leaves an incomplete set that restore and retention ignore', async () => {
     const dest = join(tmp.path, 'killed')
     cpSync(join(baseline.dest, 'postgres', baseline.id), join(dest, 'postgres', baseline.id), { recursive: true })

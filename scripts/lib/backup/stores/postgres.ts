@@ -52,6 +52,9 @@ async function withSnapshot<T>(ctx: Ctx, run: DriverRun, db: string, use: (snaps
   }
 }
 
+/** A database that is the kit's scratch copy: a verification's, or a restore's (marked by its comment). */
+const SCRATCH_DB = `(datname ~ '^owp_verify_' OR coalesce(shobj_description(oid, 'pg_database'), '') LIKE 'owp-restore:%')`
+
 async function backup(ctx: Ctx, run: DriverRun): Promise<DumpResult> {
   const conn = pgConnection(run)
   const opts = { env: conn.env, secretEnv: conn.secretEnv }
@@ -61,9 +64,13 @@ async function backup(ctx: Ctx, run: DriverRun): Promise<DumpResult> {
     run.target.run(ctx, 'postgres', ['pg_dump', '--version'], opts),
     psql(ctx, run, 'postgres', `SELECT 'version|' || current_setting('server_version')
     UNION ALL SELECT 'superuser|' || rolsuper FROM pg_roles WHERE rolname = current_user
-    UNION ALL (SELECT 'db|' || datname || '|' || pg_encoding_to_char(encoding) || '|' || datcollate || '|' || datctype
+    UNION ALL (SELECT CASE WHEN ${SCRATCH_DB} THEN 'skip|' || datname
+        ELSE 'db|' || datname || '|' || pg_encoding_to_char(encoding) || '|' || datcollate || '|' || datctype END
       FROM pg_database WHERE datallowconn AND NOT datistemplate ORDER BY datname)`),
   ])
+  // the kit's own scratch copies, left by a killed verification or restore, are no user's data
+  const skipped = facts.filter((l) => l.startsWith('skip|')).map((l) => l.slice(5))
+  if (skipped.length) ctx.log.warn(`postgres: not backed up: ${skipped.join(', ')} (scratch copies of a verification or a restore of the kit)`)
   const tools = { pg_dump: client.stdout.trim() }
   const version = facts.find((l) => l.startsWith('version|'))?.slice(8)
   const superuser = facts.find((l) => l.startsWith('superuser|'))?.slice(10)
@@ -120,16 +127,35 @@ async function backup(ctx: Ctx, run: DriverRun): Promise<DumpResult> {
   return result
 }
 
-/** The room the verification's scratch copies need (the two largest databases) and where the server keeps its data. */
-async function verifySpace(ctx: Ctx, run: DriverRun, dbs: string[]): Promise<{ bytes: number; dataDir: string | null }> {
-  const [sizes, dataDir] = await Promise.all([
+interface VerifyRead { bytes: number; dataDir: string | null; scratch: string[] }
+
+/**
+ * The room the verification's scratch copies need (the two largest databases), where the server
+ * keeps its data, and the scratch databases of verifications there already.
+ */
+async function verifySpace(ctx: Ctx, run: DriverRun, dbs: string[]): Promise<VerifyRead> {
+  const [sizes, dataDir, scratch] = await Promise.all([
     psql(ctx, run, 'postgres', `SELECT pg_database_size(datname) FROM pg_database WHERE datname IN (${dbs.map(literal).join(', ') || "''"}) ORDER BY 1 DESC LIMIT 2`),
     dataDirectory(ctx, run),
+    psql(ctx, run, 'postgres', "SELECT datname FROM pg_database WHERE datname ~ '^owp_verify_'"),
   ])
-  return { bytes: sizes.reduce((n, x) => n + Number(x), 0), dataDir }
+  return { bytes: sizes.reduce((n, x) => n + Number(x), 0), dataDir, scratch }
 }
 /** What verifySpace read while the dump ran, by the dump it is for. */
-const spaceReads = new WeakMap<DumpResult, Promise<{ bytes: number; dataDir: string | null }>>()
+const spaceReads = new WeakMap<DumpResult, Promise<VerifyRead>>()
+
+/** A verification's scratch database outlives its run only when the run was killed (SIGKILL, a lost node): after this long it is a leftover. */
+const STALE_VERIFY_MS = 12 * 3600_000
+
+/** The scratch databases of verifications killed long ago (their name holds the set id, the time their backup started). */
+export function staleVerifyDatabases(names: string[], now: Date): string[] {
+  return names.filter((n) => {
+    const m = /^owp_verify_(\d{4})(\d{2})(\d{2})t(\d{2})(\d{2})(\d{2})z_/.exec(n)
+    if (!m) return false
+    const started = Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]!)
+    return now.getTime() - started > STALE_VERIFY_MS
+  })
+}
 
 async function scratchDatabase<T>(ctx: Ctx, run: DriverRun, like: PgDatabase, use: (name: string) => Promise<T>): Promise<T> {
   const name = `owp_verify_${run.id.replace(/\W/g, '').toLowerCase().slice(0, 20)}_${Math.random().toString(36).slice(2, 8)}`
@@ -156,7 +182,15 @@ async function verify(ctx: Ctx, run: DriverRun, dump: DumpResult): Promise<Verif
   // The scratch copies land on the production server's volume: refuse before filling it. Two are
   // restored at a time: room for the two largest (read while the dump ran, else now).
   const names = entries.map(([d]) => d)
-  const { bytes, dataDir } = await (spaceReads.get(dump) ?? verifySpace(ctx, run, names)).catch(() => verifySpace(ctx, run, names))
+  const { bytes, dataDir, scratch } = await (spaceReads.get(dump) ?? verifySpace(ctx, run, names)).catch(() => verifySpace(ctx, run, names))
+  // a backup killed while it verified (no cleanup runs on SIGKILL) left its scratch copy: the next one drops it
+  const stale = staleVerifyDatabases(scratch, new Date())
+  for (const name of stale) {
+    await psql(ctx, run, 'postgres', `DROP DATABASE IF EXISTS ${ident(name)} WITH (FORCE)`, { mutates: true })
+    ctx.log.warn(`postgres: dropped ${name}, the scratch database of a verification that was killed`)
+  }
+  const others = scratch.filter((n) => !stale.includes(n))
+  if (others.length) ctx.log.warn(`postgres: ${others.join(', ')} belong(s) to a verification running beside this one or killed less than 12 h ago (then a backup drops it once it is 12 h old, or drop it yourself)`)
   await ensureSpace(ctx, run.target, 'postgres', dataDir, bytes, entries.length > 1 ? 'the scratch databases of the verification (two at a time)' : 'the scratch database of the verification')
   await eachAtMost(ctx.dryRun ? 1 : 2, entries, async ([db, info]) => {
     await scratchDatabase(ctx, run, info, async (scratch) => {
