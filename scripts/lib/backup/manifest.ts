@@ -89,7 +89,10 @@ export function readManifest(dir: string): Manifest | null {
 /** Compare the files in dir with the manifest; returns one line per problem, in file order. */
 export async function checkFiles(dir: string, m: Manifest): Promise<string[]> {
   const problems: string[] = []
-  for (const f of m.files) problems.push(...fileSize(dir, f), ...(fileSize(dir, f).length ? [] : await fileSum(dir, f)))
+  for (const f of m.files) {
+    const size = fileSize(dir, f)
+    problems.push(...(size.length ? size : await fileSum(dir, f)))
+  }
   return problems
 }
 

@@ -97,8 +97,11 @@ export function fileInput(run: DriverRun, path: string): { args: string[]; stdin
   return run.target.kind === 'direct' ? { args: [path] } : { args: [], stdinFile: path }
 }
 
+/** pg_restore's start: a set taken without superuser rights restores without owners and grants. */
+const pgRestoreHead = (superuser: boolean) => ['pg_restore', '--exit-on-error', ...(superuser ? [] : ['--no-owner', '--no-privileges'])]
+
 export function pgRestoreArgv(run: DriverRun, superuser: boolean): string[] {
-  return ['pg_restore', '--exit-on-error', ...(superuser ? [] : ['--no-owner', '--no-privileges']),
+  return [...pgRestoreHead(superuser),
     ...(run.settings.jobs > 1 && run.target.kind === 'direct' ? [`--jobs=${run.settings.jobs}`] : [])]
 }
 
@@ -110,7 +113,7 @@ export function pgRestoreArgv(run: DriverRun, superuser: boolean): string[] {
  * script for a whole one). A single-job restore only: --jobs needs a database connection.
  */
 export function pgRestoreScriptArgv(superuser: boolean, db: string, fileArgs: string[]): string[] {
-  const restore = ['pg_restore', '--exit-on-error', ...(superuser ? [] : ['--no-owner', '--no-privileges']), '-f', '-', ...fileArgs]
+  const restore = [...pgRestoreHead(superuser), '-f', '-', ...fileArgs]
   return ['bash', '-c', `set -o pipefail; ${shellQuote(restore)} | ${shellQuote(['psql', '-X', '-e', '-At', '-v', 'ON_ERROR_STOP=1', '-d', dbArg(db)])}`]
 }
 
