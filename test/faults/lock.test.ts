@@ -73,8 +73,9 @@ describe('lease lock', () => {
 
   it('F-LOCK-5: a holder on this host that was killed a moment ago and is not reaped yet (a zombie) is gone: its fresh lease is taken over at once, not exit 75', async () => {
     const path = join(scratch(), 'store-postgres.lock')
-    // `true &` ends at once; its parent execs into sleep and never reaps it: a zombie under that pid
-    const parent = spawn('sh', ['-c', 'true & echo $!; exec sleep 30'], { detached: true, stdio: ['ignore', 'pipe', 'ignore'] })
+    // the child ends 0.3 s later, once its parent has exec'd into sleep, which never reaps it: a
+    // zombie under that pid (a child that ended at once could be reaped by sh before its exec)
+    const parent = spawn('sh', ['-c', 'sleep 0.3 & echo $!; exec sleep 30'], { detached: true, stdio: ['ignore', 'pipe', 'ignore'] })
     started.push(parent)
     const zombie = await new Promise<number>((r) => parent.stdout!.once('data', (d) => r(Number(String(d).trim()))))
     const state = () => { const st = readFileSync(`/proc/${zombie}/stat`, 'utf8'); return st.slice(st.lastIndexOf(')') + 2, st.lastIndexOf(')') + 3) }
