@@ -25,6 +25,17 @@ describe('backup.ts and restore.ts command line', () => {
     expect(target.stderr).toContain('--target must be one of compose, k8s, direct, got "swarm"')
   })
 
+  it('a BACKUP_RESTORE_KEEP_PREVIOUS other than true or false stops the restore with exit 2 before anything', async () => {
+    const dir = tmpDir('owp-restore-keep-')
+    try {
+      const r = await runScript('scripts/restore.ts', ['--store', 'postgres', '--from', 'latest', '--dest', dir.path, '--target', 'direct', '--yes'], { env: { BACKUP_RESTORE_KEEP_PREVIOUS: 'yes' } })
+      expect(r.code).toBe(2)
+      expect(r.stderr).toContain('BACKUP_RESTORE_KEEP_PREVIOUS must be true or false, got "yes"')
+    } finally {
+      dir.remove()
+    }
+  })
+
   it('restore from a mistyped --dest stops with exit 2 and creates nothing', async () => {
     const dir = tmpDir('owp-restore-typo-')
     try {

@@ -32,6 +32,13 @@ const backup = (args: string[], extra: Record<string, string> = {}, o: Parameter
 const restore = (args: string[], extra: Record<string, string> = {}) =>
   runScript('scripts/restore.ts', ['--store', 'postgres', '--target', 'direct', '--env-file', emptyEnv(), ...args], { env: env(extra) })
 
+/** The kit's databases other than what a restore replaced and kept for the operator: scratch copies, leftovers. */
+const scratchLeft = () => pg.sql(`SELECT count(*) FROM pg_database WHERE datname LIKE '%owp_%' AND coalesce(shobj_description(oid, 'pg_database'), '') NOT LIKE 'owp-replaced:%'`)
+/** What restores replaced and kept: "<name> <comment>" per line. */
+const keptCopies = () => pg.sql(`SELECT string_agg(datname || ' ' || shobj_description(oid, 'pg_database'), E'\\n' ORDER BY datname) FROM pg_database WHERE shobj_description(oid, 'pg_database') LIKE 'owp-replaced:%'`)
+/** Drop what restores kept (as an operator does once a restore is confirmed). */
+const dropKept = () => { for (const line of keptCopies().split('\n').filter(Boolean)) pg.sql(`DROP DATABASE "${line.split(' ')[0]}"`) }
+
 /** The same runs in-process (no process start-up): for checks that do not need a real exit code. */
 async function inProcess(dest: string, o: { yes?: boolean; env?: Record<string, string>; verbose?: boolean; dryRun?: boolean } = {}) {
   const ctx = testCtx({ env: env(o.env), yes: o.yes ?? true, verbose: o.verbose, dryRun: o.dryRun })
@@ -99,13 +106,38 @@ describe('backup.ts / restore.ts with a real PostgreSQL 15', () => {
     baseline = { dest, id: set!.id, sums: before }
   })
 
-  it('restores over a live database: changed rows are replaced, nothing is left aside; the copy is proven by the rows the server loaded (no table read a second time)', async () => {
+  it('restores over a live database: changed rows are replaced, what the database held is kept beside it (never backed up, named by later restores); the copy is proven by the rows the server loaded (no table read a second time)', async () => {
     pg.sql("UPDATE public.users SET name = 'changed'; DELETE FROM billing.invoices WHERE id > 10; CREATE TABLE public.extra (x int)", 'app')
+    const held = contentChecksums(pg, 'app')
+    dropKept() // what the restore above kept (its postgres database)
     const { ctx, restore: restoreIn } = await inProcess(baseline.dest, { verbose: true })
     const r = await restoreIn(baseline.id)
     expect(r.ok, ctx.stderr()).toBe(true)
     expect(contentChecksums(pg, 'app')).toEqual(baseline.sums)
     expect(pg.sql("SELECT datname FROM pg_database WHERE datname LIKE '%pre_restore%' OR datname LIKE 'owp_verify%'")).toBe('')
+    expect(scratchLeft()).toBe('0')
+    // what app held (the writes since the backup) is kept, marked, open, and the report says how to drop it
+    // (the set's postgres database too)
+    expect(keptCopies()).toMatch(/^app_owp_old_\w+ .*\npostgres_owp_old_\w+ owp-replaced:postgres:/)
+    const [kept, comment] = keptCopies().split('\n')[0]!.split(' ')
+    expect(kept).toMatch(/^app_owp_old_[0-9a-f]{10}$/)
+    expect(comment).toMatch(new RegExp(`^owp-replaced:app:${baseline.id}:\\d{4}-\\d\\d-\\d\\dT\\d\\d-\\d\\d-\\d\\dZ$`))
+    expect(contentChecksums(pg, kept!)).toEqual(held)
+    const told = (r.stores[0]!.warnings ?? []).join('\n')
+    expect(told).toContain(`what app, postgres held before this restore is kept as ${kept}, postgres_owp_old_`)
+    expect(told).toContain(`(not backed up; with BACKUP_RESTORE_KEEP_PREVIOUS=false a restore drops them instead): once the restore is confirmed, drop them: DROP DATABASE "${kept}"; DROP DATABASE "postgres_owp_old_`)
+    // the next backup leaves it out, and says so
+    const next = await inProcess(join(tmp.path, 'after-kept'))
+    expect((await next.backup({ verify: false })).ok, next.ctx.stderr()).toBe(true)
+    expect(next.ctx.stderr()).toMatch(new RegExp(`postgres: not backed up: ${kept}, postgres_owp_old_\\w+ \\(what a restore replaced, kept until you drop it\\)`))
+    expect(Object.keys(readManifestJson(listSets(join(tmp.path, 'after-kept'), 'postgres')[0]!.dir).details.databases).sort()).toEqual(['app', 'postgres'])
+    // the next restore names it (with its size), keeps it, and keeps what it replaces too
+    const again = await restoreIn(baseline.id)
+    expect(again.ok, ctx.stderr()).toBe(true)
+    expect((again.stores[0]!.warnings ?? []).join('\n')).toMatch(new RegExp(`earlier restores kept what they replaced, [\\d.]+ [KMG]iB in all: ${kept} \\(app before the restore of set ${baseline.id} at [0-9TZ-]+, [\\d.]+ [KMG]iB\\), postgres_owp_old_\\w+ \\(postgres before .*\\); drop each once it is not needed: DROP DATABASE "${kept}"; DROP DATABASE "postgres_owp_old_\\w+";`))
+    expect(keptCopies().split('\n')).toHaveLength(4) // app and postgres, twice
+    expect(contentChecksums(pg, kept!)).toEqual(held)
+    dropKept()
     // every table of the data set (a quoted unicode name, partitions, a large object) has its COPY
     // tag: the rows are never counted by a second read
     expect(ctx.stderr()).toMatch(/\$ bash -c 'set -o pipefail; pg_restore --exit-on-error -f - .*db-app\.dump \| psql -X -e -At -v ON_ERROR_STOP=1 -d app_owp_new_/)
@@ -146,7 +178,7 @@ describe('backup.ts / restore.ts with a real PostgreSQL 15', () => {
       expect(r.stores[0]!.error).toMatch(/\n {2}globals\.sql: sha256 \w+… differs/)
       expect(pg.sql('SELECT bio FROM public.users WHERE id = 3', 'app')).toBe('kept')
       expect(pg.sql("SELECT count(*) FROM pg_roles WHERE rolname = 'zz_planted'")).toBe('0')
-      expect(pg.sql("SELECT count(*) FROM pg_database WHERE datname LIKE '%owp_%'")).toBe('0')
+      expect(scratchLeft()).toBe('0')
     } finally {
       pg.sql('UPDATE public.users SET bio = NULL WHERE id = 3', 'app')
     }
@@ -170,7 +202,7 @@ describe('backup.ts / restore.ts with a real PostgreSQL 15', () => {
       expect(r.ok).toBe(false)
       expect(r.stores[0]!.error, ctx.stderr()).toMatch(/^pg_restore of database app failed \(exit [13]\); the live database is untouched:\n.*pg_restore: error:/)
       expect(pg.sql('SELECT bio FROM public.users WHERE id = 3', 'app')).toBe('kept')
-      expect(pg.sql("SELECT count(*) FROM pg_database WHERE datname LIKE '%owp_%'")).toBe('0')
+      expect(scratchLeft()).toBe('0')
     } finally {
       pg.sql('UPDATE public.users SET bio = NULL WHERE id = 3', 'app')
     }
@@ -194,7 +226,7 @@ describe('backup.ts / restore.ts with a real PostgreSQL 15', () => {
       expect(await Promise.all(ended), 'both clients were disconnected by the server').toEqual([2, 2])
       expect(contentChecksums(pg, 'app')).toEqual(baseline.sums)
       expect(pg.sql("SELECT datallowconn FROM pg_database WHERE datname = 'app'")).toBe('t')
-      expect(pg.sql("SELECT count(*) FROM pg_database WHERE datname LIKE '%owp_%'")).toBe('0')
+      expect(scratchLeft()).toBe('0')
     } finally {
       for (const c of clients) c.kill('SIGKILL')
     }
@@ -225,6 +257,7 @@ describe('backup.ts / restore.ts with a real PostgreSQL 15', () => {
     expect(props()).toBe(before)
     execFileSync('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-U', 'billowner', '-d', 'billing data', '-c', 'CREATE TABLE mine (a int)'], { env: { ...process.env, ...pg.env, PGUSER: 'billowner', PGHOST: pg.socketDir } })
     pg.sql('DROP DATABASE "billing data"')
+    dropKept() // the copy the first restore replaced belongs to billowner too
     pg.sql('DROP ROLE billowner')
   })
 
@@ -262,7 +295,7 @@ describe('backup.ts / restore.ts with a real PostgreSQL 15', () => {
       expect(r.stderr).toContain("hint: restore as a superuser (the image's POSTGRES_USER)")
       expect(r.stderr + r.stdout).not.toContain('restorer-pw')
       expect(contentChecksums(pg, 'app')).toEqual(before)
-      expect(pg.sql("SELECT count(*) FROM pg_database WHERE datname LIKE '%owp_%'")).toBe('0')
+      expect(scratchLeft()).toBe('0')
     } finally {
       pg.sql('DROP ROLE restorer')
     }

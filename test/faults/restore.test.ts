@@ -35,10 +35,15 @@ function env(extra: Record<string, string> = {}): Record<string, string> {
 }
 const args = (script: 'backup' | 'restore') => ['--store', 'postgres', '--target', 'compose', '--env-file', join(tmp.path, 'empty.env'), '--dest', dest,
   ...(script === 'restore' ? ['--from', 'latest', '--yes'] : ['--metrics-dir', join(tmp.path, 'metrics')])]
-const restore = () => runScript('scripts/restore.ts', args('restore'), { env: env(), timeoutMs: 180_000 })
+const restore = (extra: Record<string, string> = {}) => runScript('scripts/restore.ts', args('restore'), { env: env(extra), timeoutMs: 180_000 })
 const running = () => readdirSync(state).filter((f) => f.endsWith('.running')).map((f) => f.replace(/\.running$/, '')).sort()
 const sums = () => ({ app: contentChecksums(pg, 'app'), crm: contentChecksums(pg, 'crm') })
-const kitDatabases = () => pg.sql("SELECT string_agg(datname, ',' ORDER BY datname) FROM pg_database WHERE datname LIKE '%owp_%' OR datname LIKE '%pre_restore%'")
+const REPLACED = "coalesce(shobj_description(oid, 'pg_database'), '') LIKE 'owp-replaced:%'"
+/** The kit's databases a run left (scratch copies, copies set aside): none once a run converged. */
+const kitDatabases = () => pg.sql(`SELECT string_agg(datname, ',' ORDER BY datname) FROM pg_database WHERE (datname LIKE '%owp_%' OR datname LIKE '%pre_restore%') AND NOT ${REPLACED}`)
+/** What restores replaced and kept for the operator: "<database>=<comment>". */
+const keptCopies = () => pg.sql(`SELECT string_agg(datname || '=' || shobj_description(oid, 'pg_database'), ',' ORDER BY datname) FROM pg_database WHERE ${REPLACED}`)
+const dropKept = () => { for (const k of keptCopies().split(',').filter(Boolean)) pg.sql(`DROP DATABASE "${k.split('=')[0]}"`) }
 const allWriters = [...WRITERS].sort()
 
 /** Live data that differs from the backup, so that "intact" and "restored" can be told apart. */
@@ -94,19 +99,49 @@ describe('restore faults (real PostgreSQL, compose target)', { timeout: 300_000 
     expect(running()).toEqual(allWriters)
   })
 
-  it('F-RESTORE-PG-2: killed right after the swap: every production name holds a database, the next run clears the old copies', async () => {
+  it('F-RESTORE-PG-2: killed right after the swap, with BACKUP_RESTORE_KEEP_PREVIOUS=false: every production name holds a database, the next run clears the old copies', async () => {
     changeLive('live-2')
+    dropKept()
+    const dropping = { BACKUP_RESTORE_KEEP_PREVIOUS: 'false' }
     // the drop of the old copies never reaches the server: the kill lands between the swap and it
-    const k = startScript('scripts/restore.ts', args('restore'), env({ SHIM_HANG_MATCH: 'DROP DATABASE IF EXISTS "[a-z]+_owp_old_' }))
+    const k = startScript('scripts/restore.ts', args('restore'), env({ ...dropping, SHIM_HANG_MATCH: 'DROP DATABASE IF EXISTS "[a-z]+_owp_old_' }))
     await killWhen(k, /postgres: swapped in/)
     expect(pg.sql("SELECT string_agg(datname, ',' ORDER BY datname) FROM pg_database WHERE datname IN ('app', 'crm')")).toBe('app,crm')
     expect(sums()).toEqual(backedUp)
     expect(kitDatabases()).toMatch(/_owp_old_/)
-    const again = await restore()
+    const again = await restore(dropping)
     expect(again.code, again.stderr).toBe(0)
     expect(sums()).toEqual(backedUp)
     expect(kitDatabases()).toBe('')
+    expect(keptCopies()).toBe('')
     expect(running()).toEqual(allWriters)
+  })
+
+  it('F-RESTORE-PG-6: killed right after the swap (the default keeps what the databases held): the kept copies are marked in the swap itself, hold the live data, and the next run names them and converges', async () => {
+    changeLive('live-6')
+    const live = sums()
+    dropKept()
+    // the swap commits; the run is killed on its next command: the writers' start never returns
+    const ctl = join(tmp.path, 'start-hangs')
+    writeFileSync(ctl, '#!/bin/sh\n[ "$1" = start ] && exec sleep 3600\nexit 0\n', { mode: 0o755 })
+    const k = startScript('scripts/restore.ts', args('restore'), env({ SHIM_SERVICE_CTL: ctl }))
+    await killWhen(k, /postgres: swapped in/)
+    expect(sums()).toEqual(backedUp)
+    expect(kitDatabases()).toBe('')
+    const kept = keptCopies().split(',')
+    expect(kept.map((k) => k.replace(/_owp_old_\w+=owp-replaced:(\w+):.*$/, ' of $1'))).toEqual(['app of app', 'crm of crm', 'postgres of postgres'])
+    const keptApp = kept[0]!.split('=')[0]!
+    expect(contentChecksums(pg, keptApp)).toEqual(live.app)
+    const again = await restore()
+    expect(again.code, again.stderr).toBe(0)
+    // told on stderr, with the statement that drops each
+    expect(again.stderr).toContain('earlier restores kept what they replaced')
+    expect(again.stderr).toContain(`DROP DATABASE "${keptApp}";`)
+    expect(sums()).toEqual(backedUp)
+    expect(contentChecksums(pg, keptApp)).toEqual(live.app)
+    expect(kitDatabases()).toBe('')
+    expect(running()).toEqual(allWriters)
+    dropKept()
   })
 
   it('F-RESTORE-PG-3: the restored copy fails its proof (row counts differ from the manifest): old data intact, writers running again', async () => {

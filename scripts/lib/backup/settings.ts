@@ -101,6 +101,12 @@ function oneOf<T extends string>(flag: string, value: string | undefined, allowe
   return v as T
 }
 
+function trueOrFalse(name: string, value: string | undefined, fallback: boolean): boolean {
+  if (value === undefined) return fallback
+  if (value !== 'true' && value !== 'false') throw new UsageError(`${name} must be true or false, got "${value}"`)
+  return value === 'true'
+}
+
 export function positiveInt(flag: string, value: string | undefined, fallback: number, min = 0): number {
   if (value === undefined) return fallback
   if (!/^\d+$/.test(value) || Number(value) < min) throw new UsageError(`--${flag} must be a whole number >= ${min}, got "${value}"`)
@@ -130,6 +136,7 @@ export async function resolveShared(ctx: Ctx, flags: SharedFlags): Promise<Resol
     configRecipients: parseRecipients(flags['config-recipient'] ?? env.BACKUP_CONFIG_RECIPIENT),
     envFile: file,
     identity: flags.identity ?? env.BACKUP_AGE_IDENTITY,
+    keepPrevious: trueOrFalse('BACKUP_RESTORE_KEEP_PREVIOUS', env.BACKUP_RESTORE_KEEP_PREVIOUS, true),
   }
   const target = createTarget({
     kind, env,

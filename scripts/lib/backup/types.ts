@@ -122,6 +122,8 @@ export interface StoreSettings {
   envFile?: string | null
   /** age identity file (restore of encrypted parts, config store). */
   identity?: string
+  /** PostgreSQL restore: keep what each live database held (default), or drop it after the swap. */
+  keepPrevious?: boolean
 }
 
 export interface StoreDriver {

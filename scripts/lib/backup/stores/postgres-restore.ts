@@ -5,22 +5,26 @@
 // rename each live database aside and each scratch database into its
 // name, and give each its own properties from the dump (owner, settings, grants, comment) (renames
 // are transactional: a kill leaves either every old or every new database under the production
-// names). The old copies are dropped after the commit (kept with
-// BACKUP_RESTORE_KEEP_PREVIOUS=true). Objects of a run are marked by a database comment
-// "owp-restore:<new|old>:<database>:<set id>", so the next run recognises and clears a killed run's
-// leftovers instead of failing with "already exists".
+// names). What a live database held is kept, as every other store keeps what it replaced: the same
+// transaction marks its copy "owp-replaced:<database>:<set id>:<time>" (never backed up; the
+// operator drops it once the restore is confirmed, and every later restore names it). With
+// BACKUP_RESTORE_KEEP_PREVIOUS=false the old copies are dropped after the commit instead. Objects
+// of a run are marked by a database comment "owp-restore:<new|old>:<database>:<set id>", so the
+// next run recognises and clears a killed run's leftovers instead of failing with "already exists".
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { createHash } from 'node:crypto'
 import { KitError } from '../../core/errors.ts'
 import type { Ctx } from '../../core/context.ts'
 import type { DriverRun, Manifest, RestoreResult } from '../types.ts'
-import { ensureSpace } from '../space.ts'
+import { ensureSpace, formatSize } from '../space.ts'
 import { sha256File } from '../manifest.ts'
 import { databaseStatements, eachAtMost, fileInput, filterGlobals, ident, literal, loadDump, pgConnection, proveCounts, psql, type PgDetails } from './pg-common.ts'
 import { exitCodeAndWhy, outputTail, colonLines } from '../../core/exec.ts'
 
 const MARK = 'owp-restore'
+/** The comment of a live database's copy a restore replaced and kept: "owp-replaced:<db>:<set id>:<time>". */
+export const REPLACED = 'owp-replaced'
 // Admin statements connect to template1: "postgres" itself may be one of the databases swapped.
 const MAINT = 'template1'
 const delay = (ms: number) => new Promise((r) => setTimeout(r, ms))
@@ -32,6 +36,8 @@ function markedName(kind: 'new' | 'old', db: string, id: string): string {
 }
 
 interface Leftover { name: string; kind: 'new' | 'old'; of: string; id: string; allowconn: boolean }
+/** A copy an earlier restore replaced and kept (its comment: REPLACED:<of>:<set id>:<when>). */
+interface Kept { name: string; of: string; id: string; when: string; bytes: number }
 interface LiveDb { allowconn: boolean; owner: string; member: boolean }
 /** The role the restore connects as. */
 interface Me { name: string; superuser: boolean; createdb: boolean }
@@ -42,18 +48,20 @@ interface Me { name: string; superuser: boolean; createdb: boolean }
  * of the set that exists (owner, open to connections), their size together, and where the server
  * keeps its data (null without the right to see it: pg_settings then has no such row).
  */
-interface Catalogue { leftovers: Leftover[]; older: string[]; live: Array<LiveDb | null>; liveBytes: number; dataDir: string | null; me: Me }
+interface Catalogue { leftovers: Leftover[]; older: string[]; kept: Kept[]; live: Array<LiveDb | null>; liveBytes: number; dataDir: string | null; me: Me }
 
 async function readCatalogue(ctx: Ctx, run: DriverRun, dbs: string[]): Promise<Catalogue> {
   const wanted = dbs.length ? `(VALUES ${dbs.map((d, i) => `(${i}, ${literal(d)})`).join(', ')}) v(i, n)` : `(SELECT 0, ''::name WHERE false) v(i, n)`
   const rows = await psql(ctx, run, MAINT, `SELECT 'mark|' || datallowconn || '|' || datname || '|' || shobj_description(oid, 'pg_database')
       FROM pg_database WHERE shobj_description(oid, 'pg_database') LIKE '${MARK}:%'
     UNION ALL SELECT 'older|' || datname FROM pg_database WHERE datname ~ '_pre_restore_[0-9a-z]+$'
+    UNION ALL SELECT 'kept|' || pg_database_size(oid) || '|' || datname || '|' || shobj_description(oid, 'pg_database')
+      FROM pg_database WHERE shobj_description(oid, 'pg_database') LIKE '${REPLACED}:%'
     UNION ALL SELECT 'live|' || v.i || '|' || d.datallowconn || '|' || pg_has_role(current_user, d.datdba, 'MEMBER') || '|' || pg_get_userbyid(d.datdba) FROM ${wanted} JOIN pg_database d ON d.datname = v.n
     UNION ALL SELECT 'me|' || rolsuper || '|' || rolcreatedb || '|' || rolname FROM pg_roles WHERE rolname = current_user
     UNION ALL SELECT 'size|' || coalesce(sum(pg_database_size(d.datname)), 0) FROM ${wanted} JOIN pg_database d ON d.datname = v.n
     UNION ALL SELECT 'dir|' || setting FROM pg_settings WHERE name = 'data_directory'`)
-  const c: Catalogue = { leftovers: [], older: [], live: dbs.map(() => null), liveBytes: 0, dataDir: null, me: { name: '', superuser: true, createdb: true } }
+  const c: Catalogue = { leftovers: [], older: [], kept: [], live: dbs.map(() => null), liveBytes: 0, dataDir: null, me: { name: '', superuser: true, createdb: true } }
   const yes = (v: string | undefined) => v === 't' || v === 'true'
   for (const row of rows) {
     const [tag, ...rest] = row.split('|')
@@ -64,6 +72,12 @@ async function readCatalogue(ctx: Ctx, run: DriverRun, dbs: string[]): Promise<C
       const [, kind, of, ...id] = comment.join('|').split(':')
       c.leftovers.push({ name: name!, kind: kind as 'new' | 'old', of: of!, id: id.join(':'), allowconn: allow === 't' || allow === 'true' })
     } else if (tag === 'older') c.older.push(value)
+    else if (tag === 'kept') {
+      // a marked name is ours (no '|'); the comment: the database (which may hold ':'), the set, the time
+      const [bytes, name, ...comment] = rest
+      const parts = comment.join('|').split(':')
+      c.kept.push({ name: name!, bytes: Number(bytes), when: parts.at(-1)!, id: parts.at(-2)!, of: parts.slice(1, -2).join(':') })
+    }
     else if (tag === 'live') {
       const [i, allow, member, ...owner] = rest
       c.live[Number(i)] = { allowconn: yes(allow), member: yes(member), owner: owner.join('|') }
@@ -127,6 +141,14 @@ function endSessions(dbs: string[]): string[] {
 }
 
 
+/** The copies earlier restores replaced and kept, in one line for the report (empty when none). */
+function keptCopies(kept: Kept[]): string {
+  if (!kept.length) return ''
+  const total = kept.reduce((n, k) => n + k.bytes, 0)
+  const each = kept.map((k) => `${k.name} (${k.of} before the restore of set ${k.id} at ${k.when}, ${formatSize(k.bytes)})`)
+  return `earlier restores kept what they replaced, ${formatSize(total)} in all: ${each.join(', ')}; drop each once it is not needed: ${kept.map((k) => `DROP DATABASE ${ident(k.name)};`).join(' ')}`
+}
+
 /** What the connecting role lacks to restore the set, before anything changes. */
 function rightsMissing(me: Me, details: PgDetails, live: ReadonlyArray<readonly [string, LiveDb | null]>): string[] {
   if (me.superuser) return []
@@ -162,9 +184,15 @@ export async function restorePostgres(ctx: Ctx, run: DriverRun, manifest: Manife
     result.restored.push(...recovered.map((r) => `first, after an interrupted restore: ${r}`))
     if (recovered.length) read = await readCatalogue(ctx, run, dbs.map(([db]) => db))
     dbs.forEach(([db], i) => live.set(db, read.live[i]!))
+    // what earlier restores replaced and kept is the operator's to drop: named on every restore
+    const kept = keptCopies(read.kept)
+    if (kept) result.warnings.push(kept)
     // Every scratch database lives beside its live one until the swap: the server needs room for all.
     const dumpBytes = manifest.files.filter((f) => f.kind === 'database').reduce((n, f) => n + (f.plain?.bytes ?? f.bytes), 0)
     await ensureSpace(ctx, run.target, 'postgres', read.dataDir, Math.max(read.liveBytes, dumpBytes * 3), 'the scratch databases of the restore')
+      .catch((e: Error) => {
+        throw kept && e instanceof KitError ? new KitError(`${e.message}\n  ${kept}`, e.exitCode, e.hint) : e
+      })
   }
 
   // Globals: roles the databases' owners and grants need (existing ones are left as they are). They
@@ -242,12 +270,22 @@ export async function restorePostgres(ctx: Ctx, run: DriverRun, manifest: Manife
   }
 
   // 2. The swap: one transaction renames every live database aside and every proven copy into its name.
+  // A copy kept is marked as such in the same transaction (a kill after it leaves nothing to finish);
+  // its name is unique per restore, so one set restored twice keeps both copies it replaced.
+  const keep = run.settings.keepPrevious !== false
+  const when = new Date().toISOString().replace(/\.\d+Z$/, 'Z').replace(/:/g, '-')
   const aside = new Map<string, string>()
-  for (const [db] of dbs) if (live.get(db)) aside.set(db, markedName('old', db, run.id))
+  for (const [db] of dbs) if (live.get(db)) aside.set(db, markedName('old', db, `${run.id}\0${when}\0${process.pid}`))
   const swap = ['BEGIN;']
   for (const [db] of dbs) {
     const old = aside.get(db)
-    if (old) swap.push(`ALTER DATABASE ${ident(db)} RENAME TO ${ident(old)};`, `COMMENT ON DATABASE ${ident(old)} IS ${literal(`${MARK}:old:${db}:${run.id}`)};`)
+    if (old) {
+      swap.push(`ALTER DATABASE ${ident(db)} RENAME TO ${ident(old)};`)
+      swap.push(...keep
+        // it takes connections again as the live database did (closed above for the swap)
+        ? [`COMMENT ON DATABASE ${ident(old)} IS ${literal(`${REPLACED}:${db}:${run.id}:${when}`)};`, `ALTER DATABASE ${ident(old)} ALLOW_CONNECTIONS ${live.get(db)!.allowconn};`]
+        : [`COMMENT ON DATABASE ${ident(old)} IS ${literal(`${MARK}:old:${db}:${run.id}`)};`])
+    }
     swap.push(`ALTER DATABASE ${ident(scratch.get(db)!)} RENAME TO ${ident(db)};`, `COMMENT ON DATABASE ${ident(db)} IS NULL;`, ...properties.get(db) ?? [])
   }
   swap.push('COMMIT;')
@@ -273,16 +311,17 @@ export async function restorePostgres(ctx: Ctx, run: DriverRun, manifest: Manife
     throw new KitError(`could not swap the restored databases in; the live databases are untouched: ${(e as Error).message}`)
   }
   unregister()
-  ctx.log.info(`postgres: swapped in ${dbs.map(([d]) => d).join(', ')} (the previous copies are set aside until the end)`)
+  ctx.log.info(`postgres: swapped in ${dbs.map(([d]) => d).join(', ')}${aside.size ? ` (what ${keep ? 'they held is kept' : 'they held is dropped next'})` : ''}`)
 
-  // 3. The old copies are no longer needed (kept on request, with their names in the report).
-  const keep = run.settings.env.BACKUP_RESTORE_KEEP_PREVIOUS === 'true'
-  if (aside.size) {
-    await mutate(ctx, run, [...aside].flatMap(([db, old]) => keep
-      ? [`COMMENT ON DATABASE ${ident(old)} IS ${literal(`previous ${db}, set aside by the restore of set ${run.id}`)}`, `ALTER DATABASE ${ident(old)} ALLOW_CONNECTIONS true`]
-      : [`DROP DATABASE IF EXISTS ${ident(old)} WITH (FORCE)`]))
+  // 3. What the live databases held: kept (named in the report), or dropped with
+  // BACKUP_RESTORE_KEEP_PREVIOUS=false (DROP DATABASE forces a checkpoint: the restored data is
+  // written out before the restore ends).
+  if (aside.size && !keep) await mutate(ctx, run, [...aside.values()].map((old) => `DROP DATABASE IF EXISTS ${ident(old)} WITH (FORCE)`))
+  if (keep && aside.size && !ctx.dryRun) {
+    const them = aside.size > 1 ? 'them' : 'it'
+    result.warnings.push(`what ${[...aside.keys()].join(', ')} held before this restore is kept as ${[...aside.values()].join(', ')} (not backed up; ` +
+      `with BACKUP_RESTORE_KEEP_PREVIOUS=false a restore drops ${them} instead): once the restore is confirmed, drop ${them}: ${[...aside.values()].map((o) => `DROP DATABASE ${ident(o)};`).join(' ')}`)
   }
-  if (keep) for (const [db, old] of aside) result.warnings.push(`the previous ${db} is kept as ${old} (BACKUP_RESTORE_KEEP_PREVIOUS=true): drop it when you no longer need it`)
   for (const [db, info] of dbs) {
     const tables = info.tables ? ` (${Object.keys(info.tables).length - 1} tables${ctx.dryRun ? '' : ', row counts checked'})` : ''
     result.restored.push(`database ${db}${tables}`)

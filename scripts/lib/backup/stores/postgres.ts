@@ -9,7 +9,7 @@ import type { Ctx } from '../../core/context.ts'
 import { colonLines, failureReason, outputTail, type ExecResult } from '../../core/exec.ts'
 import { finishFile, partialPath } from '../manifest.ts'
 import { COUNT_SQL, dbArg, dumpName, eachAtMost, ident, literal, loadDump, parseCounts, pgConnection, proveCounts, psql, psqlArgv, type PgDatabase, type PgDetails } from './pg-common.ts'
-import { dataDirectory, restorePostgres } from './postgres-restore.ts'
+import { dataDirectory, REPLACED, restorePostgres } from './postgres-restore.ts'
 import { ensureSpace } from '../space.ts'
 export { COUNT_SQL, compareCounts, dbArg, dumpName, filterGlobals, ident, literal, parseCounts, pgConnection, type PgDatabase } from './pg-common.ts'
 export { recoverPostgres } from './postgres-restore.ts'
@@ -54,6 +54,8 @@ async function withSnapshot<T>(ctx: Ctx, run: DriverRun, db: string, use: (snaps
 
 /** A database that is the kit's scratch copy: a verification's, or a restore's (marked by its comment). */
 const SCRATCH_DB = `(datname ~ '^owp_verify_' OR coalesce(shobj_description(oid, 'pg_database'), '') LIKE 'owp-restore:%')`
+/** What a restore replaced and kept for the operator (postgres-restore.ts): never part of a set. */
+const REPLACED_DB = `coalesce(shobj_description(oid, 'pg_database'), '') LIKE '${REPLACED}:%'`
 
 async function backup(ctx: Ctx, run: DriverRun): Promise<DumpResult> {
   const conn = pgConnection(run)
@@ -64,13 +66,15 @@ async function backup(ctx: Ctx, run: DriverRun): Promise<DumpResult> {
     run.target.run(ctx, 'postgres', ['pg_dump', '--version'], opts),
     psql(ctx, run, 'postgres', `SELECT 'version|' || current_setting('server_version')
     UNION ALL SELECT 'superuser|' || rolsuper FROM pg_roles WHERE rolname = current_user
-    UNION ALL (SELECT CASE WHEN ${SCRATCH_DB} THEN 'skip|' || datname
+    UNION ALL (SELECT CASE WHEN ${SCRATCH_DB} THEN 'skip|' || datname WHEN ${REPLACED_DB} THEN 'kept|' || datname
         ELSE 'db|' || datname || '|' || pg_encoding_to_char(encoding) || '|' || datcollate || '|' || datctype END
       FROM pg_database WHERE datallowconn AND NOT datistemplate ORDER BY datname)`),
   ])
   // the kit's own scratch copies, left by a killed verification or restore, are no user's data
   const skipped = facts.filter((l) => l.startsWith('skip|')).map((l) => l.slice(5))
   if (skipped.length) ctx.log.warn(`postgres: not backed up: ${skipped.join(', ')} (scratch copies of a verification or a restore of the kit)`)
+  const kept = facts.filter((l) => l.startsWith('kept|')).map((l) => l.slice(5))
+  if (kept.length) ctx.log.warn(`postgres: not backed up: ${kept.join(', ')} (what a restore replaced, kept until you drop it)`)
   const tools = { pg_dump: client.stdout.trim() }
   const version = facts.find((l) => l.startsWith('version|'))?.slice(8)
   const superuser = facts.find((l) => l.startsWith('superuser|'))?.slice(10)
