@@ -2,12 +2,16 @@
 // sha256, restore into a scratch database, compare the counts) against the same work by hand
 // (pg_dump -Fc, sha256sum, createdb + pg_restore into a scratch database, count the rows, dropdb),
 // and the kit's restore of that set against a bare pg_restore into a fresh database, and against
-// the same by hand over an existing database as the kit does it (dropdb, createdb, pg_restore: the
-// old copy removed too, without the kit's proof and swap). Same data, same run; rounds alternate
-// their order. Raw medians and ratios printed, nothing asserted.
+// the same by hand over an existing database (dropdb, createdb, pg_restore: the old copy removed,
+// without the kit's proof and swap). The kit keeps what the live database held (as a bare
+// pg_restore into a new database leaves the old one): those copies are dropped after each round,
+// outside the timings, as the peers' databases are. Same data, same run; rounds alternate their
+// order. Raw medians and ratios printed, nothing asserted.
 // Goals: verified backup <= 1.1, restore <= 1.1.
 // Needs root (or the postgres user) and PostgreSQL 15 (Debian postgresql): it starts its own server.
 // Run: tsx bench/backup-verified.bench.ts     BENCH_ROWS=200000 shrinks the data; BENCH_ROUNDS=3.
+// The test helper's server does not wait for the disk (fsync=off); BENCH_DURABLE=1 runs it with
+// PostgreSQL's own defaults instead (fsync, synchronous_commit, full_page_writes on), as production.
 import { spawn } from 'node:child_process'
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -22,7 +26,8 @@ import { runRestore } from '../scripts/lib/backup/restore.ts'
 const rows = Number(process.env.BENCH_ROWS ?? 1_000_000)
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3)
 const tmp = tmpDir('owp-bench-verified-')
-const pg = await startPostgres()
+const durable = process.env.BENCH_DURABLE === '1'
+const pg = await startPostgres(durable ? { settings: ['fsync=on', 'synchronous_commit=on', 'full_page_writes=on'] } : {})
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
 const secs = (ms: number) => `${(ms / 1000).toFixed(2)}s`
 const env = { ...process.env, ...pg.env }
@@ -96,8 +101,10 @@ try {
     kitRestore.push(performance.now() - t1)
     if (!restored.ok) throw new Error(`kit restore failed: ${ctx.stderr()}`)
     lastSet = restored.stores[0]?.set ?? ''
+    for (const kept of pg.sql("SELECT string_agg(datname, ' ') FROM pg_database WHERE shobj_description(oid, 'pg_database') LIKE 'owp-replaced:%'").split(' ').filter(Boolean)) await run('dropdb', [kept])
     rmSync(dest, { recursive: true, force: true })
   }
+  console.log(`server: ${durable ? 'durable (fsync, synchronous_commit, full_page_writes on)' : 'the test helper\'s (fsync off)'}`)
   console.log(`load average before: ${loadavg().map((l) => l.toFixed(1)).join(' ')}`)
   for (let i = 0; i < rounds; i++) {
     for (const step of i % 2 === 0 ? [byHandBackup, byKit] : [byKit, byHandBackup]) await step(i)

@@ -152,8 +152,12 @@ export interface Loaded { result: ExecResult; tags: Map<string, number | null> |
 export async function loadDump(ctx: Ctx, run: DriverRun, superuser: boolean, db: string, file: string, title: string): Promise<Loaded> {
   const conn = pgConnection(run)
   const input = fileInput(run, file)
+  // A scratch copy's commits need not wait for the disk (pg_restore commits each statement): a
+  // crash loses only a copy that is dropped anyway, and the swap's own commit, synchronous, flushes
+  // the log up to it, and so every change of the load before it.
+  const env = { ...conn.env, PGOPTIONS: '-c synchronous_commit=off' }
   const load = (argv: string[]) => run.target.run(ctx, 'postgres', argv,
-    { env: conn.env, secretEnv: conn.secretEnv, stdinFile: input.stdinFile, mutates: true, allowFailure: true, timeout: run.settings.timeoutMs, title })
+    { env, secretEnv: conn.secretEnv, stdinFile: input.stdinFile, mutates: true, allowFailure: true, timeout: run.settings.timeoutMs, title })
   const direct = [...pgRestoreArgv(run, superuser), '-d', dbArg(db), ...input.args]
   if (run.settings.jobs > 1 && run.target.kind === 'direct') return { result: await load(direct), tags: null }
   const r = await load(pgRestoreScriptArgv(superuser, db, input.args))
