@@ -2,7 +2,7 @@
 // statement and the tag the server answered it with. Anything that is not one clear tag a table
 // leaves the table unproven (null), and the restore counts its rows instead.
 import { describe, expect, it } from 'vitest'
-import { copyCounts, countsFromCopies } from '../../scripts/lib/backup/stores/pg-common.ts'
+import { copyCounts, countsFromCopies, splitLoad } from '../../scripts/lib/backup/stores/pg-common.ts'
 
 const output = [
   'SET statement_timeout = 0;', 'SET',
@@ -37,5 +37,23 @@ describe('countsFromCopies', () => {
   it('proves nothing when a table has no tag or an unclear one', () => {
     expect(countsFromCopies(copyCounts(output), [...catalogue, 'table public.users'])).toBeNull()
     expect(countsFromCopies(copyCounts(output), [...catalogue, 'table public.events'])).toBeNull()
+  })
+})
+
+describe('splitLoad', () => {
+  const marker = 'owp-catalogue-0123456789abcdef'
+  it('takes the catalogue from after the last marker line: a look-alike in an echoed function body stays in the load', () => {
+    const loaded = [output, 'CREATE FUNCTION public.g() RETURNS text', '    LANGUAGE sql', '    AS $$', marker, 'table public.fake', '$$;', 'CREATE FUNCTION',
+      marker, 'count pg_largeobject_metadata|1', 'table public.nocols', ''].join('\n')
+    const { load, catalogue } = splitLoad(loaded, marker)
+    expect(catalogue).toEqual(['count pg_largeobject_metadata|1', 'table public.nocols'])
+    expect(load).toContain('table public.fake')
+    expect(copyCounts(load)).toEqual(copyCounts(output))
+  })
+  it('finds the marker on the first line (an archive that echoed nothing)', () => {
+    expect(splitLoad(`${marker}\ncount pg_largeobject_metadata|0\n`, marker)).toEqual({ load: '', catalogue: ['count pg_largeobject_metadata|0'] })
+  })
+  it('has no catalogue when the load stopped before it (no marker)', () => {
+    expect(splitLoad(output, marker)).toEqual({ load: output, catalogue: null })
   })
 })

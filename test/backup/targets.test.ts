@@ -86,7 +86,7 @@ describe('compose target (docker compose exec)', () => {
     // through psql: its COPY tags are compared with the snapshot's counts.
     // (its scratch copy's commits do not wait for the disk: PGOPTIONS -c synchronous_commit=off)
     const load = [...base.slice(0, -1), '-e', 'PGOPTIONS', 'postgres']
-    expect(docker).toContainEqual([...load, 'bash', '-c', expect.stringMatching(/^set -o pipefail; pg_restore --exit-on-error -f - \| psql -X -e -At -v ON_ERROR_STOP=1 -d owp_verify_\w+$/)])
+    expect(docker).toContainEqual([...load, 'bash', '-c', expect.stringMatching(/^set -o pipefail; \{ pg_restore --exit-on-error -f - && printf '%s\\n' '\\set ECHO none' '\\echo owp-catalogue-[0-9a-f]{16}' 'SELECT .*;'; \} \| psql -X -e -At -v ON_ERROR_STOP=1 -d owp_verify_\w+$/s)])
     expect(docker.flat().join(' ')).not.toContain(pg.password)
 
     pg.sql('DROP DATABASE app')
@@ -96,7 +96,7 @@ describe('compose target (docker compose exec)', () => {
     expect(pg.sql("SELECT count(*) || ' ' || max(body) FROM notes", 'app')).toBe('500 note ✓ 99')
     // Restored beside the live database (a marked scratch name) through psql, whose COPY tags prove
     // the rows loaded, then swapped in by rename; the dump streams in on stdin.
-    expect(recorded('docker')).toContainEqual([...load, 'bash', '-c', expect.stringMatching(/^set -o pipefail; pg_restore --exit-on-error -f - \| psql -X -e -At -v ON_ERROR_STOP=1 -d app_owp_new_[0-9a-f]{10}$/)])
+    expect(recorded('docker')).toContainEqual([...load, 'bash', '-c', expect.stringMatching(/^set -o pipefail; \{ pg_restore --exit-on-error -f - && printf '%s\\n' '\\set ECHO none' '\\echo owp-catalogue-[0-9a-f]{16}' 'SELECT .*;'; \} \| psql -X -e -At -v ON_ERROR_STOP=1 -d app_owp_new_[0-9a-f]{10}$/s)])
   })
 
   it('passes the Redis password as `-e REDISCLI_AUTH` (value from the environment), never in argv', async () => {

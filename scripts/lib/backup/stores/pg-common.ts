@@ -1,6 +1,6 @@
 // PostgreSQL pieces shared by the backup, verification and restore halves: connection, quoting,
 // psql, row counts, pg_restore argv.
-import { createHash } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import type { Ctx } from '../../core/context.ts'
 import type { DriverRun } from '../types.ts'
 import { shellQuote, type ExecResult } from '../../core/exec.ts'
@@ -111,10 +111,22 @@ export function pgRestoreArgv(run: DriverRun, superuser: boolean): string[] {
  * first error), echoing each statement (-e) and printing its tag: `COPY <table> (...) FROM stdin;`
  * then `COPY <n>`. bash's pipefail makes a failed pg_restore fail the whole (psql would take a cut
  * script for a whole one). A single-job restore only: --jobs needs a database connection.
+ * Once the archive is loaded whole, the same session reads the catalogue (TABLES_SQL, no table
+ * read) after a line "<marker>" no echoed statement can hold (a nonce of the run): no second
+ * connection.
  */
-export function pgRestoreScriptArgv(superuser: boolean, db: string, fileArgs: string[]): string[] {
+export function pgRestoreScriptArgv(superuser: boolean, db: string, fileArgs: string[], marker: string): string[] {
   const restore = [...pgRestoreHead(superuser), '-f', '-', ...fileArgs]
-  return ['bash', '-c', `set -o pipefail; ${shellQuote(restore)} | ${shellQuote(['psql', '-X', '-e', '-At', '-v', 'ON_ERROR_STOP=1', '-d', dbArg(db)])}`]
+  const catalogue = ['printf', '%s\\n', '\\set ECHO none', `\\echo ${marker}`, TABLES_SQL]
+  return ['bash', '-c', `set -o pipefail; { ${shellQuote(restore)} && ${shellQuote(catalogue)}; } | ${shellQuote(['psql', '-X', '-e', '-At', '-v', 'ON_ERROR_STOP=1', '-d', dbArg(db)])}`]
+}
+
+/** The output of pgRestoreScriptArgv split at its marker: the load's echo, and the catalogue's lines (null: not reached). */
+export function splitLoad(output: string, marker: string): { load: string; catalogue: string[] | null } {
+  const text = `\n${output}` // the marker may be the first line (nothing echoed before it)
+  const at = text.lastIndexOf(`\n${marker}\n`)
+  if (at < 0) return { load: output, catalogue: null }
+  return { load: text.slice(1, at + 1), catalogue: text.slice(at + marker.length + 2).split('\n').filter(Boolean) }
 }
 
 // pg_dump's `COPY <schema>.<table> (<columns>) FROM stdin;` (no column list: two spaces), names quoted as format('%I') quotes them
@@ -142,8 +154,11 @@ function noBash(r: { exitCode: number; stderr: string }): boolean {
   return (r.exitCode === 126 || r.exitCode === 127 || /executable file not found/.test(r.stderr)) && /\bbash\b.*(not found|No such file)|"bash": executable file not found/.test(r.stderr)
 }
 
-/** What loadDump did: pg_restore's result (its stdout left out), and the COPY tags when it went through psql. */
-export interface Loaded { result: ExecResult; tags: Map<string, number | null> | null }
+/**
+ * What loadDump did: pg_restore's result (its stdout left out), and when it went through psql the
+ * COPY tags and the catalogue read right after the load (TABLES_SQL's lines).
+ */
+export interface Loaded { result: ExecResult; tags: Map<string, number | null> | null; catalogue?: string[] | null }
 
 /**
  * A dump restored into an existing (empty) database: one job through psql for the COPY tags
@@ -160,10 +175,12 @@ export async function loadDump(ctx: Ctx, run: DriverRun, superuser: boolean, db:
     { env, secretEnv: conn.secretEnv, stdinFile: input.stdinFile, mutates: true, allowFailure: true, timeout: run.settings.timeoutMs, title })
   const direct = [...pgRestoreArgv(run, superuser), '-d', dbArg(db), ...input.args]
   if (run.settings.jobs > 1 && run.target.kind === 'direct') return { result: await load(direct), tags: null }
-  const r = await load(pgRestoreScriptArgv(superuser, db, input.args))
+  const marker = `owp-catalogue-${randomBytes(8).toString('hex')}`
+  const r = await load(pgRestoreScriptArgv(superuser, db, input.args, marker))
   if (noBash(r)) return { result: await load(direct), tags: null } // nothing ran
   // the echoed script says nothing a failure needs (psql's errors are on stderr)
-  return { result: { ...r, stdout: '' }, tags: copyCounts(r.stdout) }
+  const { load: echoed, catalogue } = splitLoad(r.stdout, marker)
+  return { result: { ...r, stdout: '' }, tags: copyCounts(echoed), catalogue }
 }
 
 /**
@@ -172,7 +189,7 @@ export async function loadDump(ctx: Ctx, run: DriverRun, superuser: boolean, db:
  * without a single tag, a count that differs) is settled by counting the rows.
  */
 export async function proveCounts(ctx: Ctx, run: DriverRun, db: string, expected: Record<string, number>, loaded: Loaded): Promise<{ problems: string[]; counts: Record<string, number> }> {
-  const tagged = loaded.tags && countsFromCopies(loaded.tags, await psql(ctx, run, db, TABLES_SQL))
+  const tagged = loaded.tags && countsFromCopies(loaded.tags, loaded.catalogue ?? await psql(ctx, run, db, TABLES_SQL))
   if (tagged && !compareCounts(expected, tagged).length) return { problems: [], counts: tagged }
   const counts = parseCounts(await psql(ctx, run, db, COUNT_SQL))
   return { problems: compareCounts(expected, counts), counts }
