@@ -14,7 +14,8 @@ is the newest complete platform set, --from <id> names one; a partial or incompl
 without --allow-partial. A destination without platform sets (the per-store layout of earlier
 versions) restores each store's newest set. Checks every file's sha256 against the set's manifest
 before anything changes, refuses a set without a manifest, and asks before overwriting (--yes
-without a terminal).
+without a terminal). PostgreSQL keeps each database it replaces as <db>_owp_old_* (named in the
+report with its DROP DATABASE, never backed up; BACKUP_RESTORE_KEEP_PREVIOUS=false drops them).
 
 Restore:
       --from F          latest (default), a set id (2025-01-31T02-00-00Z), <store>/<id>, or the

@@ -16,6 +16,12 @@ describe('backup.ts and restore.ts command line', () => {
     expect(r.stdout).toMatch(/Examples:\n {2}make backup ARGS=/)
   })
 
+  it('restore --help says that PostgreSQL keeps each database it replaces, and how to drop them instead', async () => {
+    const r = await runScript('scripts/restore.ts', ['--help'])
+    expect(r.code).toBe(0)
+    expect(r.stdout).toContain('PostgreSQL keeps each database it replaces as <db>_owp_old_* (named in the\nreport with its DROP DATABASE, never backed up; BACKUP_RESTORE_KEEP_PREVIOUS=false drops them).')
+  })
+
   it('stops with exit 2 and the reason on a bad store or target', async () => {
     const bad = await runScript('scripts/backup.ts', ['--store', 'mysql', '--target', 'direct', '--dest', '/nonexistent/x'])
     expect(bad.code).toBe(2)

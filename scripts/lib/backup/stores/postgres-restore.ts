@@ -5,8 +5,8 @@
 // rename each live database aside and each scratch database into its
 // name, and give each its own properties from the dump (owner, settings, grants, comment) (renames
 // are transactional: a kill leaves either every old or every new database under the production
-// names). What a live database held is kept, as every other store keeps what it replaced: the same
-// transaction marks its copy "owp-replaced:<database>:<set id>:<time>" (never backed up; the
+// names). What a live database held is kept, as the file stores, Redis and Neo4j keep what they
+// replace: the same transaction marks its copy "owp-replaced:<database>:<set id>:<time>" (never backed up; the
 // operator drops it once the restore is confirmed, and every later restore names it). With
 // BACKUP_RESTORE_KEEP_PREVIOUS=false the old copies are dropped after the commit instead. Objects
 // of a run are marked by a database comment "owp-restore:<new|old>:<database>:<set id>", so the
