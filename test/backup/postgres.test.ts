@@ -13,6 +13,7 @@ import { testCtx } from '../helpers/context.ts'
 import { resolveShared, retentionFrom } from '../../scripts/lib/backup/settings.ts'
 import { runBackup } from '../../scripts/lib/backup/backup.ts'
 import { runRestore } from '../../scripts/lib/backup/restore.ts'
+import { INSERTED_SQL, insertedCounts, waitForSessionsSql } from '../../scripts/lib/backup/stores/pg-common.ts'
 import { contentChecksums, killPidFile, listSets, readManifestJson, waitFor, which, wrapper } from './support.ts'
 
 const FIXTURES = join(ROOT, 'test', 'fixtures', 'backup')
@@ -138,21 +139,59 @@ describe('backup.ts / restore.ts with a real PostgreSQL 15', () => {
     expect(keptCopies().split('\n')).toHaveLength(4) // app and postgres, twice
     expect(contentChecksums(pg, kept!)).toEqual(held)
     dropKept()
-    // every table of the data set (a quoted unicode name, partitions, a large object) has its COPY
-    // tag: the rows are never counted by a second read
-    expect(ctx.stderr()).toMatch(/\$ bash -c 'set -o pipefail; \{ pg_restore --exit-on-error -f - \S*db-app\.dump && printf .*\} \| psql -X -e -At -v ON_ERROR_STOP=1 -d app_owp_new_/s)
-    // the catalogue the tags are checked against is read in the same session, after the load: no second connection
-    expect(ctx.stderr()).not.toMatch(/\$ psql [^\n]*-d app_owp_new_\w+ -c 'SELECT '\\''table /)
+    // pg_restore loads each copy itself, in sessions named for that load; every table of the data
+    // set (a quoted unicode name, partitions, a large object) is proven by the rows the server says
+    // it inserted, read once those sessions are gone: the rows are never counted by a second read
+    expect(ctx.stderr()).toMatch(/\$ pg_restore --exit-on-error -d app_owp_new_\w+ \S*db-app\.dump/)
+    expect(ctx.stderr()).toMatch(/\$ psql [^\n]*-d app_owp_new_\w+ -c 'DO \$\$BEGIN [^\n]*\n[^\n]*application_name = '\\''owp-load-[0-9a-f]{16}'\\''.*-c 'SELECT '\\''inserted '\\''/s)
     expect(ctx.stderr()).not.toContain('query_to_xml')
     expect(ctx.stderr()).toMatch(/postgres: app restored beside the live database and proven \(row counts equal\)/)
   })
 
-  it('verification compares the rows the server loaded into the scratch copy (COPY tags) with the snapshot\'s counts: no table of the copy is read again to count it', async () => {
+  it('statistics that do not count the load (track_counts off for the role): the rows are counted, and the restore is proven by them', async () => {
+    const { ctx, restore: restoreIn } = await inProcess(baseline.dest, { verbose: true })
+    pg.sql('ALTER ROLE postgres SET track_counts = off')
+    try {
+      const r = await restoreIn(baseline.id)
+      expect(r.ok, ctx.stderr()).toBe(true)
+    } finally {
+      pg.sql('ALTER ROLE postgres RESET track_counts')
+    }
+    expect(ctx.stderr()).toContain('query_to_xml') // count(*) of every table of the copy
+    expect(ctx.stderr()).toMatch(/postgres: app restored beside the live database and proven \(row counts equal\)/)
+    expect(contentChecksums(pg, 'app')).toEqual(baseline.sums)
+    expect(scratchLeft()).toBe('0')
+    dropKept()
+  })
+
+  it('the proof reads the statistics only once every session of the load is gone, and then sees all it inserted', async () => {
+    const app = 'owp-load-test'
+    const psqlAs = (name: string, sql: string) => new Promise<number>((resolve, reject) => {
+      const child = spawn('psql', ['-X', '-q', '-At', '-v', 'ON_ERROR_STOP=1', '-d', 'app', '-c', sql], { env: { ...process.env, ...pg.env, PGAPPNAME: name }, stdio: 'ignore' })
+      child.on('close', (code) => (code === 0 ? resolve(performance.now()) : reject(new Error(`psql exited ${code}`))))
+    })
+    pg.sql('CREATE TABLE public.proof_probe (n int)', 'app')
+    try {
+      // a session of the load that still works when the proof starts: the proof waits for it
+      const load = psqlAs(app, 'INSERT INTO public.proof_probe SELECT generate_series(1, 777); SELECT pg_sleep(1.5)')
+      await waitFor('the load\'s session', () => pg.sql(`SELECT count(*) FROM pg_stat_activity WHERE application_name = '${app}'`) === '1', 10_000)
+      const proof = psqlAs('owp-proof', `${waitForSessionsSql(app)}`)
+      const [loadEnded, proofEnded] = await Promise.all([load, proof])
+      expect(proofEnded).toBeGreaterThanOrEqual(loadEnded)
+      // and what it inserted is counted by then
+      const lines = pg.sql(`${waitForSessionsSql(app)}; ${INSERTED_SQL}`, 'app').split('\n')
+      expect(insertedCounts(lines)['public.proof_probe']).toBe(777)
+    } finally {
+      pg.sql('DROP TABLE public.proof_probe', 'app')
+    }
+  })
+
+  it('verification compares the rows the server inserted into the scratch copy with the snapshot\'s counts: no table of the copy is read again to count it', async () => {
     const { ctx, backup: backupIn } = await inProcess(join(tmp.path, 'verify-tags'), { verbose: true })
     const r = await backupIn()
     expect(r.stores[0], ctx.stderr()).toMatchObject({ ok: true, verified: true })
-    expect(ctx.stderr()).toMatch(/\$ bash -c 'set -o pipefail; \{ pg_restore --exit-on-error -f - \S*db-app\.dump && printf .*\} \| psql -X -e -At -v ON_ERROR_STOP=1 -d owp_verify_/s)
-    expect(ctx.stderr()).not.toMatch(/\$ psql [^\n]*-d owp_verify_\w+ -c 'SELECT '\\''table /)
+    expect(ctx.stderr()).toMatch(/\$ pg_restore --exit-on-error -d owp_verify_\w+ \S*db-app\.dump/)
+    expect(ctx.stderr()).toMatch(/\$ psql [^\n]*-d owp_verify_\w+ -c 'DO \$\$BEGIN .*-c 'SELECT '\\''inserted '\\''/s)
     // no count on a scratch copy (the snapshot's counts go to psql on its stdin, not in a logged argv)
     expect(ctx.stderr()).not.toContain('query_to_xml')
   })

@@ -82,11 +82,12 @@ describe('compose target (docker compose exec)', () => {
     const docker = recorded('docker')
     expect(docker).toContainEqual([...base, 'pg_dumpall', '--globals-only'])
     expect(docker).toContainEqual([...base, 'pg_dump', '-Fc', expect.stringMatching(/^--snapshot=[0-9A-F-]+$/), '-d', 'app'])
-    // Verification streams the dump into pg_restore's stdin (nothing is copied into the container),
-    // through psql: its COPY tags are compared with the snapshot's counts.
-    // (its scratch copy's commits do not wait for the disk: PGOPTIONS -c synchronous_commit=off)
-    const load = [...base.slice(0, -1), '-e', 'PGOPTIONS', 'postgres']
-    expect(docker).toContainEqual([...load, 'bash', '-c', expect.stringMatching(/^set -o pipefail; \{ pg_restore --exit-on-error -f - && printf '%s\\n' '\\set ECHO none' '\\echo owp-catalogue-[0-9a-f]{16}' 'SELECT .*;'; \} \| psql -X -e -At -v ON_ERROR_STOP=1 -d owp_verify_\w+$/s)])
+    // Verification streams the dump into pg_restore's stdin (nothing is copied into the container);
+    // the rows the server inserted are compared with the snapshot's counts. Its scratch copy's
+    // commits do not wait for the disk (PGOPTIONS -c synchronous_commit=off), and its session is
+    // named for this load (PGAPPNAME), values never in argv.
+    const load = [...base.slice(0, -1), '-e', 'PGOPTIONS', '-e', 'PGAPPNAME', 'postgres']
+    expect(docker).toContainEqual([...load, 'pg_restore', '--exit-on-error', '-d', expect.stringMatching(/^owp_verify_\w+$/)])
     expect(docker.flat().join(' ')).not.toContain(pg.password)
 
     pg.sql('DROP DATABASE app')
@@ -94,9 +95,10 @@ describe('compose target (docker compose exec)', () => {
     expect(result.ok, ctx.stderr()).toBe(true)
     expect(result.stores[0]!.into).toBe('compose service postgres (project owp)')
     expect(pg.sql("SELECT count(*) || ' ' || max(body) FROM notes", 'app')).toBe('500 note ✓ 99')
-    // Restored beside the live database (a marked scratch name) through psql, whose COPY tags prove
-    // the rows loaded, then swapped in by rename; the dump streams in on stdin.
-    expect(recorded('docker')).toContainEqual([...load, 'bash', '-c', expect.stringMatching(/^set -o pipefail; \{ pg_restore --exit-on-error -f - && printf '%s\\n' '\\set ECHO none' '\\echo owp-catalogue-[0-9a-f]{16}' 'SELECT .*;'; \} \| psql -X -e -At -v ON_ERROR_STOP=1 -d app_owp_new_[0-9a-f]{10}$/s)])
+    // Restored beside the live database (a marked scratch name), proven by the rows the server
+    // inserted, then swapped in by rename; the dump streams in on stdin.
+    expect(recorded('docker')).toContainEqual([...load, 'pg_restore', '--exit-on-error', '-d', expect.stringMatching(/^app_owp_new_[0-9a-f]{10}$/)])
+    expect(recorded('docker').flat().join(' ')).not.toContain('query_to_xml')
   })
 
   it('passes the Redis password as `-e REDISCLI_AUTH` (value from the environment), never in argv', async () => {

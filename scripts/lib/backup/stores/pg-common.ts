@@ -3,7 +3,7 @@
 import { createHash, randomBytes } from 'node:crypto'
 import type { Ctx } from '../../core/context.ts'
 import type { DriverRun } from '../types.ts'
-import { shellQuote, type ExecResult } from '../../core/exec.ts'
+import type { ExecResult } from '../../core/exec.ts'
 
 export interface PgConn { env: Record<string, string>; secretEnv: Record<string, string>; user: string }
 
@@ -38,15 +38,16 @@ export function dumpName(db: string): string {
 }
 
 /**
- * Row counts of every table whose data pg_dump writes (extension members and system schemas
- * excluded), plus large objects; with rows false, the tables' names only ("table <name>") and the
- * large objects' count: the catalogue, no table read.
+ * Every table whose data pg_dump writes (extension members and system schemas excluded), plus the
+ * large objects' count: with its rows counted ("count <table>|<n>", a read of every table), or with
+ * the rows the server says were inserted into it ("inserted <table>|<n>": the cumulative statistics,
+ * no table read).
  */
-function tablesSql(rows: boolean): string {
-  const row = rows
+function tablesSql(rows: 'count' | 'inserted'): string {
+  const row = rows === 'count'
     ? `'count ' || format('%I.%I', n.nspname, c.relname) || '|' ||
   (xpath('/row/c/text()', query_to_xml(format('SELECT count(*) AS c FROM ONLY %I.%I', n.nspname, c.relname), false, true, '')))[1]::text`
-    : `'table ' || format('%I.%I', n.nspname, c.relname)`
+    : `'inserted ' || format('%I.%I', n.nspname, c.relname) || '|' || pg_stat_get_tuples_inserted(c.oid)`
   return `SELECT ${row}
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema')
@@ -55,14 +56,25 @@ WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema')
 UNION ALL SELECT 'count pg_largeobject_metadata|' || count(*) FROM pg_largeobject_metadata
 ORDER BY 1;`
 }
-export const COUNT_SQL = tablesSql(true)
-export const TABLES_SQL = tablesSql(false)
+export const COUNT_SQL = tablesSql('count')
+export const INSERTED_SQL = tablesSql('inserted')
 
-export function parseCounts(lines: string[]): Record<string, number> {
+/**
+ * Waits (up to 10 s) until no session named `app` is connected any more. A backend publishes its
+ * statistics before it leaves pg_stat_activity (PostgreSQL 15: the flush is a before_shmem_exit
+ * hook, the entry's removal an on_shmem_exit one), so after this the load's inserts are all counted.
+ */
+export function waitForSessionsSql(app: string): string {
+  return `DO $$BEGIN FOR i IN 1..1000 LOOP PERFORM pg_stat_clear_snapshot();
+  EXIT WHEN NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE application_name = ${literal(app)}); PERFORM pg_sleep(0.01); END LOOP; END$$`
+}
+
+/** "count <name>|<n>" lines (and with prefix "inserted ", those) as name: n. */
+export function parseCounts(lines: string[], prefix = 'count '): Record<string, number> {
   const out: Record<string, number> = {}
   for (const line of lines) {
-    if (!line.startsWith('count ')) continue
-    const body = line.slice(6)
+    if (!line.startsWith(prefix)) continue
+    const body = line.slice(prefix.length)
     const bar = body.lastIndexOf('|')
     out[body.slice(0, bar)] = Number(body.slice(bar + 1))
   }
@@ -106,108 +118,47 @@ export function pgRestoreArgv(run: DriverRun, superuser: boolean): string[] {
 }
 
 /**
- * A restore whose every COPY reports the rows the server loaded: pg_restore writes the archive as a
- * script and psql runs it (the same statements pg_restore -d sends, one connection, stopping at the
- * first error), echoing each statement (-e) and printing its tag: `COPY <table> (...) FROM stdin;`
- * then `COPY <n>`. bash's pipefail makes a failed pg_restore fail the whole (psql would take a cut
- * script for a whole one). A single-job restore only: --jobs needs a database connection.
- * Once the archive is loaded whole, the same session reads the catalogue (TABLES_SQL, no table
- * read) after a line "<marker>" no echoed statement can hold (a nonce of the run): no second
- * connection.
+ * What loadDump did: pg_restore's result (its stdout left out), and the rows the server says each
+ * table was loaded with, read once the load's sessions were gone (INSERTED_SQL's lines; null: not read).
  */
-export function pgRestoreScriptArgv(superuser: boolean, db: string, fileArgs: string[], marker: string): string[] {
-  const restore = [...pgRestoreHead(superuser), '-f', '-', ...fileArgs]
-  const catalogue = ['printf', '%s\\n', '\\set ECHO none', `\\echo ${marker}`, TABLES_SQL]
-  return ['bash', '-c', `set -o pipefail; { ${shellQuote(restore)} && ${shellQuote(catalogue)}; } | ${shellQuote(['psql', '-X', '-e', '-At', '-v', 'ON_ERROR_STOP=1', '-d', dbArg(db)])}`]
-}
-
-/** The output of pgRestoreScriptArgv split at its marker: the load's echo, and the catalogue's lines (null: not reached). */
-export function splitLoad(output: string, marker: string): { load: string; catalogue: string[] | null } {
-  const text = `\n${output}` // the marker may be the first line (nothing echoed before it)
-  const at = text.lastIndexOf(`\n${marker}\n`)
-  if (at < 0) return { load: output, catalogue: null }
-  return { load: text.slice(1, at + 1), catalogue: text.slice(at + marker.length + 2).split('\n').filter(Boolean) }
-}
-
-// pg_dump's `COPY <schema>.<table> (<columns>) FROM stdin;` (no column list: two spaces), names quoted as format('%I') quotes them
-const IDENT = '(?:"(?:[^"]|"")*"|[^".\\s(]+)'
-const COPY_LINE = new RegExp(`^COPY (${IDENT}\\.${IDENT}) +(?:\\(.*\\) +)?FROM stdin;$`)
+export interface Loaded { result: ExecResult; inserted: string[] | null }
 
 /**
- * The rows each table was loaded with, from the output of pgRestoreScriptArgv: an echoed COPY
- * statement followed at once by its tag. A table loaded twice is null (not a proof: counted instead).
- */
-export function copyCounts(output: string): Map<string, number | null> {
-  const out = new Map<string, number | null>()
-  const lines = output.split('\n')
-  for (let i = 0; i + 1 < lines.length; i++) {
-    const table = COPY_LINE.exec(lines[i]!)?.[1]
-    const tag = table ? /^COPY (\d+)$/.exec(lines[i + 1]!) : null
-    if (!table || !tag) continue
-    out.set(table, out.has(table) ? null : Number(tag[1]))
-  }
-  return out
-}
-
-/** A scripted load that did not start: the target has no bash (docker: 126/127, "executable file not found"). */
-function noBash(r: { exitCode: number; stderr: string }): boolean {
-  return (r.exitCode === 126 || r.exitCode === 127 || /executable file not found/.test(r.stderr)) && /\bbash\b.*(not found|No such file)|"bash": executable file not found/.test(r.stderr)
-}
-
-/**
- * What loadDump did: pg_restore's result (its stdout left out), and when it went through psql the
- * COPY tags and the catalogue read right after the load (TABLES_SQL's lines).
- */
-export interface Loaded { result: ExecResult; tags: Map<string, number | null> | null; catalogue?: string[] | null }
-
-/**
- * A dump restored into an existing (empty) database: one job through psql for the COPY tags
- * (pgRestoreScriptArgv); --jobs on a direct target, or an image without bash, pg_restore itself.
+ * A dump restored into an existing (empty) database by pg_restore itself (--jobs on a direct
+ * target). Its sessions carry a name of this load alone; once they are gone, the same rows the
+ * server answered each COPY with are in its statistics: read then, in one query that reads no table.
  */
 export async function loadDump(ctx: Ctx, run: DriverRun, superuser: boolean, db: string, file: string, title: string): Promise<Loaded> {
   const conn = pgConnection(run)
   const input = fileInput(run, file)
+  const app = `owp-load-${randomBytes(8).toString('hex')}`
   // A scratch copy's commits need not wait for the disk (pg_restore commits each statement): a
   // crash loses only a copy that is dropped anyway, and the swap's own commit, synchronous, flushes
   // the log up to it, and so every change of the load before it.
-  const env = { ...conn.env, PGOPTIONS: '-c synchronous_commit=off' }
-  const load = (argv: string[]) => run.target.run(ctx, 'postgres', argv,
+  const env = { ...conn.env, PGOPTIONS: '-c synchronous_commit=off', PGAPPNAME: app }
+  const result = await run.target.run(ctx, 'postgres', [...pgRestoreArgv(run, superuser), '-d', dbArg(db), ...input.args],
     { env, secretEnv: conn.secretEnv, stdinFile: input.stdinFile, mutates: true, allowFailure: true, timeout: run.settings.timeoutMs, title })
-  const direct = [...pgRestoreArgv(run, superuser), '-d', dbArg(db), ...input.args]
-  if (run.settings.jobs > 1 && run.target.kind === 'direct') return { result: await load(direct), tags: null }
-  const marker = `owp-catalogue-${randomBytes(8).toString('hex')}`
-  const r = await load(pgRestoreScriptArgv(superuser, db, input.args, marker))
-  if (noBash(r)) return { result: await load(direct), tags: null } // nothing ran
-  // the echoed script says nothing a failure needs (psql's errors are on stderr)
-  const { load: echoed, catalogue } = splitLoad(r.stdout, marker)
-  return { result: { ...r, stdout: '' }, tags: copyCounts(echoed), catalogue }
+  if (result.exitCode !== 0 || ctx.dryRun) return { result, inserted: null }
+  // not read (an old server, a database without PL/pgSQL): the rows are counted instead
+  const inserted = await psql(ctx, run, db, [waitForSessionsSql(app), INSERTED_SQL]).catch(() => null)
+  return { result, inserted }
 }
 
 /**
- * How a loaded database differs from the row counts expected of it (none: proven), and its
- * counts: the COPY tags prove it when every table has one equal to its count; anything else (a table
- * without a single tag, a count that differs) is settled by counting the rows.
+ * How a loaded database differs from the row counts expected of it (none: proven), and its counts.
+ * The rows the server inserted into each table prove it when they are equal to what is expected;
+ * anything else (statistics off, reset, or a count that differs) is settled by counting the rows.
  */
 export async function proveCounts(ctx: Ctx, run: DriverRun, db: string, expected: Record<string, number>, loaded: Loaded): Promise<{ problems: string[]; counts: Record<string, number> }> {
-  const tagged = loaded.tags && countsFromCopies(loaded.tags, loaded.catalogue ?? await psql(ctx, run, db, TABLES_SQL))
-  if (tagged && !compareCounts(expected, tagged).length) return { problems: [], counts: tagged }
+  const inserted = loaded.inserted && insertedCounts(loaded.inserted)
+  if (inserted && !compareCounts(expected, inserted).length) return { problems: [], counts: inserted }
   const counts = parseCounts(await psql(ctx, run, db, COUNT_SQL))
   return { problems: compareCounts(expected, counts), counts }
 }
 
-/**
- * Row counts of a restored database from its COPY tags and its catalogue (TABLES_SQL's lines), in
- * parseCounts' form; null when a table has no single tag (then only counting the rows proves it).
- */
-export function countsFromCopies(loaded: Map<string, number | null>, catalogue: string[]): Record<string, number> | null {
-  const counts = parseCounts(catalogue)
-  for (const line of catalogue) {
-    if (!line.startsWith('table ')) continue
-    const rows = loaded.get(line.slice(6))
-    if (rows === undefined || rows === null) return null
-    counts[line.slice(6)] = rows
-  }
-  return counts
+/** INSERTED_SQL's lines in parseCounts' form: each table's inserted rows, and the large objects' count. */
+export function insertedCounts(lines: string[]): Record<string, number> {
+  return { ...parseCounts(lines), ...parseCounts(lines, 'inserted ') }
 }
 
 /**

@@ -1,6 +1,6 @@
 // PostgreSQL restore that never destroys before it proves: every database of the set is restored
 // into a scratch database beside the live one (while restore.ts reads the set's checksums, and the
-// writers still run) and its row counts are checked (the server's COPY tags, else counted); only
+// writers still run) and its row counts are checked (the rows the server inserted, else counted); only
 // when ALL are proven, and the checksums too, are the writers stopped and does one transaction
 // rename each live database aside and each scratch database into its
 // name, and give each its own properties from the dump (owner, settings, grants, comment) (renames
@@ -239,8 +239,8 @@ export async function restorePostgres(ctx: Ctx, run: DriverRun, manifest: Manife
     const props = run.target.run(ctx, 'postgres', ['pg_restore', '--create', '--schema-only', '--section=pre-data', '-f', '-', ...input.args],
       { stdinFile: input.stdinFile, timeout: run.settings.timeoutMs, title: `the properties of ${db} in its dump` })
     props.catch(() => {}) // awaited below; never an unhandled rejection meanwhile
-    // one job: through psql, whose COPY tags say the rows the server loaded into each table (no
-    // second read of every table to count them); --jobs: pg_restore itself, then the rows counted
+    // pg_restore itself; the rows the server inserted into each table, read after it, prove the
+    // copy without a second read of every table
     const loaded = await loadDump(ctx, run, details.superuser, name, join(run.dir, info.file), `pg_restore ${db}`)
     const r = loaded.result
     const read = await props.catch((e: Error) => e) // nothing of this run still runs when it reports

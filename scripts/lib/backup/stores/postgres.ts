@@ -198,7 +198,7 @@ async function verify(ctx: Ctx, run: DriverRun, dump: DumpResult): Promise<Verif
   await ensureSpace(ctx, run.target, 'postgres', dataDir, bytes, entries.length > 1 ? 'the scratch databases of the verification (two at a time)' : 'the scratch database of the verification')
   await eachAtMost(ctx.dryRun ? 1 : 2, entries, async ([db, info]) => {
     await scratchDatabase(ctx, run, info, async (scratch) => {
-      // the rows the server loaded (COPY tags) against the dump snapshot's counts, else counted
+      // the rows the server inserted against the dump snapshot's counts, else counted
       const loaded = await loadDump(ctx, run, details.superuser, scratch, join(run.dir, info.file), `pg_restore ${db}`)
       const r = loaded.result
       if (r.exitCode !== 0) throw new KitError(`verification of database ${db} failed: pg_restore into a scratch database exited ${r.exitCode}${colonLines(outputTail(ctx, r, 6, '\n'))}`)
