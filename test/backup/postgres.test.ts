@@ -303,7 +303,7 @@ describe('backup.ts / restore.ts with a real PostgreSQL 15', () => {
     pg.sql('DROP ROLE billowner')
   })
 
-  it('databases whose names read the same once made safe for a file name ("a (old)", "a [old]") get a dump each', async () => {
+  it('databases whose names read the same once made safe for a file name ("a (old)", "a [old]") get a dump each; a restore loads the largest first', async () => {
     pg.sql('CREATE DATABASE "billing (old)"')
     pg.sql('CREATE DATABASE "billing [old]"')
     pg.sql('CREATE TABLE paren (a int); INSERT INTO paren VALUES (1)', 'billing (old)')
@@ -315,9 +315,18 @@ describe('backup.ts / restore.ts with a real PostgreSQL 15', () => {
     expect(dumps).toHaveLength(2)
     pg.sql('DROP DATABASE "billing (old)"')
     pg.sql('DROP DATABASE "billing [old]"')
-    expect((await kit.restore()).ok, kit.ctx.stderr()).toBe(true)
+    const verbose = await inProcess(dest, { verbose: true })
+    expect((await verbose.restore()).ok, verbose.ctx.stderr()).toBe(true)
     expect(pg.sql('SELECT count(*) FROM paren', 'billing (old)')).toBe('1')
     expect(pg.sql('SELECT count(*) FROM bracket', 'billing [old]')).toBe('2000')
+    // the largest dump is loaded first (the longest load sets the restore's time), not the first name
+    const set = listSets(dest, 'postgres')[0]!
+    const bySize = readManifestJson(set.dir).files.filter((f: { name: string }) => f.name.startsWith('db-'))
+      .sort((a: { bytes: number }, b: { bytes: number }) => b.bytes - a.bytes).map((f: { name: string }) => f.name)
+    const loaded = [...verbose.ctx.stderr().matchAll(/\$ pg_restore --exit-on-error -d \S+ \S*\/(db-[^/\s]+\.dump)/g)].map((m) => m[1])
+    expect(loaded).toEqual(bySize)
+    expect(bySize).not.toEqual([...bySize].sort())
+    dropKept()
     pg.sql('DROP DATABASE "billing (old)"')
     pg.sql('DROP DATABASE "billing [old]"')
   })

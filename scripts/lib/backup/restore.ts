@@ -214,7 +214,7 @@ async function restoreSet(ctx: Ctx, o: RestoreOptions, set: SetRef, t0: number, 
 
   const fetched = await o.dest.fetch(ctx, set)
   const scratch = privateTmp(o.settings.env.BACKUP_STAGING_DIR ?? tmpdir(), `owp-restore-${store}-`)
-  let settle = Promise.resolve() // the checksums: nothing of this run still reads the set when it is removed
+  let proving: Promise<void> | null = null // the checksums, once started
   try {
     const step = ctx.log.step(`${store}: check ${manifest.files.length} file(s) against the manifest`)
     const mismatch = (problems: string[]) => {
@@ -223,17 +223,22 @@ async function restoreSet(ctx: Ctx, o: RestoreOptions, set: SetRef, t0: number, 
     }
     const sizes = checkSizes(fetched.dir, manifest)
     if (sizes.length) throw mismatch(sizes)
-    const proof = checkSums(fetched.dir, manifest).then((problems) => {
-      if (problems.length) throw mismatch(problems)
-      step.ok('sha256 equal')
-    })
-    proof.catch(() => {}) // awaited in every path; never an unhandled rejection meanwhile
-    settle = proof.catch(() => {})
-    // A driver that restores beside the live store starts while the checksums are read (it awaits
-    // them, and stops the writers, before production sees a change); any other, an encrypted set
-    // (decrypted first) and a plan (nothing to win, and no plan for a set that differs) wait for them.
+    const proof = () => {
+      if (!proving) {
+        proving = checkSums(fetched.dir, manifest).then((problems) => {
+          if (problems.length) throw mismatch(problems)
+          step.ok('sha256 equal')
+        })
+        proving.catch(() => {}) // awaited in every path; never an unhandled rejection meanwhile
+      }
+      return proving
+    }
+    // A driver that restores beside the live store starts before the checksums are read (it
+    // starts them beside its own work, and awaits them, and stops the writers, before production
+    // sees a change); any other, an encrypted set (decrypted first) and a plan (nothing to win,
+    // and no plan for a set that differs) wait for them.
     const beside = Boolean(driver.restoresBeside && !manifest.encryption && !ctx.dryRun)
-    if (!beside) await proof
+    if (!beside) await proof()
     let dir = fetched.dir
     if (manifest.encryption) {
       dir = join(scratch, 'plain')
@@ -253,12 +258,12 @@ async function restoreSet(ctx: Ctx, o: RestoreOptions, set: SetRef, t0: number, 
     const rstep = ctx.log.step(`${store}: restore ${set.id} into ${into}`)
     const result = await driver.restore(ctx, { target: o.target, dir, scratch, id: set.id, settings: { ...o.settings, identity: o.identity ?? o.settings.identity }, verify: true, ...(beside ? { proof, quiesce } : {}) }, manifest)
       // a set that differs from its manifest is the reason, whatever failed with it
-      .catch(async (e: unknown) => { throw (await proof.then(() => null, (bad: unknown) => bad)) ?? e })
+      .catch(async (e: unknown) => { throw (await proof().then(() => null, (bad: unknown) => bad)) ?? e })
     rstep.ok()
     for (const w of result.warnings) ctx.log.warn(`${store}: ${w}`)
     return { store, ok: true, set: set.id, from: set.location, into, restored: result.restored, warnings: result.warnings, durationMs: Math.round(performance.now() - t0) }
   } finally {
-    await settle
+    await (proving as Promise<void> | null)?.catch(() => {}) // nothing of this run still reads the set when it is removed
     rmSync(scratch, { recursive: true, force: true })
     fetched.done()
   }

@@ -97,10 +97,11 @@ export interface DriverRun {
   /** Verification is on: drivers collect what it needs (e.g. row counts in the dump snapshot). */
   verify: boolean
   /**
-   * Restore by a driver that restores beside the live store: the set's checksums, still being
-   * checked. Awaited before the first change production sees (a failure is the run's error).
+   * Restore by a driver that restores beside the live store: the set's checksums, read from the
+   * first call on (the same promise every call). The driver starts them beside its own work and
+   * awaits them before the first change production sees (a failure is the run's error).
    */
-  proof?: Promise<void>
+  proof?: () => Promise<void>
   /** Restore by a driver that restores beside the live store: stops the writers, right before that change. */
   quiesce?: () => Promise<void>
 }
@@ -138,7 +139,7 @@ export interface StoreDriver {
   describeRestore(manifest: Manifest): string
   /**
    * The restore builds a copy beside the live store and changes production only in a final swap:
-   * it may start while the checksums are checked and the writers still run (run.proof, run.quiesce).
+   * it starts before the checksums are checked, while the writers still run (run.proof, run.quiesce).
    */
   restoresBeside?: boolean
   /** The restore changes nothing the writers use (the configuration, written beside the .env): they are not stopped for it. */

@@ -1,5 +1,5 @@
 // PostgreSQL restore that never destroys before it proves: every database of the set is restored
-// into a scratch database beside the live one (while restore.ts reads the set's checksums, and the
+// into a scratch database beside the live one (the set's checksums read beside the first load, the
 // writers still run) and its row counts are checked (the rows the server inserted, else counted); only
 // when ALL are proven, and the checksums too, are the writers stopped and does one transaction
 // rename each live database aside and each scratch database into its
@@ -166,9 +166,9 @@ export async function restorePostgres(ctx: Ctx, run: DriverRun, manifest: Manife
   const opts = { env: conn.env, secretEnv: conn.secretEnv }
   const result: RestoreResult = { restored: [], warnings: [] }
   const dbs = Object.entries(details.databases)
-  // the set's checksums, when they are still being read (restore.ts): awaited before production changes
-  const proven = run.proof ?? Promise.resolve()
-  proven.catch(() => {}) // awaited below; never an unhandled rejection meanwhile
+  // the set's checksums, when restore.ts left them to us: started beside the first load (or when
+  // needed earlier), awaited before production changes
+  const proven = run.proof ?? (() => Promise.resolve())
   const live = new Map<string, LiveDb | null>()
   if (ctx.dryRun) for (const [db] of dbs) live.set(db, null)
   else {
@@ -179,7 +179,7 @@ export async function restorePostgres(ctx: Ctx, run: DriverRun, manifest: Manife
     if (denied.length) throw new KitError(`the role ${read.me.name} cannot restore this set; nothing was changed:\n  ${denied.join('\n  ')}`, 1, 'restore as a superuser (the image\'s POSTGRES_USER), or, for a set taken without superuser rights, as a role with CREATEDB that is a member of every database\'s owner')
     // each one is told on stderr as it is done (a run that fails later still told it); the summary lists them
     // a killed run's leftovers are put right only for a set whose checksums are proven
-    if (read.leftovers.length || read.older.length) await proven
+    if (read.leftovers.length || read.older.length) await proven()
     const recovered = await recoverPostgres(ctx, run, read)
     result.restored.push(...recovered.map((r) => `first, after an interrupted restore: ${r}`))
     if (recovered.length) read = await readCatalogue(ctx, run, dbs.map(([db]) => db))
@@ -202,7 +202,7 @@ export async function restorePostgres(ctx: Ctx, run: DriverRun, manifest: Manife
     // roles are changed in place (ALTER ROLE): their file must be proven first (a small one: read
     // here at once rather than after the dumps)
     const sum = manifest.files.find((f) => f.name === 'globals.sql')?.sha256
-    if (run.proof && (!sum || (await sha256File(join(run.dir, 'globals.sql'))) !== sum)) await proven
+    if (run.proof && (!sum || (await sha256File(join(run.dir, 'globals.sql'))) !== sum)) await proven()
     const globalsFile = join(run.scratch, 'globals.sql')
     writeFileSync(globalsFile, filterGlobals(readFileSync(join(run.dir, 'globals.sql'), 'utf8'), conn.user), { mode: 0o600 })
     const gin = fileInput(run, globalsFile)
@@ -225,14 +225,19 @@ export async function restorePostgres(ctx: Ctx, run: DriverRun, manifest: Manife
     for (const name of scratch.values()) await mutate(ctx, run, `DROP DATABASE IF EXISTS ${ident(name)} WITH (FORCE)`).catch((e) => ctx.log.warn(`could not drop ${name}: ${(e as Error).message}`))
   }
   const unregister = ctx.cleanups.add(dropScratch)
+  // one CREATE DATABASE at a time: the first load starts as soon as its own copy exists, and the
+  // next copy is created beside it (two at once slow each other down on a busy server)
+  let creating: Promise<unknown> = Promise.resolve()
   const restoreOne = async ([db, info]: (typeof dbs)[number]) => {
     const name = markedName('new', db, run.id)
     scratch.set(db, name)
     const owner = live.get(db)?.owner
     // the kit's own scratch name for this set: a run killed between CREATE and COMMENT left it unmarked
-    await mutate(ctx, run, [`DROP DATABASE IF EXISTS ${ident(name)} WITH (FORCE)`,
+    const create = creating.then(() => mutate(ctx, run, [`DROP DATABASE IF EXISTS ${ident(name)} WITH (FORCE)`,
       `CREATE DATABASE ${ident(name)} TEMPLATE template0 ENCODING ${literal(info.encoding)} LC_COLLATE ${literal(info.collate)} LC_CTYPE ${literal(info.ctype)}${owner ? ` OWNER ${ident(owner)}` : ''}`,
-      `COMMENT ON DATABASE ${ident(name)} IS ${literal(`${MARK}:new:${db}:${run.id}`)}`])
+      `COMMENT ON DATABASE ${ident(name)} IS ${literal(`${MARK}:new:${db}:${run.id}`)}`]))
+    creating = create.catch(() => {})
+    await create
     await globals
     const input = fileInput(run, join(run.dir, info.file))
     // the properties come from the archive's table of contents (pre-data reads no table data), beside the restore
@@ -241,7 +246,10 @@ export async function restorePostgres(ctx: Ctx, run: DriverRun, manifest: Manife
     props.catch(() => {}) // awaited below; never an unhandled rejection meanwhile
     // pg_restore itself; the rows the server inserted into each table, read after it, prove the
     // copy without a second read of every table
-    const loaded = await loadDump(ctx, run, details.superuser, name, join(run.dir, info.file), `pg_restore ${db}`)
+    const loading = loadDump(ctx, run, details.superuser, name, join(run.dir, info.file), `pg_restore ${db}`)
+    // the set's checksums are read beside the first load (not beside the CREATE it waits for)
+    proven().catch(() => {}) // awaited before the swap; never an unhandled rejection meanwhile
+    const loaded = await loading
     const r = loaded.result
     const read = await props.catch((e: Error) => e) // nothing of this run still runs when it reports
     if (r.exitCode !== 0) throw new KitError(`pg_restore of database ${db} failed (exit ${r.exitCode}); the live database is untouched${colonLines(outputTail(ctx, r, 6, '\n'))}`)
@@ -256,11 +264,13 @@ export async function restorePostgres(ctx: Ctx, run: DriverRun, manifest: Manife
   try {
     // two databases at a time (a set holds several: Open WebUI's, GraphRAG's, postgres); the first
     // failure stops the others from starting, and every scratch copy is dropped below
-    await eachAtMost(ctx.dryRun ? 1 : 2, dbs, restoreOne) // a plan lists them in order
+    // the largest first (the longest load sets the restore's time); a plan lists them in order
+    const bytes = (file: string) => { const f = manifest.files.find((m) => m.name === file || m.name === `${file}.age`); return f?.plain?.bytes ?? f?.bytes ?? 0 }
+    await eachAtMost(ctx.dryRun ? 1 : 2, ctx.dryRun ? dbs : [...dbs].sort((a, b) => bytes(b[1].file) - bytes(a[1].file)), restoreOne)
     await globals // a set without databases still loads its roles
     // nothing production sees has changed so far: the set must be proven whole, and the writers
     // stopped (they ran beside the copy until now), before the swap
-    await proven
+    await proven()
     await run.quiesce?.()
   } catch (e) {
     await globals.catch(() => {}) // nothing of this run still runs when it reports
