@@ -69,6 +69,32 @@ describe('backup metrics textfile', () => {
     promtoolLint(text)
   })
 
+  it('what restores kept: the store that keeps such copies says how much and since when; a run that did not look keeps the last values', () => {
+    const dir = tmpDir('owp-metrics-kept-')
+    try {
+      const since = new Date('2025-06-20T08:30:00Z')
+      writeMetrics(dir.path, { store: 'postgres', success: true, durationSeconds: 1, sizeBytes: 10, at: new Date('2025-06-30T02:00:10Z'), kept: { names: ['app_owp_old_0123456789'], bytes: 4096, since } })
+      let text = readFileSync(metricsFile(dir.path, 'postgres'), 'utf8')
+      expect(text).toContain('backup_restore_kept_bytes{store="postgres"} 4096\n')
+      expect(text).toContain('backup_restore_kept_since_timestamp_seconds{store="postgres"} 1750408200\n')
+      promtoolLint(text)
+      // a run that failed before it looked (the server did not answer): the last values stay
+      writeMetrics(dir.path, { store: 'postgres', success: false, durationSeconds: 1, sizeBytes: 0, at: new Date('2025-07-01T02:00:10Z') })
+      text = readFileSync(metricsFile(dir.path, 'postgres'), 'utf8')
+      expect(text).toContain('backup_restore_kept_bytes{store="postgres"} 4096\n')
+      expect(text).toContain('backup_restore_kept_since_timestamp_seconds{store="postgres"} 1750408200\n')
+      // the copies were dropped: 0 and 0
+      writeMetrics(dir.path, { store: 'postgres', success: true, durationSeconds: 1, sizeBytes: 10, at: new Date('2025-07-02T02:00:10Z'), kept: { names: [], bytes: 0, since: null } })
+      text = readFileSync(metricsFile(dir.path, 'postgres'), 'utf8')
+      expect(text).toContain('backup_restore_kept_bytes{store="postgres"} 0\n')
+      expect(text).toContain('backup_restore_kept_since_timestamp_seconds{store="postgres"} 0\n')
+      // a store whose driver keeps nothing of the kind has no such series
+      expect(renderMetrics({ store: 'redis', success: true, durationSeconds: 1, sizeBytes: 1, at: new Date() })).not.toContain('backup_restore_kept')
+    } finally {
+      dir.remove()
+    }
+  })
+
   it('promtool rejects a broken textfile (the check can fail)', () => {
     expect(() => promtoolLint('# TYPE backup_size_bytes gauge\nbackup_size_bytes{store="x"} not-a-number\n')).toThrow(/rejected/)
   })

@@ -127,10 +127,15 @@ describe('backup.ts / restore.ts with a real PostgreSQL 15', () => {
     const told = (r.stores[0]!.warnings ?? []).join('\n')
     expect(told).toContain(`what app, postgres held before this restore is kept as ${kept}, postgres_owp_old_`)
     expect(told).toContain(`(not backed up; with BACKUP_RESTORE_KEEP_PREVIOUS=false a restore drops them instead): once the restore is confirmed, drop them: DROP DATABASE "${kept}"; DROP DATABASE "postgres_owp_old_`)
-    // the next backup leaves it out, and says so
-    const next = await inProcess(join(tmp.path, 'after-kept'))
-    expect((await next.backup({ verify: false })).ok, next.ctx.stderr()).toBe(true)
-    expect(next.ctx.stderr()).toMatch(new RegExp(`postgres: not backed up: ${kept}, postgres_owp_old_\\w+ \\(what a restore replaced, kept until you drop it\\)`))
+    // the next backup leaves it out, says so, and writes how much is kept and since when (an alert
+    // fires after 7 days: RestoreKeptCopiesLingering)
+    const metrics = join(tmp.path, 'kept-metrics')
+    const next = await backup(['--dest', join(tmp.path, 'after-kept'), '--no-verify', '--metrics-dir', metrics])
+    expect(next.code, next.stderr).toBe(0)
+    expect(next.stderr).toMatch(new RegExp(`postgres: not backed up: ${kept}, postgres_owp_old_\\w+ \\(what a restore replaced, kept until you drop it\\)`))
+    const sample = (name: string) => Number(new RegExp(`^${name}\\{store="postgres"\\} (\\d+)$`, 'm').exec(readFileSync(join(metrics, 'backup_postgres.prom'), 'utf8'))?.[1])
+    expect(sample('backup_restore_kept_bytes')).toBe(Number(pg.sql(`SELECT sum(pg_database_size(oid)) FROM pg_database WHERE shobj_description(oid, 'pg_database') LIKE 'owp-replaced:%'`)))
+    expect(Math.abs(sample('backup_restore_kept_since_timestamp_seconds') - Date.now() / 1000)).toBeLessThan(600)
     expect(Object.keys(readManifestJson(listSets(join(tmp.path, 'after-kept'), 'postgres')[0]!.dir).details.databases).sort()).toEqual(['app', 'postgres'])
     // the next restore names it (with its size), keeps it, and keeps what it replaces too
     const again = await restoreIn(baseline.id)

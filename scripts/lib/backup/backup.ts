@@ -23,7 +23,7 @@ import { writePlatformManifest, prunePlatform, platformIds, type PlatformOutcome
 import type { Target } from './targets.ts'
 import { pitrOfReport, pitrWithSet, type PitrWithSet } from './platform-pitr.ts'
 import { renderPitrBackup, type PitrBackupReport } from './pitr/backup.ts'
-import { MANIFEST_FORMAT, type DriverRun, type Manifest, type SetFile, type StoreName, type StoreSettings } from './types.ts'
+import { MANIFEST_FORMAT, type DriverRun, type KeptCopies, type Manifest, type SetFile, type StoreName, type StoreSettings } from './types.ts'
 import { oneLine } from '../core/exec.ts'
 
 export interface BackupOptions {
@@ -140,6 +140,7 @@ async function backupStore(ctx: Ctx, o: BackupOptions, store: StoreName, started
   let workDir: string | null = null
   let unregisterDiscard = () => {}
   const run = (dir: string): DriverRun => ({ target: o.target, dir, scratch, id, settings: o.settings, verify: o.verify })
+  let kept: KeptCopies | undefined // what restores kept, once the driver looked (a run that fails later still says it)
   try {
     if (ctx.dryRun) return await dryRun(ctx, o, store, id, run(join(scratch, 'set')), t0, step)
     workDir = o.dest.workDir(store, id)
@@ -150,6 +151,7 @@ async function backupStore(ctx: Ctx, o: BackupOptions, store: StoreName, started
     // removed on any exit); only .age files are written into the set.
     const plainDir = o.recipients.length ? plaintextDir(ctx, scratch) : workDir
     const dump = await driver.backup(ctx, run(plainDir))
+    kept = dump.kept
     let verified: Manifest['verified'] = null
     if (o.verify) {
       const v0 = performance.now()
@@ -198,7 +200,7 @@ async function backupStore(ctx: Ctx, o: BackupOptions, store: StoreName, started
       manifest,
     }
     await prune(ctx, o, store, id, Boolean(verified), outcome, protectedIds)
-    await recordMetrics(ctx, o, outcome, { store, success: true, durationSeconds: durationMs / 1000, sizeBytes: manifest.bytes, at: new Date() })
+    await recordMetrics(ctx, o, outcome, { store, success: true, durationSeconds: durationMs / 1000, sizeBytes: manifest.bytes, at: new Date(), kept })
     return outcome
   } catch (caught) {
     const durationMs = Math.round(performance.now() - t0)
@@ -211,7 +213,7 @@ async function backupStore(ctx: Ctx, o: BackupOptions, store: StoreName, started
     unregisterDiscard()
     if (workDir) await o.dest.discard(ctx, store, id, workDir).catch((d) => ctx.log.warn(`could not remove ${workDir}: ${(d as Error).message}`))
     const outcome: StoreOutcome = { store, ok: false, id, durationMs, error: message }
-    if (!ctx.dryRun) await recordMetrics(ctx, o, outcome, { store, success: false, durationSeconds: durationMs / 1000, sizeBytes: 0, at: new Date() })
+    if (!ctx.dryRun) await recordMetrics(ctx, o, outcome, { store, success: false, durationSeconds: durationMs / 1000, sizeBytes: 0, at: new Date(), kept })
     return outcome
   } finally {
     rmSync(scratch, { recursive: true, force: true })

@@ -3,7 +3,7 @@
 import { existsSync, readFileSync, mkdirSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { atomicWrite } from './manifest.ts'
-import type { StoreName } from './types.ts'
+import type { KeptCopies, StoreName } from './types.ts'
 
 export interface RunMetrics {
   store: StoreName
@@ -15,6 +15,8 @@ export interface RunMetrics {
   at: Date
   /** The run could not take the store's lock (exit 75): counted as a run that did not back up. */
   locked?: boolean
+  /** What earlier restores replaced and kept, as this run saw it (absent: not looked at; the last values stay). */
+  kept?: KeptCopies
 }
 
 const HELP: Record<string, string> = {
@@ -24,6 +26,8 @@ const HELP: Record<string, string> = {
   backup_size_bytes: 'Size in bytes of the last successful backup set of the store.',
   backup_last_run_timestamp_seconds: 'Unix time the last backup run of the store ended, whatever its outcome.',
   backup_last_run_locked: '1 if the last backup run of the store could not take its lock (another run holds it).',
+  backup_restore_kept_bytes: 'Bytes of what restores replaced and kept beside the store (for the operator to drop), as the last backup saw them.',
+  backup_restore_kept_since_timestamp_seconds: 'Unix time the oldest copy a restore replaced and kept was set aside (0: none).',
 }
 
 export function metricsFile(dir: string, store: StoreName): string {
@@ -46,6 +50,13 @@ export function renderMetrics(m: RunMetrics, previous = ''): string {
     backup_size_bytes: size,
     backup_last_run_timestamp_seconds: Math.round(m.at.getTime() / 1000),
     backup_last_run_locked: m.locked ? 1 : 0,
+  }
+  // a driver that keeps what a restore replaced says what it saw; a run that did not look keeps the last values
+  const keptBytes = m.kept ? m.kept.bytes : readSample(previous, 'backup_restore_kept_bytes', m.store)
+  const keptSince = m.kept ? (m.kept.since ? Math.round(m.kept.since.getTime() / 1000) : 0) : readSample(previous, 'backup_restore_kept_since_timestamp_seconds', m.store)
+  if (keptBytes !== null && keptSince !== null) {
+    values.backup_restore_kept_bytes = keptBytes
+    values.backup_restore_kept_since_timestamp_seconds = keptSince
   }
   return Object.entries(values)
     .map(([name, v]) => `# HELP ${name} ${HELP[name]}\n# TYPE ${name} gauge\n${name}{store="${m.store}"} ${v}\n`)

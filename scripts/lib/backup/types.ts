@@ -72,6 +72,16 @@ export interface DumpResult {
   tools: Record<string, string>
   server: { version: string }
   details: Record<string, unknown>
+  /** What earlier restores replaced and kept beside the store, seen by this backup (a driver that keeps such copies says so, even when none). */
+  kept?: KeptCopies
+}
+
+/** What restores replaced and kept for the operator, still there: never part of a set. */
+export interface KeptCopies {
+  names: string[]
+  bytes: number
+  /** When the oldest of them was replaced (null: none). */
+  since: Date | null
 }
 
 export interface VerifyResult {

@@ -10,7 +10,7 @@ export const REQUIRED_ALERTS = [
   'RedisDown', 'QdrantDown', 'Neo4jDown', 'NginxDown', 'TargetDown', 'HostHighCpuLoad', 'HostOutOfMemory',
   'HostOutOfDiskSpace', 'HostDiskWillFillIn24Hours', 'ContainerOOMKilled', 'HighHttpErrorRate',
   'HighHttpLatencyP95', 'CeleryQueueBacklog', 'CeleryTaskFailureRate', 'LLMHighTimeToFirstToken',
-  'LLMQueueSaturation', 'HighFailedLoginRate', 'CertificateExpiringSoon', 'BackupStale', 'BackupFailed', 'BackupMetricsAbsent', 'RestoreDrillStale',
+  'LLMQueueSaturation', 'HighFailedLoginRate', 'CertificateExpiringSoon', 'BackupStale', 'BackupFailed', 'BackupMetricsAbsent', 'RestoreDrillStale', 'RestoreKeptCopiesLingering',
   'TokenUsageSpike', 'Watchdog', 'PostgresWalArchivingFailing', 'PostgresWalArchiveStale',
 ]
 export const SEVERITIES = ['critical', 'warning', 'info']

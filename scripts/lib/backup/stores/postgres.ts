@@ -13,7 +13,7 @@ import { dataDirectory, REPLACED, restorePostgres } from './postgres-restore.ts'
 import { ensureSpace } from '../space.ts'
 export { COUNT_SQL, compareCounts, dbArg, dumpName, filterGlobals, ident, literal, parseCounts, pgConnection, type PgDatabase } from './pg-common.ts'
 export { recoverPostgres } from './postgres-restore.ts'
-import type { DriverRun, DumpResult, ProducedFile, StoreDriver, VerifyResult } from '../types.ts'
+import type { DriverRun, DumpResult, KeptCopies, ProducedFile, StoreDriver, VerifyResult } from '../types.ts'
 
 const delay = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
@@ -57,6 +57,24 @@ const SCRATCH_DB = `(datname ~ '^owp_verify_' OR coalesce(shobj_description(oid,
 /** What a restore replaced and kept for the operator (postgres-restore.ts): never part of a set. */
 const REPLACED_DB = `coalesce(shobj_description(oid, 'pg_database'), '') LIKE '${REPLACED}:%'`
 
+/**
+ * The facts' `kept|<bytes>|<when replaced>|<name>` lines: what restores replaced and kept (their
+ * comment ends with the time of the restore, YYYY-MM-DDTHH-MM-SSZ; another time is not counted).
+ */
+export function keptFromFacts(facts: string[]): KeptCopies {
+  const out: KeptCopies = { names: [], bytes: 0, since: null }
+  for (const line of facts) {
+    if (!line.startsWith('kept|')) continue
+    const [, bytes, when] = line.split('|')
+    out.names.push(line.split('|').slice(3).join('|'))
+    out.bytes += Number(bytes) || 0
+    const m = /^(\d{4}-\d\d-\d\d)T(\d\d)-(\d\d)-(\d\d)Z$/.exec(when ?? '')
+    const at = m ? new Date(`${m[1]}T${m[2]}:${m[3]}:${m[4]}Z`) : null
+    if (at && !Number.isNaN(at.getTime()) && (!out.since || at < out.since)) out.since = at
+  }
+  return out
+}
+
 async function backup(ctx: Ctx, run: DriverRun): Promise<DumpResult> {
   const conn = pgConnection(run)
   const opts = { env: conn.env, secretEnv: conn.secretEnv }
@@ -66,15 +84,16 @@ async function backup(ctx: Ctx, run: DriverRun): Promise<DumpResult> {
     run.target.run(ctx, 'postgres', ['pg_dump', '--version'], opts),
     psql(ctx, run, 'postgres', `SELECT 'version|' || current_setting('server_version')
     UNION ALL SELECT 'superuser|' || rolsuper FROM pg_roles WHERE rolname = current_user
-    UNION ALL (SELECT CASE WHEN ${SCRATCH_DB} THEN 'skip|' || datname WHEN ${REPLACED_DB} THEN 'kept|' || datname
+    UNION ALL (SELECT CASE WHEN ${SCRATCH_DB} THEN 'skip|' || datname
+        WHEN ${REPLACED_DB} THEN 'kept|' || pg_database_size(oid) || '|' || substring(shobj_description(oid, 'pg_database') from '[^:]*$') || '|' || datname
         ELSE 'db|' || datname || '|' || pg_encoding_to_char(encoding) || '|' || datcollate || '|' || datctype END
-      FROM pg_database WHERE datallowconn AND NOT datistemplate ORDER BY datname)`),
+      FROM pg_database WHERE (datallowconn AND NOT datistemplate) OR ${REPLACED_DB} ORDER BY datname)`),
   ])
   // the kit's own scratch copies, left by a killed verification or restore, are no user's data
   const skipped = facts.filter((l) => l.startsWith('skip|')).map((l) => l.slice(5))
   if (skipped.length) ctx.log.warn(`postgres: not backed up: ${skipped.join(', ')} (scratch copies of a verification or a restore of the kit)`)
-  const kept = facts.filter((l) => l.startsWith('kept|')).map((l) => l.slice(5))
-  if (kept.length) ctx.log.warn(`postgres: not backed up: ${kept.join(', ')} (what a restore replaced, kept until you drop it)`)
+  const kept = keptFromFacts(facts)
+  if (kept.names.length) ctx.log.warn(`postgres: not backed up: ${kept.names.join(', ')} (what a restore replaced, kept until you drop it)`)
   const tools = { pg_dump: client.stdout.trim() }
   const version = facts.find((l) => l.startsWith('version|'))?.slice(8)
   const superuser = facts.find((l) => l.startsWith('superuser|'))?.slice(10)
@@ -126,7 +145,7 @@ async function backup(ctx: Ctx, run: DriverRun): Promise<DumpResult> {
     files.push(d.file)
     details.databases[db.name] = { file: d.file.name, encoding: db.encoding, collate: db.collate, ctype: db.ctype, tables: d.tables }
   }
-  const result: DumpResult = { files, tools, server: { version: version ?? 'unknown' }, details: details as unknown as Record<string, unknown> }
+  const result: DumpResult = { files, tools, server: { version: version ?? 'unknown' }, details: details as unknown as Record<string, unknown>, kept }
   if (spaceRead) spaceReads.set(result, spaceRead)
   return result
 }
