@@ -15,6 +15,7 @@ import { testCtx } from '../test/helpers/context.ts'
 import { ROOT } from '../scripts/lib/core/paths.ts'
 import { resolveShared, retentionFrom } from '../scripts/lib/backup/settings.ts'
 import { runBackup } from '../scripts/lib/backup/backup.ts'
+import { withPgClientPath } from '../scripts/lib/tools/pg-client.ts'
 
 const rows = Number(process.env.BENCH_ROWS ?? 2_500_000)
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3)
@@ -44,7 +45,8 @@ try {
   const size = Number(pg.sql("SELECT pg_database_size('bench')"))
   console.log(`database: ${(size / 1048576).toFixed(0)} MiB (${rows} + ${Math.round(rows / 20)} rows), generated in ${secs(performance.now() - genStart)}`)
 
-  const env = { ...process.env, ...pg.env }
+  // the same programs as the kit: without Debian's pg_wrapper in front (scripts/lib/tools/pg-client.ts)
+  const env = withPgClientPath({ ...process.env, ...pg.env } as Record<string, string>, process.env.PATH)
   const emptyEnv = join(tmp.path, 'empty.env')
   writeFileSync(emptyEnv, '')
   const bare: number[] = []

@@ -12,6 +12,7 @@ import type { ExecOptions, ExecResult } from '../core/exec.ts'
 import { FILE_STORES, SERVICE_OF, type FileStoreName, type StoreName, type TargetKind, type Target, type RunOptions, type AdminRunner, type OfflineIo, type WriterControl } from './types.ts'
 import { claimPod } from './claims.ts'
 import { composeFileArgs, type ComposeCli } from '../tools/compose.ts'
+import { withPgClientPath } from '../tools/pg-client.ts'
 
 export type { Target, RunOptions, AdminRunner, OfflineIo } from './types.ts'
 
@@ -57,7 +58,9 @@ class DirectTarget implements Target {
       case 'config': return 'the .env of this host'
     }
   }
-  run(ctx: Ctx, _store: StoreName, argv: string[], o: RunOptions = {}): Promise<ExecResult> {
+  run(ctx: Ctx, store: StoreName, argv: string[], o: RunOptions = {}): Promise<ExecResult> {
+    // PostgreSQL's programs without Debian's version-picking wrapper (the same version it picks)
+    if (store === 'postgres') o = { ...o, env: withPgClientPath(o.env ?? {}, o.env?.PATH ?? ctx.env.PATH) }
     return ctx.exec(argv, merge(o))
   }
   async copyFrom(ctx: Ctx, _store: StoreName, remote: string, local: string): Promise<void> {
