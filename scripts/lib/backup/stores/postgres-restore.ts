@@ -37,7 +37,18 @@ function markedName(kind: 'new' | 'old', db: string, id: string): string {
 
 interface Leftover { name: string; kind: 'new' | 'old'; of: string; id: string; allowconn: boolean }
 /** A copy an earlier restore replaced and kept (its comment: REPLACED:<of>:<set id>:<when>). */
-interface Kept { name: string; of: string; id: string; when: string; bytes: number }
+export interface Kept { name: string; of: string; id: string; when: string; bytes: number }
+
+/** The copies earlier restores replaced and kept: "kept|<bytes>|<name>|<comment>" rows (parseKept). */
+export const KEPT_SQL = `SELECT 'kept|' || pg_database_size(oid) || '|' || datname || '|' || shobj_description(oid, 'pg_database')
+      FROM pg_database WHERE shobj_description(oid, 'pg_database') LIKE '${REPLACED}:%'`
+
+/** A KEPT_SQL row after its tag. A marked name is ours (no '|'); the comment: the database (which may hold ':' or '|'), the set, the time. */
+export function parseKept(rest: string[]): Kept {
+  const [bytes, name, ...comment] = rest
+  const parts = comment.join('|').split(':')
+  return { name: name!, bytes: Number(bytes), when: parts.at(-1)!, id: parts.at(-2)!, of: parts.slice(1, -2).join(':') }
+}
 interface LiveDb { allowconn: boolean; owner: string; member: boolean }
 /** The role the restore connects as. */
 interface Me { name: string; superuser: boolean; createdb: boolean }
@@ -55,8 +66,7 @@ async function readCatalogue(ctx: Ctx, run: DriverRun, dbs: string[]): Promise<C
   const rows = await psql(ctx, run, MAINT, `SELECT 'mark|' || datallowconn || '|' || datname || '|' || shobj_description(oid, 'pg_database')
       FROM pg_database WHERE shobj_description(oid, 'pg_database') LIKE '${MARK}:%'
     UNION ALL SELECT 'older|' || datname FROM pg_database WHERE datname ~ '_pre_restore_[0-9a-z]+$'
-    UNION ALL SELECT 'kept|' || pg_database_size(oid) || '|' || datname || '|' || shobj_description(oid, 'pg_database')
-      FROM pg_database WHERE shobj_description(oid, 'pg_database') LIKE '${REPLACED}:%'
+    UNION ALL ${KEPT_SQL}
     UNION ALL SELECT 'live|' || v.i || '|' || d.datallowconn || '|' || pg_has_role(current_user, d.datdba, 'MEMBER') || '|' || pg_get_userbyid(d.datdba) FROM ${wanted} JOIN pg_database d ON d.datname = v.n
     UNION ALL SELECT 'me|' || rolsuper || '|' || rolcreatedb || '|' || rolname FROM pg_roles WHERE rolname = current_user
     UNION ALL SELECT 'size|' || coalesce(sum(pg_database_size(d.datname)), 0) FROM ${wanted} JOIN pg_database d ON d.datname = v.n
@@ -72,12 +82,7 @@ async function readCatalogue(ctx: Ctx, run: DriverRun, dbs: string[]): Promise<C
       const [, kind, of, ...id] = comment.join('|').split(':')
       c.leftovers.push({ name: name!, kind: kind as 'new' | 'old', of: of!, id: id.join(':'), allowconn: allow === 't' || allow === 'true' })
     } else if (tag === 'older') c.older.push(value)
-    else if (tag === 'kept') {
-      // a marked name is ours (no '|'); the comment: the database (which may hold ':'), the set, the time
-      const [bytes, name, ...comment] = rest
-      const parts = comment.join('|').split(':')
-      c.kept.push({ name: name!, bytes: Number(bytes), when: parts.at(-1)!, id: parts.at(-2)!, of: parts.slice(1, -2).join(':') })
-    }
+    else if (tag === 'kept') c.kept.push(parseKept(rest))
     else if (tag === 'live') {
       const [i, allow, member, ...owner] = rest
       c.live[Number(i)] = { allowconn: yes(allow), member: yes(member), owner: owner.join('|') }

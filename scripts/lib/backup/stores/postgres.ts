@@ -9,7 +9,7 @@ import type { Ctx } from '../../core/context.ts'
 import { colonLines, failureReason, outputTail, type ExecResult } from '../../core/exec.ts'
 import { finishFile, partialPath } from '../manifest.ts'
 import { COUNT_SQL, dbArg, dumpName, eachAtMost, ident, literal, loadDump, parseCounts, pgConnection, proveCounts, psql, psqlArgv, type PgDatabase, type PgDetails } from './pg-common.ts'
-import { dataDirectory, REPLACED, restorePostgres } from './postgres-restore.ts'
+import { dataDirectory, KEPT_SQL, parseKept, REPLACED, restorePostgres } from './postgres-restore.ts'
 import { ensureSpace } from '../space.ts'
 export { COUNT_SQL, compareCounts, dbArg, dumpName, filterGlobals, ident, literal, parseCounts, pgConnection, type PgDatabase } from './pg-common.ts'
 export { recoverPostgres } from './postgres-restore.ts'
@@ -58,17 +58,18 @@ const SCRATCH_DB = `(datname ~ '^owp_verify_' OR coalesce(shobj_description(oid,
 const REPLACED_DB = `coalesce(shobj_description(oid, 'pg_database'), '') LIKE '${REPLACED}:%'`
 
 /**
- * The facts' `kept|<bytes>|<when replaced>|<name>` lines: what restores replaced and kept (their
- * comment ends with the time of the restore, YYYY-MM-DDTHH-MM-SSZ; another time is not counted).
+ * The facts' KEPT_SQL rows as one report: what restores replaced and kept, their bytes, and when
+ * the oldest was replaced (its comment ends with the time of the restore, YYYY-MM-DDTHH-MM-SSZ;
+ * another time is not counted).
  */
 export function keptFromFacts(facts: string[]): KeptCopies {
   const out: KeptCopies = { names: [], bytes: 0, since: null }
   for (const line of facts) {
     if (!line.startsWith('kept|')) continue
-    const [, bytes, when] = line.split('|')
-    out.names.push(line.split('|').slice(3).join('|'))
-    out.bytes += Number(bytes) || 0
-    const m = /^(\d{4}-\d\d-\d\d)T(\d\d)-(\d\d)-(\d\d)Z$/.exec(when ?? '')
+    const kept = parseKept(line.split('|').slice(1))
+    out.names.push(kept.name)
+    out.bytes += Number.isFinite(kept.bytes) ? kept.bytes : 0
+    const m = /^(\d{4}-\d\d-\d\d)T(\d\d)-(\d\d)-(\d\d)Z$/.exec(kept.when ?? '')
     const at = m ? new Date(`${m[1]}T${m[2]}:${m[3]}:${m[4]}Z`) : null
     if (at && !Number.isNaN(at.getTime()) && (!out.since || at < out.since)) out.since = at
   }
@@ -85,9 +86,9 @@ async function backup(ctx: Ctx, run: DriverRun): Promise<DumpResult> {
     psql(ctx, run, 'postgres', `SELECT 'version|' || current_setting('server_version')
     UNION ALL SELECT 'superuser|' || rolsuper FROM pg_roles WHERE rolname = current_user
     UNION ALL (SELECT CASE WHEN ${SCRATCH_DB} THEN 'skip|' || datname
-        WHEN ${REPLACED_DB} THEN 'kept|' || pg_database_size(oid) || '|' || substring(shobj_description(oid, 'pg_database') from '[^:]*$') || '|' || datname
         ELSE 'db|' || datname || '|' || pg_encoding_to_char(encoding) || '|' || datcollate || '|' || datctype END
-      FROM pg_database WHERE (datallowconn AND NOT datistemplate) OR ${REPLACED_DB} ORDER BY datname)`),
+      FROM pg_database WHERE datallowconn AND NOT datistemplate AND NOT ${REPLACED_DB} ORDER BY datname)
+    UNION ALL ${KEPT_SQL}`),
   ])
   // the kit's own scratch copies, left by a killed verification or restore, are no user's data
   const skipped = facts.filter((l) => l.startsWith('skip|')).map((l) => l.slice(5))
