@@ -1,0 +1,53 @@
+// The failed tests that `make test` lists again right before its summary, for CI's tail.
+import { describe, it, expect } from 'vitest'
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { failureLines, summary } from './failures.ts'
+import { tmpDir } from './tmp.ts'
+
+const report = {
+  testResults: [
+    { name: '/repo/test/a.test.ts', status: 'passed', assertionResults: [{ fullName: 'a works', status: 'passed', failureMessages: [] }] },
+    {
+      name: '/repo/test/b.test.ts', status: 'failed', assertionResults: [
+        { fullName: 'b lock F-LOCK-9 takes over', status: 'failed', failureMessages: ['\x1b[31mAssertionError: expected 75 to be 0\x1b[39m\n    at b.test.ts:10'] },
+        { fullName: 'b other', status: 'passed' },
+      ],
+    },
+    { name: '/repo/test/c.test.ts', status: 'failed', message: "Error: Cannot find module './gone.ts'\n  at ...", assertionResults: [] },
+  ],
+}
+
+describe('the failures make test lists again', () => {
+  it('one line per failed test (first line of its error, no colour) and per file that failed outside its tests', () => {
+    expect(failureLines(report, '/repo')).toEqual([
+      'test/b.test.ts > b lock F-LOCK-9 takes over: AssertionError: expected 75 to be 0',
+      "test/c.test.ts: Error: Cannot find module './gone.ts'",
+    ])
+  })
+
+  it('says nothing for a run that passed, and says so when the run wrote no report', () => {
+    const dir = tmpDir('owp-failures-')
+    try {
+      const ok = join(dir.path, 'ok.json')
+      writeFileSync(ok, JSON.stringify({ testResults: [report.testResults[0]] }))
+      expect(summary('engine-free suites', ok, dir.path)).toEqual([])
+      expect(summary('engine-free suites', join(dir.path, 'none.json'), dir.path)).toEqual(['engine-free suites: no report at none.json (the run ended before writing it)'])
+      const bad = join(dir.path, 'bad.json')
+      writeFileSync(bad, JSON.stringify(report))
+      expect(summary('engine-free suites', bad, '/repo')[0]).toBe('engine-free suites: 2 failed')
+    } finally { dir.remove() }
+  })
+
+  it('keeps the list short: after 12 lines it says how many more', () => {
+    const many = { testResults: [{ name: '/repo/t.test.ts', status: 'failed', assertionResults: Array.from({ length: 15 }, (_, i) => ({ fullName: `t${i}`, status: 'failed', failureMessages: ['boom'] })) }] }
+    const dir = tmpDir('owp-failures-')
+    try {
+      const p = join(dir.path, 'many.json')
+      writeFileSync(p, JSON.stringify(many))
+      const lines = summary('timing suites', p, '/repo')
+      expect(lines).toHaveLength(14)
+      expect(lines.at(-1)).toBe("  … and 3 more (the suite's own output above has them all)")
+    } finally { dir.remove() }
+  })
+})
