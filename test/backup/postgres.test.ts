@@ -1,6 +1,6 @@
 // PostgreSQL backups against a real PostgreSQL 15 the suite starts: what a user of
 // `tsx scripts/backup.ts` / `restore.ts` sees, run as real processes.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { execFileSync, spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { cpSync, existsSync, readFileSync, appendFileSync, readdirSync, mkdirSync, writeFileSync } from 'node:fs'
@@ -153,6 +153,24 @@ describe('backup.ts / restore.ts with a real PostgreSQL 15', () => {
     expect(ctx.stderr()).toMatch(/postgres: app restored beside the live database and proven \(row counts equal\)/)
   })
 
+  it('one set restored twice within the same second by one process keeps both copies it replaced (a random part in each name)', async () => {
+    const { ctx, restore: restoreIn } = await inProcess(baseline.dest)
+    vi.useFakeTimers({ toFake: ['Date'], now: new Date('2026-06-01T12:00:00.250Z') }) // the clock stands still
+    try {
+      expect((await restoreIn(baseline.id)).ok, ctx.stderr()).toBe(true)
+      expect((await restoreIn(baseline.id)).ok, ctx.stderr()).toBe(true)
+    } finally {
+      vi.useRealTimers()
+    }
+    // app and postgres, twice, each under its own name
+    const kept = keptCopies().split('\n').filter((l) => l.endsWith(` owp-replaced:${l.split('_owp_old_')[0]}:${baseline.id}:2026-06-01T12-00-00Z`)).map((l) => l.split(' ')[0]!)
+    expect(kept.map((n) => n.replace(/_[0-9a-f]{10}$/, ''))).toEqual(['app_owp_old', 'app_owp_old', 'postgres_owp_old', 'postgres_owp_old'])
+    expect(new Set(kept).size).toBe(4)
+    expect(contentChecksums(pg, 'app')).toEqual(baseline.sums)
+    expect(scratchLeft()).toBe('0')
+    dropKept()
+  })
+
   it('statistics that do not count the load (track_counts off for the role): the rows are counted, and the restore is proven by them', async () => {
     const { ctx, restore: restoreIn } = await inProcess(baseline.dest, { verbose: true })
     pg.sql('ALTER ROLE postgres SET track_counts = off')
@@ -171,21 +189,22 @@ describe('backup.ts / restore.ts with a real PostgreSQL 15', () => {
 
   it('the proof reads the statistics only once every session of the load is gone, and then sees all it inserted', async () => {
     const app = 'owp-load-test'
-    const psqlAs = (name: string, sql: string) => new Promise<number>((resolve, reject) => {
-      const child = spawn('psql', ['-X', '-q', '-At', '-v', 'ON_ERROR_STOP=1', '-d', 'app', '-c', sql], { env: { ...process.env, ...pg.env, PGAPPNAME: name }, stdio: 'ignore' })
-      child.on('close', (code) => (code === 0 ? resolve(performance.now()) : reject(new Error(`psql exited ${code}`))))
+    const psqlAs = (name: string, sql: string) => new Promise<string>((resolve, reject) => {
+      let out = ''
+      const child = spawn('psql', ['-X', '-q', '-At', '-v', 'ON_ERROR_STOP=1', '-d', 'app', '-c', sql], { env: { ...process.env, ...pg.env, PGAPPNAME: name }, stdio: ['ignore', 'pipe', 'ignore'] })
+      child.stdout.on('data', (d: Buffer) => { out += d.toString() })
+      child.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`psql exited ${code}`))))
     })
     pg.sql('CREATE TABLE public.proof_probe (n int)', 'app')
     try {
-      // a session of the load that still works when the proof starts: the proof waits for it
+      // a session of the load that is still at work when the proof starts (its rows inserted, not
+      // committed, not published): the proof's own read, right after its wait, sees all 777 rows.
+      // Without the wait it reads while the load sleeps, and sees none.
       const load = psqlAs(app, 'INSERT INTO public.proof_probe SELECT generate_series(1, 777); SELECT pg_sleep(1.5)')
       await waitFor('the load\'s session', () => pg.sql(`SELECT count(*) FROM pg_stat_activity WHERE application_name = '${app}'`) === '1', 10_000)
-      const proof = psqlAs('owp-proof', `${waitForSessionsSql(app)}`)
-      const [loadEnded, proofEnded] = await Promise.all([load, proof])
-      expect(proofEnded).toBeGreaterThanOrEqual(loadEnded)
-      // and what it inserted is counted by then
-      const lines = pg.sql(`${waitForSessionsSql(app)}; ${INSERTED_SQL}`, 'app').split('\n')
-      expect(insertedCounts(lines)['public.proof_probe']).toBe(777)
+      const proof = psqlAs('owp-proof', `${waitForSessionsSql(app)}; ${INSERTED_SQL}`)
+      const [, read] = await Promise.all([load, proof])
+      expect(insertedCounts(read.split('\n').filter(Boolean))['public.proof_probe']).toBe(777)
     } finally {
       pg.sql('DROP TABLE public.proof_probe', 'app')
     }
@@ -326,11 +345,12 @@ describe('backup.ts / restore.ts with a real PostgreSQL 15', () => {
     expect(pg.sql('SELECT count(*) FROM bracket', 'billing [old]')).toBe('2000')
     // the largest dump is loaded first (the longest load sets the restore's time), not the first name
     const set = listSets(dest, 'postgres')[0]!
-    const bySize = readManifestJson(set.dir).files.filter((f: { name: string }) => f.name.startsWith('db-'))
-      .sort((a: { bytes: number }, b: { bytes: number }) => b.bytes - a.bytes).map((f: { name: string }) => f.name)
-    const loaded = [...verbose.ctx.stderr().matchAll(/\$ pg_restore --exit-on-error -d \S+ \S*\/(db-[^/\s]+\.dump)/g)].map((m) => m[1])
-    expect(loaded).toEqual(bySize)
-    expect(bySize).not.toEqual([...bySize].sort())
+    const size = new Map<string, number>(readManifestJson(set.dir).files.map((f: { name: string; bytes: number }) => [f.name, f.bytes]))
+    const loads = [...verbose.ctx.stderr().matchAll(/\$ pg_restore --exit-on-error -d \S+ \S*\/(db-[^/\s]+\.dump)/g)].map((m) => m[1]!)
+    expect([...loads].sort()).toEqual([...size.keys()].filter((f) => f.startsWith('db-')).sort()) // each dump once
+    const descending = (names: string[]) => { const s = names.map((f) => size.get(f)!); return s.every((n, i) => i === 0 || s[i - 1]! >= n) }
+    expect(descending(loads), loads.map((f) => `${f} ${size.get(f)} bytes`).join(', ')).toBe(true) // equal sizes in either order
+    expect(descending([...loads].sort())).toBe(false) // name order would not be
     dropKept()
     pg.sql('DROP DATABASE "billing (old)"')
     pg.sql('DROP DATABASE "billing [old]"')

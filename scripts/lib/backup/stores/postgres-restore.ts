@@ -13,7 +13,7 @@
 // next run recognises and clears a killed run's leftovers instead of failing with "already exists".
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { createHash } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import { KitError } from '../../core/errors.ts'
 import type { Ctx } from '../../core/context.ts'
 import type { DriverRun, Manifest, RestoreResult } from '../types.ts'
@@ -290,7 +290,9 @@ export async function restorePostgres(ctx: Ctx, run: DriverRun, manifest: Manife
   const keep = run.settings.keepPrevious !== false
   const when = new Date().toISOString().replace(/\.\d+Z$/, 'Z').replace(/:/g, '-')
   const aside = new Map<string, string>()
-  for (const [db] of dbs) if (live.get(db)) aside.set(db, markedName('old', db, `${run.id}\0${when}\0${process.pid}`))
+  // unique per restore, also for one set restored twice within a second by one process: a random part
+  const nonce = randomBytes(8).toString('hex')
+  for (const [db] of dbs) if (live.get(db)) aside.set(db, markedName('old', db, `${run.id}\0${when}\0${nonce}`))
   const swap = ['BEGIN;']
   for (const [db] of dbs) {
     const old = aside.get(db)
