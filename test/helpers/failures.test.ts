@@ -2,7 +2,7 @@
 import { describe, it, expect } from 'vitest'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { failureLines, summary } from './failures.ts'
+import { failureLines, gist, summary } from './failures.ts'
 import { tmpDir } from './tmp.ts'
 
 const report = {
@@ -24,6 +24,19 @@ describe('the failures make test lists again', () => {
       'test/b.test.ts > b lock F-LOCK-9 takes over: AssertionError: expected 75 to be 0',
       "test/c.test.ts: Error: Cannot find module './gone.ts'",
     ])
+  })
+
+  it('a message that begins with the log a test passed to expect() still shows its cause: the kit\'s ✖, the server\'s ERROR, vitest\'s expected', () => {
+    const message = [
+      'AssertionError: › postgres: backup 2026-12-03T15-49-49Z from postgres at 127.0.0.1:27543',
+      '· postgres: app restored beside the live database and proven (row counts equal)',
+      '✖ postgres: restore failed: could not swap the restored databases in',
+      '    ERROR:  database "app_owp_old_3e0981144d" already exists',
+      ': expected false to be true // Object.is equality',
+      '', '- Expected', '+ Received', '- true', '+ false', ' ❯ test/backup/postgres.test.ts:303:56',
+    ].join('\n')
+    expect(gist(message)).toBe('AssertionError: › postgres: backup 2026-12-03T15-49-49Z from postgres at 127.0.0.1:27543 | ✖ postgres: restore failed: could not swap the restored databases in | ERROR:  database "app_owp_old_3e0981144d" already exists | : expected false to be true // Object.is equality')
+    expect(gist('x'.repeat(2000))).toHaveLength(300)
   })
 
   it('says nothing for a run that passed, and says so when the run wrote no report', () => {

@@ -11,12 +11,25 @@ interface Report {
 
 const ANSI = /\x1b\[[0-9;]*m/g
 const MAX_LINES = 12
-const MAX_CHARS = 400
+const MAX_CHARS = 600
 
-/** The first line that says something, without colour, cut to one terminal-friendly line. */
-function firstLine(text: string | undefined): string {
-  const line = (text ?? '').replace(ANSI, '').split('\n').map((l) => l.trim()).find(Boolean) ?? ''
-  return line.length > MAX_CHARS ? `${line.slice(0, MAX_CHARS - 1)}…` : line
+/** A line cut to a terminal-friendly length. */
+const cut = (line: string, max: number) => (line.length > max ? `${line.slice(0, max - 1)}…` : line)
+
+/**
+ * What an error says, on one line: its first line, then the lines that name what went wrong (a
+ * kit's "✖", a server's ERROR, an Error) and vitest's "expected …": a message that begins with the
+ * log a test passed to expect() still shows its cause.
+ */
+export function gist(text: string | undefined): string {
+  const lines = (text ?? '').replace(ANSI, '').split('\n').map((l) => l.trim()).filter(Boolean)
+  if (lines.length === 0) return ''
+  const rest = lines.slice(1)
+  const end = rest.findIndex((l) => /^- Expected|^❯ |^at /.test(l)) // the diff and the stack add nothing here
+  const body = end < 0 ? rest : rest.slice(0, end)
+  const causes = body.filter((l) => /✖|\b(ERROR|FATAL|PANIC):|^\w*Error:/.test(l)).slice(0, 2)
+  const expected = body.filter((l) => /\bexpected .+ to /.test(l)).slice(-1)
+  return cut([lines[0]!, ...causes, ...expected].map((l) => cut(l, MAX_CHARS / 2)).join(' | '), MAX_CHARS)
 }
 
 /** One line per failed test, and per file that failed outside its tests (an import, a hook). */
@@ -25,8 +38,8 @@ export function failureLines(report: Report, root: string): string[] {
   for (const file of report.testResults ?? []) {
     const name = relative(root, file.name)
     const failed = (file.assertionResults ?? []).filter((a) => a.status === 'failed')
-    for (const a of failed) lines.push(`${name} > ${a.fullName}: ${firstLine(a.failureMessages?.[0])}`)
-    if (file.status === 'failed' && failed.length === 0) lines.push(`${name}: ${firstLine(file.message) || 'failed outside its tests'}`)
+    for (const a of failed) lines.push(`${name} > ${a.fullName}: ${gist(a.failureMessages?.[0])}`)
+    if (file.status === 'failed' && failed.length === 0) lines.push(`${name}: ${gist(file.message) || 'failed outside its tests'}`)
   }
   return lines
 }
