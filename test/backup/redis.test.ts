@@ -2,7 +2,7 @@
 // systemd or a container restart policy), driven in-process through the same lib the CLI uses.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { execFileSync } from 'node:child_process'
-import { copyFileSync, existsSync, mkdirSync, readdirSync, statSync, truncateSync, writeFileSync } from 'node:fs'
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { startRedis, type Redis } from '../helpers/redis.ts'
 import { testCtx } from '../helpers/context.ts'
@@ -120,6 +120,31 @@ describe('Redis backup and restore with a real redis-server', () => {
     await waitFor('redis to come back', () => { try { return redis.cli(['PING']).trim() === 'PONG' && !redis.cli(['INFO', 'server']).includes(`process_id:${pid}\r`) } catch { return false } })
     expect(snapshot(redis)).toEqual({ ...before, '0:written-after-restore': expect.stringMatching(/^string\|none\|/) })
     redis.cli(['DEL', 'written-after-restore'])
+  })
+
+  it('restoring the same set again keeps what each restore replaced under its own name: no copy an earlier restore kept is overwritten', async () => {
+    const dest = join(tmp.path, 'rdb')
+    const { ctx, shared } = await options(dest)
+    const restoreLatest = async (marker: string) => {
+      redis.cli(['SET', 'between-restores', marker])
+      await waitFor('SAVE', () => redis.cli(['SAVE']).trim() === 'OK') // the live dump.rdb holds the marker
+      const result = await runRestore(ctx, { stores: ['redis'], explicit: true, from: 'latest', target: shared.target, dest: shared.dest, settings: shared.settings })
+      expect(result.ok, ctx.stderr()).toBe(true)
+      const kept = /^the previous dump\.rdb is kept as dump\.rdb\.pre-restore-(\S+) in /.exec(result.stores[0]!.warnings!.join('\n'))![1]!
+      expect(result.stores[0]!.restored![0]).toContain(`(the previous AOF is kept as appendonlydir.pre-restore-${kept})`)
+      return kept
+    }
+    const rdb = (suffix: string) => readFileSync(join(redis.dir, `dump.rdb.pre-restore-${suffix}`))
+    const first = await restoreLatest('held-before-the-first-restore')
+    const firstBytes = rdb(first)
+    const second = await restoreLatest('held-before-the-second-restore')
+    expect(second).not.toBe(first)
+    expect(second).toMatch(/^\d{4}-\d\d-\d\dT\d\d-\d\d-\d\dZ\.\d+$/) // the set's id and a number
+    expect(rdb(first).equals(firstBytes)).toBe(true)
+    expect(firstBytes.includes('held-before-the-first-restore')).toBe(true)
+    expect(rdb(second).includes('held-before-the-second-restore')).toBe(true)
+    expect(readdirSync(join(redis.dir, `appendonlydir.pre-restore-${first}`))).not.toContain('appendonlydir') // not moved into the earlier copy
+    expect(redis.cli(['EXISTS', 'between-restores']).trim()).toBe('0')
   })
 
   it('backs up with BGSAVE and LASTSAVE polling', async () => {

@@ -53,6 +53,29 @@ describe('neo4j APOC restore faults (fake Neo4j that fails like the real one)', 
     expect(readdirSync(join(state, 'import'))).toEqual([])
   })
 
+  it('F-RESTORE-NEO4J-5: the replay fails and so does the replay of the previous graph: its export is kept under a name of that run alone, and a retry of the same set leaves it as it was', async () => {
+    writeFileSync(join(state, 'databases', 'neo4j'), 'alice\nzed\ncarol\n')
+    const b = await kit({}, 'dest-5')
+    expect((await b.backup()).ok, b.ctx.stderr()).toBe(true)
+    writeFileSync(join(state, 'databases', 'neo4j'), 'dave\nzed\nerin\n') // the graph a restore replaces
+
+    const failed = await (await kit({ NEO4J_FAKE_FAIL_ON: 'zed' }, 'dest-5')).restore()
+    expect(failed.ok).toBe(false)
+    const kept = /the previous graph could not be replayed: it is kept in (\S+\.cypher)/.exec(failed.stores[0]!.error ?? '')?.[1]
+    expect(kept, failed.stores[0]!.error).toMatch(/\/owp-pre-restore-[0-9TZ-]+-[0-9a-f]{8}\.cypher$/)
+    const held = readFileSync(kept!, 'utf8')
+    expect(held).toMatch(/dave[\s\S]*zed[\s\S]*erin/)
+
+    // the retry of the same set (the fault gone) succeeds, and the copy the failed run kept is still there, unchanged
+    const retry = await kit({}, 'dest-5')
+    const ok = await retry.restore()
+    expect(ok.ok, retry.ctx.stderr()).toBe(true)
+    expect(readFileSync(join(state, 'databases', 'neo4j'), 'utf8')).toBe('alice\nzed\ncarol\n')
+    expect(readFileSync(kept!, 'utf8')).toBe(held)
+    expect(readdirSync(join(state, 'import'))).toEqual([kept!.split('/').at(-1)])
+    rmSync(kept!)
+  })
+
   it('F-RESTORE-NEO4J-4: too little room in the import directory for the export of the current graph set aside (a 64 KiB tmpfs, a ~100 KiB graph): the restore stops before the export, the graph untouched', async (t) => {
     if (!canMount) t.skip() // mounting a tmpfs needs root (the test machines run as root)
     rmSync(state, { recursive: true, force: true })

@@ -77,6 +77,46 @@ describe('redis restore faults (real redis-server)', { timeout: 120_000 }, () =>
     expect(readFileSync(join(redis.dir, 'dump.rdb'))).toEqual(rdbBefore)
     expect(readdirSync(redis.dir).filter((f) => f.includes('owp-restore') || f.includes('pre-restore'))).toEqual([])
   })
+  it('F-RESTORE-REDIS-3: the server comes back on other data than the proven RDB (something changed its data directory while it was down): the previous data is put back from what this restore set aside, and a copy an earlier restore of the same set kept stays as it was', async () => {
+    const hook = join(tmp.path, 'before-restart.sh')
+    const server = await startRedis({ supervised: true, beforeRestart: hook })
+    const other = await startRedis()
+    try {
+      const to = join(tmp.path, 'dest-3')
+      for (let i = 0; i < 20; i++) server.cli(['SET', `set:${i}`, String(i)])
+      const b = await kit(server, to)
+      expect((await b.backup()).ok, b.ctx.stderr()).toBe(true)
+      server.cli(['SET', 'marker', 'before the first restore'])
+      await save(server)
+      expect((await (await kit(server, to)).restore()).ok).toBe(true)
+      const [set] = listSets(to, 'redis')
+      const firstKept = join(server.dir, `dump.rdb.pre-restore-${set!.id}`)
+      const firstBytes = readFileSync(firstKept)
+      expect(firstBytes.includes('before the first restore')).toBe(true)
+
+      // what the second restore replaces, on disk; and an RDB of three other keys, which the
+      // server finds in its data directory when it restarts on the restored data
+      for (let i = 0; i < 5; i++) server.cli(['SET', `live:${i}`, 'now'])
+      server.cli(['SET', 'marker', 'before the second restore'])
+      await save(server)
+      const before = server.cli(['DBSIZE']).trim()
+      for (let i = 0; i < 3; i++) other.cli(['SET', `other:${i}`, 'x'])
+      await save(other)
+      writeFileSync(hook, `cp '${join(other.dir, 'dump.rdb')}' dump.rdb\n`)
+
+      const r = await kit(server, to)
+      const result = await r.restore()
+      expect(result.ok).toBe(false)
+      expect(result.stores[0]!.error).toBe('redis held 3 keys after the restore, the backup has 20 (0 with an expiry): the previous data was put back')
+      expect(server.cli(['DBSIZE']).trim()).toBe(before)
+      expect(server.cli(['GET', 'marker']).trim()).toBe('before the second restore')
+      expect(readFileSync(firstKept).equals(firstBytes)).toBe(true)
+      expect(readdirSync(server.dir).filter((f) => f.includes('owp-restore') || f.includes('pre-restore')).sort()).toEqual([`dump.rdb.pre-restore-${set!.id}`])
+    } finally {
+      await other.stop()
+      await server.stop()
+    }
+  })
   it('F-RESTORE-REDIS-2: the data directory has too little room for the incoming dump.rdb (a 256 KiB tmpfs, a ~330 KiB set): the restore stops before the copy, the live data untouched and the server still able to save', async (t) => {
     if (!canMount) t.skip() // mounting a tmpfs needs root (the test machines run as root)
     // the set: ~330 KiB of incompressible values, taken from another server

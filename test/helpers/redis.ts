@@ -26,7 +26,11 @@ export function requireRedis(): void {
 }
 
 /** `dir`: the data directory to use (e.g. a small tmpfs the test mounted; the caller removes it). */
-export async function startRedis(o: { appendonly?: boolean; supervised?: boolean; password?: string; dir?: string } = {}): Promise<Redis> {
+/**
+ * `beforeRestart` (supervised only): a path; a shell script written there runs once, in the data
+ * directory, before the server's next start, and is removed: what happens to the data while it is down.
+ */
+export async function startRedis(o: { appendonly?: boolean; supervised?: boolean; password?: string; dir?: string; beforeRestart?: string } = {}): Promise<Redis> {
   requireRedis()
   const tmp = o.dir ? { path: o.dir, remove: () => {} } : tmpDir('owp-redis-')
   const port = await freePort()
@@ -39,7 +43,8 @@ export async function startRedis(o: { appendonly?: boolean; supervised?: boolean
   const cli = (a: string[], co: { raw?: boolean } = {}) => execFileSync('redis-cli', ['-h', '127.0.0.1', '-p', String(port), ...(co.raw ? ['--raw'] : []), ...a],
     { env: { ...process.env, REDISCLI_AUTH: password }, stdio: ['ignore', 'pipe', 'pipe'] }).toString()
   const svc = await startService(o.supervised
-    ? { cmd: 'bash', args: ['-c', 'while :; do redis-server "$@"; sleep 0.1; done', 'redis-supervisor', ...args], port, cwd: tmp.path }
+    ? { cmd: 'bash', args: ['-c', 'while :; do if [ -n "$HOOK" ] && [ -f "$HOOK" ]; then sh "$HOOK"; rm -f "$HOOK"; fi; redis-server "$@"; sleep 0.1; done', 'redis-supervisor', ...args],
+        port, cwd: tmp.path, env: { ...process.env, HOOK: o.beforeRestart ?? '' } }
     : { cmd: 'redis-server', args, port, cwd: tmp.path })
   return {
     port, password, dir: tmp.path, env, cli,

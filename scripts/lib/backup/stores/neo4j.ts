@@ -9,6 +9,7 @@
 import { chmodSync, mkdirSync, readFileSync, renameSync, openSync, readSync, closeSync, copyFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { tmpdir } from 'node:os'
+import { randomBytes } from 'node:crypto'
 import { KitError } from '../../core/errors.ts'
 import type { Ctx } from '../../core/context.ts'
 import { finishFile, partialPath } from '../manifest.ts'
@@ -110,7 +111,8 @@ async function restore(ctx: Ctx, run: DriverRun, manifest: Manifest): Promise<Re
     const c = cypherShell(run)
     const importDir = run.settings.env.NEO4J_IMPORT_DIR ?? '/var/lib/neo4j/import'
     // A copy of the current graph first, on the server: the replay below starts by deleting everything.
-    const safety = `owp-pre-restore-${run.id}.cypher`
+    // Its name is this run's alone: a copy an earlier run could not replay is kept, never overwritten.
+    const safety = `owp-pre-restore-${run.id}-${randomBytes(4).toString('hex')}.cypher`
     if (!ctx.dryRun) {
       // The export of today's graph (the set's export scaled by today's node count) and, off this host, the export to replay.
       const bytes = setFileBytes(manifest, 'neo4j.cypher')

@@ -121,12 +121,18 @@ async function verify(ctx: Ctx, run: DriverRun, dump: DumpResult): Promise<Verif
   return { method: 'redis-check-rdb', detail: sums ? `${sums.keys} keys (${sums.expires} with an expiry)` : undefined }
 }
 
-/** A shell script (argv-safe: values are positional parameters) that puts the RDB in place. */
+/**
+ * A shell script (argv-safe: values are positional parameters) that puts the RDB in place. What it
+ * replaces is kept under ".pre-restore-<set id>", or "<set id>.2", ".3"... when an earlier restore of
+ * the same set kept its own copy there (never overwritten); it prints "kept <that suffix>".
+ */
 export const SWAP_SCRIPT = `set -e
 cd "$1"
 owner=$(stat -c %u:%g .)
+s="$6"; n=1
+while [ -e "$2.pre-restore-$s" ] || [ -e "$3.pre-restore-$s" ]; do n=$((n+1)); s="$6.$n"; done
 if [ "$5" = yes ]; then
-  if [ -e "$3" ]; then mv "$3" "$3.pre-restore-$6"; fi
+  if [ -e "$3" ]; then mv "$3" "$3.pre-restore-$s"; fi
   mkdir "$3"
   cp "$2.owp-restore" "$3/$4.1.base.rdb"
   : > "$3/$4.1.incr.aof"
@@ -136,11 +142,12 @@ if [ "$5" = yes ]; then
 fi
 chmod 0644 "$2.owp-restore"
 chown "$owner" "$2.owp-restore" 2>/dev/null || true
-if [ -e "$2" ]; then mv -f "$2" "$2.pre-restore-$6"; fi
+if [ -e "$2" ]; then mv "$2" "$2.pre-restore-$s"; fi
 mv "$2.owp-restore" "$2"
+echo "kept $s"
 `
 
-/** Puts back what SWAP_SCRIPT set aside (same positional parameters): the previous RDB and AOF. */
+/** Puts back what SWAP_SCRIPT set aside (same positional parameters, $6 the suffix it printed): the previous RDB and AOF. */
 export const UNDO_SCRIPT = `set -e
 cd "$1"
 if [ -e "$2.pre-restore-$6" ]; then mv -f "$2.pre-restore-$6" "$2"; fi
@@ -193,7 +200,9 @@ async function restore(ctx: Ctx, run: DriverRun, manifest: Manifest): Promise<Re
   const params = ['sh', dir, cfg.dbfilename ?? RDB, cfg.appenddirname ?? 'appendonlydir', cfg.appendfilename ?? 'appendonly.aof', aof ? 'yes' : 'no', run.id]
   // AOF off first: while it is on, the server would keep writing it, and at startup it wins over the RDB.
   if (aof) await redisCli(ctx, run, ['CONFIG', 'SET', 'appendonly', 'no'], { mutates: true })
-  await run.target.run(ctx, 'redis', ['sh', '-c', SWAP_SCRIPT, ...params], { mutates: true, timeout: 600_000 })
+  const swapped = await run.target.run(ctx, 'redis', ['sh', '-c', SWAP_SCRIPT, ...params], { mutates: true, timeout: 600_000 })
+  const suffix = /^kept (\S+)$/m.exec(swapped.stdout)?.[1] ?? run.id
+  params[6] = suffix // the undo puts back what this swap set aside
   // NOSAVE: a save on shutdown would overwrite the RDB we just put in place.
   await redisCli(ctx, run, ['SHUTDOWN', 'NOSAVE'], { mutates: true, allowFailure: true })
   if (ctx.dryRun) return { restored: [`${RDB} into ${dir}`], warnings: [] }
@@ -212,8 +221,8 @@ async function restore(ctx: Ctx, run: DriverRun, manifest: Manifest): Promise<Re
     await waitForRedis(ctx, run)
     throw new KitError(`redis held ${keys} keys after the restore, the backup has ${details.keys} (${details.expires ?? 0} with an expiry): the previous data was put back`)
   }
-  result.warnings.push(`the previous ${cfg.dbfilename ?? RDB} is kept as ${cfg.dbfilename ?? RDB}.pre-restore-${run.id} in ${dir}`)
-  result.restored.push(`${RDB} into ${dir}: ${keys} keys loaded${aof ? `; AOF rebuilt on the restored RDB (the previous AOF is kept as ${cfg.appenddirname ?? 'appendonlydir'}.pre-restore-${run.id})` : ''}`)
+  result.warnings.push(`the previous ${cfg.dbfilename ?? RDB} is kept as ${cfg.dbfilename ?? RDB}.pre-restore-${suffix} in ${dir}`)
+  result.restored.push(`${RDB} into ${dir}: ${keys} keys loaded${aof ? `; AOF rebuilt on the restored RDB (the previous AOF is kept as ${cfg.appenddirname ?? 'appendonlydir'}.pre-restore-${suffix})` : ''}`)
   return result
 }
 
