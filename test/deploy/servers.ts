@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process'
 import { readFileSync, writeFileSync, mkdirSync, symlinkSync, existsSync } from 'node:fs'
 import { join } from 'node:path'
 import type { AddressInfo } from 'node:net'
-import { tmpDir } from '../helpers/tmp.ts'
+import { tmpDirOwned } from '../helpers/tmp.ts'
 
 export interface TestServer { port: number; url: string; hits: string[]; close(): Promise<void> }
 
@@ -18,7 +18,7 @@ export interface Cert { cert: string; key: string; certFile: string; keyFile: st
  * ago), made by the real openssl: a request, then `x509 -req -days` (which takes negative days).
  */
 export function selfSigned(name: string, days: number): Cert {
-  const dir = tmpDir('owp-cert-').path
+  const dir = tmpDirOwned('owp-cert-').path
   const certFile = join(dir, 'tls.crt')
   const keyFile = join(dir, 'tls.key')
   const csr = join(dir, 'tls.csr')
@@ -71,7 +71,7 @@ export function health(delayMs = 0, status = 200): Handler {
  * sleep): a machine without docker-compose, trivy or a real docker.
  */
 export function barePath(): string {
-  const dir = tmpDir('owp-bare-').path
+  const dir = tmpDirOwned('owp-bare-').path
   const bin = join(dir, 'bin')
   mkdirSync(bin)
   for (const tool of ['bash', 'grep', 'cat', 'date', 'sleep', 'env', 'sh']) {

@@ -1,7 +1,7 @@
 // Fake executables first on PATH: each records its argv (NUL-separated) and plays a scripted answer.
 import { mkdirSync, writeFileSync, readdirSync, readFileSync, chmodSync } from 'node:fs'
 import { join } from 'node:path'
-import { tmpDir } from './tmp.ts'
+import { tmpDirOwned } from './tmp.ts'
 
 export interface Answer {
   /** Extended regex (bash =~, POSIX ERE) tested against the space-joined arguments; absent matches all. */
@@ -56,7 +56,7 @@ export interface FakeBins {
 }
 
 export function fakeBins(scripts: Record<string, Script>, o: { basePath?: string } = {}): FakeBins {
-  const tmp = tmpDir('owp-fakes-')
+  const tmp = tmpDirOwned('owp-fakes-')
   const bin = join(tmp.path, 'bin')
   mkdirSync(bin)
   mkdirSync(join(tmp.path, 'calls'))

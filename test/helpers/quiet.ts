@@ -5,6 +5,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync }
 import { basename, join } from 'node:path'
 import { tmpdir } from 'node:os'
 import { createHash } from 'node:crypto'
+import { removeOwnedDirs } from './tmp.ts'
 
 // Each test file keeps the kit's host state (its leases, the record of stopped writers) in a home
 // of its own, never in the user's ~/.local/state/owp: a run killed on this machine earlier (or a
@@ -13,6 +14,8 @@ import { createHash } from 'node:crypto'
 const stateHome = mkdtempSync(join(tmpdir(), 'owp-test-state-'))
 process.env.XDG_STATE_HOME = stateHome
 afterAll(() => rmSync(stateHome, { recursive: true, force: true }))
+// registered first, so it runs after the file's own afterAll hooks: the helpers' directories go last
+afterAll(removeOwnedDirs)
 
 const verbose = Boolean(process.env.OWP_TEST_VERBOSE)
 const dir = join(import.meta.dirname, '..', '..', '.cache', 'test-logs')
