@@ -267,6 +267,16 @@ describe('platform sets with real PostgreSQL, Redis and files', () => {
     expect(again.stores[0]!.error).toBe(`files-openwebui: ${webui}/.owp-pre-restore-${id} holds what this directory held before an earlier restore: remove it once that restore is confirmed, then run this one again; nothing was changed`)
     // refused before anything was extracted beside the data
     expect(readdirSync(webui).filter((n) => n.startsWith('.owp-restore-'))).toEqual([])
+    // the next backup leaves what the restore kept out of the set, says so, and writes its size and age
+    const metricsDir = join(tmp.path, 'kept-metrics')
+    const { ctx: bctx, s: bs } = await shared(join(tmp.path, 'after-restore'), { store: 'files-openwebui' })
+    const next = await runBackup(bctx, { stores: ['files-openwebui'], explicit: true, target: bs.target, dest: bs.dest, settings: bs.settings, verify: true, recipients: [], retention: retentionFrom({}), metricsDir })
+    expect(next.stores[0], bctx.stderr()).toMatchObject({ ok: true })
+    expect(bctx.stderr()).toContain(`files-openwebui: not backed up: .owp-pre-restore-${id} in ${webui} (what a restore replaced, kept until you remove it)`)
+    const prom = readFileSync(join(metricsDir, 'backup_files-openwebui.prom'), 'utf8')
+    const sample = (name: string) => Number(new RegExp(`^${name}\\{store="files-openwebui"\\} (\\d+)$`, 'm').exec(prom)?.[1])
+    expect(sample('backup_restore_kept_bytes')).toBe(Number(execFileSync('du', ['-sk', `.owp-pre-restore-${id}`], { cwd: webui }).toString().split('\t')[0]) * 1024)
+    expect(Math.abs(sample('backup_restore_kept_since_timestamp_seconds') - Date.now() / 1000)).toBeLessThan(600)
   })
 
   it('a whole-platform restore without an age identity restores the rest and leaves the escrowed .env in the set', async () => {

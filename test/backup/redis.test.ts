@@ -147,6 +147,21 @@ describe('Redis backup and restore with a real redis-server', () => {
     expect(redis.cli(['EXISTS', 'between-restores']).trim()).toBe('0')
   })
 
+  it('the next backup says what restores kept in the data directory, and writes its size and age as the kept-copies metrics', async () => {
+    const metricsDir = join(tmp.path, 'kept-metrics')
+    const { ctx, shared } = await options(join(tmp.path, 'after-restores'))
+    const report = await runBackup(ctx, { stores: shared.stores, explicit: true, target: shared.target, dest: shared.dest, settings: shared.settings, verify: true, recipients: [], retention: retentionFrom({}), metricsDir })
+    expect(report.stores[0], ctx.stderr()).toMatchObject({ ok: true })
+    const kept = readdirSync(redis.dir).filter((f) => /^(dump\.rdb|appendonlydir)\.pre-restore-/.test(f)).sort()
+    expect(kept.length).toBeGreaterThanOrEqual(4) // the RDB and AOF directory of each restore above
+    expect(ctx.stderr()).toMatch(new RegExp(`redis: not backed up: .*dump\\.rdb\\.pre-restore-.* in ${redis.dir} \\(what a restore replaced, kept until you remove it\\)`))
+    const prom = readFileSync(join(metricsDir, 'backup_redis.prom'), 'utf8')
+    const sample = (name: string) => Number(new RegExp(`^${name}\\{store="redis"\\} (\\d+)$`, 'm').exec(prom)?.[1])
+    const du = Number(execFileSync('du', ['-sk', ...kept], { cwd: redis.dir }).toString().trim().split('\n').map((l) => Number(l.split('\t')[0])).reduce((a, b) => a + b, 0)) * 1024
+    expect(sample('backup_restore_kept_bytes')).toBe(du)
+    expect(Math.abs(sample('backup_restore_kept_since_timestamp_seconds') - Date.now() / 1000)).toBeLessThan(600)
+  })
+
   it('backs up with BGSAVE and LASTSAVE polling', async () => {
     const dest = join(tmp.path, 'bgsave')
     const { ctx, report } = await backup(dest, { 'redis-method': 'bgsave' })

@@ -13,6 +13,7 @@ import { tarStats, type TarStats } from '../tar-stats.ts'
 import { ensureSpace, localFreeBytes, requireSpace } from '../space.ts'
 import type { DriverRun, DumpResult, FileStoreName, Manifest, RestoreResult, StoreDriver, VerifyResult } from '../types.ts'
 import { failureReason, exitCodeAndWhy } from '../../core/exec.ts'
+import { keptFiles } from './kept-files.ts'
 
 export interface Exclusion { path: string; why: string }
 
@@ -201,7 +202,9 @@ function driverFor(store: FileStoreName): StoreDriver {
     const changed = live.changed.length + live.removed.length > 0
     if (stats && stats.files === 0) ctx.log.warn(`${store}: ${dirOf(store, run)} holds no file (is the volume mounted where it should be?): the set is empty, and restoring it would empty the directory`)
     const details: FilesDetails = { dir: dirOf(store, run), excluded, files: stats?.files ?? 0, bytes: stats?.bytes ?? 0, dirs: stats?.dirs ?? 0, ...(changed ? { changedWhileRead: true } : {}) }
-    return { files: [{ name: ARCHIVE, kind: 'tar', durationMs: Date.now() - started }], tools: { tar: version }, server: { version: version }, details: details as unknown as Record<string, unknown> }
+    // what earlier restores set aside (never archived), for the kept-copies metrics
+    const kept = await keptFiles(ctx, run.target, store, details.dir, ['.owp-pre-restore-'])
+    return { files: [{ name: ARCHIVE, kind: 'tar', durationMs: Date.now() - started }], tools: { tar: version }, server: { version: version }, details: details as unknown as Record<string, unknown>, kept }
   }
 
   async function verify(ctx: Ctx, run: DriverRun, dump: DumpResult): Promise<VerifyResult> {

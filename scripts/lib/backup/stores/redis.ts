@@ -12,7 +12,8 @@ import { failureReason, exitCodeAndWhy } from '../../core/exec.ts'
 import { finishFile, partialPath } from '../manifest.ts'
 import { fileFrom, fileTo } from '../targets.ts'
 import { ensureSpace } from '../space.ts'
-import type { DriverRun, DumpResult, Manifest, RestoreResult, StoreDriver, VerifyResult } from '../types.ts'
+import type { DriverRun, DumpResult, KeptCopies, Manifest, RestoreResult, StoreDriver, VerifyResult } from '../types.ts'
+import { keptFiles } from './kept-files.ts'
 
 interface RedisDetails { keys?: number; expires?: number; keyspace: number; method: string; dir: string }
 
@@ -83,6 +84,14 @@ async function bgsave(ctx: Ctx, run: DriverRun, local: string): Promise<void> {
   await run.target.copyFrom(ctx, 'redis', `${cfg.dir}/${cfg.dbfilename}`, local)
 }
 
+/** What restores kept in the data directory (the RDB and AOF directory each swap replaced), for the metrics. */
+async function keptByRestores(ctx: Ctx, run: DriverRun): Promise<KeptCopies | undefined> {
+  if (ctx.dryRun) return undefined
+  const cfg = parsePairs(await redisCli(ctx, run, ['CONFIG', 'GET', 'dir', 'dbfilename', 'appenddirname']).catch(() => ''))
+  if (!cfg.dir) return undefined
+  return keptFiles(ctx, run.target, 'redis', cfg.dir, [`${cfg.dbfilename ?? RDB}.pre-restore-`, `${cfg.appenddirname ?? 'appendonlydir'}.pre-restore-`])
+}
+
 async function backup(ctx: Ctx, run: DriverRun): Promise<DumpResult> {
   const c = redisConn(run)
   const tool = (await run.target.run(ctx, 'redis', ['redis-cli', '--version'])).stdout.trim()
@@ -103,7 +112,8 @@ async function backup(ctx: Ctx, run: DriverRun): Promise<DumpResult> {
   }
   if (!ctx.dryRun) finishFile(run.dir, RDB)
   const details: RedisDetails = { keyspace, method: run.settings.redisMethod, dir }
-  return { files: [{ name: RDB, kind: 'rdb', durationMs: Date.now() - started }], tools: { 'redis-cli': tool }, server: { version }, details: details as unknown as Record<string, unknown> }
+  const kept = await keptByRestores(ctx, run)
+  return { files: [{ name: RDB, kind: 'rdb', durationMs: Date.now() - started }], tools: { 'redis-cli': tool }, server: { version }, details: details as unknown as Record<string, unknown>, kept }
 }
 
 async function verify(ctx: Ctx, run: DriverRun, dump: DumpResult): Promise<VerifyResult> {
