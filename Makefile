@@ -34,20 +34,21 @@ typecheck: node_modules/.stamp ## TypeScript strict check
 # priority (nice): the stacks' healthchecks and the kit's validation keep the timeouts users run
 # with, so they come first, and the rest takes the CPU the stacks leave. The load generator's
 # accuracy tests (vitest project `timing`) run last, on a machine the other suites have left.
-# CI shows only the tail of a run: the failed tests of the engine-free and timing suites are listed
-# again, one line each, right before the summary (test/helpers/failures.ts reads their JSON reports).
+# CI shows only the tail of a run: the failed tests of the engine-free and timing suites, or the
+# errors outside tests that failed them, are listed again, one line each, right before the summary
+# (test/helpers/failures.ts reads their JSON reports and their output, kept in .cache/).
 REPORT := --reporter=default --reporter=json --outputFile.json
 test: node_modules/.stamp ## setup, typecheck, then every suite, the e2e stack suite beside the rest (what CI runs)
 	@mkdir -p .cache; t0=$$SECONDS; \
 	  $(TSX) scripts/setup.ts; t_setup=$$((SECONDS-t0)); \
 	  $(TSX) test/e2e/harness/lanes.ts > .cache/e2e.log 2>&1 & e2e=$$!; \
 	  t1=$$SECONDS; nice -n 10 npm run --silent typecheck && tc=0 || tc=$$?; t_tc=$$((SECONDS-t1)); \
-	  t2=$$SECONDS; rm -f .cache/engine-free.json .cache/timing.json; nice -n 10 npx vitest run --project engine-free $(REPORT)=.cache/engine-free.json && unit=0 || unit=$$?; t_unit=$$((SECONDS-t2)); \
+	  t2=$$SECONDS; rm -f .cache/engine-free.json .cache/timing.json .cache/engine-free.log .cache/timing.log; nice -n 10 npx vitest run --project engine-free $(REPORT)=.cache/engine-free.json 2>&1 | tee .cache/engine-free.log && unit=0 || unit=$$?; t_unit=$$((SECONDS-t2)); \
 	  wait $$e2e && e2e_rc=0 || e2e_rc=$$?; t_e2e=$$((SECONDS-t1)); \
-	  t3=$$SECONDS; npx vitest run --project timing $(REPORT)=.cache/timing.json && timing=0 || timing=$$?; t_timing=$$((SECONDS-t3)); \
+	  t3=$$SECONDS; npx vitest run --project timing $(REPORT)=.cache/timing.json 2>&1 | tee .cache/timing.log && timing=0 || timing=$$?; t_timing=$$((SECONDS-t3)); \
 	  echo "=== e2e stack suite (make e2e) ==="; cat .cache/e2e.log; \
-	  test $$unit -eq 0 || $(TSX) test/helpers/failures.ts "engine-free suites" .cache/engine-free.json || true; \
-	  test $$timing -eq 0 || $(TSX) test/helpers/failures.ts "timing suites" .cache/timing.json || true; \
+	  test $$unit -eq 0 || $(TSX) test/helpers/failures.ts "engine-free suites" .cache/engine-free.json .cache/engine-free.log || true; \
+	  test $$timing -eq 0 || $(TSX) test/helpers/failures.ts "timing suites" .cache/timing.json .cache/timing.log || true; \
 	  echo "make test took $$((SECONDS-t0))s: setup $${t_setup}s, typecheck $${t_tc}s, engine-free suites $${t_unit}s, e2e suite $${t_e2e}s beside them, timing suites $${t_timing}s after"; \
 	  echo "typecheck: exit $$tc; engine-free suites: exit $$unit; e2e stack suite: exit $$e2e_rc; timing suites: exit $$timing"; \
 	  test $$tc -eq 0 && test $$unit -eq 0 && test $$e2e_rc -eq 0 && test $$timing -eq 0

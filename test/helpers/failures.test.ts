@@ -2,7 +2,7 @@
 import { describe, it, expect } from 'vitest'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { failureLines, gist, summary } from './failures.ts'
+import { failureLines, gist, summary, unhandledLines } from './failures.ts'
 import { tmpDir } from './tmp.ts'
 
 const report = {
@@ -61,6 +61,37 @@ describe('the failures make test lists again', () => {
       const lines = summary('timing suites', p, '/repo')
       expect(lines).toHaveLength(14)
       expect(lines.at(-1)).toBe("  … and 3 more (the suite's own output above has them all)")
+    } finally { dir.remove() }
+  })
+
+  it('an error outside the tests (the run fails, its JSON report says nothing): named from the run\'s output, with the file that ran', () => {
+    const output = [
+      ' ✓  engine-free  test/e2e/harness/sequencer.test.ts (2 tests) 17ms',
+      '⎯⎯⎯⎯⎯⎯ Unhandled Errors ⎯⎯⎯⎯⎯⎯', '', 'Vitest caught 1 unhandled error during the test run.', '',
+      '\x1b[31m⎯⎯⎯⎯⎯ Uncaught Exception ⎯⎯⎯⎯⎯\x1b[39m',
+      'Error: listen EADDRINUSE: address already in use 127.0.0.1:29404',
+      ' ❯ Server.setupListenHandle [as _listen2] node:net:1908:16', '',
+      "Serialized Error: { code: 'EADDRINUSE', errno: -98 }",
+      'This error originated in "test/e2e/harness/fakes.test.ts" test file. It doesn\'t mean the error was thrown inside the file itself, but while it was running.',
+      '⎯⎯⎯⎯⎯ Unhandled Rejection ⎯⎯⎯⎯⎯', 'TypeError: x is not a function', '',
+      ' Test Files  129 passed (129)', '     Errors  2 errors',
+    ].join('\n')
+    expect(unhandledLines(output)).toEqual([
+      'Error: listen EADDRINUSE: address already in use 127.0.0.1:29404 (while test/e2e/harness/fakes.test.ts ran)',
+      'TypeError: x is not a function',
+    ])
+    const dir = tmpDir('owp-failures-')
+    try {
+      const report = join(dir.path, 'r.json')
+      const log = join(dir.path, 'r.log')
+      writeFileSync(report, JSON.stringify({ success: true, testResults: [{ name: '/repo/t.test.ts', status: 'passed', assertionResults: [] }] }))
+      writeFileSync(log, output)
+      expect(summary('engine-free suites', report, dir.path, log)).toEqual([
+        'engine-free suites: no test failed, but 2 error(s) outside the tests failed the run',
+        '  Error: listen EADDRINUSE: address already in use 127.0.0.1:29404 (while test/e2e/harness/fakes.test.ts ran)',
+        '  TypeError: x is not a function',
+      ])
+      expect(summary('engine-free suites', report, dir.path)).toEqual([]) // the caller then says the run failed without a name
     } finally { dir.remove() }
   })
 })
