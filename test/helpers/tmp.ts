@@ -8,7 +8,14 @@ export function tmpDir(prefix = 'owp-test-'): { path: string; remove(): void } {
   return { path, remove: () => rmSync(path, { recursive: true, force: true }) }
 }
 
-const owned: string[] = []
+// one list (and one exit listener) per process: vitest loads this module afresh for each test file
+const OWNED = Symbol.for('owp.tmpDirOwned')
+const registry = globalThis as { [OWNED]?: string[] }
+if (!registry[OWNED]) {
+  registry[OWNED] = []
+  process.once('exit', removeOwnedDirs)
+}
+const owned = registry[OWNED]
 /**
  * A fresh temp directory for a helper whose callers keep no handle to remove it (fake programs, a
  * bare PATH, a certificate): removed once the test file is done (test/helpers/quiet.ts calls
@@ -16,7 +23,6 @@ const owned: string[] = []
  */
 export function tmpDirOwned(prefix: string): { path: string; remove(): void } {
   const dir = tmpDir(prefix)
-  if (owned.length === 0) process.once('exit', removeOwnedDirs)
   owned.push(dir.path)
   return dir
 }
